@@ -1,0 +1,73 @@
+# sigmagate — every entry point a user or CI needs. Each target installs what it uses.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(abspath $(VENV))/bin/python
+STAMP   := $(VENV)/.installed
+GOBIN   := $(abspath build/bin)
+export GOBIN
+
+# Pinned developer tools, installed from the Go module proxy into build/bin.
+STATICCHECK_VERSION := v0.8.2
+ACTIONLINT_VERSION  := v1.7.12
+
+# Tests and tools find the sidecar's Python through this.
+export SIGMAGATE_PYTHON := $(PY)
+export SIGMAGATE_ROOT   := $(abspath .)
+
+.PHONY: help venv test test-py test-go lint lint-py lint-go lint-workflows bench demo clean
+
+help:
+	@echo "make demo   – set up, then run the whole pipeline end to end on generated data"
+	@echo "make test   – every test and linter (Python and Go)"
+	@echo "make bench  – the benchmarks; rewrites docs/BENCHMARKS.md"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ is required, found " + sys.version)'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[train,dev]"
+	touch $@
+
+venv: $(STAMP)
+
+$(GOBIN)/staticcheck:
+	cd go && go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(GOBIN)/actionlint:
+	cd go && go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+lint-py: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lint-go: $(GOBIN)/staticcheck
+	@out=$$(cd go && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
+	cd go && go vet ./...
+	cd go && $(GOBIN)/staticcheck ./...
+
+lint-workflows: $(GOBIN)/actionlint
+	$(GOBIN)/actionlint .github/workflows/*.yml
+
+lint: lint-py lint-go lint-workflows
+
+test-py: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test-go: $(STAMP)
+	cd go && go test -race -count=1 ./...
+
+test: lint test-py test-go
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+demo: $(STAMP)
+	scripts/demo.sh
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
