@@ -1,0 +1,72 @@
+"""How much of each benchmark to run: the full run (`make bench`, < 20 min on
+2 cores) and `--quick` (a 1-2 minute smoke test of the whole pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    # The whole run's deadline, and the time kept back for the parts after a fit.
+    total_s: float = 19 * 60
+    reserve_s: float = 6 * 60
+    # Decisions (gatebench): seconds per target and concurrency.
+    concurrency: tuple[int, ...] = (1, 8, 64)
+    warmup_s: float = 1.0
+    duration_s: float = 5.0
+    # Calls of the reference design per concurrency (each spawns Python, ~0.2-0.5 s of CPU).
+    ref_calls: dict[int, int] = field(default_factory=lambda: {1: 20, 8: 40, 64: 128})
+    reloads: int = 100
+    reload_concurrency: int = 8
+    startup_runs: int = 5
+    # Labeling: rows for train.labels, and for the O(n²) reference (each capped in time).
+    label_rows: tuple[int, ...] = (100_000, 1_000_000, 10_000_000)
+    reference_label_rows: tuple[int, ...] = (1_000, 3_000, 10_000, 20_000)
+    reference_label_timeout_s: float = 60.0
+    # train fit: (rows, search) pairs and a wall-time cap for each.
+    fit_runs: tuple[tuple[int, str], ...] = (
+        (100_000, "fast"),
+        (1_000_000, "fast"),
+        (100_000, "grid"),
+        (1_000_000, "grid"),
+    )
+    fit_timeout_s: float = 300.0
+    # Rows above which grid search is not even attempted (see BENCHMARKS.md).
+    grid_max_rows: int = 100_000
+    # Rows of the model the decision benchmarks serve (trained with --search fast).
+    model_rows: int = 100_000
+    pipe_timeout_s: float = 180.0
+    # Other teams' suites (go test -bench, pytest -m bench), each capped.
+    go_benchtime: str = "1s"
+    suite_timeout_s: float = 240.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Budget(name="full")
+
+QUICK = Budget(
+    name="quick",
+    total_s=3 * 60,
+    reserve_s=60,
+    warmup_s=0.2,
+    duration_s=0.5,
+    ref_calls={1: 3, 8: 8, 64: 64},
+    reloads=10,
+    reload_concurrency=8,
+    startup_runs=2,
+    label_rows=(10_000, 100_000),
+    reference_label_rows=(1_000, 3_000),
+    reference_label_timeout_s=20.0,
+    fit_runs=((20_000, "fast"), (20_000, "grid")),
+    fit_timeout_s=60.0,
+    grid_max_rows=20_000,
+    model_rows=20_000,
+    pipe_timeout_s=60.0,
+    go_benchtime="100ms",
+    suite_timeout_s=90.0,
+)

@@ -1,0 +1,281 @@
+"""Pipe benchmark of the `infer` sidecar from a Python client, beside a bare echo.
+
+    python -m bench.sidecar_pipe [--model DIR] [--quick] [--spin-us US ...] [--echo PATH]
+
+Prints one JSON object on stdout:
+
+* ``rtt``: round-trip time of one `predict` request with one array record —
+  write the request, read until the whole response is decoded — and the same
+  for go/cmd/pipeecho (stdin copied to stdout) over the same kind of pipe with
+  the same client code, measured in alternating rounds in this one run.
+  ``ratio_p50`` is sidecar p50 / echo p50 (the issue's target: ≤ 2).
+* ``cpu_during_rtt``: the sidecar's CPU use during the RTT loop (its spin cost).
+* ``throughput``: pipelined records/s for requests of 1, 16 and 256 records:
+  `cat` streams a file of pre-encoded requests into the sidecar's stdin pipe,
+  the client reads and counts every response, then checks `stats` for errors
+  (target: ≥ 200,000 records/s).
+
+Also callable: ``from bench.sidecar_pipe import run; run(model_dir, quick=True)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW = [0.12, -0.34, 1.5]
+
+
+def _python() -> str:
+    env = os.environ.get("SIGMAGATE_PYTHON")
+    if env:
+        return env
+    venv = ROOT / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def _echo_binary(path: str | None) -> str | None:
+    if path:
+        return path
+    out = ROOT / "build" / "bin" / "pipeecho"
+    if out.exists():
+        return str(out)
+    if shutil.which("go"):
+        r = subprocess.run(
+            ["go", "build", "-o", str(out), "./cmd/pipeecho"], cwd=ROOT / "go", capture_output=True
+        )
+        if r.returncode == 0:
+            return str(out)
+    return None
+
+
+class Pipe:
+    """A child process on a pair of pipes, with a msgpack reader."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+        )
+        assert self.proc.stdin and self.proc.stdout
+        self.w = self.proc.stdin.fileno()
+        self.r = self.proc.stdout.fileno()
+        self.unpacker = msgpack.Unpacker(raw=False)
+
+    def next(self) -> Any:
+        u = self.unpacker
+        while True:
+            for obj in u:
+                return obj
+            data = os.read(self.r, 1 << 16)
+            if not data:
+                raise EOFError("child closed stdout")
+            u.feed(data)
+
+    def round_trips(self, request: bytes, n: int) -> np.ndarray:
+        w, nxt, clock = self.w, self.next, time.perf_counter_ns
+        out = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            t0 = clock()
+            os.write(w, request)
+            nxt()
+            out[i] = clock() - t0
+        return out
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.stdout
+        self.proc.stdout.close()
+
+
+def _sidecar(model: Path, spin_us: float | None) -> Pipe:
+    argv = [_python(), "-m", "infer", "--model", str(model), "--log-level", "error"]
+    if spin_us is not None:
+        argv += ["--spin-us", str(spin_us)]
+    p = Pipe(argv)
+    ready = p.next()
+    if ready[1] != "ready" or ready[2][0]["model"] is None:
+        raise RuntimeError(f"sidecar not ready: {ready}")
+    return p
+
+
+def _pct(ns: np.ndarray) -> dict[str, float]:
+    us = ns / 1000.0
+    return {
+        "p50_us": round(float(np.percentile(us, 50)), 2),
+        "p90_us": round(float(np.percentile(us, 90)), 2),
+        "p99_us": round(float(np.percentile(us, 99)), 2),
+        "mean_us": round(float(us.mean()), 2),
+        "n": len(us),
+    }
+
+
+def rtt(
+    model: Path, echo: str | None, spin_us: float | None, rounds: int, per_round: int
+) -> dict[str, Any]:
+    request = msgpack.packb([0, 1, "predict", [[ROW]]])
+    sc = _sidecar(model, spin_us)
+    ec = Pipe([echo]) if echo else None
+    try:
+        first = sc.round_trips(request, 1)  # sanity: a real answer
+        del first
+        sc.round_trips(request, per_round // 4)
+        if ec:
+            ec.round_trips(request, per_round // 4)
+        s_ns, e_ns = [], []
+        cpu0, t0 = sc.cpu_s(), time.perf_counter()
+        s_wall = 0.0
+        for _ in range(rounds):
+            a = time.perf_counter()
+            s_ns.append(sc.round_trips(request, per_round))
+            s_wall += time.perf_counter() - a
+            if ec:
+                e_ns.append(ec.round_trips(request, per_round))
+        cpu = sc.cpu_s() - cpu0
+        del t0
+        out: dict[str, Any] = {"sidecar": _pct(np.concatenate(s_ns))}
+        out["sidecar_cpu_share_during_rtt"] = round(cpu / s_wall, 3) if s_wall else None
+        if ec:
+            out["echo"] = _pct(np.concatenate(e_ns))
+            out["ratio_p50"] = round(out["sidecar"]["p50_us"] / out["echo"]["p50_us"], 2)
+            out["ratio_p99"] = round(out["sidecar"]["p99_us"] / out["echo"]["p99_us"], 2)
+        # Check the answer is a real prediction, not an error.
+        os.write(sc.w, request)
+        reply = sc.next()
+        assert reply[2] is None and len(reply[3]["p"]) == 1, reply
+        return out
+    finally:
+        sc.close()
+        if ec:
+            ec.close()
+
+
+def throughput(
+    model: Path, spin_us: float | None, records_per_request: int, seconds: float
+) -> dict[str, Any]:
+    """Stream pre-encoded requests through `cat` into the sidecar; count responses.
+
+    `cat` writes the sidecar's stdin, so the client's own cost is only reading
+    and skipping responses; errors are checked afterwards through `stats`.
+    """
+    sc = _sidecar(model, spin_us)
+    n_requests = max(1000, int(seconds * 300_000 / records_per_request))
+    request_rows = [ROW] * records_per_request
+    with tempfile.NamedTemporaryFile(suffix=".msgpack", delete=False) as fh:
+        pack = msgpack.Packer().pack
+        chunk = []
+        for i in range(n_requests):
+            chunk.append(pack([0, i, "predict", [request_rows]]))
+            if len(chunk) == 4096:
+                fh.write(b"".join(chunk))
+                chunk = []
+        fh.write(b"".join(chunk))
+        feed = fh.name
+    try:
+        cpu0 = sc.cpu_s()
+        start = time.perf_counter()
+        cat = subprocess.Popen(["cat", feed], stdout=sc.w)
+        u = msgpack.Unpacker(raw=False)
+        got = 0
+        while got < n_requests:
+            u.feed(os.read(sc.r, 1 << 20))
+            while True:
+                try:
+                    u.skip()
+                except msgpack.OutOfData:
+                    break
+                got += 1
+        elapsed = time.perf_counter() - start
+        cpu = sc.cpu_s() - cpu0
+        cat.wait(10)
+        os.write(sc.w, msgpack.packb([0, 2**32 - 1, "stats", []]))
+        stats = sc.next()[3]
+    finally:
+        sc.close()
+        os.unlink(feed)
+    return {
+        "records_per_request": records_per_request,
+        "requests": got,
+        "errors": stats["errors"],
+        "records_scored": stats["records"],
+        "batches": stats["batches"],
+        "seconds": round(elapsed, 3),
+        "records_per_s": round(got * records_per_request / elapsed),
+        "requests_per_s": round(got / elapsed),
+        "sidecar_cpu_share": round(cpu / elapsed, 3),
+    }
+
+
+def run(
+    model: str | os.PathLike[str] | None = None,
+    quick: bool = False,
+    spins: list[float | None] | None = None,
+    echo: str | None = None,
+) -> dict[str, Any]:
+    echo = _echo_binary(echo)
+    tmp = None
+    if model is None:
+        from tests.fixtures.tiny_model import build_model_dir
+
+        tmp = tempfile.mkdtemp(prefix="sidecar-pipe-")
+        model = build_model_dir(tmp, "bench-gbm", seed=1, fp16=False, n_estimators=100)
+    model = Path(model)
+    rounds, per_round, secs = (4, 1000, 1.0) if quick else (10, 2000, 3.0)
+    result: dict[str, Any] = {
+        "model": str(model),
+        "echo": echo,
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg()[0],
+        "rtt": {},
+    }
+    try:
+        for spin in spins or [None, 0.0]:
+            key = "default_spin" if spin is None else f"spin_us={spin:g}"
+            result["rtt"][key] = rtt(model, echo, spin, rounds, per_round)
+        result["throughput"] = [throughput(model, None, n, secs) for n in (1, 16, 256)]
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", help="model directory (default: a 100-tree fixture GBM built now)")
+    ap.add_argument("--quick", action="store_true", help="fewer samples, shorter runs")
+    ap.add_argument(
+        "--spin-us",
+        type=float,
+        action="append",
+        help="sidecar --spin-us values for the RTT runs (repeatable; default: its default and 0)",
+    )
+    ap.add_argument("--echo", help="echo binary (default: build/bin/pipeecho, built if needed)")
+    args = ap.parse_args(argv)
+    spins: list[float | None] | None = list(args.spin_us) if args.spin_us else None
+    print(json.dumps(run(args.model, args.quick, spins, args.echo), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

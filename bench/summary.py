@@ -1,0 +1,100 @@
+"""Derived figures: ratios between designs and the pass/fail of each target.
+
+Everything here is computed from gatebench's measurements; no number is typed in
+except the targets themselves, which come from the project's issues.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGET_ORDER = ["sigmagate", "infer", "echo", "http", "reference", "fallback"]
+LABELS = {
+    "sigmagate": "sigmagate (predictor→infer)",
+    "infer": "infer, gatebench client",
+    "echo": "echo floor",
+    "http": "HTTP+JSON service",
+    "reference": "reference: process/prediction",
+    "fallback": "fallback heuristic",
+}
+
+# The targets of issue 6 (and issues 2 and 4).
+P50_VS_FLOOR_MAX = 2.0
+MIN_RATE_AT_64 = 200_000
+MIN_SPEEDUP_VS_REFERENCE = 1000.0
+
+
+def index(decisions: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    return {(r["target"], r["concurrency"]): r for r in decisions}
+
+
+def ratios(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pair by pair, at each goroutine count measured for both designs."""
+    idx = index(decisions)
+    concs = sorted({c for _, c in idx})
+    rows = []
+    pairs = [
+        ("sigmagate", "echo", "sigmagate / floor"),
+        ("infer", "echo", "infer (same client) / floor"),
+        ("reference", "sigmagate", "reference / sigmagate"),
+        ("http", "sigmagate", "HTTP / sigmagate"),
+    ]
+    for a, b, name in pairs:
+        for c in concs:
+            ra, rb = idx.get((a, c)), idx.get((b, c))
+            if not ra or not rb or not rb["per_second"] or not rb["latency_us"]["p50"]:
+                continue
+            rows.append(
+                {
+                    "pair": name,
+                    "concurrency": c,
+                    "p50": ra["latency_us"]["p50"] / rb["latency_us"]["p50"],
+                    "p99": ra["latency_us"]["p99"] / rb["latency_us"]["p99"],
+                    # How many times fewer decisions per second a makes than b.
+                    "throughput": rb["per_second"] / ra["per_second"] if ra["per_second"] else None,
+                }
+            )
+    return rows
+
+
+def targets(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    idx = index(decisions)
+    out = []
+
+    sg1, echo1 = idx.get(("sigmagate", 1)), idx.get(("echo", 1))
+    if sg1 and echo1:
+        v = sg1["latency_us"]["p50"] / echo1["latency_us"]["p50"]
+        out.append(
+            {
+                "target": f"sigmagate p50 ≤ {P50_VS_FLOOR_MAX:g}x the echo floor (1 goroutine)",
+                "measured": f"{v:.2f}x ({sg1['latency_us']['p50']:.1f} µs vs "
+                f"{echo1['latency_us']['p50']:.1f} µs)",
+                "pass": v <= P50_VS_FLOOR_MAX,
+            }
+        )
+    sg64 = idx.get(("sigmagate", 64))
+    if sg64:
+        out.append(
+            {
+                "target": f"≥ {MIN_RATE_AT_64:,} decisions/s at 64 goroutines",
+                "measured": f"{sg64['per_second']:,.0f} /s",
+                "pass": sg64["per_second"] >= MIN_RATE_AT_64 and sg64["failures"] == 0,
+            }
+        )
+    sg = [r for r in decisions if r["target"] == "sigmagate"]
+    ref = [r for r in decisions if r["target"] == "reference"]
+    if sg and ref:
+        best_sg = max(sg, key=lambda r: r["per_second"])
+        best_ref = max(ref, key=lambda r: r["per_second"])
+        v = best_sg["per_second"] / best_ref["per_second"]
+        out.append(
+            {
+                "target": f"≥ {MIN_SPEEDUP_VS_REFERENCE:,.0f}x the reference design's throughput "
+                "(best of each)",
+                "measured": f"{v:,.0f}x ({best_sg['per_second']:,.0f} /s at "
+                f"{best_sg['concurrency']} vs {best_ref['per_second']:,.1f} /s at "
+                f"{best_ref['concurrency']} goroutines)",
+                "pass": v >= MIN_SPEEDUP_VS_REFERENCE,
+            }
+        )
+    return out

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/featurestore"
+	bolt "go.etcd.io/bbolt"
+)
+
+var t0 = time.Date(2026, 11, 20, 0, 0, 0, 123456789, time.UTC)
+
+func rec(sym string, i int, std float64) featurestore.FeatureRecord {
+	return featurestore.FeatureRecord{
+		Symbol: sym, Timestamp: t0.Add(time.Duration(i) * time.Hour),
+		TickRatio: 0.1 * float64(i%7), DepthRatio: -0.05 * float64(i%5), PriceDist: 0.3,
+		Price: 100 + float64(i), VWAP: 100, StdDev: std, BidVol: 10, AskVol: 12,
+	}
+}
+
+// botDB writes a database in the bot's layout: 48 good records for two
+// symbols, and one record of each kind the exporter must skip.
+func botDB(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bot.db")
+	w, err := featurestore.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := 0; i < 24; i++ {
+		if err := w.Put(rec("BTCUSDT", i, 1.5), rec("ETHUSDT", i, 0.8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Put(rec("BTCUSDT", 100, 0), rec("BTCUSDT", 101, -1)); err != nil { // non-positive std_dev
+		t.Fatal(err)
+	}
+	raw := map[string]string{
+		featurestore.FormatKey("BTCUSDT", t0.Add(102*time.Hour)): `{"symbol":"BTCUSDT","timestamp":`, // truncated
+		featurestore.FormatKey("BTCUSDT", t0.Add(103*time.Hour)): "\x00\x01garbage",
+		featurestore.FormatKey("BTCUSDT", t0.Add(104*time.Hour)): `{"symbol":"BTCUSDT","timestamp":"2026-11-24T08:00:00Z","tick_ratio":NaN,"std_dev":1}`,
+		"not-a-key": `{}`,
+	}
+	for k, v := range raw {
+		if err := w.PutRaw([]byte(k), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+func runExport(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(args, &o, &e, func() time.Time { return t0.Add(24 * time.Hour) })
+	return code, o.String(), e.String()
+}
+
+func decodeLines(t *testing.T, s string) []featurestore.FeatureRecord {
+	t.Helper()
+	var out []featurestore.FeatureRecord
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		var r featurestore.FeatureRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("output line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestExportWritesGoodRecordsAndCountsSkippedOnes(t *testing.T) {
+	db := botDB(t)
+	code, out, errOut := runExport(t, "-db", db)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	recs := decodeLines(t, out)
+	if len(recs) != 48 {
+		t.Fatalf("%d records, want 48\n%s", len(recs), errOut)
+	}
+	if recs[0].Symbol != "BTCUSDT" || !recs[0].Timestamp.Equal(t0) || recs[0].StdDev != 1.5 {
+		t.Fatalf("first record %+v", recs[0])
+	}
+	for _, want := range []string{"wrote 48 records", "undecodable 2", "NaN/Inf 1", "non-positive std_dev 2", "bad key 1"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if !strings.Contains(out, `"timestamp":"2026-11-20T00:00:00.123456789Z"`) {
+		t.Errorf("timestamps are not RFC 3339 with nanoseconds: %.200s", out)
+	}
+}
+
+func TestExportFiltersBySymbolAndTime(t *testing.T) {
+	db := botDB(t)
+	code, out, errOut := runExport(t, "-db", db, "-symbol", "ETHUSDT", "-since", "2026-11-20T05:00:00Z", "-until", "2026-11-20T10:00:00Z")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	recs := decodeLines(t, out)
+	if len(recs) != 5 {
+		t.Fatalf("%d records, want hours 5..9 of ETHUSDT", len(recs))
+	}
+	for i, r := range recs {
+		if r.Symbol != "ETHUSDT" || r.Timestamp.Hour() != 5+i {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+	}
+	// -days counts back from now (t0 + 24h): the last 6 hours of each symbol.
+	_, out, _ = runExport(t, "-db", db, "-days", "1")
+	if n := len(decodeLines(t, out)); n != 48 {
+		t.Fatalf("-days 1: %d records", n)
+	}
+	_, out, _ = runExport(t, "-db", db, "-since", "2026-11-20T18:00:00Z")
+	if n := len(decodeLines(t, out)); n != 12 {
+		t.Fatalf("-since 18:00: %d records, want 12", n)
+	}
+}
+
+func TestExportToFileIsAtomicAndReadableByTrain(t *testing.T) {
+	db := botDB(t)
+	out := filepath.Join(t.TempDir(), "features.jsonl")
+	if code, _, errOut := runExport(t, "-db", db, "-output", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(out))
+	if len(ents) != 1 {
+		t.Fatalf("left temporary files: %v", ents)
+	}
+	root, _ := filepath.Abs("../../..")
+	py := os.Getenv("SIGMAGATE_PYTHON")
+	if py == "" {
+		py = filepath.Join(root, ".venv", "bin", "python")
+	}
+	if _, err := os.Stat(filepath.Join(root, "train", "io.py")); err != nil {
+		t.Skipf("train package not found under %s", root)
+	}
+	if _, err := os.Stat(py); err != nil {
+		t.Skipf("no Python at %s for the train reader check", py)
+	}
+	cmd := exec.Command(py, "-c", `
+import sys
+from train.io import read_records
+r = read_records(sys.argv[1], ["tick_ratio", "depth_ratio", "price_dist"])
+print(len(r), r.bad, int(r.ts_ns[0]))`, out)
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("train.io.read_records: %v\n%s", err, b)
+	}
+	if got, want := strings.TrimSpace(string(b)), "48 0 "+strconv.FormatInt(t0.UnixNano(), 10); got != want {
+		t.Fatalf("train read %q, want %q", got, want)
+	}
+}
+
+func TestExportMissingFileOrBucketExitsTwo(t *testing.T) {
+	code, _, errOut := runExport(t, "-db", filepath.Join(t.TempDir(), "nope.db"))
+	if code != 2 || !strings.Contains(errOut, "check the -db path") {
+		t.Fatalf("missing file: exit %d: %s", code, errOut)
+	}
+	db := botDB(t)
+	code, _, errOut = runExport(t, "-db", db, "-bucket", "trades")
+	if code != 2 || !strings.Contains(errOut, `no bucket "trades"`) {
+		t.Fatalf("missing bucket: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := runExport(t); code != 2 {
+		t.Fatalf("no -db: exit %d", code)
+	}
+	if code, _, _ := runExport(t, "-db", db, "-days", "1", "-since", "2026-01-01"); code != 2 {
+		t.Fatalf("-days with -since: exit %d", code)
+	}
+}
+
+func TestExportOnALockedDatabaseFailsFastWithAClearMessage(t *testing.T) {
+	path := botDB(t)
+	// The bot holds the database open read-write: an exclusive flock.
+	bot, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Close()
+	start := time.Now()
+	code, _, errOut := runExport(t, "-db", path, "-lock-timeout", "200ms")
+	if code != 1 || !strings.Contains(errOut, "locked by another process") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("took %v with a 200ms lock timeout", el)
+	}
+}

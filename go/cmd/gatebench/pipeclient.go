@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sigmagate/sigmagate/go/internal/rpc"
+)
+
+// pipeClient is gatebench's own msgpack-rpc client over a child's stdin and
+// stdout. It is used for two children with the same discipline, so that the
+// only difference between them is what the child does with the bytes:
+//   - pipeecho, which sends every request back unchanged (the floor), and
+//   - infer, which answers it (sigmagate's sidecar without the predictor package).
+//
+// Discipline, the same as go/predictor's (and with its limits): calls wait
+// in a queue; one writer goroutine takes a free in-flight slot, then every
+// call waiting (up to maxBatch), encodes them as one `predict` request and
+// writes it with one write. It does not wait for that answer before writing
+// the next batch, up to maxInFlight batches (pipelining). One reader
+// goroutine decodes each message, frees the slot and wakes the batch's
+// callers by msgid.
+type pipeClient struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	queue    chan *pcall
+	slots    chan struct{}
+	maxBatch int
+	mu       sync.Mutex
+	pending  map[uint32][]*pcall
+	broken   error
+	ready    chan struct{}
+	readErr  chan error
+
+	records, batches atomic.Int64
+}
+
+// limits are the coalescing client's batch and pipelining limits.
+type limits struct{ maxBatch, maxInFlight int }
+
+type pcall struct {
+	rec  []float32
+	done chan error
+}
+
+var pcallPool = sync.Pool{New: func() any { return &pcall{done: make(chan error, 1)} }}
+
+// startPipeClient starts argv and, when waitReady, waits for its `ready` notification.
+func startPipeClient(ctx context.Context, argv []string, dir string, stderr io.Writer, waitReady bool, lim limits) (*pipeClient, time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, 0, fmt.Errorf("pipe to %s: %w", argv[0], err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, 0, fmt.Errorf("pipe from %s: %w", argv[0], err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("start %v: %w", argv, err)
+	}
+	c := &pipeClient{
+		cmd:      cmd,
+		stdin:    stdin,
+		queue:    make(chan *pcall, 16384),
+		slots:    make(chan struct{}, lim.maxInFlight),
+		maxBatch: lim.maxBatch,
+		pending:  make(map[uint32][]*pcall),
+		ready:    make(chan struct{}),
+		readErr:  make(chan error, 1),
+	}
+	go c.readLoop(stdout)
+	go c.writeLoop()
+	if !waitReady {
+		return c, 0, nil
+	}
+	select {
+	case <-c.ready:
+		return c, time.Since(start), nil
+	case err := <-c.readErr:
+		_ = c.close()
+		return nil, 0, fmt.Errorf("%v exited before ready: %w", argv, err)
+	case <-ctx.Done():
+		_ = c.close()
+		return nil, 0, fmt.Errorf("%v not ready: %w", argv, ctx.Err())
+	}
+}
+
+func (c *pipeClient) pid() int { return c.cmd.Process.Pid }
+
+func (c *pipeClient) batchStats() (int64, int64) { return c.records.Load(), c.batches.Load() }
+
+func (c *pipeClient) call(ctx context.Context, rec []float32) error {
+	pc := pcallPool.Get().(*pcall)
+	pc.rec = rec
+	select {
+	case c.queue <- pc:
+	case <-ctx.Done():
+		pcallPool.Put(pc)
+		return ctx.Err()
+	}
+	select {
+	case err := <-pc.done:
+		pcallPool.Put(pc)
+		return err
+	case <-ctx.Done():
+		// The call is still owned by the reader; leave it to the garbage collector.
+		return ctx.Err()
+	}
+}
+
+func (c *pipeClient) writeLoop() {
+	var (
+		// The predictor's own encoder, so both children get the bytes sigmagate sends.
+		enc     = rpc.NewEncoder()
+		batch   = make([]*pcall, 0, c.maxBatch)
+		records = make([][]float32, 0, c.maxBatch)
+		id      uint32
+	)
+	for {
+		c.slots <- struct{}{}
+		first, ok := <-c.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < c.maxBatch {
+			select {
+			case pc := <-c.queue:
+				batch = append(batch, pc)
+			default:
+				break drain
+			}
+		}
+		id++
+		enc.Reset()
+		records = records[:0]
+		for _, pc := range batch {
+			records = append(records, pc.rec)
+		}
+		err := enc.Predict(id, records)
+		if err != nil {
+			err = fmt.Errorf("encode request %d: %w", id, err)
+		}
+		owned := make([]*pcall, len(batch))
+		copy(owned, batch)
+		c.mu.Lock()
+		if err == nil && c.broken != nil {
+			err = c.broken
+		}
+		if err == nil {
+			c.pending[id] = owned
+		}
+		c.mu.Unlock()
+		if err == nil {
+			c.records.Add(int64(len(owned)))
+			c.batches.Add(1)
+			if _, werr := c.stdin.Write(enc.Bytes()); werr != nil {
+				err = fmt.Errorf("write request %d: %w", id, werr)
+				c.mu.Lock()
+				delete(c.pending, id)
+				c.mu.Unlock()
+			}
+		}
+		if err != nil {
+			<-c.slots
+			for _, pc := range owned {
+				pc.done <- err
+			}
+		}
+	}
+}
+
+// predictResult is the part of a `predict` answer gatebench checks.
+type predictResult struct {
+	P       []float64 `msgpack:"p"`
+	Version string    `msgpack:"version"`
+}
+
+func (c *pipeClient) readLoop(r io.Reader) {
+	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	readyOnce := sync.Once{}
+	for {
+		err := c.readOne(dec, func() { readyOnce.Do(func() { close(c.ready) }) })
+		if err != nil {
+			c.mu.Lock()
+			c.broken = fmt.Errorf("read from child: %w", err)
+			for id, batch := range c.pending {
+				<-c.slots
+				for _, pc := range batch {
+					pc.done <- c.broken
+				}
+				delete(c.pending, id)
+			}
+			c.mu.Unlock()
+			c.readErr <- err
+			return
+		}
+	}
+}
+
+func (c *pipeClient) readOne(dec *msgpack.Decoder, onReady func()) error {
+	if _, err := dec.DecodeArrayLen(); err != nil {
+		return err
+	}
+	kind, err := dec.DecodeInt()
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case 0: // our own request, echoed: decode it as fully as a real answer would be
+		id, err := dec.DecodeUint32()
+		if err != nil {
+			return err
+		}
+		if _, err := dec.DecodeString(); err != nil {
+			return err
+		}
+		if _, err := dec.DecodeArrayLen(); err != nil {
+			return err
+		}
+		n, err := dec.DecodeArrayLen()
+		if err != nil {
+			return err
+		}
+		for range n {
+			m, err := dec.DecodeArrayLen()
+			if err != nil {
+				return err
+			}
+			for range m {
+				if _, err := dec.DecodeFloat32(); err != nil {
+					return err
+				}
+			}
+		}
+		c.finish(id, n, nil)
+	case 1:
+		id, err := dec.DecodeUint32()
+		if err != nil {
+			return err
+		}
+		rpcErr, err := dec.DecodeInterface()
+		if err != nil {
+			return err
+		}
+		var res predictResult
+		if err := dec.Decode(&res); err != nil {
+			return err
+		}
+		var callErr error
+		if rpcErr != nil {
+			callErr = fmt.Errorf("sidecar error: %v", rpcErr)
+		}
+		c.finish(id, len(res.P), callErr)
+	case 2:
+		method, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		if err := dec.Skip(); err != nil {
+			return err
+		}
+		if method == "ready" {
+			onReady()
+		}
+	default:
+		return fmt.Errorf("unexpected message type %d", kind)
+	}
+	return nil
+}
+
+func (c *pipeClient) finish(id uint32, n int, err error) {
+	c.mu.Lock()
+	batch, ok := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	<-c.slots
+	if err == nil && n != len(batch) {
+		err = fmt.Errorf("answer %d has %d results for %d records", id, n, len(batch))
+	}
+	for _, pc := range batch {
+		pc.done <- err
+	}
+}
+
+// close ends the child the way the bot would: EOF on stdin, then a grace
+// period, then SIGKILL of its process group.
+func (c *pipeClient) close() error {
+	close(c.queue)
+	_ = c.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		err := <-done
+		return errors.Join(errors.New("child did not exit within 5s of EOF; killed"), err)
+	}
+}
+
+// stderrFile opens a log file for a child's stderr (or discards it when path is empty).
+func stderrFile(path string) (io.WriteCloser, error) {
+	if path == "" {
+		return nopCloser{io.Discard}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("child log: %w", err)
+	}
+	return f, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,229 @@
+// Command gatecheck is the integration, stress, edge-case, latency and
+// approval-rate harness for a model directory. It starts the sidecar through
+// package predictor, exactly as the bot does, and reports:
+//
+//   - agreement: the predictor's probabilities and decisions against
+//     onnxruntime run directly on the model file, on a sample drawn from the
+//     manifest's feature_stats;
+//
+//   - edge cases: NaN, ±Inf, huge values and wrong lengths;
+//
+//   - stress: latency p50/p99/p99.9 and throughput at 1, 8 and 64 goroutines;
+//
+//   - approval rates across thresholds, for the model and the fallback.
+//
+//     gatecheck -model models/current [-json] [-sample 2000] [-duration 2s]
+//
+// Exit status: 0 every check passed, 1 a check failed, 2 bad arguments.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/predictor"
+)
+
+// Report is the -json output.
+type Report struct {
+	Model        string         `json:"model"`
+	Version      string         `json:"version"`
+	Features     []string       `json:"features"`
+	Threshold    float64        `json:"default_threshold"`
+	StartupMs    float64        `json:"startup_ms"`
+	Agreement    Agreement      `json:"agreement"`
+	EdgeCases    []EdgeCase     `json:"edge_cases"`
+	Stress       []Stress       `json:"stress"`
+	Approval     []ApprovalRate `json:"approval_rates"`
+	Health       any            `json:"health"`
+	Pass         bool           `json:"pass"`
+	Failures     []string       `json:"failures,omitempty"`
+	ApprovalErr  string         `json:"approval_error,omitempty"`
+	StateAtStart string         `json:"state_at_start"`
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gatecheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "", "model directory or models/current (required)")
+	python := fs.String("python", "", "Python with onnxruntime for the reference scores and the sidecar (default: automatic detection)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	n := fs.Int("sample", 2000, "records in the agreement and approval sample")
+	seed := fs.Uint64("seed", 1, "sample seed")
+	dur := fs.Duration("duration", 2*time.Second, "stress duration per concurrency level")
+	levels := fs.String("goroutines", "1,8,64", "stress concurrency levels")
+	thresholds := fs.String("thresholds", "0.3,0.4,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.9", "approval-rate thresholds")
+	timeout := fs.Duration("timeout", predictor.DefaultTimeout, "per-prediction timeout")
+	verbose := fs.Bool("v", false, "show the predictor's and sidecar's logs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "gatecheck: "+format+"\n", a...)
+		return 2
+	}
+	if *model == "" {
+		return usage("-model is required (a model directory, e.g. models/current)")
+	}
+	if *n < 1 {
+		return usage("-sample must be at least 1")
+	}
+	lv, err := parseList(*levels, strconv.Atoi)
+	if err != nil {
+		return usage("-goroutines: %v", err)
+	}
+	th, err := parseList(*thresholds, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	if err != nil {
+		return usage("-thresholds: %v", err)
+	}
+	dir, err := filepath.EvalSymlinks(*model)
+	if err != nil {
+		return usage("-model %s: %v", *model, err)
+	}
+	m, err := readManifest(dir)
+	if err != nil {
+		return usage("%v", err)
+	}
+	var command []string
+	workdir := ""
+	if *python != "" {
+		command = []string{*python, "-m", "infer"}
+	} else if argv, d, err := predictor.DetectSidecar(); err == nil {
+		command, workdir = argv, d
+		if len(argv) == 3 && argv[1] == "-m" {
+			*python = argv[0]
+		}
+	} else {
+		fmt.Fprintln(stderr, "gatecheck:", err)
+		return 1
+	}
+	if workdir == "" && *python != "" {
+		if argv, d, err := predictor.DetectSidecar(); err == nil && len(argv) > 0 {
+			workdir = d
+		}
+	}
+	logLevel := slog.LevelWarn
+	if *verbose {
+		logLevel = slog.LevelDebug
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	p, err := predictor.New(ctx, predictor.Config{
+		Command: command, Dir: workdir, ModelDir: *model, Timeout: *timeout,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
+	})
+	if err != nil {
+		return usage("%v", err)
+	}
+	defer p.Close()
+	rep := Report{Model: dir, Version: m.Version, Features: m.Features, Threshold: m.DefaultThreshold,
+		StartupMs: float64(time.Since(t0).Microseconds()) / 1e3, StateAtStart: string(p.Health().State)}
+	fail := func(s string) { rep.Failures = append(rep.Failures, s) }
+	if p.Health().State != predictor.StateReady {
+		fail(fmt.Sprintf("sidecar not ready: %s (%s)", p.Health().State, p.Health().LastError))
+	}
+	recs := sample(m, *n, *seed)
+	rep.Agreement = checkAgreement(ctx, p, *python, dir, m, recs)
+	if !rep.Agreement.Pass {
+		fail("agreement with onnxruntime")
+	}
+	rep.EdgeCases = checkEdgeCases(ctx, p, m)
+	for _, e := range rep.EdgeCases {
+		if !e.Pass {
+			fail("edge case " + e.Name)
+		}
+	}
+	for _, g := range lv {
+		s := stress(ctx, p, recs, g, *dur)
+		rep.Stress = append(rep.Stress, s)
+		if !s.Pass {
+			fail(fmt.Sprintf("stress at %d goroutines: %d fallbacks", g, s.Fallbacks))
+		}
+	}
+	if rep.Approval, err = approvalRates(ctx, p, m.Features, recs, th, m.DefaultThreshold); err != nil {
+		rep.ApprovalErr = err.Error()
+		fail("approval rates: " + err.Error())
+	}
+	rep.Health = p.Health()
+	rep.Pass = len(rep.Failures) == 0
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printReport(stdout, &rep)
+	}
+	if !rep.Pass {
+		return 1
+	}
+	return 0
+}
+
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func printReport(w io.Writer, r *Report) {
+	fmt.Fprintf(w, "gatecheck %s (version %s, features %v, default threshold %.3g)\n", r.Model, r.Version, r.Features, r.Threshold)
+	fmt.Fprintf(w, "sidecar up in %.0f ms, state %s\n\n", r.StartupMs, r.StateAtStart)
+	a := r.Agreement
+	fmt.Fprintf(w, "%s agreement with onnxruntime: %d records, max |Δp| %.3g, %d decisions differ, %d fallbacks %s\n\n",
+		mark(a.Pass), a.Records, a.MaxAbsDiff, a.DecisionsOff, a.Fallbacks, a.Error)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "edge case\twant\tgot\t")
+	for _, e := range r.EdgeCases {
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\n", mark(e.Pass), e.Name, e.Want, e.Got, e.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "goroutines\tdecisions/s\tp50 µs\tp99 µs\tp99.9 µs\tfallbacks\t")
+	for _, s := range r.Stress {
+		fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t\n", s.Goroutines, s.PerSecond, s.P50us, s.P99us, s.P999us, s.Fallbacks)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "threshold\tmodel approves\tfallback approves\t")
+	for _, ar := range r.Approval {
+		def := ""
+		if ar.Default {
+			def = " (default)"
+		}
+		fmt.Fprintf(tw, "%.2f%s\t%.1f%%\t%.1f%%\t\n", ar.Threshold, def, 100*ar.Model, 100*ar.Fallback)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	if r.Pass {
+		fmt.Fprintln(w, "PASS: every check passed")
+	} else {
+		fmt.Fprintf(w, "FAIL: %s\n", strings.Join(r.Failures, "; "))
+	}
+}

@@ -1,0 +1,258 @@
+// Command simbot is a simulated trading bot: it loads the candidate trades the
+// bot recorded in a BoltDB (package featurestore), starts the sidecar through
+// package predictor exactly as the real bot would, and replays the candidates
+// as gate decisions from several goroutines at a configurable rate. It keeps
+// going through model reloads (SIGHUP to the sidecar) and sidecar crashes, and
+// prints, when it stops (-duration elapsed, SIGINT or SIGTERM): the approval
+// rate, latency percentiles, fallback counts by reason and the model versions
+// seen.
+//
+//	simbot -db build/demo/features.db -model models/current -workers 8 -rate 2000
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sigmagate/sigmagate/go/featurestore"
+	"github.com/sigmagate/sigmagate/go/predictor"
+)
+
+type options struct {
+	db, model, pidfile, statusFile, logFile, jsonOut string
+	workers                                          int
+	rate                                             float64
+	duration, timeout, progress                      time.Duration
+	threshold                                        float64
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "simbot:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "simbot:", err)
+		os.Exit(1)
+	}
+	s.print(os.Stdout)
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("simbot", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.db, "db", "", "BoltDB in the bot's layout to replay (read once at start)")
+	fs.StringVar(&o.model, "model", "models/current", "model directory or current symlink the sidecar serves")
+	fs.StringVar(&o.pidfile, "pidfile", "", "passed to the sidecar as --pidfile (what deploy_model.sh signals)")
+	fs.StringVar(&o.statusFile, "status-file", "", "passed to the sidecar as --status-file")
+	fs.StringVar(&o.logFile, "log", "", "write the predictor's and sidecar's JSON logs here (default: discard)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the summary as JSON to this file")
+	fs.IntVar(&o.workers, "workers", 8, "goroutines asking for decisions concurrently")
+	fs.Float64Var(&o.rate, "rate", 2000, "decisions per second across all workers (0: as fast as possible)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&o.timeout, "timeout", predictor.DefaultTimeout, "per-decision timeout before the fallback answers")
+	fs.DurationVar(&o.progress, "progress", 5*time.Second, "print a progress line this often (0: never)")
+	fs.Float64Var(&o.threshold, "threshold", 0, "approve threshold (0: the model's default from its manifest)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.db == "":
+		return o, errors.New("-db is required")
+	case o.workers < 1:
+		return o, errors.New("-workers must be at least 1")
+	case o.rate < 0 || o.threshold < 0 || o.threshold > 1:
+		return o, errors.New("-rate must be >= 0 and -threshold in [0, 1]")
+	}
+	return o, nil
+}
+
+// loadSignals reads every valid record, ordered by time across symbols, as
+// the bot's feature vectors [tick_ratio, depth_ratio, price_dist].
+func loadSignals(path string) ([][]float32, int, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, 0, fmt.Errorf("open %s (is a writer holding it?): %w", path, err)
+	}
+	defer db.Close()
+	type rec struct {
+		t time.Time
+		f []float32
+	}
+	var recs []rec
+	skipped := 0
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(featurestore.Bucket))
+		if b == nil {
+			return fmt.Errorf("%s has no bucket %q", path, featurestore.Bucket)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r featurestore.FeatureRecord
+			if json.Unmarshal(v, &r) != nil || r.Validate() != nil {
+				skipped++
+				return nil
+			}
+			recs = append(recs, rec{r.Timestamp, []float32{float32(r.TickRatio), float32(r.DepthRatio), float32(r.PriceDist)}})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(recs) == 0 {
+		return nil, skipped, fmt.Errorf("%s: no valid records to replay", path)
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].t.Before(recs[j].t) })
+	out := make([][]float32, len(recs))
+	for i, r := range recs {
+		out[i] = r.f
+	}
+	return out, skipped, nil
+}
+
+func run(ctx context.Context, o options) (Summary, error) {
+	signals, skipped, err := loadSignals(o.db)
+	if err != nil {
+		return Summary{}, err
+	}
+	fmt.Fprintf(os.Stderr, "simbot: %d signals loaded from %s (%d skipped); %d workers at %s\n",
+		len(signals), o.db, skipped, o.workers, rateText(o.rate))
+
+	logOut := io.Discard
+	if o.logFile != "" {
+		f, err := os.Create(o.logFile)
+		if err != nil {
+			return Summary{}, fmt.Errorf("log file: %w", err)
+		}
+		defer f.Close()
+		logOut = f
+	}
+	var args []string
+	if o.pidfile != "" {
+		args = append(args, "--pidfile", o.pidfile)
+	}
+	if o.statusFile != "" {
+		args = append(args, "--status-file", o.statusFile)
+	}
+	p, err := predictor.New(ctx, predictor.Config{
+		ModelDir: o.model,
+		Args:     args,
+		Timeout:  o.timeout,
+		Logger:   slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	h := p.Health()
+	fmt.Fprintf(os.Stderr, "simbot: sidecar %s, pid %d, model %q\n", h.State, h.PID, h.ModelVersion)
+
+	runCtx := ctx
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	start := time.Now()
+	stats := replay(runCtx, p, signals, o)
+	elapsed := time.Since(start)
+	health := p.Health()
+	if err := p.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "simbot: close:", err)
+	}
+	s := summarize(stats, elapsed, health)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return s, fmt.Errorf("write %s: %w", o.jsonOut, err)
+		}
+	}
+	return s, nil
+}
+
+func rateText(r float64) string {
+	if r == 0 {
+		return "full speed"
+	}
+	return fmt.Sprintf("%.0f decisions/s", r)
+}
+
+// replay feeds signal indexes to the workers at the configured rate (looping
+// over the recorded signals) until ctx ends, and collects per-worker stats.
+func replay(ctx context.Context, p *predictor.Predictor, signals [][]float32, o options) []*workerStats {
+	jobs := make(chan int, o.workers*4)
+	stats := make([]*workerStats, o.workers)
+	var wg sync.WaitGroup
+	for w := range stats {
+		stats[w] = newWorkerStats()
+		wg.Add(1)
+		go func(ws *workerStats) {
+			defer wg.Done()
+			for i := range jobs {
+				var d predictor.Decision
+				var err error
+				if o.threshold > 0 {
+					d, err = p.DecideThreshold(context.Background(), signals[i], o.threshold)
+				} else {
+					d, err = p.Decide(context.Background(), signals[i])
+				}
+				ws.add(d, err)
+			}
+		}(stats[w])
+	}
+	var progress <-chan time.Time
+	if o.progress > 0 {
+		t := time.NewTicker(o.progress)
+		defer t.Stop()
+		progress = t.C
+	}
+	var interval time.Duration
+	if o.rate > 0 {
+		interval = time.Duration(float64(time.Second) / o.rate)
+	}
+	next := time.Now()
+	start := next
+	sent := 0
+feed:
+	for {
+		if interval > 0 {
+			next = next.Add(interval)
+			if wait := time.Until(next); wait > time.Millisecond { // sleep in ≥1 ms steps; the schedule catches up
+				select {
+				case <-ctx.Done():
+					break feed
+				case <-time.After(wait):
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			break feed
+		case jobs <- sent % len(signals):
+			sent++
+		case <-progress:
+			h := p.Health()
+			fmt.Fprintf(os.Stderr, "simbot: %6.1fs  %8d decisions  sidecar %-8s pid %-7d model %-28q fallbacks %d\n",
+				time.Since(start).Seconds(), sent, h.State, h.PID, h.ModelVersion, h.Fallbacks)
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return stats
+}

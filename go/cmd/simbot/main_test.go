@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/featurestore"
+)
+
+func TestPercentilesAndApprovalRateFromDecisions(t *testing.T) {
+	d := make([]time.Duration, 1000)
+	for i := range d {
+		d[len(d)-1-i] = time.Duration(i+1) * time.Microsecond
+	}
+	p := percentiles(d)
+	if p["p50"] != 500 || p["p99"] != 990 || p["max"] != 1000 {
+		t.Errorf("percentiles %v, want p50 500, p99 990, max 1000", p)
+	}
+	if r := ratio(1, 4); r != 0.25 {
+		t.Errorf("ratio(1, 4) = %v", r)
+	}
+	if r := ratio(1, 0); r != 0 {
+		t.Errorf("ratio(1, 0) = %v, want 0 with no decisions", r)
+	}
+}
+
+// sidecar returns the repo root and Python, or skips when they are absent
+// (they are always present under `make test`, which sets SIGMAGATE_PYTHON).
+func sidecar(t *testing.T) (root, python string) {
+	root = os.Getenv("SIGMAGATE_ROOT")
+	if root == "" {
+		wd, _ := os.Getwd()
+		root = filepath.Clean(filepath.Join(wd, "..", "..", ".."))
+	}
+	python = os.Getenv("SIGMAGATE_PYTHON")
+	if python == "" {
+		python = filepath.Join(root, ".venv", "bin", "python")
+	}
+	if _, err := os.Stat(python); err != nil {
+		if os.Getenv("SIGMAGATE_PYTHON") != "" {
+			t.Fatalf("SIGMAGATE_PYTHON=%s is unusable: %v", python, err)
+		}
+		t.Skipf("needs the Python sidecar: %v", err)
+	}
+	return root, python
+}
+
+func TestKeepsDecidingThroughReloadAndSidecarKill(t *testing.T) {
+	root, python := sidecar(t)
+	dir := t.TempDir()
+	models := filepath.Join(dir, "models")
+	for i, v := range []string{"sim-a", "sim-b"} {
+		args := []string{filepath.Join(root, "tests", "fixtures", "tiny_model.py"), "--out", models, "--version", v, "--seed", strconv.Itoa(i)}
+		if i == 0 {
+			args = append(args, "--link-current")
+		}
+		cmd := exec.Command(python, args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("tiny_model %s: %v\n%s", v, err, out)
+		}
+	}
+	db := filepath.Join(dir, "f.db")
+	w, err := featurestore.Create(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 200; i++ {
+		x := float64(i%20)/10 - 1
+		r := featurestore.FeatureRecord{Symbol: "S", Timestamp: t0.Add(time.Duration(i) * time.Second),
+			TickRatio: x, DepthRatio: -x / 2, PriceDist: 2 * x, Price: 100 + 2*x, VWAP: 100, StdDev: 1}
+		if err := w.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+
+	t.Setenv("SIGMAGATE_ROOT", root)
+	t.Setenv("SIGMAGATE_PYTHON", python)
+	status := filepath.Join(dir, "status.json")
+	o := options{db: db, model: filepath.Join(models, "current"), pidfile: filepath.Join(dir, "infer.pid"),
+		statusFile: status, workers: 4, rate: 400, duration: 20 * time.Second, timeout: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		s   Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := run(ctx, o)
+		done <- result{s, err}
+	}()
+
+	read := func() (version string, pid int) {
+		var st struct {
+			Version string `json:"version"`
+			PID     int    `json:"pid"`
+		}
+		if b, err := os.ReadFile(status); err == nil && json.Unmarshal(b, &st) == nil {
+			return st.Version, st.PID
+		}
+		return "", 0
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	waitFor("sim-a", func() bool { v, _ := read(); return v == "sim-a" })
+	time.Sleep(time.Second)
+	// Deploy B as deploy_model.sh does: switch the symlink by rename, then SIGHUP.
+	tmp := filepath.Join(models, ".current.tmp")
+	if err := os.Symlink("sim-b", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(models, "current")); err != nil {
+		t.Fatal(err)
+	}
+	_, pid := read()
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("sim-b", func() bool { v, _ := read(); return v == "sim-b" })
+	time.Sleep(time.Second)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a restarted sidecar", func() bool { v, p := read(); return p != pid && p != 0 && v == "sim-b" })
+	time.Sleep(time.Second)
+	cancel()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s := r.s
+	if s.Versions["sim-a"] == nil || s.Versions["sim-b"] == nil {
+		t.Errorf("versions seen %v, want sim-a and sim-b", keys(s.Versions))
+	}
+	if s.Restarts < 1 || s.Fallbacks["child_down"] == 0 {
+		t.Errorf("restarts %d, fallbacks %v: the kill should show as child_down fallbacks and a restart", s.Restarts, s.Fallbacks)
+	}
+	if s.FinalVersion != "sim-b" || s.InvalidInput != 0 {
+		t.Errorf("final version %q, invalid input %d", s.FinalVersion, s.InvalidInput)
+	}
+	if s.Decisions != s.ModelDecisions+s.FallbackDecisions || s.ModelDecisions == 0 {
+		t.Errorf("decisions %d = model %d + fallback %d?", s.Decisions, s.ModelDecisions, s.FallbackDecisions)
+	}
+	if _, err := os.Stat(o.pidfile); err == nil {
+		if b, _ := os.ReadFile(o.pidfile); strings.TrimSpace(string(b)) != "" {
+			p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if p > 0 && syscall.Kill(p, 0) == nil {
+				t.Errorf("sidecar pid %d still alive after simbot stopped", p)
+			}
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

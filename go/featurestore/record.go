@@ -1,0 +1,113 @@
+// Package featurestore is the trading bot's BoltDB layout for candidate-trade
+// features: one bucket, one JSON FeatureRecord per key SYMBOL_<unix-nanoseconds>.
+//
+// The bot writes it; go/cmd/export reads it; tests and the demo's database
+// generator write it through Writer so that all of them agree on one layout.
+package featurestore
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bucket is the name of the bbolt bucket that holds the records.
+const Bucket = "features"
+
+// FeatureRecord is one candidate trade as the bot records it. The JSON tags
+// are the contract with cmd/export and `train fit`; the optional fields are
+// pointers so that "absent" and "zero" stay distinct.
+type FeatureRecord struct {
+	Symbol     string    `json:"symbol"`
+	Timestamp  time.Time `json:"timestamp"`
+	TickRatio  float64   `json:"tick_ratio"`
+	DepthRatio float64   `json:"depth_ratio"`
+	PriceDist  float64   `json:"price_dist"`
+	Price      float64   `json:"price"`
+	VWAP       float64   `json:"vwap"`
+	StdDev     float64   `json:"std_dev"`
+	BidVol     float64   `json:"bid_vol"`
+	AskVol     float64   `json:"ask_vol"`
+
+	RollingVolatility *float64 `json:"rolling_volatility,omitempty"`
+	BidAskSpread      *float64 `json:"bid_ask_spread,omitempty"`
+	VolumeSpike       *float64 `json:"volume_spike,omitempty"`
+}
+
+// Key is the record's bbolt key, SYMBOL_<unix-nanoseconds>.
+func (r FeatureRecord) Key() []byte { return []byte(FormatKey(r.Symbol, r.Timestamp)) }
+
+// Reasons Validate gives, for errors.Is.
+var (
+	ErrMissingField   = errors.New("missing field")
+	ErrNonFinite      = errors.New("non-finite number")
+	ErrNonPositiveStd = errors.New("non-positive std_dev")
+)
+
+// Validate reports the first field that makes the record unusable for
+// training: an empty symbol, a zero timestamp, a NaN or infinite number, or a
+// standard deviation that is not positive (price_dist divides by it).
+func (r FeatureRecord) Validate() error {
+	if r.Symbol == "" {
+		return fmt.Errorf("%w: symbol is empty", ErrMissingField)
+	}
+	if r.Timestamp.IsZero() {
+		return fmt.Errorf("%w: timestamp is missing", ErrMissingField)
+	}
+	fields := []struct {
+		name string
+		v    float64
+	}{
+		{"tick_ratio", r.TickRatio}, {"depth_ratio", r.DepthRatio}, {"price_dist", r.PriceDist},
+		{"price", r.Price}, {"vwap", r.VWAP}, {"std_dev", r.StdDev},
+		{"bid_vol", r.BidVol}, {"ask_vol", r.AskVol},
+	}
+	for _, o := range []struct {
+		name string
+		v    *float64
+	}{{"rolling_volatility", r.RollingVolatility}, {"bid_ask_spread", r.BidAskSpread}, {"volume_spike", r.VolumeSpike}} {
+		if o.v != nil {
+			fields = append(fields, struct {
+				name string
+				v    float64
+			}{o.name, *o.v})
+		}
+	}
+	for _, f := range fields {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%w: %s is %v", ErrNonFinite, f.name, f.v)
+		}
+	}
+	if r.StdDev <= 0 {
+		return fmt.Errorf("%w: std_dev is %v, must be > 0", ErrNonPositiveStd, r.StdDev)
+	}
+	return nil
+}
+
+// FormatKey returns the key SYMBOL_<unix-nanoseconds>. Nanosecond stamps of
+// dates between 2001 and 2286 all have 19 digits, so within one symbol the
+// keys sort in time order and a cursor can Seek to a start time.
+func FormatKey(symbol string, t time.Time) string {
+	return symbol + "_" + strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// ParseKey splits a key into symbol and time. The symbol is everything before
+// the last underscore, so symbols may themselves contain underscores.
+func ParseKey(key []byte) (symbol string, t time.Time, err error) {
+	s := string(key)
+	i := strings.LastIndexByte(s, '_')
+	if i <= 0 || i == len(s)-1 {
+		return "", time.Time{}, fmt.Errorf("key %q is not SYMBOL_<unix-nanoseconds>", s)
+	}
+	ns, err := strconv.ParseInt(s[i+1:], 10, 64)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("key %q: timestamp part is not an integer: %w", s, err)
+	}
+	return s[:i], time.Unix(0, ns).UTC(), nil
+}
+
+// SymbolPrefix is the key prefix shared by every record of symbol.
+func SymbolPrefix(symbol string) []byte { return []byte(symbol + "_") }

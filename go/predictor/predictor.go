@@ -1,0 +1,355 @@
+// Package predictor is the bot's side of sigmagate: it runs the `infer`
+// sidecar as a supervised child process, talks msgpack-rpc to it over
+// stdin/stdout (docs/PROTOCOL.md), coalesces concurrent requests into
+// batches, and answers every call within Config.Timeout — from the model
+// when it can, from the bot's old heuristic (fallback.go) when it cannot.
+//
+// Files: config.go (settings and defaults), detect.go (finding Python),
+// predictor.go (public API), session.go (one child process and its two I/O
+// goroutines), supervisor.go (start, restart, backoff, shutdown),
+// stderr.go (child logs into slog), fallback.go, metrics.go.
+package predictor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is the sidecar's state as the predictor sees it.
+type State string
+
+const (
+	StateStarting State = "starting" // spawned, waiting for ready
+	StateReady    State = "ready"    // serving a model
+	StateNoModel  State = "no_model" // running without a usable model; retrying reloads
+	StateDown     State = "down"     // not running; a restart is scheduled
+	StateClosed   State = "closed"   // Close was called
+)
+
+// Source says who made a Decision.
+type Source string
+
+const (
+	SourceModel    Source = "model"
+	SourceFallback Source = "fallback"
+)
+
+// Decision is one answer with its provenance.
+type Decision struct {
+	Approve bool
+	// Probability is the model's class-1 probability; with the fallback, the
+	// heuristic's confidence (|tick_ratio| + |depth_ratio|)/2.
+	Probability float64
+	Threshold   float64
+	Source      Source
+	// Reason is empty for the model, else one of the Reason* constants.
+	Reason string
+	// ModelVersion is the version of the model that answered ("" for the fallback).
+	ModelVersion string
+	// OutOfDistribution: a feature lies outside the model's training range.
+	OutOfDistribution bool
+	// Err is why the fallback answered, nil for the model.
+	Err     error
+	Latency time.Duration
+}
+
+// Predictor is safe for use by many goroutines.
+type Predictor struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	queue chan *call
+
+	mu   sync.Mutex // serialises view updates
+	view atomic.Pointer[view]
+
+	consecTimeouts atomic.Int64
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{} // supervisor exited
+	closeOnce sync.Once
+}
+
+// view is an immutable snapshot of what the hot path needs.
+type view struct {
+	state     State
+	sess      *session // set in StateReady and StateNoModel
+	layout    featureLayout
+	threshold float64
+	version   string
+	variant   string
+	loadedAt  time.Time
+	pid       int
+	lastErr   string
+}
+
+// call is one prediction waiting for its answer.
+type call struct {
+	features  []float32
+	done      chan struct{}
+	abandoned atomic.Bool // the caller gave up; the writer may skip it
+	// Written before done is closed:
+	p       float64
+	version string
+	ood     bool
+	reason  string
+	err     error
+}
+
+// New starts the sidecar and waits up to Config.StartTimeout (or ctx) for
+// its ready handshake. If the sidecar cannot start, or starts without a
+// model, New still returns a working Predictor — it answers from the
+// fallback and keeps trying in the background — and logs why. New returns
+// an error only for an invalid Config.
+func New(ctx context.Context, cfg Config) (*Predictor, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Predictor{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "sigmagate.predictor"),
+		queue: make(chan *call, 16384),
+		done:  make(chan struct{}),
+	}
+	p.m = newMetrics(p)
+	p.view.Store(&view{state: StateStarting, layout: newLayout(cfg.Features), threshold: cfg.DefaultThreshold})
+	if cfg.Registerer != nil {
+		if err := p.m.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	firstUp := make(chan struct{})
+	go p.supervise(firstUp)
+	t := time.NewTimer(cfg.StartTimeout)
+	defer t.Stop()
+	select {
+	case <-firstUp:
+	case <-t.C:
+		p.log.Warn("sidecar not ready yet; answering from the fallback meanwhile", "waited", cfg.StartTimeout)
+	case <-ctx.Done():
+		p.log.Warn("New's context ended before the sidecar was ready; answering from the fallback meanwhile", "err", ctx.Err())
+	}
+	return p, nil
+}
+
+// Approve reports whether to take the trade: the model's p >= threshold, or
+// the fallback's decision when the model cannot answer within the timeout.
+func (p *Predictor) Approve(features []float32, threshold float64) bool {
+	return p.ApproveContext(context.Background(), features, threshold)
+}
+
+// ApproveContext is Approve bounded also by ctx.
+func (p *Predictor) ApproveContext(ctx context.Context, features []float32, threshold float64) bool {
+	d, _ := p.decide(ctx, features, threshold)
+	return d.Approve
+}
+
+// Predict returns the model's [p0, p1]. When the model cannot answer, it
+// returns an error (ErrTimeout, ErrUnavailable, ErrNoModel, ErrSidecar,
+// ErrInvalidInput, ErrClosed…) and no probabilities: use Decide to get the
+// fallback's decision instead.
+func (p *Predictor) Predict(features []float32) ([]float32, error) {
+	return p.PredictContext(context.Background(), features)
+}
+
+// PredictContext is Predict bounded also by ctx.
+func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]float32, error) {
+	d, err := p.decide(ctx, features, math.NaN())
+	if err != nil {
+		return nil, err
+	}
+	if d.Source != SourceModel {
+		return nil, d.Err
+	}
+	return []float32{float32(1 - d.Probability), float32(d.Probability)}, nil
+}
+
+// Decide answers with the serving model's default threshold (from its
+// manifest) and says who answered and why. The error is non-nil only for
+// invalid input (ErrInvalidInput); every other failure is a fallback
+// Decision with Reason and Err set.
+func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, error) {
+	return p.decide(ctx, features, math.NaN())
+}
+
+// DecideThreshold is Decide with an explicit threshold.
+func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, threshold float64) (Decision, error) {
+	return p.decide(ctx, features, threshold)
+}
+
+// decide is the one path every public call takes. A NaN threshold means
+// "the model's default".
+func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
+	start := time.Now()
+	v := p.view.Load()
+	if math.IsNaN(threshold) {
+		threshold = v.threshold
+	}
+	if err := checkFeatures(features, v.layout.names); err != nil {
+		p.m.error("bad_input")
+		return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+	}
+	switch v.state {
+	case StateReady:
+	case StateClosed:
+		return p.fallback(v, features, threshold, ReasonClosed, ErrClosed, start), nil
+	case StateNoModel:
+		return p.fallback(v, features, threshold, ReasonNoModel, ErrNoModel, start), nil
+	default:
+		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
+	}
+	c := &call{features: append([]float32(nil), features...), done: make(chan struct{})}
+	select {
+	case p.queue <- c:
+	default:
+		return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
+	}
+	t := time.NewTimer(p.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return p.fallback(v, features, threshold, c.reason, c.err, start), nil
+		}
+		d := Decision{
+			Approve: c.p >= threshold, Probability: c.p, Threshold: threshold, Source: SourceModel,
+			ModelVersion: c.version, OutOfDistribution: c.ood, Latency: time.Since(start),
+		}
+		p.m.observeModel(d.Latency)
+		return d, nil
+	case <-t.C:
+		c.abandoned.Store(true)
+		p.m.nTimeouts.Add(1)
+		p.m.timeouts.Inc()
+		p.noteTimeout(v.sess)
+		return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
+	case <-ctx.Done():
+		c.abandoned.Store(true)
+		return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
+	}
+}
+
+func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
+	conf, ok := v.layout.heuristic(features, threshold)
+	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceFallback,
+		Reason: reason, Err: err, Latency: time.Since(start)}
+	p.m.observeFallback(reason, d.Latency)
+	return d
+}
+
+// checkFeatures rejects what must never reach the sidecar.
+func checkFeatures(f []float32, names []string) error {
+	if len(f) != len(names) {
+		return fmt.Errorf("%w: got %d features, the model takes %d (%v)", ErrInvalidInput, len(f), len(names), names)
+	}
+	for i, x := range f {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%w: feature %d (%s) is %v", ErrInvalidInput, i, names[i], x)
+		}
+	}
+	return nil
+}
+
+// noteTimeout counts a timeout against the session that was serving; enough
+// of them in a row with no answer in between mean the child is hung.
+func (p *Predictor) noteTimeout(s *session) {
+	if s == nil {
+		return
+	}
+	if n := p.consecTimeouts.Add(1); n >= int64(p.cfg.MaxConsecutiveTimeouts) {
+		s.die("unresponsive", fmt.Errorf("%d predictions in a row timed out after %v; killing the sidecar", n, p.cfg.Timeout))
+	}
+}
+
+// Reload asks the sidecar to re-resolve its model path and load the model
+// found there (SIGHUP). It returns at once; ModelVersion changes when the
+// sidecar reports the new model. A failed reload keeps the old model serving.
+func (p *Predictor) Reload() error {
+	v := p.view.Load()
+	if v.sess == nil {
+		return fmt.Errorf("%w: no sidecar is running (state %s); it loads the current model when it starts", ErrUnavailable, v.state)
+	}
+	return v.sess.signal(syscallSIGHUP)
+}
+
+// ModelVersion is the version of the model being served, "" when none.
+func (p *Predictor) ModelVersion() string { return p.view.Load().version }
+
+// Health is a snapshot of the predictor's state and counters.
+type Health struct {
+	State               State
+	PID                 int
+	ModelVersion        string
+	Variant             string
+	Features            []string
+	Threshold           float64
+	LoadedAt            time.Time
+	LastError           string
+	Predictions         uint64 // answered by the model
+	Fallbacks           uint64
+	FallbacksByReason   map[string]uint64
+	Timeouts            uint64
+	Restarts            uint64
+	Errors              uint64
+	ConsecutiveTimeouts int64
+}
+
+// Health returns a snapshot; it never blocks on the sidecar.
+func (p *Predictor) Health() Health {
+	v := p.view.Load()
+	return Health{
+		State: v.state, PID: v.pid, ModelVersion: v.version, Variant: v.variant,
+		Features: append([]string(nil), v.layout.names...), Threshold: v.threshold,
+		LoadedAt: v.loadedAt, LastError: v.lastErr,
+		Predictions: p.m.nModel.Load(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
+		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
+		ConsecutiveTimeouts: p.consecTimeouts.Load(),
+	}
+}
+
+// Close stops the sidecar — stdin closed and SIGTERM to its process group,
+// SIGKILL after Config.KillGrace — and waits until the process and every
+// goroutine of the predictor are gone. Safe to call more than once; calls
+// after Close answer from the fallback.
+func (p *Predictor) Close() error {
+	p.closeOnce.Do(func() {
+		p.cancel()
+		<-p.done
+		p.drainQueue(ReasonClosed, ErrClosed)
+	})
+	return nil
+}
+
+// drainQueue fails every queued call; only called while no writer runs.
+func (p *Predictor) drainQueue(reason string, err error) {
+	for {
+		select {
+		case c := <-p.queue:
+			c.fail(reason, err)
+		default:
+			return
+		}
+	}
+}
+
+func (c *call) fail(reason string, err error) {
+	c.reason, c.err = reason, err
+	close(c.done)
+}
+
+// update applies f to a copy of the current view and publishes it.
+func (p *Predictor) update(f func(v *view)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	nv := *p.view.Load()
+	f(&nv)
+	p.view.Store(&nv)
+}

@@ -1,0 +1,1 @@
+"""sigmagate's inference sidecar: MessagePack-RPC on stdin/stdout (docs/PROTOCOL.md)."""

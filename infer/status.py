@@ -1,0 +1,32 @@
+"""The status file a deploy script reads to see what is being served."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+
+
+def write_status(
+    path: str | os.PathLike[str], model_info: dict[str, Any] | None, last_error: str | None
+) -> None:
+    status = {
+        "version": model_info["version"] if model_info else None,
+        "variant": model_info["variant"] if model_info else None,
+        "loaded_at": model_info["loaded_at"] if model_info else None,
+        "last_error": last_error,
+        "pid": os.getpid(),
+    }
+    write_atomic(path, json.dumps(status) + "\n")

@@ -1,0 +1,93 @@
+"""The benchmark report: targets and ratios follow the measurements, and a
+run with parts missing still renders, saying what was not measured."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bench import proc, report, summary
+
+
+def result(target: str, conc: int, per_s: float, p50: float, failures: int = 0) -> dict:
+    lat = {"p50": p50, "p90": p50 * 2, "p99": p50 * 3, "p999": p50 * 4, "max": p50 * 5}
+    return {
+        "target": target,
+        "concurrency": conc,
+        "calls": 1000,
+        "failures": failures,
+        "fallbacks": 0,
+        "seconds": 1.0,
+        "per_second": per_s,
+        "latency_us": {**lat, "mean": p50},
+    }
+
+
+def test_targets_pass_and_fail_on_the_measured_figures():
+    fast = [
+        result("echo", 1, 100_000, 10.0),
+        result("sigmagate", 1, 50_000, 19.0),
+        result("sigmagate", 64, 250_000, 200.0),
+        result("reference", 1, 5.0, 200_000.0),
+    ]
+    assert [c["pass"] for c in summary.targets(fast)] == [True, True, True]
+
+    slow = [
+        result("echo", 1, 100_000, 10.0),
+        result("sigmagate", 1, 20_000, 21.0),
+        result("sigmagate", 64, 250_000, 200.0, failures=1),
+        result("reference", 1, 300.0, 3000.0),
+    ]
+    assert [c["pass"] for c in summary.targets(slow)] == [False, False, False]
+
+
+def test_ratios_pair_designs_at_the_same_goroutine_count():
+    rows = summary.ratios(
+        [
+            result("echo", 1, 100_000, 10.0),
+            result("sigmagate", 1, 25_000, 30.0),
+            result("sigmagate", 8, 80_000, 50.0),  # no echo at 8: no pair
+        ]
+    )
+    assert len(rows) == 1
+    assert rows[0]["pair"] == "sigmagate / floor"
+    assert rows[0]["p50"] == 3.0
+    assert rows[0]["throughput"] == 4.0
+
+
+def test_report_with_parts_missing_says_what_was_not_measured():
+    res = {
+        "started": "2026-01-01 00:00 UTC",
+        "total_s": 60.0,
+        "budget": {"name": "quick", "warmup_s": 0.1, "duration_s": 0.5, "ref_calls": {1: 2}},
+        "machine": {
+            "cpu": "test cpu",
+            "cores": 2,
+            "memory_gib": 1.0,
+            "kernel": "k",
+            "os": "o",
+            "loadavg_at_start": [0.0, 0.0, 0.0],
+            "versions": {"python": "3", "go": "go1"},
+            "git_commit": "abc",
+            "git_dirty": False,
+        },
+        "skipped": {"decisions": "gatebench failed: boom"},
+    }
+    md = report.render(res, [], "benchmarks/")
+    assert "test cpu, 2 cores" in md
+    assert "No target could be checked" in md
+    assert "gatebench failed: boom" in md
+    assert "Quick run" in md
+
+
+def test_run_kills_a_child_at_its_time_cap(tmp_path: Path):
+    r = proc.run([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, timeout_s=0.5)
+    assert r.timed_out and r.returncode is None
+    assert r.wall_s < 10
+
+
+def test_run_reports_the_childs_own_peak_memory(tmp_path: Path):
+    code = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); print('ok')"
+    r = proc.run([sys.executable, "-c", code], tmp_path, timeout_s=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok"
+    assert r.max_rss_kib > 200 * 1024

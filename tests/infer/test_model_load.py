@@ -1,0 +1,91 @@
+"""Loading refuses every model MODEL_FORMAT.md says must not be served, naming the cause."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+
+from infer.model import ModelError, load
+from tests.fixtures.tiny_model import build_model_dir
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    return build_model_dir(tmp_path, "tiny-m", seed=5, fp16=False)
+
+
+def edit_manifest(d: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    m = json.loads((d / "manifest.json").read_text())
+    change(m)
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
+def test_valid_model_loads_and_scores(fresh: Path) -> None:
+    model = load(str(fresh))
+    p = model.predict(np.zeros((5, 3), dtype=np.float32))
+    assert p.shape == (5,) and ((p >= 0) & (p <= 1)).all()
+    assert model.version == "tiny-m" and model.ood(np.zeros((1, 3), dtype=np.float32)) == [False]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m.update(schema=2), "schema 2"),
+        (lambda m: m.pop("version"), "missing key 'version'"),
+        (lambda m: m.update(features=["a", "a", "b"]), "distinct"),
+        (lambda m: m.update(features=["a", "b"]), "expected [N, 2]"),
+        (lambda m: m.update(input_name="x"), "expected one input 'x'"),
+        (lambda m: m.update(output_name="label"), "expected one output 'label'"),
+        (lambda m: m.update(serve_variant="int8"), "no variant 'int8'"),
+        (lambda m: m["variants"]["fp32"].update(accepted=False), "rejected"),
+        (lambda m: m["variants"]["fp32"].update(sha256="0" * 64), "sha256"),
+        (lambda m: m["variants"]["fp32"].update(file="../model.onnx"), "plain 'file'"),
+        (lambda m: m.update(default_threshold=1.5), "outside [0, 1]"),
+    ],
+)
+def test_bad_manifest_is_refused_with_reason(
+    fresh: Path, change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    edit_manifest(fresh, change)
+    with pytest.raises(ModelError) as exc:
+        load(str(fresh))
+    assert fragment in str(exc.value)
+
+
+def test_invalid_json_names_file_and_line(fresh: Path) -> None:
+    (fresh / "manifest.json").write_text('{\n  "schema": 1,\n  oops\n}')
+    with pytest.raises(ModelError, match=r"manifest.json: line 3"):
+        load(str(fresh))
+
+
+def test_canary_refuses_probabilities_outside_unit_interval(fresh: Path) -> None:
+    """A graph that outputs p + 1.5 passes every static check but not the canary."""
+    import hashlib
+
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(fresh / "model.onnx"))
+    g = model.graph
+    for node in g.node:
+        node.output[:] = ["p_raw" if o == "probability" else o for o in node.output]
+    g.initializer.append(helper.make_tensor("shift", TensorProto.FLOAT, [], [1.5]))
+    g.node.append(helper.make_node("Add", ["p_raw", "shift"], ["probability"]))
+    blob = model.SerializeToString()
+    (fresh / "model.onnx").write_bytes(blob)
+    edit_manifest(
+        fresh, lambda m: m["variants"]["fp32"].update(sha256=hashlib.sha256(blob).hexdigest())
+    )
+    with pytest.raises(ModelError, match="canary"):
+        load(str(fresh))
+
+
+def test_manifest_without_stats_gives_no_ood(fresh: Path) -> None:
+    edit_manifest(fresh, lambda m: m.pop("feature_stats"))
+    model = load(str(fresh))
+    assert model.ood(np.zeros((2, 3), dtype=np.float32)) is None

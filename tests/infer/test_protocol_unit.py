@@ -1,0 +1,78 @@
+"""Unit tests of the stream decoder and record validation (no process, no model)."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from infer.protocol import MAX_MESSAGE_BYTES, Decoder, RPCError
+from infer.records import flatten, parse_threshold
+
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
+
+
+def test_decoder_reassembles_messages_split_at_every_byte() -> None:
+    msgs = [[0, i, "predict", [[[0.1, 0.2, 0.3]]]] for i in range(3)]
+    blob = b"".join(msgpack.packb(m) for m in msgs)
+    d = Decoder()
+    got = []
+    for i in range(len(blob)):
+        objs, errs = d.feed(blob[i : i + 1])
+        assert errs == []
+        got.extend(objs)
+    assert got == msgs and d.pending == 0
+
+
+def test_decoder_discards_buffer_after_undecodable_byte_and_resyncs() -> None:
+    d = Decoder()
+    good = msgpack.packb([0, 1, "info", []])
+    objs, errs = d.feed(good + b"\xc1" + good)
+    assert objs == [[0, 1, "info", []]]
+    assert [e.code for e in errs] == ["bad_message"]
+    objs, errs = d.feed(good)
+    assert objs == [[0, 1, "info", []]] and errs == []
+
+
+def test_decoder_rejects_message_over_limit_and_recovers() -> None:
+    d = Decoder()
+    big = msgpack.packb("x" * MAX_MESSAGE_BYTES)
+    errors: list[RPCError] = []
+    for i in range(0, len(big), 1 << 16):
+        errors += d.feed(big[i : i + (1 << 16)])[1]
+    assert [e.code for e in errors] == ["too_large"]
+    assert d.feed(msgpack.packb([0, 2, "info", []]))[0] == [[0, 2, "info", []]]
+
+
+def test_decoder_accepts_message_exactly_at_limit() -> None:
+    payload = "x" * (MAX_MESSAGE_BYTES - 5)  # str32 header is 5 bytes
+    blob = msgpack.packb(payload)
+    assert len(blob) == MAX_MESSAGE_BYTES
+    objs, errs = Decoder().feed(blob)
+    assert errs == [] and objs == [payload]
+
+
+def test_discard_incomplete_reports_only_when_something_is_pending() -> None:
+    d = Decoder()
+    assert d.discard_incomplete() is None
+    d.feed(b"\x94\x00")
+    err = d.discard_incomplete()
+    assert err is not None and err.code == "bad_message" and d.pending == 0
+
+
+def test_flatten_fast_path_keeps_feature_order_for_maps() -> None:
+    recs = [{"price_dist": 3.0, "tick_ratio": 1.0, "depth_ratio": 2}]
+    assert flatten(recs, FEATURES) == [1.0, 2, 3.0]
+
+
+def test_flatten_names_first_bad_record_and_field() -> None:
+    with pytest.raises(RPCError) as exc:
+        flatten([[1.0, 2.0, 3.0], [1.0, float("nan"), 3.0]], FEATURES)
+    assert (exc.value.code, exc.value.record, exc.value.field) == ("bad_features", 1, "depth_ratio")
+
+
+@pytest.mark.parametrize(
+    ("params", "want"),
+    [([[1]], None), ([[1], None], None), ([[1], 0], 0.0), ([[1], 1], 1.0), ([[1], 0.25], 0.25)],
+)
+def test_parse_threshold_accepts(params: list, want: float | None) -> None:
+    assert parse_threshold(params) == want

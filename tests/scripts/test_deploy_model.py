@@ -1,0 +1,195 @@
+"""scripts/deploy_model.sh against a temporary models directory and a real sidecar."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from tests.scripts.conftest import Env, Sidecar, tree
+
+NO_FLOOR = ("--min-auc", "none")  # fixture models carry no test metrics
+
+
+def test_deploy_switches_current_and_hot_reloads_the_running_sidecar(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, old = serving
+    pid_before = env.status()["pid"]
+    b = env.model("model-b", seed=2)
+
+    res = env.deploy("--from", str(b), *NO_FLOOR)
+
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "model-b"
+    assert env.current() == "model-b"
+    assert (env.models / "previous").readlink() == Path(old)
+    status = env.status()
+    assert status["version"] == "model-b" and not status["last_error"]
+    assert status["pid"] == pid_before, "the sidecar was reloaded in place, not restarted"
+    assert sidecar.proc.poll() is None
+    assert tree(env.models / "model-b") == tree(b)  # published unchanged
+    assert (env.models / ".backup" / f"{old}.tar.gz").is_file()
+    logs = list(env.logs.glob("deploy-*.log"))
+    assert logs and any("done: current is model-b" in p.read_text() for p in logs)
+
+
+def test_metric_floor_failure_leaves_current_untouched(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    _, old = serving
+    before, status_before = tree(env.models), env.status()
+    b = env.model("model-b", seed=2)  # has no metrics.test.auc, so no floor can be met
+
+    res = env.deploy("--from", str(b), "--min-auc", "0.6")
+
+    assert res.returncode == 1
+    assert "metrics.test.auc is missing" in res.stderr
+    assert f"models/current is unchanged: {old}" in res.stderr
+    assert tree(env.models) == before
+    assert env.status() == status_before
+
+
+def test_smoke_test_refuses_model_whose_file_does_not_match_manifest(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    before, status_before = tree(env.models), env.status()
+    b = _model_with_swapped_file(env)
+
+    res = env.deploy("--from", str(b), *NO_FLOOR)
+
+    assert res.returncode == 1
+    assert "smoke test of model-b failed" in res.stderr
+    assert "sha256" in res.stderr
+    assert tree(env.models) == before
+    assert env.status() == status_before, "the running sidecar was never signalled"
+
+
+def test_sidecar_refusing_new_model_triggers_automatic_rollback(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, old = serving
+    old_tree = tree(env.models / old)
+    # --skip-smoke: the deploy's own checks pass (manifest, variant, files present), so
+    # the running sidecar's sha256 check is the one that refuses: the last line of defence.
+    b = _model_with_swapped_file(env)
+
+    res = env.deploy("--from", str(b), *NO_FLOOR, "--skip-smoke")
+
+    assert res.returncode == 1
+    assert "sidecar refused version model-b" in res.stderr
+    assert "automatic rollback" in res.stderr
+    assert env.current() == old
+    status = sidecar.wait_version(old)
+    assert not status["last_error"], "rollback reload succeeded"
+    assert sidecar.proc.poll() is None
+    assert tree(env.models / old) == old_tree
+    assert "rolled-back" in (env.models / ".deploy_history").read_text()
+
+
+def test_sidecar_that_does_not_confirm_in_time_is_rolled_back(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, old = serving
+    b = env.model("model-b", seed=2)
+    loaded_before = env.status()["loaded_at"]
+    os.kill(sidecar.proc.pid, signal.SIGSTOP)  # hung: signals stay pending, nothing answers
+    try:
+        res = env.deploy("--from", str(b), *NO_FLOOR, "--reload-timeout", "2")
+    finally:
+        os.kill(sidecar.proc.pid, signal.SIGCONT)
+
+    assert res.returncode == 1
+    assert "did not report version model-b within 2 s" in res.stderr
+    assert env.current() == old
+    # Once it runs again it handles the pending SIGHUP and loads current: the old model.
+    deadline = time.monotonic() + 20
+    while env.status()["loaded_at"] == loaded_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = env.status()
+    assert status["loaded_at"] != loaded_before, "the pending SIGHUP was handled"
+    assert status["version"] == old and not status["last_error"]
+
+
+def test_rollback_restores_previous_version_byte_identical(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, old = serving
+    old_tree = tree(env.models / old)
+    assert env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR).returncode == 0
+
+    res = env.deploy("--rollback")
+
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == old
+    assert env.current() == old
+    assert tree(env.models / old) == old_tree
+    assert sidecar.wait_version(old)["pid"] == sidecar.proc.pid
+    # Rolling back again returns to the version we left: previous now names it.
+    assert (env.models / "previous").readlink() == Path("model-b")
+
+
+def test_rollback_to_pruned_version_restores_it_from_backup(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, old = serving
+    old_tree = tree(env.models / old)
+    for i, v in enumerate(("model-b", "model-c", "model-d"), start=2):
+        res = env.deploy("--from", str(env.model(v, seed=i)), *NO_FLOOR, "--keep", "2")
+        assert res.returncode == 0, res.stderr
+    # keep 2 = the newest two; current (d) and previous (c) are among them.
+    assert sorted(p.name for p in env.models.iterdir() if not p.name.startswith(".")) == [
+        "current", "model-c", "model-d", "previous",
+    ]  # fmt: skip
+
+    res = env.deploy("--rollback", old)
+
+    assert res.returncode == 0, res.stderr
+    assert f"restoring {old} from" in res.stderr
+    assert tree(env.models / old) == old_tree
+    assert env.current() == old
+    sidecar.wait_version(old)
+
+
+def test_dry_run_changes_nothing(env: Env, serving: tuple[Sidecar, str]) -> None:
+    _, old = serving
+    assert env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR).returncode == 0
+    before, status_before = tree(env.models), env.status()
+    c = env.model("model-c", seed=3)
+
+    deploy = env.deploy("--from", str(c), *NO_FLOOR, "--dry-run")
+    rollback = env.deploy("--rollback", "--dry-run")
+
+    assert deploy.returncode == 0, deploy.stderr
+    assert "would switch current model-b -> model-c" in deploy.stderr
+    assert rollback.returncode == 0, rollback.stderr
+    assert f"would switch current model-b -> {old}" in rollback.stderr
+    assert tree(env.models) == before
+    assert env.status() == status_before
+
+
+def _model_with_swapped_file(env: Env) -> Path:
+    """Model B whose model.onnx was replaced by another real model's file after its
+    manifest was written: valid ONNX, present, but not the bytes the manifest vouches for."""
+    b = env.model("model-b", seed=2)
+    other = env.model("model-x", seed=9)
+    (b / "model.onnx").unlink()
+    shutil.copyfile(other / "model.onnx", b / "model.onnx")
+    return b
+
+
+def test_deploy_from_artifact_directory_publishes_it_under_its_version(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    sidecar, _ = serving
+    download = env.models.parent / "downloads" / "model-artifact"
+    shutil.copytree(env.model("model-b", seed=2), download)
+
+    res = env.deploy("--from", str(download), *NO_FLOOR)
+
+    assert res.returncode == 0, res.stderr
+    assert env.current() == "model-b"
+    assert tree(env.models / "model-b") == tree(download)
+    sidecar.wait_version("model-b")

@@ -1,0 +1,1 @@
+"""sigmagate training pipeline: labels, leakage-safe training, ONNX export, manifest, report."""

@@ -1,0 +1,43 @@
+"""Cleaning: non-finite rows, then outliers beyond 5σ per feature.
+
+Outlier statistics (mean, std) come from the training split only and are then
+applied to every split, so no information flows from validation/test into the
+rule. Every dropped row is counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OUTLIER_SIGMA = 5.0
+
+
+def finite_mask(X: np.ndarray) -> np.ndarray:  # noqa: N803
+    return np.all(np.isfinite(X), axis=1)
+
+
+def outlier_bounds(X_train: np.ndarray, k: float = OUTLIER_SIGMA) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    return mean - k * std, mean + k * std
+
+
+def inlier_mask(X: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:  # noqa: N803
+    lo, hi = bounds
+    return np.all((X >= lo) & (X <= hi), axis=1)
+
+
+def feature_stats(X: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:  # noqa: N803
+    """Per-feature training statistics recorded in the manifest (OOD checks)."""
+    out = {}
+    for j, name in enumerate(names):
+        col = X[:, j]
+        out[name] = {
+            "mean": float(col.mean()),
+            "std": float(col.std()),
+            "min": float(col.min()),
+            "max": float(col.max()),
+            "q001": float(np.quantile(col, 0.001)),
+            "q999": float(np.quantile(col, 0.999)),
+        }
+    return out

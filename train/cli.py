@@ -1,0 +1,161 @@
+"""Command line: `train sample` and `train fit` (also `python -m train`).
+
+Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
+or arguments. On success `fit` prints the new model directory as the last
+line of stdout; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from train.calibrate import METHODS
+from train.fit import FitOptions
+from train.io import InputError
+from train.labels import LabelParams
+from train.models import FAMILIES
+
+log = logging.getLogger("train")
+DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
+KNOWN_FEATURES = (
+    "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
+    "rolling_volatility", "bid_ask_spread", "volume_spike",
+)  # fmt: skip
+
+
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+    return v
+
+
+def _unit(s: str) -> float:
+    v = float(s)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
+    return v
+
+
+def _positive(s: str) -> float:
+    v = float(s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train", description=__doc__.split("\n")[0])
+    p.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("sample", help="write synthetic bot records (JSON Lines or .parquet)")
+    s.add_argument("--out", required=True, type=Path, help="output file (.jsonl or .parquet)")
+    s.add_argument("--rows", type=_positive_int, default=20000, help="records (default 20000)")
+    s.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--signal", choices=("planted", "none"), default="planted")
+
+    f = sub.add_parser("fit", help="label, train, export and publish a model directory")
+    f.add_argument("--data", required=True, type=Path, help="JSON Lines or Parquet records")
+    f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
+    f.add_argument("--symbol", help="train on this symbol only (default: all symbols)")
+    f.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
+    f.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
+    f.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, σ (1.5)")
+    f.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, σ (0.5)")
+    f.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
+    f.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
+    f.add_argument("--search", choices=("grid", "fast"), default="fast")
+    f.add_argument("--model", choices=(*FAMILIES, "all"), default="gbm")
+    f.add_argument("--calibrate", choices=METHODS, default="sigmoid")
+    f.add_argument("--cv-folds", type=_positive_int, default=None, help="(grid 5, fast 3)")
+    f.add_argument(
+        "--tune-rows", type=int, default=None,
+        help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
+        "0 = all)",
+    )  # fmt: skip
+    f.add_argument("--threshold", type=_unit, default=0.65, help="decision threshold (0.65)")
+    f.add_argument("--min-auc", type=float, default=0.55, help="gate: test AUC (0.55)")
+    f.add_argument("--max-parity", type=float, default=1e-4, help="gate: ONNX vs sklearn |dp|")
+    f.add_argument("--min-agreement", type=_unit, default=0.995, help="variant gate (0.995)")
+    f.add_argument("--max-auc-delta", type=float, default=0.005, help="variant gate (0.005)")
+    f.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--no-report", action="store_true", help="skip report.md and plots")
+    return p
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from train.sample import generate, write
+
+    cols = generate(a.rows, a.symbols, a.seed, a.signal)
+    write(cols, a.out)
+    log.info("wrote %d records (%s, signal=%s) to %s", a.rows, ",".join(a.symbols), a.signal, a.out)
+    print(a.out.resolve())
+    return 0
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from train.run import FitArgs, parse_families, run_fit
+
+    feats = [x.strip() for x in a.features.split(",") if x.strip()]
+    unknown = [x for x in feats if x not in KNOWN_FEATURES]
+    if not feats or unknown or len(set(feats)) != len(feats):
+        raise InputError(
+            f"--features {a.features!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
+        )
+    folds = a.cv_folds or (5 if a.search == "grid" else 3)
+    if folds < 2:
+        raise InputError("--cv-folds must be at least 2")
+    tune = a.tune_rows if a.tune_rows is not None else (20000 if a.search == "grid" else 100000)
+    args = FitArgs(
+        data=a.data,
+        out=a.out,
+        features=feats,
+        label=LabelParams(a.lookahead, a.sigma, a.min_dist, a.min_std),
+        families=parse_families(a.model),
+        opts=FitOptions(
+            search=a.search,
+            n_splits=folds,
+            tune_rows=tune or None,
+            calibration=a.calibrate,
+            threshold=a.threshold,
+            min_agreement=a.min_agreement,
+            max_auc_delta=a.max_auc_delta,
+            seed=a.seed,
+        ),
+        symbol=a.symbol,
+        embargo_s=a.embargo,
+        max_bad=a.max_bad,
+        min_auc=a.min_auc,
+        max_parity=a.max_parity,
+        report=not a.no_report,
+    )
+    path = run_fit(args)
+    log.info("published %s", path)
+    print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.run import GateFailed
+
+    parser = build_parser()
+    a = parser.parse_args(argv)  # exits 2 on bad arguments
+    logging.basicConfig(
+        level=getattr(logging, str(a.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return cmd_sample(a) if a.cmd == "sample" else cmd_fit(a)
+    except InputError as e:
+        print(f"train {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except GateFailed as e:
+        print(f"train fit: quality gate failed, nothing published: {e}", file=sys.stderr)
+        return 1

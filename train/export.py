@@ -1,0 +1,201 @@
+"""ONNX export: FP32 graph with the scaler inside, FP16 and INT8 variants, checks.
+
+Every graph has one input `features` float32 [N, F] (raw features) and one
+output `probability` float32 [N] (class-1 probability).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.metrics import roc_auc_score
+
+from train.fp16 import convert_to_fp16
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "probability"
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+class ExportError(Exception):
+    """The model could not be converted to ONNX."""
+
+
+def _register_xgboost() -> None:
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from xgboost import XGBClassifier
+
+    update_registered_converter(
+        XGBClassifier,
+        "XGBoostXGBClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_xgboost,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+
+
+def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto:
+    """Convert a fitted scaler+classifier pipeline; keep only the class-1 probability."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    if family == "xgb":
+        _register_xgboost()
+    clf = pipeline.steps[-1][1]
+    try:
+        model = convert_sklearn(
+            pipeline,
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            options={id(clf): {"zipmap": False}},
+            target_opset=TARGET_OPSET,
+        )
+    except Exception as e:  # skl2onnx raises many types; name the step that failed
+        raise ExportError(f"skl2onnx could not convert {type(clf).__name__}: {e}") from e
+    g = model.graph
+    prob = [o.name for o in g.output if o.name != "label"]
+    if len(prob) != 1:
+        raise ExportError(f"unexpected converter outputs {[o.name for o in g.output]}")
+    g.initializer.append(numpy_helper.from_array(np.array(1, dtype=np.int64), "class1_index"))
+    g.node.append(helper.make_node("Gather", [prob[0], "class1_index"], [OUTPUT_NAME], axis=1))
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None]))
+    # Drop the unused `label` branch.
+    model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [OUTPUT_NAME])
+    model.doc_string = "sigmagate: raw features -> class-1 probability"
+    onnx.checker.check_model(model)
+    return model
+
+
+def to_int8(fp32_path: Path, out_path: Path) -> int:
+    """Dynamic INT8 quantisation; returns how many integer ops the graph gained."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantiser logs a "consider pre-processing" hint to the root logger;
+    # it is about conv nets, not these graphs.
+    logging.getLogger().setLevel(logging.ERROR)
+    quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8)
+    ops = [n.op_type for n in onnx.load(str(out_path)).graph.node]
+    return sum(op in ("MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul") for op in ops)
+
+
+def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def predict(sess: ort.InferenceSession, X: np.ndarray) -> np.ndarray:
+    out = sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)})[0]
+    return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def latency_us(sess: ort.InferenceSession, x1: np.ndarray, repeats: int = 300) -> float:
+    """Median wall time of one single-record call, in microseconds."""
+    x = np.ascontiguousarray(x1[:1], dtype=np.float32)
+    for _ in range(20):
+        sess.run(None, {INPUT_NAME: x})
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        sess.run(None, {INPUT_NAME: x})
+        times.append(time.perf_counter_ns() - t0)
+    return float(np.median(times) / 1000.0)
+
+
+@dataclass
+class VariantCheck:
+    name: str
+    file: str
+    accepted: bool
+    reason: str | None
+    bytes: int
+    max_abs_dp: float | None = None
+    agreement: float | None = None
+    auc_delta: float | None = None
+    latency_us: float | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def compare(
+    name: str,
+    path: Path,
+    p_ref: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    min_agreement: float,
+    max_auc_delta: float,
+) -> tuple[VariantCheck, np.ndarray | None]:
+    """Load a variant, score the test split, apply the gate against FP32."""
+    size = path.stat().st_size
+    try:
+        sess = session(path)
+        p = predict(sess, X)
+    except Exception as e:  # a graph onnxruntime refuses is a rejected variant
+        return VariantCheck(name, path.name, False, f"does not load/run: {e}", size), None
+    if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+        return VariantCheck(name, path.name, False, "non-finite or out-of-range output", size), p
+    dp = float(np.max(np.abs(p - p_ref))) if len(p) else 0.0
+    agree = float(np.mean((p >= threshold) == (p_ref >= threshold))) if len(p) else 1.0
+    auc_d = float(roc_auc_score(y, p) - roc_auc_score(y, p_ref)) if len(set(y)) == 2 else 0.0
+    reasons = []
+    if agree < min_agreement:
+        reasons.append(f"agreement {agree:.4f} < {min_agreement}")
+    if abs(auc_d) > max_auc_delta:
+        reasons.append(f"|AUC delta| {abs(auc_d):.4f} > {max_auc_delta}")
+    check = VariantCheck(
+        name,
+        path.name,
+        not reasons,
+        "; ".join(reasons) or None,
+        size,
+        dp,
+        agree,
+        auc_d,
+        latency_us(sess, X),
+    )
+    return check, p
+
+
+def write_variants(fp32: onnx.ModelProto, out_dir: Path) -> dict[str, str]:
+    """Write the three files; returns notes on what each conversion did."""
+    notes: dict[str, str] = {}
+    fp32_path = out_dir / VARIANT_FILES["fp32"]
+    onnx.save(fp32, str(fp32_path))
+    half, n_half = convert_to_fp16(fp32)
+    onnx.save(half, str(out_dir / VARIANT_FILES["fp16"]))
+    notes["fp16"] = (
+        f"{n_half} node(s) run in float16"
+        if n_half
+        else "no node has a float16 kernel (tree ops run in float32): same graph as FP32"
+    )
+    # quantize_dynamic writes helper files next to its output; keep them out of the model dir.
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        tmp_out = Path(tmp) / "q.onnx"
+        n_int = to_int8(fp32_path, tmp_out)
+        os.replace(tmp_out, out_dir / VARIANT_FILES["int8"])
+    notes["int8"] = (
+        f"{n_int} MatMul(s) quantised to int8"
+        if n_int
+        else "dynamic INT8 quantises MatMul weights only; a tree ensemble has none: "
+        "same graph as FP32"
+    )
+    return notes

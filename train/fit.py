@@ -1,0 +1,98 @@
+"""One model family end to end: search → refit on train → calibrate → ONNX → checks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from train import export
+from train.calibrate import calibrate
+from train.dataset import Dataset
+from train.metrics import classification_metrics
+from train.models import make_pipeline
+from train.search import SearchResult, run_search
+
+log = logging.getLogger("train")
+
+
+@dataclass
+class FitOptions:
+    search: str = "fast"
+    n_splits: int = 5
+    tune_rows: int | None = None
+    calibration: str = "sigmoid"
+    threshold: float = 0.65
+    min_agreement: float = 0.995
+    max_auc_delta: float = 0.005
+    seed: int = 0
+
+
+@dataclass
+class FamilyResult:
+    family: str
+    pipeline: Any
+    search: SearchResult
+    val_auc: float
+    p_sklearn: np.ndarray  # test split, scikit-learn
+    p_onnx: np.ndarray  # test split, FP32 ONNX
+    parity: float
+    metrics: dict[str, Any]
+    variants: dict[str, export.VariantCheck] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+
+
+def fit_family(family: str, ds: Dataset, opts: FitOptions, workdir: Path) -> FamilyResult:
+    """Train one family and write its three ONNX files into workdir."""
+    t0 = time.perf_counter()
+    tr, va, te = ds.train, ds.validation, ds.test
+    embargo_ns = round(ds.embargo_s * 1e9)
+    # float32 from the start: what the ONNX graph sees is what the model is fitted on.
+    Xtr, Xva, Xte = (p.X.astype(np.float32) for p in (tr, va, te))  # noqa: N806
+    res = run_search(
+        family, Xtr, tr.y, tr.ts_ns, opts.search, opts.n_splits, embargo_ns, opts.tune_rows,
+        opts.seed,
+    )
+    log.info("%s: refit on %d training rows with %s", family, len(tr.y), res.best_params)
+    pipe = make_pipeline(family, res.best_params, opts.seed).fit(Xtr, tr.y)
+    pipe = calibrate(pipe, Xva, va.y, opts.calibration)
+    val_auc = float(roc_auc_score(va.y, pipe.predict_proba(Xva)[:, 1]))
+    p_skl = pipe.predict_proba(Xte)[:, 1]
+    model = export.to_onnx_fp32(pipe, len(ds.features), family)
+    workdir.mkdir(parents=True, exist_ok=True)
+    notes = export.write_variants(model, workdir)
+    sess = export.session(workdir / export.VARIANT_FILES["fp32"])
+    p_onnx = export.predict(sess, Xte)
+    parity = float(np.max(np.abs(p_onnx - p_skl)))
+    variants = {}
+    for name, fname in export.VARIANT_FILES.items():
+        check, _ = export.compare(
+            name, workdir / fname, p_onnx, Xte, te.y, opts.threshold, opts.min_agreement,
+            opts.max_auc_delta,
+        )
+        check.note = notes.get(name)
+        variants[name] = check
+        log.info("%s %s: %s", family, name, check.to_dict())
+    metrics = classification_metrics(te.y, p_onnx, opts.threshold)
+    return FamilyResult(
+        family, pipe, res, val_auc, p_skl, p_onnx, parity, metrics, variants, notes,
+        time.perf_counter() - t0,
+    )
+
+
+def choose_serve_variant(variants: dict[str, export.VariantCheck]) -> str | None:
+    """FP32 unless an accepted variant is measurably (≥ 10 %) faster per call."""
+    acc = {k: v for k, v in variants.items() if v.accepted}
+    if not acc:
+        return None
+    if "fp32" not in acc:
+        return min(acc, key=lambda k: acc[k].latency_us or float("inf"))
+    base = acc["fp32"].latency_us or float("inf")
+    best = min(acc, key=lambda k: acc[k].latency_us or float("inf"))
+    return best if (acc[best].latency_us or base) <= 0.9 * base else "fp32"

@@ -1,0 +1,169 @@
+"""Reading the exporter's records (JSON Lines or Parquet) into column arrays.
+
+A malformed JSON line is reported with its line number; up to `max_bad` such
+lines are skipped and counted, one more and the read fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("train")
+
+# Columns every record needs: the label is computed from the price path.
+LABEL_COLUMNS = ("price", "vwap", "std_dev")
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
+
+
+class InputError(Exception):
+    """Bad input data or arguments: the CLI maps it to exit code 2."""
+
+
+@dataclass
+class Records:
+    symbols: np.ndarray  # str objects
+    ts_ns: np.ndarray  # int64 UTC nanoseconds
+    columns: dict[str, np.ndarray]  # float64
+    read: int = 0
+    bad: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_timestamp(value: object) -> int:
+    """RFC 3339 (as Go marshals time.Time, up to nanoseconds) or epoch seconds → UTC ns."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be an RFC 3339 string or epoch seconds, got a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"timestamp {value!r} is not finite")
+        return round(value * 1_000_000_000) if isinstance(value, float) else value * 1_000_000_000
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp must be an RFC 3339 string or epoch seconds, got {value!r}")
+    m = _RFC3339.match(value)
+    if not m:
+        raise ValueError(f"timestamp {value!r} is not RFC 3339 (e.g. 2026-11-24T02:00:00.5Z)")
+    base, frac, tz = m.groups()
+    tz = "+00:00" if tz == "Z" else tz
+    try:
+        whole = int(datetime.fromisoformat(base + tz).timestamp())
+    except ValueError as e:
+        raise ValueError(f"timestamp {value!r}: {e}") from None
+    frac_ns = int((frac[1:] + "000000000")[:9]) if frac else 0
+    return whole * 1_000_000_000 + frac_ns
+
+
+def _number(rec: dict, name: str) -> float:
+    if name not in rec:
+        raise ValueError(f"missing field {name!r}")
+    v = rec[name]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"field {name!r} must be a number, got {v!r}")
+    return float(v)
+
+
+def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
+    syms: list[str] = []
+    ts: list[int] = []
+    cols: dict[str, list[float]] = {c: [] for c in needed}
+    bad = 0
+    examples: list[str] = []
+    read = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            read += 1
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+                sym = rec.get("symbol")
+                if not isinstance(sym, str) or not sym:
+                    raise ValueError(f"field 'symbol' must be a non-empty string, got {sym!r}")
+                if "timestamp" not in rec:
+                    raise ValueError("missing field 'timestamp'")
+                t = parse_timestamp(rec["timestamp"])
+                vals = [_number(rec, c) for c in needed]
+            except ValueError as e:  # json.JSONDecodeError is a ValueError
+                bad += 1
+                msg = f"{path}:{lineno}: {e}"
+                if len(examples) < 5:
+                    examples.append(msg)
+                log.warning("skipping bad record: %s", msg)
+                if bad > max_bad:
+                    raise InputError(
+                        f"{path}:{lineno}: {e} — more than --max-bad={max_bad} bad lines"
+                    ) from None
+                continue
+            syms.append(sym)
+            ts.append(t)
+            for c, v in zip(needed, vals, strict=True):
+                cols[c].append(v)
+    return Records(
+        symbols=np.array(syms, dtype=object),
+        ts_ns=np.array(ts, dtype=np.int64),
+        columns={c: np.array(v, dtype=np.float64) for c, v in cols.items()},
+        read=read,
+        bad=bad,
+        bad_examples=examples,
+    )
+
+
+def read_parquet(path: Path, needed: list[str]) -> Records:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    names = set(table.column_names)
+    missing = [c for c in ["symbol", "timestamp", *needed] if c not in names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    tcol = table.column("timestamp")
+    if str(tcol.type).startswith("timestamp"):
+        ts = pc.cast(pc.cast(tcol, "timestamp[ns, tz=UTC]"), "int64").to_numpy()
+    elif str(tcol.type) == "string" or str(tcol.type) == "large_string":
+        ts = np.array([parse_timestamp(v) for v in tcol.to_pylist()], dtype=np.int64)
+    else:
+        ts = np.round(tcol.to_numpy().astype(np.float64) * 1e9).astype(np.int64)
+    cols = {c: table.column(c).to_numpy().astype(np.float64) for c in needed}
+    return Records(
+        symbols=np.array(table.column("symbol").to_pylist(), dtype=object),
+        ts_ns=ts.astype(np.int64),
+        columns=cols,
+        read=table.num_rows,
+    )
+
+
+def read_records(path: str | Path, features: list[str], max_bad: int = 0) -> Records:
+    """Read the fields labels and features need; unknown fields are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
+    if path.suffix in (".parquet", ".pq"):
+        recs = read_parquet(path, needed)
+    else:
+        recs = read_jsonl(path, needed, max_bad)
+    if len(recs) == 0:
+        raise InputError(f"{path}: no usable records ({recs.read} read, {recs.bad} bad)")
+    return recs

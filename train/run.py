@@ -1,0 +1,158 @@
+"""`train fit` end to end: read → label → split → fit families → gates → publish.
+
+The model directory is built under a hidden temporary name inside --out and
+renamed into place only when every gate passed, so a reader sees either the
+complete directory or nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from train import manifest as mf
+from train.dataset import build_dataset
+from train.export import VARIANT_FILES
+from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
+from train.io import read_records, sha256_file
+from train.labels import LabelParams
+from train.models import FAMILIES
+
+log = logging.getLogger("train")
+
+
+class GateFailed(Exception):
+    """A quality gate failed: the CLI maps it to exit code 1."""
+
+
+@dataclass
+class FitArgs:
+    data: Path
+    out: Path
+    features: list[str]
+    label: LabelParams
+    families: list[str]
+    opts: FitOptions
+    symbol: str | None = None
+    embargo_s: float = 0.0
+    max_bad: int = 0
+    min_auc: float = 0.55
+    max_parity: float = 1e-4
+    report: bool = True
+
+
+def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
+    failures = []
+    auc = best.metrics["auc"]
+    if auc < args.min_auc:
+        failures.append(f"test AUC {auc:.4f} < --min-auc {args.min_auc}")
+    if best.parity > args.max_parity:
+        failures.append(
+            f"ONNX vs scikit-learn max |dp| {best.parity:.3g} > --max-parity {args.max_parity}"
+        )
+    if not any(v.accepted for v in best.variants.values()):
+        failures.append("no ONNX variant passed its gate")
+    return failures
+
+
+def run_fit(args: FitArgs) -> Path:
+    recs = read_records(args.data, args.features, args.max_bad)
+    ds = build_dataset(recs, args.features, args.label, args.embargo_s, args.symbol)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=args.out))
+    try:
+        results: dict[str, FamilyResult] = {}
+        for fam in args.families:
+            results[fam] = fit_family(fam, ds, args.opts, tmp / f"_{fam}")
+        # Choose on validation, never on test: the test split stays untouched.
+        best = max(results.values(), key=lambda r: r.val_auc)
+        failures = _gate(best, args)
+        if failures:
+            raise GateFailed("; ".join(failures))
+        for name in VARIANT_FILES.values():
+            os.replace(tmp / f"_{best.family}" / name, tmp / name)
+        for fam in results:
+            shutil.rmtree(tmp / f"_{fam}")
+        created = datetime.now(UTC).replace(microsecond=0)
+        fp32_sha = sha256_file(tmp / VARIANT_FILES["fp32"])
+        salt = 0
+        version = mf.version_name(created, fp32_sha)
+        while (args.out / version).exists():
+            salt += 1
+            version = mf.version_name(created, fp32_sha, salt)
+        serve = choose_serve_variant(best.variants)
+        data_info = {
+            "source": str(args.data),
+            "sha256": sha256_file(args.data),
+            "first": mf.iso(ds.first_ns),
+            "last": mf.iso(ds.last_ns),
+            "rows": ds.rows,
+            "embargo_s": ds.embargo_s,
+            "symbol": args.symbol,
+        }
+        training = {
+            "search": best.search.mode,
+            "best_params": best.search.best_params,
+            "cv_auc": best.search.best_score,
+            "cv_folds": best.search.folds,
+            "tuned_rows": best.search.tuned_rows,
+            "fits": best.search.fits,
+            "calibration": args.opts.calibration,
+            "calibrated_on": "validation",
+            "fit_seconds": round(best.fit_seconds, 2),
+            "seed": args.opts.seed,
+        }
+        comparison = {
+            fam: {
+                "val_auc": r.val_auc,
+                "test": {k: v for k, v in r.metrics.items() if k != "reliability"},
+                "parity": r.parity,
+                "fit_seconds": round(r.fit_seconds, 2),
+                "best_params": r.search.best_params,
+                "variants": {k: v.to_dict() for k, v in r.variants.items()},
+            }
+            for fam, r in results.items()
+        }
+        man = mf.build_manifest(
+            version=version,
+            created=created,
+            family=best.family,
+            features=args.features,
+            threshold=args.opts.threshold,
+            serve_variant=serve,
+            variants=mf.variant_entries(tmp, best.variants),
+            feature_stats=ds.stats,
+            label=args.label.to_dict(),
+            data=data_info,
+            training=training,
+            metrics={"validation": {"auc": best.val_auc}, "test": best.metrics},
+            parity=best.parity,
+            gates={
+                "min_auc": args.min_auc,
+                "max_parity": args.max_parity,
+                "min_agreement": args.opts.min_agreement,
+                "max_auc_delta": args.opts.max_auc_delta,
+            },
+            comparison=comparison if len(results) > 1 else None,
+        )
+        if args.report:
+            from train.report import write_report
+
+            write_report(tmp, man, ds, best, results)
+        mf.write_manifest(tmp / "manifest.json", man)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; others (the sidecar) must read it
+        final = args.out / version
+        os.rename(tmp, final)
+        return final.resolve()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def parse_families(spec: str) -> list[str]:
+    return list(FAMILIES) if spec == "all" else [spec]

@@ -1,0 +1,153 @@
+"""`train sample`: synthetic bot records in the exporter's format.
+
+Per symbol, ticks arrive at irregular times (exponential gaps, some duplicate
+timestamps, rare long pauses). The price is VWAP + d·σ, where the deviation d
+(in σ units) is a mean-reverting process with random shocks.
+
+* `--signal planted`: order flow drives the price. The flow imbalance
+  f = 0.6·tick_ratio + 0.4·depth_ratio pushes d in its own direction and speeds
+  up reversion when it opposes the deviation, so the odds that a stretched price
+  snaps back within the lookahead depend on tick and depth imbalance.
+* `--signal none`: the price path ignores the flow, and the `price_dist` column
+  is an independent series with the same shape, so no feature tells anything
+  about the future path: a correct pipeline must find AUC ≈ 0.5 (leakage check).
+  In this mode `price_dist` is deliberately *not* (price − vwap)/std_dev.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+
+START_NS = 1_795_132_800 * 1_000_000_000  # 2026-11-20T00:00:00Z
+BASE_PRICE = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0, "XRPUSDT": 0.6}
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+MEAN_GAP_S = 3.0  # average seconds between a symbol's records
+FLOW_TAU_S = 60.0  # memory of the order-flow imbalance
+VOL_TAU_S = 900.0  # memory of the volatility regime
+
+
+def _symbol_path(n: int, base: float, planted: bool, rng: random.Random) -> dict[str, list]:
+    """Simulate one symbol's n records; pure-Python floats keep the loop fast."""
+    g = rng.gauss
+    t_ns = START_NS + rng.randrange(0, 10**9)
+    z1 = z2 = z3 = d = dn = v = 0.0
+    vwap = base
+    out: dict[str, list] = {k: [] for k in ("ts", "tick", "depth", "dist", "price", "vwap", "std")}
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.03:
+            dt = 0.0  # a duplicate timestamp
+        elif u < 0.031:
+            dt = rng.uniform(300.0, 1800.0)  # a pause in the feed
+        else:
+            dt = rng.expovariate(1.0 / MEAN_GAP_S)
+        t_ns += int(dt * 1000) * 1_000_000  # millisecond clock, as exchanges send
+        dt = max(dt, 1e-3)
+        phi = math.exp(-dt / FLOW_TAU_S)
+        s = math.sqrt(1.0 - phi * phi)
+        z1 = phi * z1 + s * g(0.0, 1.0)
+        z2 = phi * z2 + s * g(0.0, 1.0)
+        tick = math.tanh(1.2 * z1)
+        depth = math.tanh(0.9 * z2 + 0.4 * z1)
+        flow = 0.6 * tick + 0.4 * depth
+        kappa = 0.02
+        drift = 0.0
+        if planted:
+            opposing = -math.copysign(1.0, d) * flow if d else 0.0
+            kappa *= math.exp(3.0 * opposing)
+            drift = 0.05 * flow
+        d += (-kappa * d + drift) * dt + 0.06 * math.sqrt(dt) * g(0.0, 1.0)
+        if rng.random() < 0.01:
+            d += g(0.0, 2.5)  # a shock stretches the price away from VWAP
+        d = max(min(d, 6.0), -6.0)
+        pv = math.exp(-dt / VOL_TAU_S)
+        v = pv * v + math.sqrt(1 - pv * pv) * g(0.0, 0.3)
+        sigma = base * 0.001 * math.exp(v)
+        vwap *= 1.0 + 2e-5 * math.sqrt(dt) * g(0.0, 1.0)
+        price = vwap + d * sigma
+        # Independent deviation-like series for --signal none.
+        z3 = phi * z3 + s * g(0.0, 1.0)
+        dn = 1.1 * z3 + (g(0.0, 1.5) if rng.random() < 0.03 else 0.0)
+        out["ts"].append(t_ns)
+        out["tick"].append(tick)
+        out["depth"].append(depth)
+        out["dist"].append(d if planted else dn)
+        out["price"].append(price)
+        out["vwap"].append(vwap)
+        out["std"].append(sigma)
+    return out
+
+
+def generate(
+    rows: int, symbols: list[str], seed: int, signal: str
+) -> dict[str, np.ndarray]:
+    """Columns of `rows` records over `symbols`, in timestamp order."""
+    if signal not in ("planted", "none"):
+        raise ValueError(f"signal must be planted or none, got {signal!r}")
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    per = [rows // len(symbols) + (1 if i < rows % len(symbols) else 0) for i in range(len(symbols))]
+    parts = []
+    for sym, n in zip(symbols, per, strict=True):
+        base = BASE_PRICE.get(sym, 100.0)
+        p = _symbol_path(n, base, signal == "planted", rng)
+        cols = {k: np.asarray(v) for k, v in p.items()}
+        cols["symbol"] = np.full(n, sym, dtype=object)
+        parts.append(cols)
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.argsort(cols["ts"], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    n = len(order)
+    depth = cols["depth"]
+    total = nrng.lognormal(3.0, 0.5, n)
+    cols["bid_vol"] = total * (1 + depth) / 2
+    cols["ask_vol"] = total * (1 - depth) / 2
+    cols["bid_ask_spread"] = cols["std"] * nrng.uniform(0.02, 0.2, n)
+    cols["rolling_volatility"] = cols["std"] / cols["price"]
+    cols["volume_spike"] = nrng.lognormal(0.0, 0.4, n)
+    return cols
+
+
+def _rfc3339(ts_ns: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(ts_ns.astype("datetime64[ns]").astype("datetime64[ms]"), unit="ms"), "Z")
+
+
+def write(cols: dict[str, np.ndarray], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = [
+        ("tick_ratio", "tick"),
+        ("depth_ratio", "depth"),
+        ("price_dist", "dist"),
+        ("price", "price"),
+        ("vwap", "vwap"),
+        ("std_dev", "std"),
+        ("bid_vol", "bid_vol"),
+        ("ask_vol", "ask_vol"),
+        ("rolling_volatility", "rolling_volatility"),
+        ("bid_ask_spread", "bid_ask_spread"),
+        ("volume_spike", "volume_spike"),
+    ]
+    stamps = _rfc3339(cols["ts"])
+    if out.suffix in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = {"symbol": cols["symbol"].tolist(), "timestamp": stamps.tolist()}
+        table.update({name: cols[key] for name, key in names})
+        pq.write_table(pa.table(table), out)
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        lists = [cols[key].tolist() for _, key in names]
+        syms = cols["symbol"].tolist()
+        for i, stamp in enumerate(stamps.tolist()):
+            rec = {"symbol": syms[i], "timestamp": stamp}
+            for (name, _), col in zip(names, lists, strict=True):
+                rec[name] = round(col[i], 10)
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    tmp.replace(out)  # readers never see a half-written file
