@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     fitter = fitting.Fitter(root, work, budget)
     fit_runs = list(budget.fit_runs) if "fit" in parts else []
     # The model every decision benchmark serves is trained first.
-    first = (budget.model_rows, "fast")
+    first = (budget.model_rows, "fast", None)
     if first in fit_runs:
         fit_runs.remove(first)
-        fitter.one(*first, cap_s=min(budget.fit_timeout_s, left(budget.reserve_s)))
+        fitter.one(*first, cap_s=left(budget.reserve_s))
     model, how = _serving_model(root, work, fitter.results, budget.model_rows)
     res["model"] = {"path": str(model), "version": model.name, "how": how}
 
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         _decisions(root, work, budget, model, targets, fitter, res)
     if "labeling" in parts:
         res["labeling"] = labeling.run_all(root, work, budget)
-    for rows, search in fit_runs:
-        fitter.one(rows, search, cap_s=min(budget.fit_timeout_s, left(budget.reserve_s)))
+    for rows, search, tune_rows in fit_runs:
+        fitter.one(rows, search, tune_rows, cap_s=left(budget.reserve_s))
     if "fit" in parts:
         res["fit"] = fitter.results
         res["fit_notes"] = fitter.notes

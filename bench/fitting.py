@@ -45,7 +45,15 @@ def sample(root: Path, work: Path, rows: int, timeout_s: float) -> tuple[Path | 
     return data, f"{r.wall_s:.0f} s"
 
 
-def fit(root: Path, work: Path, data: Path, rows: int, search: str, timeout_s: float) -> dict:
+def fit(
+    root: Path,
+    work: Path,
+    data: Path,
+    rows: int,
+    search: str,
+    tune_rows: int | None,
+    timeout_s: float,
+) -> dict:
     out = work / "models" / f"{search}-{rows}"
     out.mkdir(parents=True, exist_ok=True)
     logp = work / "logs" / f"fit-{search}-{rows}.log"
@@ -69,6 +77,7 @@ def fit(root: Path, work: Path, data: Path, rows: int, search: str, timeout_s: f
     res: dict[str, Any] = {
         "rows": rows,
         "search": search,
+        "tune_rows_arg": tune_rows,
         "wall_s": r.wall_s,
         "max_rss_kib": r.max_rss_kib,
         "returncode": r.returncode,
@@ -78,9 +87,8 @@ def fit(root: Path, work: Path, data: Path, rows: int, search: str, timeout_s: f
         res["status"] = f"stopped at the {timeout_s:.0f} s cap"
         return res
     if r.returncode != 0:
-        res["status"] = (
-            f"exit {r.returncode} (quality gate)" if r.returncode == 1 else (f"exit {r.returncode}")
-        )
+        res["status"] = f"exit {r.returncode}" + (" (quality gate)" if r.returncode == 1 else "")
+        res["reason"] = _last_line(logp)
         return res
     model_dir = Path(r.stdout.strip().splitlines()[-1])
     manifest = json.loads((model_dir / "manifest.json").read_text())
@@ -91,8 +99,17 @@ def fit(root: Path, work: Path, data: Path, rows: int, search: str, timeout_s: f
         family=manifest.get("model_family"),
         auc=(manifest.get("metrics", {}).get("test") or {}).get("auc"),
         best_params=(manifest.get("training") or {}).get("best_params"),
+        tuned_rows=(manifest.get("training") or {}).get("tuned_rows"),
+        search_fits=(manifest.get("training") or {}).get("fits"),
     )
     return res
+
+
+def _last_line(log_path: Path) -> str:
+    """The last message `train` logged (its progress bars redraw with carriage returns)."""
+    text = log_path.read_text(errors="replace").replace("\r", "\n")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "fit/s" not in ln]
+    return lines[-1] if lines else ""
 
 
 class Fitter:
@@ -104,7 +121,9 @@ class Fitter:
         self.results: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
-    def one(self, rows: int, search: str, cap_s: float) -> dict[str, Any] | None:
+    def one(
+        self, rows: int, search: str, tune_rows: int | None, cap_s: float
+    ) -> dict[str, Any] | None:
         """Fit once within cap_s seconds (sampling included); None when not attempted."""
         if search == "grid" and rows > self.budget.grid_max_rows:
             self.notes.append(
@@ -130,7 +149,8 @@ class Fitter:
         if data is None:
             return None
         left = cap_s - (time.perf_counter() - t0)
-        res = fit(self.root, self.work, data, rows, search, min(self.budget.fit_timeout_s, left))
+        cap = min(self.budget.fit_timeout_s, left)
+        res = fit(self.root, self.work, data, rows, search, tune_rows, cap)
         log.info("fit %s %d: %s %.0f s auc=%s", search, rows, res["status"], res["wall_s"],
                  res.get("auc"))  # fmt: skip
         self.results.append(res)

@@ -183,12 +183,28 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     notes = res.get("fit_notes", []) + (res.get("labeling") or {}).get("notes", [])
     for i, note in enumerate(notes):
         skipped[f"training ({i + 1})"] = note
+    for f in res.get("fit") or []:
+        if f.get("status") != "done":
+            skipped[f"train fit --search {f['search']} at {f['rows']:,} rows"] = f["status"]
     skipped.update({f"gatebench {k}": v for k, v in (dec.get("skipped") or {}).items()})
     lines += ["## Not measured", ""]
     if skipped:
         lines += [f"* **{k}**: {v}" for k, v in skipped.items()] + [""]
     else:
         lines += ["Everything in the budget was measured.", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "* `make bench` — everything above (budget and time caps: `bench/budget.py`); the "
+        "children's logs go to `build/bench/logs/`.",
+        "* `.venv/bin/python -m bench --quick` — the same pipeline in 1-2 minutes, written to "
+        "`build/bench/quick/` so this page is left alone; `--only decisions,labeling,...` runs "
+        "some parts.",
+        "* `build/bench/bin/gatebench -h` — the Go client alone (built by the run), e.g. "
+        "`-targets echo,sigmagate -concurrency 1 -duration 10s -model DIR -echo "
+        "build/bench/bin/pipeecho`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -326,16 +342,23 @@ def _training(res: dict[str, Any], img_prefix: str) -> list[str]:
     if fits:
         lines += [
             "`train sample --signal planted` data, then `train fit` with its defaults apart from "
-            "`--search`; wall time and peak memory (wait4 rusage of the process tree) of the fit "
-            "alone; AUC on the untouched test split, from the manifest.",
+            "`--search` (and `--tune-rows` where the table says so: the search then runs on the "
+            "most recent N training rows and the best setting is refit on all of them). Wall "
+            "time and peak memory are the fit's alone (peak: the largest resident set of the "
+            "`train` process or any child it waited for, from wait4); AUC is on the untouched "
+            "test split, from the manifest.",
             "",
         ]
         lines += _table(
-            ["rows", "search", "result", "wall time", "peak RSS", "test AUC", "model"],
+            ["rows", "search", "tuned on", "result", "wall time", "peak RSS", "test AUC", "model"],
             [
                 [
                     f"{f['rows']:,}",
-                    f["search"],
+                    f["search"]
+                    + (f" --tune-rows {f['tune_rows_arg']:,}" if f.get("tune_rows_arg") else ""),
+                    f"{f['tuned_rows']:,} rows, {f['search_fits']} fits"
+                    if f.get("tuned_rows")
+                    else "—",
                     f["status"],
                     f"{f['wall_s']:.0f} s" if f.get("wall_s") is not None else "—",
                     _mib(f.get("max_rss_kib")),
@@ -345,6 +368,19 @@ def _training(res: dict[str, Any], img_prefix: str) -> list[str]:
                 for f in fits
             ],
         )
+        lines += [
+            f"* {f['rows']:,} rows, `--search {f['search']}`: {f['status']}: {f['reason']}"
+            for f in fits
+            if f.get("reason")
+        ]
+        lines += [
+            "* Grid search is run with `--tune-rows` (train's own option), because the full "
+            "grid of 81 GradientBoosting settings times the time-ordered folds, at train's "
+            "default tuning size, does not fit in the 20-minute budget of `make bench` on "
+            "2 cores beside everything else; see `build/bench/logs/fit-grid-*.log` for its "
+            "progress bars.",
+            "",
+        ]
     else:
         lines += ["Not measured.", ""]
     lines += [f"* {n}" for n in res.get("fit_notes", [])]

@@ -144,16 +144,14 @@ def rtt(
         if ec:
             ec.round_trips(request, per_round // 4)
         s_ns, e_ns = [], []
-        cpu0, t0 = sc.cpu_s(), time.perf_counter()
-        s_wall = 0.0
+        cpu = s_wall = 0.0
         for _ in range(rounds):
-            a = time.perf_counter()
+            c, a = sc.cpu_s(), time.perf_counter()
             s_ns.append(sc.round_trips(request, per_round))
             s_wall += time.perf_counter() - a
+            cpu += sc.cpu_s() - c
             if ec:
                 e_ns.append(ec.round_trips(request, per_round))
-        cpu = sc.cpu_s() - cpu0
-        del t0
         out: dict[str, Any] = {"sidecar": _pct(np.concatenate(s_ns))}
         out["sidecar_cpu_share_during_rtt"] = round(cpu / s_wall, 3) if s_wall else None
         if ec:

@@ -17,7 +17,7 @@ from infer.server import Server
 from infer.status import write_atomic
 from infer.transport import Stdio
 
-DEFAULT_SPIN_US = 200.0
+DEFAULT_SPIN_US = 50.0
 
 
 def _threshold(text: str) -> float:
@@ -54,9 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_SPIN_US,
         help=(
-            "after each batch, poll stdin this long before blocking (default %(default)s). Saves a "
-            "wake-up per request when traffic is dense; costs up to this much CPU per batch. "
-            "0 disables."
+            "after each batch, poll stdin this long before blocking (default %(default)s). Saves "
+            "the wake-up when the next request follows quickly; costs up to this much CPU per "
+            "batch (at most 5%% of a core at 1000 isolated requests/s). 0 disables."
         ),
     )
     ap.add_argument(
@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     log = logs.setup(args.log_level)
+    # Signals that arrive while the model loads are remembered, not fatal: SIGHUP's
+    # default action would kill a sidecar a deploy script reloads during start-up.
+    early: list[int] = []
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
 
     def load_model() -> Model:
         return load(args.model, args.variant, args.threshold, args.threads)
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_stop)
     # A signal during a blocking poll() writes to this fd, so the loop wakes up.
     signal.set_wakeup_fd(io.wake_w, warn_on_full_buffer=False)
+    for signum in early:
+        (server.on_hup if signum == signal.SIGHUP else server.on_stop)()
     try:
         return server.run()
     except BrokenPipeError:

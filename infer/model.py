@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from infer.protocol import OneRecordResult
 from infer.scorer import Scorer
 
 SCHEMA = 1
@@ -41,6 +42,7 @@ class Model:
     output_name: str
     session: ort.InferenceSession
     scorer: Scorer
+    one_result: OneRecordResult
     loaded_mono: float = 0.0
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
@@ -240,6 +242,7 @@ def load(
             ranges[0] if ranges else None,
             ranges[1] if ranges else None,
         ),
+        one_result=OneRecordResult(version),
         loaded_mono=time.monotonic(),
     )
     _run_canary(model, _canary(model.features, m), onnx_path)

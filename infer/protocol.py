@@ -6,8 +6,9 @@ errors out. docs/PROTOCOL.md is the contract this module implements.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import msgpack
 
@@ -157,7 +158,7 @@ class Decoder:
         self._fed = 0
         self._mark = 0
 
-    def feed(self, data: bytes) -> tuple[list[Any], list[RPCError]]:
+    def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
         objs: list[Any] = []
         errors: list[RPCError] = []
         unpacker = self._unpacker
@@ -213,3 +214,35 @@ class Decoder:
         return RPCError(
             BAD_MESSAGE, f"incomplete message of {n} bytes discarded after an idle pause"
         )
+
+
+_FIXINTS = [bytes([i]) for i in range(128)]
+
+
+class OneRecordResult:
+    """Encodes `[1, msgid, nil, {p, approve, threshold, version, ood}]` for one record.
+
+    Byte-identical to msgpack.Packer on the same response (a test checks it)
+    and about three times faster, which matters on the single-record path.
+    """
+
+    _BODY = struct.Struct(">6sd9sB11sd")
+    _HEAD = b"\x94\x01"
+    _P = b"\xc0\x85\xa1p\x91\xcb"  # nil error, map of 5, "p", [float64
+    _APPROVE = b"\xa7approve\x91"
+    _THRESHOLD = b"\xa9threshold\xcb"
+    _OOD: ClassVar[dict[bool | None, bytes]] = {
+        None: b"\xa3ood\xc0",
+        False: b"\xa3ood\x91\xc2",
+        True: b"\xa3ood\x91\xc3",
+    }
+
+    def __init__(self, version: str) -> None:
+        pack = msgpack.Packer().pack
+        self._pack_int = pack
+        self._version = pack("version") + pack(version)
+
+    def encode(self, msgid: int, p: float, threshold: float, ood: bool | None) -> bytes:
+        approve = 0xC3 if p >= threshold else 0xC2
+        body = self._BODY.pack(self._P, p, self._APPROVE, approve, self._THRESHOLD, threshold)
+        return b"".join((self._HEAD, self._pack_int(msgid), body, self._version, self._OOD[ood]))

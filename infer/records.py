@@ -57,7 +57,7 @@ def flatten(records: list[Any], features: list[str]) -> list[float | int]:
             if _all_finite_numbers(flat):
                 return flat
     # Mixed array and map records, or a value the fast checks could not clear.
-    _raise_first_bad(records, features)
+    raise_first_bad(records, features)
     return [v for r in records for v in (r if type(r) is list else [r[f] for f in features])]
 
 
@@ -86,7 +86,7 @@ def _check_value(value: Any, index: int, name: str) -> None:
         )
 
 
-def _raise_first_bad(records: list[Any], features: list[str]) -> None:
+def raise_first_bad(records: list[Any], features: list[str]) -> None:
     width = len(features)
     known = set(features)
     for i, rec in enumerate(records):
@@ -124,5 +124,5 @@ def to_rows(flat: list[float | int], records: list[Any], features: list[str]) ->
     """float32 [N, F]; a value finite as float64 but too big for float32 is bad_features."""
     rows = np.array(flat, dtype=np.float32).reshape(-1, len(features))
     if not np.isfinite(rows).all():
-        _raise_first_bad(records, features)
+        raise_first_bad(records, features)
     return rows

@@ -34,7 +34,9 @@ class Reloader:
         self._running = False
         self._again = False
         self._started = 0  # number of the latest attempt started
-        self._done: list[Attempt] = []
+        # Finished attempts not yet taken by finished(). The serving loop checks it
+        # for emptiness without the lock on every turn; only finished() mutates it.
+        self.results: list[Attempt] = []
         self._thread: threading.Thread | None = None
 
     def request(self) -> int:
@@ -68,7 +70,7 @@ class Reloader:
                     number, None, f"internal error: {type(exc).__name__}: {exc}", path
                 )
             with self._lock:
-                self._done.append(attempt)
+                self.results.append(attempt)
                 again, self._again = self._again, False
                 if again:
                     self._started += 1
@@ -81,10 +83,10 @@ class Reloader:
 
     def finished(self) -> list[Attempt]:
         """Attempts completed since the last call (cheap when there are none)."""
-        if not self._done:
+        if not self.results:
             return []
         with self._lock:
-            done, self._done = self._done, []
+            done, self.results = self.results, []
         return done
 
     def busy(self) -> bool:

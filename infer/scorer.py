@@ -9,8 +9,10 @@ so a single-row call allocates nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -53,6 +55,7 @@ class Scorer:
         )
         self._binding = binding
         self._raw_binding = getattr(binding, "_iobinding", None)
+        self.one = self._make_one()
 
     def batch(self, rows: np.ndarray) -> np.ndarray:
         """float32 [N, F] -> float32 [N]."""
@@ -62,31 +65,37 @@ class Scorer:
             out = self._session.run(self._outputs, {self._input: rows})[0]
         return out.reshape(-1) if out.ndim != 1 else out
 
-    def one(self, values: list[float | int]) -> tuple[float, bool | None] | None:
-        """(p, ood) for one valid array record, or None when the record needs the full checks."""
-        if len(values) != self._width or not set(map(type, values)) <= _NUMBERS:
-            return None
-        view = self._x1_view
-        try:
-            self._row_fmt.pack_into(view, 0, *values)
-        except (OverflowError, struct.error):  # finite as float64, not as float32
-            return None
-        x32 = self._row_fmt.unpack_from(view)
-        if not math.isfinite(sum(x32)):  # NaN or ±Inf somewhere (float32 sums cannot overflow)
-            return None
+    def _make_one(self) -> Callable[[list[float | int]], tuple[float, bool | None] | None]:
+        """Build `one` as a closure: locals are cheaper than attributes on this hot path."""
+        width, fmt, view, p1 = self._width, self._row_fmt, self._x1_view, self._p1_view
+        lo, hi, numbers, isfinite = self._lo, self._hi, _NUMBERS, math.isfinite
         if self._raw_binding is not None and self._sess is not None:
-            self._sess.run_with_iobinding(self._raw_binding, self._run_options)
+            run = functools.partial(
+                self._sess.run_with_iobinding, self._raw_binding, self._run_options
+            )
         else:
-            self._session.run_with_iobinding(self._binding)
-        lo = self._lo
-        if lo is None or self._hi is None:
-            return self._p1_view[0], None
-        ood = False
-        for x, a, b in zip(x32, lo, self._hi, strict=True):
-            if x < a or x > b:
-                ood = True
-                break
-        return self._p1_view[0], ood
+            run = functools.partial(self._session.run_with_iobinding, self._binding)
+
+        def one(values: list[float | int]) -> tuple[float, bool | None] | None:
+            """(p, ood) for one valid array record; None when it needs the full checks."""
+            if len(values) != width or not set(map(type, values)) <= numbers:
+                return None
+            try:
+                fmt.pack_into(view, 0, *values)
+            except (OverflowError, struct.error):  # finite as float64, not as float32
+                return None
+            x32 = fmt.unpack_from(view)
+            if not isfinite(sum(x32)):  # NaN or ±Inf (float32 values cannot overflow a sum)
+                return None
+            run()
+            if lo is None or hi is None:
+                return p1[0], None
+            for x, a, b in zip(x32, lo, hi, strict=False):  # equal lengths by construction
+                if x < a or x > b:
+                    return p1[0], True
+            return p1[0], False
+
+        return one
 
     def ood(self, rows: np.ndarray) -> list[bool] | None:
         if self._lo_arr is None or self._hi_arr is None:

@@ -19,13 +19,14 @@ import numpy as np
 
 from infer import protocol as proto
 from infer.model import Model
-from infer.records import _raise_first_bad, flatten, parse_threshold
+from infer.records import flatten, parse_threshold, raise_first_bad
 from infer.reload import Attempt, Reloader
 from infer.stats import Stats
 from infer.status import write_status
 from infer.transport import Stdio
 
 _NUMBERS = {float, int}
+_MAX_MSGID = proto.MAX_MSGID
 # At most this many `error` notifications per turn; the rest are summarised in
 # one more, so random bytes cannot flood the client.
 MAX_NOTIFICATIONS_PER_TURN = 16
@@ -44,6 +45,7 @@ class Server:
         resync_s: float = 0.5,
     ) -> None:
         self.io = io
+        self._out_fd = io.out_fd
         self.model = model
         self.load_error = load_error
         self.reloader = reloader_factory(io.wake)
@@ -52,7 +54,6 @@ class Server:
         self.stats = Stats()
         self.decoder = proto.Decoder()
         self.packer = msgpack.Packer(autoreset=False)
-        self._pack_one = msgpack.Packer().pack  # autoreset: returns the bytes of one message
         self.stopping = False
         self.hup = False
         self._waiters: list[tuple[int, int]] = []  # (msgid, reload attempt number)
@@ -69,7 +70,7 @@ class Server:
         self.stopping = True
 
     def _interrupted(self) -> bool:
-        return self.stopping or self.hup or self.reloader._done != []
+        return self.stopping or self.hup or self.reloader.results != []
 
     # --- the loop --------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class Server:
             if self.hup:
                 self.hup = False
                 self.reloader.request()
-            if self.reloader._done:
+            if self.reloader.results:
                 self._apply_reloads()
             if self.stopping:
                 self._handle(io.read_available())
@@ -121,15 +122,14 @@ class Server:
             if self.decoder.pending:  # the idle-resync clock runs from the last bytes read
                 self._last_data = time.monotonic()
         self._finish_reloads()
-        log.info("exiting", extra={"requests": self.stats.requests, "records": self.stats.records})
+        snap = self.stats.snapshot(None)
+        log.info("exiting", extra={"requests": snap["requests"], "records": snap["records"]})
         return 0
 
-    def _handle(self, data: bytes) -> None:
+    def _handle(self, data: bytes | memoryview) -> None:
         if not data:
             return
         t0 = time.perf_counter_ns()
-        self._notes = 0
-        self._suppressed = 0
         if self.decoder.pending == 0:
             # Common case: the read holds exactly one whole request. Decoding it
             # directly skips the stream decoder; anything else (several
@@ -145,6 +145,8 @@ class Server:
                 objs, stream_errors = [obj], []
         else:
             objs, stream_errors = self.decoder.feed(data)
+        self._notes = 0
+        self._suppressed = 0
         requests = self._dispatch(objs)
         for err in stream_errors:
             self._notify_error(err)
@@ -168,12 +170,14 @@ class Server:
         ):
             return False
         msgid, params = obj[1], obj[3]
-        if type(msgid) is not int or not 0 <= msgid < proto.MAX_MSGID or type(params) is not list:
+        if type(msgid) is not int or not 0 <= msgid < _MAX_MSGID or type(params) is not list:
             return False
         if len(params) == 1:
             t = model.threshold
         elif len(params) == 2 and type(params[1]) is float and 0.0 <= params[1] <= 1.0:
             t = params[1]
+        elif len(params) == 2 and params[1] is None:
+            t = model.threshold
         else:
             return False
         records = params[0]
@@ -183,18 +187,15 @@ class Server:
         if scored is None:
             return False
         p, ood = scored
-        result = {
-            "p": [p],
-            "approve": [p >= t],
-            "threshold": t,
-            "version": model.version,
-            "ood": None if ood is None else [ood],
-        }
-        self.io.write(self._pack_one([proto.RESPONSE, msgid, None, result]))
+        payload = model.one_result.encode(msgid, p, t, ood)
+        try:
+            n = os.write(self._out_fd, payload)  # the common case, without the wrapper
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        if n != len(payload):
+            self.io.write_rest(memoryview(payload)[n:])
         stats = self.stats
-        stats.requests += 1
-        stats.records += 1
-        stats.batches += 1
+        stats.singles += 1
         stats.observe_one(time.perf_counter_ns() - t0)
         return True
 
@@ -357,7 +358,7 @@ class Server:
                 parts.append(rows[start:end])
             else:
                 try:
-                    _raise_first_bad(item[1], model.features)
+                    raise_first_bad(item[1], model.features)
                     err = proto.RPCError(proto.BAD_FEATURES, "a value is not a finite float32")
                 except proto.RPCError as exc:
                     err = exc

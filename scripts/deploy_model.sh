@@ -27,11 +27,12 @@ data and training:
       --train-arg ARG     pass ARG through to train fit (repeatable)
 validation:
       --min-auc X         floor for the manifest's metrics.test.auc (default 0.55;
-                          'none' skips the floor, e.g. for a model without test metrics)
+                          'none' skips the floor, and train fit gets --min-auc 0)
       --skip-smoke        do not serve the new model in a throw-away sidecar first
 deployment:
       --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/)
       --keep N            keep the newest N versions, never current or previous (default 5)
+      --keep-backups N    archives kept in MODELS_DIR/.backup/ (default 10)
       --no-backup         do not archive the outgoing version to MODELS_DIR/.backup/
       --no-restart        switch current but do not signal the sidecar
       --pidfile FILE      the sidecar's --pidfile (env SIGMAGATE_PIDFILE; default run/infer.pid)
@@ -101,8 +102,20 @@ STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 LOG="$LOG_DIR/deploy-$STAMP-$$.log"
 exec 3>&1
 exec 1> >(tee -a "$LOG" >&2) 2>&1
+TEE_PID=$!
+CLEANUP=()
+cleanup() {
+  rm -rf -- "${CLEANUP[@]}"
+  # Let tee drain, so every line is out before the caller sees the exit status.
+  exec 1>&- 2>&-
+  wait "$TEE_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
 log() { printf '%s deploy: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() { log "FAILED: $*"; log "models/current is unchanged: $(current_version || echo none)"; exit 1; }
+# Anything that fails without its own message still says what failed and where current is.
+set -E
+trap 'rc=$?; log "FAILED: exit $rc at line $LINENO: $BASH_COMMAND"; log "models/current is now: $(current_version || echo none)"; exit $rc' ERR
 log "log file $LOG"
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: nothing will be changed"
@@ -113,7 +126,7 @@ else
 fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/sigmagate-deploy.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+CLEANUP+=("$TMP")
 
 checks() { "$PY" "$SCRIPTS/deploy_checks.py" "$@"; }
 current_version() { [[ -L "$MODELS_DIR/current" ]] && basename "$(readlink "$MODELS_DIR/current")"; }
@@ -129,7 +142,12 @@ switch_link() { # name version
 sidecar_pid() {
   [[ -f "$PIDFILE" ]] || return 1
   local pid; pid="$(tr -dc '0-9' <"$PIDFILE")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # A pidfile left by a killed sidecar may name a pid the system has since reused.
+  if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q infer; then
+    return 1
+  fi
+  echo "$pid"
 }
 
 # SIGHUP the sidecar and wait for its status file to report VERSION. Returns 1 on
@@ -245,11 +263,15 @@ if [[ $ROLLBACK -eq 1 ]]; then
     archive="$MODELS_DIR/.backup/$target.tar.gz"
     [[ -f "$archive" ]] || die "--rollback: $MODELS_DIR/$target does not exist and there is no backup $archive"
     log "restoring $target from $archive"
-    mkdir -p "$TMP/restore"
-    tar -C "$TMP/restore" -xzf "$archive"
-    checks verify-files "$TMP/restore/$target" || die "backup $archive is corrupt (see above)"
+    # Extract next to the versions (same filesystem), so the final rename is atomic.
+    restore="$MODELS_DIR/.restore-$$"
+    [[ $DRY_RUN -eq 1 ]] && restore="$TMP/restore"
+    CLEANUP+=("$MODELS_DIR/.restore-$$")
+    mkdir -p "$restore"
+    tar -C "$restore" -xzf "$archive"
+    checks verify-files "$restore/$target" || die "backup $archive is corrupt (see above)"
     if [[ $DRY_RUN -eq 0 ]]; then
-      mv -T "$TMP/restore/$target" "$MODELS_DIR/$target"
+      mv -T "$restore/$target" "$MODELS_DIR/$target"
     fi
   fi
   if [[ $DRY_RUN -eq 0 || -d "$MODELS_DIR/$target" ]]; then
@@ -284,9 +306,9 @@ else
   OUT="$MODELS_DIR/.incoming-$$"
   [[ $DRY_RUN -eq 1 ]] && OUT="$TMP/models"
   mkdir -p "$OUT"
-  trap 'rm -rf "$TMP" "$MODELS_DIR/.incoming-$$"' EXIT
+  CLEANUP+=("$MODELS_DIR/.incoming-$$")
   fit=("$PY" -m train fit --data "$DATA" --out "$OUT")
-  [[ "$MIN_AUC" != none ]] && fit+=(--min-auc "$MIN_AUC")
+  if [[ "$MIN_AUC" == none ]]; then fit+=(--min-auc 0); else fit+=(--min-auc "$MIN_AUC"); fi
   [[ -n "$SYMBOL" ]] && fit+=(--symbol "$SYMBOL")
   fit+=("${TRAIN_ARGS[@]}")
   log "train: ${fit[*]}"

@@ -36,6 +36,10 @@ fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
   || fail "$PYTHON cannot create virtualenvs (module venv/ensurepip missing); on Debian/Ubuntu: apt install python3.11-venv"
 
+# --- shell tools the deploy script relies on (atomic symlink switch, one deploy at a time)
+command -v flock >/dev/null 2>&1 || fail "flock not found; install util-linux (apt install util-linux)"
+mv --version 2>/dev/null | grep -q GNU || fail "GNU mv (coreutils) is required for 'mv -T'; install coreutils"
+
 # --- Go (the version go/go.mod asks for)
 command -v go >/dev/null 2>&1 || fail "Go is not installed. Install Go $(awk '/^go /{print $2}' go/go.mod)+ from the official
   downloads or your package manager, make sure 'go' is on PATH, and run again."
@@ -82,10 +86,11 @@ case "$MODE" in
     ;;
   full)
     say "full check: simulated BoltDB → export → train → validate → deploy"
+    # --max-parity: see the note on DEFAULT_TRAIN_ARGS in scripts/demo.sh.
     rm -rf "$CHECK"; mkdir -p "$CHECK"
     build/bin/gendb -db "$CHECK/features.db" -hours 6 -symbols BTCUSDT,ETHUSDT
     scripts/deploy_model.sh -b "$CHECK/features.db" --models-dir "$CHECK/models" --log-dir "$CHECK/logs" \
-      --no-restart --search fast >/dev/null || fail "the pipeline check failed; the log is in $CHECK/logs"
+      --no-restart --search fast --train-arg --max-parity --train-arg 0.05 >/dev/null || fail "the pipeline check failed; the log is in $CHECK/logs"
     say "full check passed: a model was trained, validated and deployed to $CHECK/models/current"
     ;;
 esac

@@ -14,7 +14,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-METHODS = ("sigmoid", "isotonic", "none")
+from train.choices import CALIBRATIONS
+
+METHODS = CALIBRATIONS
 
 
 def calibrate(pipeline: Pipeline, X_val: np.ndarray, y_val: np.ndarray, method: str) -> Pipeline:  # noqa: N803

@@ -1,9 +1,10 @@
-"""Cleaning: non-finite rows, then outliers beyond 5σ per feature.
+"""Cleaning: non-finite rows, then outliers beyond 5 sigma per feature.
 
 Outlier statistics (mean, std) come from the training split only and are then
 applied to every split, so no information flows from validation/test into the
 rule. Every dropped row is counted.
 """
+# ruff: noqa: N803  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
 
@@ -12,22 +13,22 @@ import numpy as np
 OUTLIER_SIGMA = 5.0
 
 
-def finite_mask(X: np.ndarray) -> np.ndarray:  # noqa: N803
+def finite_mask(X: np.ndarray) -> np.ndarray:
     return np.all(np.isfinite(X), axis=1)
 
 
-def outlier_bounds(X_train: np.ndarray, k: float = OUTLIER_SIGMA) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+def outlier_bounds(X_train: np.ndarray, k: float = OUTLIER_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
     return mean - k * std, mean + k * std
 
 
-def inlier_mask(X: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:  # noqa: N803
+def inlier_mask(X: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     lo, hi = bounds
-    return np.all((X >= lo) & (X <= hi), axis=1)
+    return np.all((lo <= X) & (hi >= X), axis=1)
 
 
-def feature_stats(X: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:  # noqa: N803
+def feature_stats(X: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
     """Per-feature training statistics recorded in the manifest (OOD checks)."""
     out = {}
     for j, name in enumerate(names):

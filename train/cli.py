@@ -12,11 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-from train.calibrate import METHODS
-from train.fit import FitOptions
+from train.choices import CALIBRATIONS, FAMILIES
 from train.io import InputError
 from train.labels import LabelParams
-from train.models import FAMILIES
 
 log = logging.getLogger("train")
 DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
@@ -65,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--symbol", help="train on this symbol only (default: all symbols)")
     f.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
     f.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
-    f.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, σ (1.5)")
-    f.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, σ (0.5)")
+    f.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
+    f.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
     f.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
     f.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
     f.add_argument("--model", choices=(*FAMILIES, "all"), default="gbm")
-    f.add_argument("--calibrate", choices=METHODS, default="sigmoid")
+    f.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
     f.add_argument("--cv-folds", type=_positive_int, default=None, help="(grid 5, fast 3)")
     f.add_argument(
         "--tune-rows", type=int, default=None,
@@ -100,6 +98,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
+    from train.fit import FitOptions
     from train.run import FitArgs, parse_families, run_fit
 
     feats = [x.strip() for x in a.features.split(",") if x.strip()]
@@ -142,7 +141,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.run import GateFailed
+    from train.run import GateFailedError
 
     parser = build_parser()
     a = parser.parse_args(argv)  # exits 2 on bad arguments
@@ -156,6 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"train {a.cmd}: error: {e}", file=sys.stderr)
         return 2
-    except GateFailed as e:
+    except GateFailedError as e:
         print(f"train fit: quality gate failed, nothing published: {e}", file=sys.stderr)
         return 1

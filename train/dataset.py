@@ -1,4 +1,5 @@
 """From raw records to labelled, cleaned, split arrays (everything before fitting)."""
+# ruff: noqa: N806  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
 
@@ -67,7 +68,9 @@ def build_dataset(
     rows["dropped_nan"] = dropped_nan
     X, y, ts = X[ok], label[ok].astype(np.int64), ts[ok]
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
-        raise InputError(f"only {len(y)} labelled rows after censoring and cleaning; need more data")
+        raise InputError(
+            f"only {len(y)} labelled rows after censoring and cleaning; need more data"
+        )
     embargo_s = max(embargo_s, params.lookahead_s)
     sp = chronological_split(ts, round(embargo_s * NS))
     rows["embargoed"] = sp.embargoed

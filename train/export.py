@@ -3,6 +3,7 @@
 Every graph has one input `features` float32 [N, F] (raw features) and one
 output `probability` float32 [N] (class-1 probability).
 """
+# ruff: noqa: N803  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
 
@@ -46,6 +47,25 @@ def _register_xgboost() -> None:
     )
 
 
+def _patch_hgb_missing_flag() -> None:
+    """skl2onnx 1.20 passes the leaf's `missing` flag of a HistGradientBoosting
+    tree as a Python bool, which onnx rejects in an ints attribute ("Expected an
+    int, got a boolean"); coerce it to 0/1 (same meaning) before it is stored."""
+    import skl2onnx.common.tree_ensemble as te
+
+    orig = te.add_node
+    if getattr(orig, "_int_missing_flag", False):
+        return
+
+    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kw: Any) -> Any:
+        return orig(
+            *args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kw
+        )
+
+    add_node._int_missing_flag = True  # type: ignore[attr-defined]
+    te.add_node = add_node
+
+
 def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto:
     """Convert a fitted scaler+classifier pipeline; keep only the class-1 probability."""
     from skl2onnx import convert_sklearn
@@ -53,6 +73,8 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
 
     if family == "xgb":
         _register_xgboost()
+    if family == "hgb":
+        _patch_hgb_missing_flag()
     clf = pipeline.steps[-1][1]
     try:
         model = convert_sklearn(
@@ -129,6 +151,7 @@ class VariantCheck:
     auc_delta: float | None = None
     latency_us: float | None = None
     note: str | None = None
+    converted_nodes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -170,22 +193,42 @@ def compare(
         dp,
         agree,
         auc_d,
-        latency_us(sess, X),
     )
     return check, p
 
 
-def write_variants(fp32: onnx.ModelProto, out_dir: Path) -> dict[str, str]:
-    """Write the three files; returns notes on what each conversion did."""
+def measure_latency(checks: dict[str, VariantCheck], workdir: Path, X: np.ndarray) -> None:
+    """Single-record latency per loadable variant, rounds interleaved so that
+    load from other processes hits every variant alike; median of round medians."""
+    sessions = {}
+    for name, c in checks.items():
+        try:
+            sessions[name] = session(workdir / c.file)
+        except Exception:  # refused graphs are already rejected by compare()
+            continue
+    per: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(5):
+        for name, sess in sessions.items():
+            per[name].append(latency_us(sess, X, repeats=100))
+    for name, vals in per.items():
+        checks[name].latency_us = round(float(np.median(vals)), 3)
+
+
+def write_variants(fp32: onnx.ModelProto, out_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """Write the three files; returns notes on what each conversion did and how
+    many nodes it changed."""
     notes: dict[str, str] = {}
     fp32_path = out_dir / VARIANT_FILES["fp32"]
     onnx.save(fp32, str(fp32_path))
-    half, n_half = convert_to_fp16(fp32)
+    has_matmul = any(n.op_type in ("MatMul", "Gemm") for n in fp32.graph.node)
+    # Without a MatMul the only float16 candidates are a few scalar ops of the
+    # calibrator: converting them costs precision and saves nothing.
+    half, n_half = convert_to_fp16(fp32) if has_matmul else (fp32, 0)
     onnx.save(half, str(out_dir / VARIANT_FILES["fp16"]))
     notes["fp16"] = (
         f"{n_half} node(s) run in float16"
         if n_half
-        else "no node has a float16 kernel (tree ops run in float32): same graph as FP32"
+        else "no MatMul to run in float16 (tree ops have no float16 kernels): same graph as FP32"
     )
     # quantize_dynamic writes helper files next to its output; keep them out of the model dir.
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
@@ -198,4 +241,4 @@ def write_variants(fp32: onnx.ModelProto, out_dir: Path) -> dict[str, str]:
         else "dynamic INT8 quantises MatMul weights only; a tree ensemble has none: "
         "same graph as FP32"
     )
-    return notes
+    return notes, {"fp32": 0, "fp16": n_half, "int8": n_int}

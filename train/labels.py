@@ -1,9 +1,9 @@
-"""σ-reversion labels with sliding-window extrema (no O(n²) scans).
+"""sigma-reversion labels with sliding-window extrema (no O(n²) scans).
 
-For a record at time t with dist = (price − vwap)/σ, σ = max(std_dev, min_std):
+For a record at time t with dist = (price - vwap)/sigma, sigma = max(std_dev, min_std):
 * |dist| ≤ min_dist                → label 0 (not a reversion candidate);
-* dist > 0: label 1 when (price(t) − min price in (t, t+L]) / σ ≥ threshold;
-* dist < 0: label 1 when (max price in (t, t+L]) − price(t)) / σ ≥ threshold;
+* dist > 0: label 1 when (price(t) - min price in (t, t+L]) / sigma ≥ threshold;
+* dist < 0: label 1 when (max price in (t, t+L]) - price(t)) / sigma ≥ threshold;
 * a record whose window (t, t+L] runs past its symbol's last timestamp is
   censored: it gets no label (we cannot know), it is not labelled 0.
 
@@ -60,14 +60,14 @@ def range_extrema(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple:
     level k from level k-1 and answer the queries whose k matches, keeping only
     one level in memory: O(n log W) time, O(n) memory, W the longest window.
     """
-    n = len(values)
+    nq = len(lo)
     length = hi - lo
-    out_min = np.full(n, np.nan)
-    out_max = np.full(n, np.nan)
+    out_min = np.full(nq, np.nan)
+    out_max = np.full(nq, np.nan)
     nonempty = length > 0
     if not nonempty.any():
         return out_min, out_max
-    k_of = np.zeros(n, dtype=np.int64)
+    k_of = np.zeros(nq, dtype=np.int64)
     k_of[nonempty] = np.floor(np.log2(length[nonempty])).astype(np.int64)
     # Guard against float rounding in log2 at exact powers of two.
     k_of[nonempty] -= (1 << k_of[nonempty]) > length[nonempty]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from train import manifest as mf
 from train.dataset import build_dataset
 from train.export import VARIANT_FILES
@@ -26,7 +28,7 @@ from train.models import FAMILIES
 log = logging.getLogger("train")
 
 
-class GateFailed(Exception):
+class GateFailedError(Exception):
     """A quality gate failed: the CLI maps it to exit code 1."""
 
 
@@ -61,6 +63,13 @@ def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
 
 
 def run_fit(args: FitArgs) -> Path:
+    # One BLAS/OpenMP thread per fit: on a shared 2-core box, HistGradientBoosting's
+    # default thread pool oversubscribes and runs ~30x slower than single-threaded.
+    with threadpool_limits(1):
+        return _run_fit(args)
+
+
+def _run_fit(args: FitArgs) -> Path:
     recs = read_records(args.data, args.features, args.max_bad)
     ds = build_dataset(recs, args.features, args.label, args.embargo_s, args.symbol)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +82,7 @@ def run_fit(args: FitArgs) -> Path:
         best = max(results.values(), key=lambda r: r.val_auc)
         failures = _gate(best, args)
         if failures:
-            raise GateFailed("; ".join(failures))
+            raise GateFailedError("; ".join(failures))
         for name in VARIANT_FILES.values():
             os.replace(tmp / f"_{best.family}" / name, tmp / name)
         for fam in results:

@@ -1,8 +1,8 @@
 """`train sample`: synthetic bot records in the exporter's format.
 
 Per symbol, ticks arrive at irregular times (exponential gaps, some duplicate
-timestamps, rare long pauses). The price is VWAP + d·σ, where the deviation d
-(in σ units) is a mean-reverting process with random shocks.
+timestamps, rare long pauses). The price is VWAP + d·sigma, where the deviation d
+(in sigma units) is a mean-reverting process with random shocks.
 
 * `--signal planted`: order flow drives the price. The flow imbalance
   f = 0.6·tick_ratio + 0.4·depth_ratio pushes d in its own direction and speeds
@@ -11,7 +11,7 @@ timestamps, rare long pauses). The price is VWAP + d·σ, where the deviation d
 * `--signal none`: the price path ignores the flow, and the `price_dist` column
   is an independent series with the same shape, so no feature tells anything
   about the future path: a correct pipeline must find AUC ≈ 0.5 (leakage check).
-  In this mode `price_dist` is deliberately *not* (price − vwap)/std_dev.
+  In this mode `price_dist` is deliberately *not* (price - vwap)/std_dev.
 """
 
 from __future__ import annotations
@@ -83,15 +83,15 @@ def _symbol_path(n: int, base: float, planted: bool, rng: random.Random) -> dict
     return out
 
 
-def generate(
-    rows: int, symbols: list[str], seed: int, signal: str
-) -> dict[str, np.ndarray]:
+def generate(rows: int, symbols: list[str], seed: int, signal: str) -> dict[str, np.ndarray]:
     """Columns of `rows` records over `symbols`, in timestamp order."""
     if signal not in ("planted", "none"):
         raise ValueError(f"signal must be planted or none, got {signal!r}")
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
-    per = [rows // len(symbols) + (1 if i < rows % len(symbols) else 0) for i in range(len(symbols))]
+    per = [
+        rows // len(symbols) + (1 if i < rows % len(symbols) else 0) for i in range(len(symbols))
+    ]
     parts = []
     for sym, n in zip(symbols, per, strict=True):
         base = BASE_PRICE.get(sym, 100.0)
@@ -114,7 +114,10 @@ def generate(
 
 
 def _rfc3339(ts_ns: np.ndarray) -> np.ndarray:
-    return np.char.add(np.datetime_as_string(ts_ns.astype("datetime64[ns]").astype("datetime64[ms]"), unit="ms"), "Z")
+    return np.char.add(
+        np.datetime_as_string(ts_ns.astype("datetime64[ns]").astype("datetime64[ms]"), unit="ms"),
+        "Z",
+    )
 
 
 def write(cols: dict[str, np.ndarray], out: Path) -> None:

@@ -2,10 +2,11 @@
 
 * grid: every candidate of the family's grid, scored by mean AUC over the folds.
 * fast: successive halving. Round r scores the surviving candidates on the most
-  recent fraction of each fold's training rows (resources grow ×3 per round)
+  recent fraction of each fold's training rows (resources grow x3 per round)
   and keeps the best third — chronology is kept because a fold's training rows
   always precede its test rows, whatever fraction of them is used.
 """
+# ruff: noqa: N803, N806  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
 from tqdm import tqdm
 
-from train.models import GRIDS, make_pipeline
+from train.models import GRIDS, fit_pipeline
 from train.split import PurgedTimeSeriesSplit
 
 log = logging.getLogger("train")
 
-FAST_CANDIDATES = 9  # successive halving starts from this many sampled grid points
+FAST_CANDIDATES = 6  # successive halving starts from this many sampled grid points
 HALVING_FACTOR = 3
 
 
@@ -47,7 +48,7 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
 def _fold_auc(family, params, X, y, tr, te, seed) -> float:
     if len(np.unique(y[tr])) < 2 or len(np.unique(y[te])) < 2:
         return float("nan")
-    model = make_pipeline(family, params, seed).fit(X[tr], y[tr])
+    model = fit_pipeline(family, params, seed, X[tr], y[tr])
     return float(roc_auc_score(y[te], model.predict_proba(X[te])[:, 1]))
 
 
@@ -105,6 +106,4 @@ def run_search(
             best_score = round_scores[order[0]]
     best = alive[0]
     log.info("search %s (%s): best CV AUC %.4f with %s", family, mode, best_score, best)
-    return SearchResult(
-        _jsonable(best), best_score, mode, len(folds), len(y), fits, scores
-    )
+    return SearchResult(_jsonable(best), best_score, mode, len(folds), len(y), fits, scores)

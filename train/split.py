@@ -5,6 +5,7 @@ window reaches into a later split would leak that split's prices into
 training, so every cut leaves a gap (the embargo, at least the lookahead)
 before it: rows inside the gap are dropped and counted.
 """
+# ruff: noqa: N803  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class Split:
 def chronological_split(
     ts_ns: np.ndarray, embargo_ns: int, fractions: tuple[float, float] = (0.6, 0.2)
 ) -> Split:
-    """train: t < c1 − E; validation: c1 ≤ t < c2 − E; test: t ≥ c2.
+    """train: t < c1 - E; validation: c1 ≤ t < c2 - E; test: t ≥ c2.
 
     The cuts c1, c2 are the time quantiles at `fractions` (train, +validation).
     Every train label window ends before c1, every validation one before c2.
@@ -60,10 +61,10 @@ class PurgedTimeSeriesSplit:
         self.n_splits = n_splits
         self.embargo_ns = embargo_ns
 
-    def get_n_splits(self, X=None, y=None, groups=None) -> int:  # noqa: N803 (sklearn API)
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
         return self.n_splits
 
-    def split(self, X=None, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # noqa: N803
+    def split(self, X=None, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n = len(self.ts_ns)
         if X is not None and len(X) != n:
             raise ValueError(f"X has {len(X)} rows, the splitter was built for {n}")

@@ -73,19 +73,8 @@ func runConcurrent(b *testing.B, n int, op func(g int) error) {
 }
 
 func BenchmarkSidecarRoundTrip(b *testing.B) {
-	e := needSidecar(b)
-	model := tinyModel(b, "tiny-a", 1)
-	p, err := New(context.Background(), Config{
-		Command: []string{e.python, "-m", "infer"}, Dir: e.root, ModelDir: model,
-		Logger: discardLogger(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := startBenchPredictor(b)
 	defer p.Close()
-	if p.Health().State != StateReady {
-		b.Fatalf("sidecar not ready: %+v", p.Health())
-	}
 	recs := randomRecords(64, 9)
 	for _, n := range benchConcurrency {
 		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
@@ -110,63 +99,155 @@ func BenchmarkSidecarRoundTrip(b *testing.B) {
 // msgpack, no model. Concurrent goroutines share one pipe as the predictor
 // does, but each sends its own message (no batching).
 func BenchmarkPipeEchoRoundTrip(b *testing.B) {
-	bin := buildPipeEcho(b)
-	cmd := exec.Command(bin)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
+	echo := startEcho(b)
+	defer echo.close()
+	for _, n := range benchConcurrency {
+		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
+			runConcurrent(b, n, func(int) error { return echo.roundTrip() })
+		})
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+}
 
-	// One writer, one reader, waiters matched by msgid — the predictor's shape.
-	var mu sync.Mutex
-	waiting := map[uint32]chan struct{}{}
+// BenchmarkSidecarVersusEcho alternates one sidecar decision and one echo
+// round trip on every goroutine, so both see the same machine load, and
+// reports both medians and their ratio (the target is p50-ratio <= 2).
+func BenchmarkSidecarVersusEcho(b *testing.B) {
+	p := startBenchPredictor(b)
+	defer p.Close()
+	echo := startEcho(b)
+	defer echo.close()
+	recs := randomRecords(64, 9)
+	for _, n := range benchConcurrency {
+		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
+			side := make([][]time.Duration, n)
+			pipe := make([][]time.Duration, n)
+			var wg sync.WaitGroup
+			per := max(b.N/n, 1)
+			b.ResetTimer()
+			for g := 0; g < n; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					for i := 0; i < per; i++ {
+						t := time.Now()
+						if d, err := p.Decide(context.Background(), recs[g%len(recs)]); err != nil || d.Source != SourceModel {
+							b.Errorf("decision %+v %v", d, err)
+							return
+						}
+						side[g] = append(side[g], time.Since(t))
+						t = time.Now()
+						if err := echo.roundTrip(); err != nil {
+							b.Error(err)
+							return
+						}
+						pipe[g] = append(pipe[g], time.Since(t))
+					}
+				}(g)
+			}
+			wg.Wait()
+			b.StopTimer()
+			ps, pe := median(slices.Concat(side...)), median(slices.Concat(pipe...))
+			b.ReportMetric(ps, "sidecar-p50-µs")
+			b.ReportMetric(pe, "echo-p50-µs")
+			b.ReportMetric(ps/pe, "p50-ratio")
+		})
+	}
+}
+
+func median(d []time.Duration) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[len(d)/2].Nanoseconds()) / 1e3
+}
+
+func startBenchPredictor(b *testing.B) *Predictor {
+	e := needSidecar(b)
+	model := tinyModel(b, "tiny-a", 1)
+	p, err := New(context.Background(), Config{
+		Command: []string{e.python, "-m", "infer"}, Dir: e.root, ModelDir: model,
+		Logger: discardLogger(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if p.Health().State != StateReady {
+		p.Close()
+		b.Fatalf("sidecar not ready: %+v", p.Health())
+	}
+	return p
+}
+
+// echoClient is the predictor's I/O shape without the model: one pipe, one
+// reader goroutine, waiters matched by msgid.
+type echoClient struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	mu      sync.Mutex // waiting
+	waiting map[uint32]chan struct{}
+	wmu     sync.Mutex // enc, next, stdin
+	enc     *rpc.Encoder
+	next    uint32
+	done    chan struct{}
+}
+
+func startEcho(b *testing.B) *echoClient {
+	bin := buildPipeEcho(b)
+	e := &echoClient{cmd: exec.Command(bin), waiting: map[uint32]chan struct{}{}, enc: rpc.NewEncoder(), done: make(chan struct{})}
+	var err error
+	if e.stdin, err = e.cmd.StdinPipe(); err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := e.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
 	go func() {
+		defer close(e.done)
 		dec := rpc.NewDecoder(stdout)
 		var m rpc.Message
 		for dec.Decode(&m) == nil {
-			mu.Lock()
-			ch := waiting[m.MsgID]
-			delete(waiting, m.MsgID)
-			mu.Unlock()
+			e.mu.Lock()
+			ch := e.waiting[m.MsgID]
+			delete(e.waiting, m.MsgID)
+			e.mu.Unlock()
 			if ch != nil {
 				close(ch)
 			}
 		}
 	}()
-	var wmu sync.Mutex
-	enc := rpc.NewEncoder()
-	var next uint32
-	rec := [][]float32{{0.1, 0.2, 0.3}}
-	for _, n := range benchConcurrency {
-		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
-			runConcurrent(b, n, func(int) error {
-				ch := make(chan struct{})
-				wmu.Lock()
-				next++
-				id := next
-				mu.Lock()
-				waiting[id] = ch
-				mu.Unlock()
-				enc.Reset()
-				_ = enc.Predict(id, rec)
-				_, err := stdin.Write(enc.Bytes())
-				wmu.Unlock()
-				if err != nil {
-					return err
-				}
-				<-ch
-				return nil
-			})
-		})
+	return e
+}
+
+var echoRecord = [][]float32{{0.1, 0.2, 0.3}}
+
+func (e *echoClient) roundTrip() error {
+	ch := make(chan struct{})
+	e.wmu.Lock()
+	e.next++
+	id := e.next
+	e.mu.Lock()
+	e.waiting[id] = ch
+	e.mu.Unlock()
+	e.enc.Reset()
+	_ = e.enc.Predict(id, echoRecord)
+	_, err := e.stdin.Write(e.enc.Bytes())
+	e.wmu.Unlock()
+	if err != nil {
+		return err
 	}
+	<-ch
+	return nil
+}
+
+func (e *echoClient) close() {
+	e.stdin.Close()
+	<-e.done
+	e.cmd.Wait()
 }
 
 func buildPipeEcho(b *testing.B) string {

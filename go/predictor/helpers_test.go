@@ -19,6 +19,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("SIGMAGATE_TEST_FAKE_SIDECAR") != "" {
+		runFakeSidecar()
+		return
+	}
 	if os.Getenv("SIGMAGATE_TEST_BOT") != "" {
 		runTestBot() // this process plays the bot for TestBotKilledLeavesNoOrphan
 		return

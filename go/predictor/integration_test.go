@@ -171,7 +171,7 @@ func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
 	const timeout = 300 * time.Millisecond
 	h := start(t, Config{ModelDir: model, Timeout: timeout})
-	l := startLoad(t, h.p, 16, timeout+100*time.Millisecond)
+	l := startLoad(t, h.p, 16, timeout+300*time.Millisecond) // slack for a loaded CI machine
 	waitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
 	old := h.p.Health().PID
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
@@ -219,7 +219,7 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	if d.Source != SourceFallback || d.Reason != ReasonTimeout || !errors.Is(d.Err, ErrTimeout) {
 		t.Fatalf("stopped child: %+v", d)
 	}
-	if el := time.Since(t0); el < timeout || el > timeout+200*time.Millisecond {
+	if el := time.Since(t0); el < timeout || el > timeout+300*time.Millisecond {
 		t.Fatalf("fallback after %v, want about the %v timeout", el, timeout)
 	}
 	if _, err := h.p.Predict(rec); !errors.Is(err, ErrTimeout) {

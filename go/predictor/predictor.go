@@ -141,7 +141,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 }
 
 // Approve reports whether to take the trade: the model's p >= threshold, or
-// the fallback's decision when the model cannot answer within the timeout.
+// the fallback's decision when the model cannot answer within the timeout
+// (or the input is invalid). A NaN threshold means the model's default.
 func (p *Predictor) Approve(features []float32, threshold float64) bool {
 	return p.ApproveContext(context.Background(), features, threshold)
 }

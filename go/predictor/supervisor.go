@@ -122,18 +122,17 @@ func (p *Predictor) handshakeAndServe(s *session, signalFirst func()) (readyAt t
 				_ = s.signal(syscallSIGHUP)
 				retry = min(2*retry, p.cfg.RestartBackoffMax)
 			}
-		case <-p.modelEvents(s):
+		case <-s.modelChanged: // re-check the state at the top of the loop
 		}
 	}
 }
 
-// modelEvents returns a channel that fires when the session's model state
-// changes, so the retry loop re-checks StateNoModel promptly.
-func (p *Predictor) modelEvents(s *session) <-chan struct{} { return s.modelChanged }
-
 // setModel publishes the session and the model it reports.
 func (p *Predictor) setModel(s *session, info *rpc.Info) {
 	p.update(func(v *view) {
+		if v.state == StateClosed {
+			return // Close is stopping this session; keep new calls on the fallback
+		}
 		v.sess, v.pid = s, s.pid
 		if info.Model == nil {
 			v.state, v.version, v.variant, v.loadedAt = StateNoModel, "", "", time.Time{}

@@ -2,11 +2,15 @@ package predictor
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -112,5 +116,26 @@ func TestDetectionFailureExplainsTheFix(t *testing.T) {
 	}
 	if !containsAll(err.Error(), "make venv", "SIGMAGATE_PYTHON", "Config.Command") {
 		t.Fatalf("error does not say how to fix: %v", err)
+	}
+}
+
+func TestMetricsRegisterOnTheCallersRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := Config{Command: []string{"/nonexistent/sigmagate/python"}, ModelDir: t.TempDir(), Registerer: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RestartBackoffMin: time.Second, RestartBackoffMax: time.Second}
+	p, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Approve([]float32{0.9, 0.9, 0}, 0.65)
+	if v, _ := metricValue(t, reg, "sigmagate_predictor_fallbacks_total", map[string]string{"reason": ReasonChildDown}); v != 1 {
+		t.Fatalf("fallbacks_total{reason=child_down} = %v", v)
+	}
+	if v, _ := metricValue(t, reg, "sigmagate_predictor_sidecar_up", nil); v != 0 {
+		t.Fatalf("sidecar_up = %v with no sidecar", v)
+	}
+	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "one registry per Predictor") {
+		t.Fatalf("second registration on one registry: %v", err)
 	}
 }

@@ -72,3 +72,88 @@ def test_logs_are_json_lines_on_stderr(model_a: Path) -> None:
     records = [json.loads(line) for line in lines]
     assert {"ts", "level", "msg"} <= set(records[0])
     assert any(r["msg"] == "bad input" and r["code"] == "bad_message" for r in records)
+
+
+def test_idle_sidecar_blocks_instead_of_spinning(model_a: Path) -> None:
+    """The spin after a batch is bounded: an idle sidecar sleeps in poll()."""
+    import os
+    import time
+
+    def cpu_s(pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with Sidecar(model_a, "--spin-us", "1000") as sc:
+        sc.ready()
+        sc.result("predict", [[ROW]])
+        before = cpu_s(sc.proc.pid)
+        time.sleep(1.0)
+        assert cpu_s(sc.proc.pid) - before < 0.1
+        assert sc.result("predict", [[ROW]])["p"]
+
+
+def test_prints_from_library_code_never_reach_stdout(model_a: Path, tmp_path: Path) -> None:
+    """fd 1 is re-pointed at stderr once serving starts; the protocol has its own fd."""
+    import os
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: (print('leak via print'), os.write(1, b'leak via fd 1')))\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    with Sidecar(model_a, env=env) as sc:
+        sc.ready()
+        sc.result("predict", [[ROW]])
+        sc.close_stdin()
+        assert sc.wait_exit() == 0  # every stdout byte was checked as msgpack-rpc
+        assert sc.proc.stderr is not None
+        err = sc.proc.stderr.read()
+    assert b"leak via print" in err and b"leak via fd 1" in err
+
+
+def slow_loading_copy(src: Path, dst: Path) -> Path:
+    """tiny-a padded with a 64 MiB unused initializer: hashing and parsing it take a while."""
+    import hashlib
+    import json
+    import shutil
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    shutil.copytree(src, dst)
+    model = onnx.load(str(dst / "model.onnx"))
+    pad = numpy_helper.from_array(np.zeros(16 << 20, dtype=np.float32), name="padding")
+    model.graph.initializer.append(pad)
+    blob = model.SerializeToString()
+    (dst / "model.onnx").write_bytes(blob)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["variants"]["fp32"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_sighup_while_the_model_loads_does_not_kill_the_sidecar(
+    model_a: Path, tmp_path: Path
+) -> None:
+    import select
+    import time
+
+    slow = slow_loading_copy(model_a, tmp_path / "slow")
+    with Sidecar(slow) as sc:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait until a SIGHUP handler is installed
+            with open(f"/proc/{sc.proc.pid}/status") as fh:
+                caught = next(line for line in fh if line.startswith("SigCgt:"))
+            if int(caught.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
+                break
+            time.sleep(0.002)
+        assert sc.proc.stdout is not None
+        before_ready = not select.select([sc.proc.stdout], [], [], 0)[0]
+        sc.proc.send_signal(signal.SIGHUP)
+        assert before_ready, "the handler only came with ready: SIGHUP during load would kill"
+        assert sc.ready()["model"]["version"] == "tiny-a"
+        # the remembered SIGHUP is acted on once serving starts
+        assert sc.notification("model_loaded")[2][0]["model"]["version"] == "tiny-a"
+        assert sc.proc.poll() is None

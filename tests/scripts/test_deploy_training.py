@@ -30,7 +30,12 @@ def test_deploy_exports_boltdb_trains_and_sidecar_serves_the_new_model(
         check=True, capture_output=True,
     )  # fmt: skip
 
-    res = env.deploy("-b", str(db), "-d", "1", "--search", "fast")
+    # --max-parity: train's 1e-4 ONNX-vs-sklearn gate trips on 1-ulp scaler rounding in
+    # tree models (see docs/ML_PIPELINE.md, Troubleshooting); not what this test is about.
+    res = env.deploy(
+        "-b", str(db), "-d", "1", "--search", "fast",
+        "--train-arg", "--max-parity", "--train-arg", "0.05",
+    )  # fmt: skip
 
     assert res.returncode == 0, res.stderr[-4000:]
     new = res.stdout.strip().splitlines()[-1]
@@ -51,17 +56,19 @@ def test_failed_training_gate_leaves_current_untouched(
     _, old = serving
     data = env.models.parent / "noise.jsonl"
     subprocess.run(
-        [PYTHON, "-m", "train", "sample", "--out", str(data), "--rows", "6000",
+        [PYTHON, "-m", "train", "sample", "--out", str(data), "--rows", "4000",
          "--signal", "none", "--seed", "5"],
         check=True, capture_output=True, cwd=ROOT,
     )  # fmt: skip
     before, status_before = tree(env.models), env.status()
 
     # Features independent of the future: no honest model reaches AUC 0.6.
-    res = env.deploy("--data", str(data), "--search", "fast", "--min-auc", "0.6")
+    res = env.deploy(
+        "--data", str(data), "--search", "fast", "--min-auc", "0.6", "--train-arg", "--no-report"
+    )
 
     assert res.returncode == 1, res.stderr[-4000:]
-    assert "quality gate failed" in res.stderr
+    assert "quality gate failed" in res.stderr and "AUC" in res.stderr
     assert f"models/current is unchanged: {old}" in res.stderr
     assert tree(env.models) == before
     assert env.status() == status_before

@@ -1,4 +1,4 @@
-"""Brute-force O(n²) σ-reversion labels: the executable definition.
+"""Brute-force O(n²) sigma-reversion labels: the executable definition.
 
 Written for clarity, not speed: for every record it scans all records of the
 same symbol. `train.labels` must agree with it exactly. The bench engineer

@@ -172,10 +172,14 @@ func (c *pipeClient) writeLoop() {
 			c.records.Add(int64(len(owned)))
 			c.batches.Add(1)
 			if _, werr := c.stdin.Write(enc.Bytes()); werr != nil {
-				err = fmt.Errorf("write request %d: %w", id, werr)
 				c.mu.Lock()
+				_, still := c.pending[id]
 				delete(c.pending, id)
 				c.mu.Unlock()
+				if !still {
+					continue // the reader saw the child die and has failed this batch already
+				}
+				err = fmt.Errorf("write request %d: %w", id, werr)
 			}
 		}
 		if err != nil {

@@ -127,15 +127,16 @@ func run(o options) error {
 }
 
 func basePrice(i int) float64 {
-	prices := []float64{64000, 3200, 150, 0.6, 25}
+	prices := []float64{64000, 3200, 150, 580, 95} // σ stays above train's default --min-std 0.1
 	return prices[i%len(prices)] * (1 + 0.1*float64(i/len(prices)))
 }
 
 // market is one symbol's state. The price is VWAP + z·σ: z, the distance in
 // standard deviations, follows an Ornstein-Uhlenbeck process. Order flow is a
 // latent AR(1) variable; tick_ratio and depth_ratio are noisy views of it.
-// With the planted signal, flow that pushes against the stretch (sellers while
-// the price is above VWAP) multiplies the reversion speed.
+// With the planted signal, order flow pushes the price its way, and flow that
+// pushes against the stretch (sellers while the price is above VWAP) also
+// multiplies the reversion speed.
 type market struct {
 	symbol  string
 	rng     *rand.Rand
@@ -152,6 +153,7 @@ const (
 	theta0   = 1.0 / 300 // baseline reversion speed, per second
 	thetaMax = 1.0 / 15  // added speed when flow fully opposes the stretch
 	zNoise   = 0.12      // z diffusion per √second
+	push     = 0.03      // planted: σ per second that full order flow pushes the price its way
 	flowTau  = 30.0      // seconds for order flow to forget
 )
 
@@ -164,13 +166,14 @@ func (m *market) step(dt float64) {
 	// Order flow: AR(1) with exact discretisation.
 	a := math.Exp(-dt / flowTau)
 	m.flow = m.flow*a + math.Sqrt(1-a*a)*0.9*r.NormFloat64()
-	theta := theta0
+	theta, drift := theta0, 0.0
 	if m.planted && m.z != 0 {
 		against := -math.Copysign(1, m.z) * math.Tanh(m.flow)
 		theta += thetaMax * math.Max(0, against)
+		drift = push * math.Tanh(m.flow) / theta // OU with a constant pull: mean drift/θ·(1−e)
 	}
 	e := math.Exp(-theta * dt)
-	m.z = m.z*e + zNoise*math.Sqrt((1-e*e)/(2*theta))*r.NormFloat64()
+	m.z = m.z*e + drift*(1-e) + zNoise*math.Sqrt((1-e*e)/(2*theta))*r.NormFloat64()
 	// Slow volatility regime and a VWAP that drifts much less than price moves.
 	m.logVol = m.logVol*math.Exp(-dt/3600) + 0.01*math.Sqrt(dt)*r.NormFloat64()
 	m.sigma = m.baseSig * math.Exp(m.logVol)

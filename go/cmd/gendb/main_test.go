@@ -80,7 +80,7 @@ func TestPlantedSignalSpeedsReversionOnlyWhenPlanted(t *testing.T) {
 	measure := func(planted bool) float64 {
 		m := newMarket("X", 100, planted, newRand(7))
 		var with, without, nWith, nWithout float64
-		for i := 0; i < 200000; i++ {
+		for i := 0; i < 60000; i++ {
 			m.step(1)
 			z0, against := m.z, -math.Copysign(1, m.z)*math.Tanh(m.flow)
 			if math.Abs(z0) < 1 {

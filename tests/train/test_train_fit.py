@@ -1,0 +1,136 @@
+"""`train fit` end to end on synthetic data with a known answer."""
+# ruff: noqa: N806  (X is scikit-learn's name for a feature matrix)
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from tests.train.conftest import manifest, run_cli
+from train.io import read_records
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = os.environ.get("SIGMAGATE_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+
+
+def test_planted_signal_is_found_on_the_untouched_test_split(planted_model):
+    m = manifest(planted_model)
+    assert m["metrics"]["test"]["auc"] >= 0.70
+
+
+def test_no_signal_data_gives_chance_auc_the_leakage_check(tmp_path, capsys):
+    # 60k rows: ~12k test rows, enough that a leak of even a few AUC points would show.
+    data = tmp_path / "none.jsonl"
+    assert run_cli(["sample", "--out", str(data), "--rows", "60000", "--seed", "3",
+                    "--signal", "none"], capsys)[0] == 0  # fmt: skip
+    code, out, err = run_cli(
+        ["fit", "--data", str(data), "--out", str(tmp_path / "m"), "--model", "hgb",
+         "--min-auc", "0", "--no-report"], capsys)  # fmt: skip
+    assert code == 0, err
+    auc = manifest(Path(out.strip().splitlines()[-1]))["metrics"]["test"]["auc"]
+    assert abs(auc - 0.5) <= 0.03, auc
+
+
+def test_manifest_has_the_contract_keys_and_true_hashes(planted_model, planted_data):
+    m = manifest(planted_model)
+    for key in ("schema", "version", "features", "input_name", "output_name",
+                "default_threshold", "serve_variant", "variants", "feature_stats"):  # fmt: skip
+        assert key in m, key
+    assert m["schema"] == 1 and m["version"] == planted_model.name
+    assert m["features"] == ["tick_ratio", "depth_ratio", "price_dist"]
+    assert (m["input_name"], m["output_name"]) == ("features", "probability")
+    assert m["variants"][m["serve_variant"]]["accepted"] is True
+    for v in m["variants"].values():
+        data = (planted_model / v["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == v["sha256"]
+        assert len(data) == v["bytes"]
+    for st in m["feature_stats"].values():
+        assert st["min"] <= st["q001"] <= st["mean"] <= st["q999"] <= st["max"]
+    assert m["data"]["sha256"] == hashlib.sha256(planted_data.read_bytes()).hexdigest()
+    r = m["data"]["rows"]
+    assert r["train"] + r["validation"] + r["test"] + r["embargoed"] + r["censored"] + \
+        r["dropped_nan"] + r["dropped_outlier"] == r["read"] - r["bad"]  # fmt: skip
+    assert m["parity"]["onnx_vs_sklearn_max_abs_dp"] < 1e-4
+    assert {"scikit-learn", "onnxruntime", "onnx", "skl2onnx", "numpy"} <= set(m["libraries"])
+    assert not list(planted_model.glob("*.pkl")) and not list(planted_model.glob("*.pickle"))
+    for f in ("report.md", "roc.png", "threshold.png", "calibration.png", "importance.png"):
+        assert (planted_model / f).stat().st_size > 0
+
+
+def test_every_variant_loads_and_scores_like_its_manifest_says(planted_model, planted_data):
+    m = manifest(planted_model)
+    recs = read_records(planted_data, m["features"])
+    X = np.column_stack([recs.columns[f] for f in m["features"]]).astype(np.float32)[:2000]
+    ref = None
+    for name, v in m["variants"].items():
+        if not v["accepted"]:
+            assert v["reason"], f"{name} rejected without a reason"
+            continue
+        sess = ort.InferenceSession(str(planted_model / v["file"]))
+        (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
+        assert (inp.name, out.name) == ("features", "probability")
+        p = sess.run(None, {"features": X})[0]
+        assert p.dtype == np.float32 and p.shape == (len(X),)
+        assert np.all((p >= 0) & (p <= 1))
+        ref = p if name == "fp32" else ref
+        agree = np.mean((p >= m["default_threshold"]) == (ref >= m["default_threshold"]))
+        assert agree >= m["gates"]["min_agreement"]
+
+
+def test_gate_failure_exits_1_and_publishes_nothing(tmp_path, planted_data, capsys):
+    out = tmp_path / "models"
+    code, stdout, err = run_cli(
+        ["fit", "--data", str(planted_data), "--out", str(out), "--model", "hgb",
+         "--min-auc", "0.99", "--no-report"], capsys)  # fmt: skip
+    assert code == 1
+    assert "quality gate failed" in err and "--min-auc 0.99" in err
+    assert list(out.iterdir()) == []  # not even the temporary directory is left
+    assert stdout == ""
+
+
+def test_cli_exit_codes_and_last_stdout_line(tmp_path, planted_data):
+    def run(*argv):
+        return subprocess.run([PY, "-m", "train", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    r = run("fit", "--data", str(planted_data))  # --out missing
+    assert r.returncode == 2 and "--out" in r.stderr
+    r = run("fit", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path))
+    assert r.returncode == 2 and "missing.jsonl: no such file" in r.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(planted_data.read_text().split("\n", 1)[0] + "\n{oops\n")
+    r = run("fit", "--data", str(bad), "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "bad.jsonl:2:" in r.stderr
+    r = run("fit", "--data", str(planted_data), "--out", str(tmp_path), "--features", "nope")
+    assert r.returncode == 2 and "--features" in r.stderr
+    r = run("sample", "--out", str(tmp_path / "s.jsonl"), "--rows", "3000", "--seed", "1")
+    assert r.returncode == 0
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 3000
+    r = run("fit", "--data", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "m2"),
+            "--model", "hgb", "--min-auc", "0", "--no-report")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    path = Path(r.stdout.strip().splitlines()[-1])
+    assert path.is_absolute() and path.parent == (tmp_path / "m2").resolve()
+    assert json.loads((path / "manifest.json").read_text())["version"] == path.name
+    assert [p.name for p in (tmp_path / "m2").iterdir()] == [path.name]
+
+
+def test_extra_feature_flows_into_the_graph_width(tmp_path, planted_data, capsys):
+    code, out, err = run_cli(
+        ["fit", "--data", str(planted_data), "--out", str(tmp_path), "--model", "hgb",
+         "--features", "tick_ratio,depth_ratio,price_dist,bid_ask_spread", "--no-report"],
+        capsys)  # fmt: skip
+    assert code == 0, err
+    d = Path(out.strip().splitlines()[-1])
+    m = manifest(d)
+    assert m["features"][-1] == "bid_ask_spread"
+    sess = ort.InferenceSession(str(d / "model.onnx"))
+    assert sess.get_inputs()[0].shape[1] == 4
+    assert sys.version_info >= (3, 11)

@@ -1,0 +1,72 @@
+"""Reading records: line-numbered errors, --max-bad, timestamp formats, Parquet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from train.io import InputError, parse_timestamp, read_records
+from train.sample import generate, write
+
+FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
+GOOD = {
+    "symbol": "BTCUSDT", "timestamp": "2026-11-24T02:00:00Z", "tick_ratio": 0.1,
+    "depth_ratio": -0.2, "price_dist": 0.7, "price": 60000.0, "vwap": 59990.0, "std_dev": 12.0,
+    "bid_vol": 1.0, "ask_vol": 2.0, "unknown_field": "ignored",
+}  # fmt: skip
+
+
+def _write(tmp_path, lines):
+    p = tmp_path / "f.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_bad_line_is_reported_with_its_line_number(tmp_path):
+    bad = dict(GOOD)
+    del bad["price_dist"]
+    p = _write(tmp_path, [json.dumps(GOOD), json.dumps(GOOD), json.dumps(bad)])
+    with pytest.raises(InputError, match=r"f\.jsonl:3: missing field 'price_dist'"):
+        read_records(p, FEATS, max_bad=0)
+
+
+def test_max_bad_skips_and_counts_malformed_lines(tmp_path):
+    lines = [json.dumps(GOOD), "{not json", json.dumps({**GOOD, "price": "x"}), json.dumps(GOOD)]
+    p = _write(tmp_path, lines)
+    recs = read_records(p, FEATS, max_bad=2)
+    assert (len(recs), recs.read, recs.bad) == (2, 4, 2)
+    assert recs.bad_examples[0].endswith(
+        "f.jsonl:2: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    )
+    assert ":3: field 'price' must be a number" in recs.bad_examples[1]
+    with pytest.raises(InputError, match=r":3: .*more than --max-bad=1"):
+        read_records(p, FEATS, max_bad=1)
+
+
+def test_timestamps_rfc3339_with_nanoseconds_offsets_and_epoch_seconds():
+    base = parse_timestamp("2026-11-24T02:00:00Z")
+    assert parse_timestamp("2026-11-24T02:00:00.123456789Z") == base + 123456789
+    assert parse_timestamp("2026-11-24T03:00:00.5+01:00") == base + 500_000_000
+    assert parse_timestamp(base / 1e9) == base
+    assert parse_timestamp(1795485600) == 1795485600 * 1_000_000_000
+    for bad in ("yesterday", "2026-13-01T00:00:00Z", True, None):
+        with pytest.raises(ValueError):
+            parse_timestamp(bad)
+
+
+def test_parquet_and_jsonl_of_the_same_sample_read_identically(tmp_path):
+    cols = generate(300, ["BTCUSDT", "ETHUSDT"], seed=1, signal="planted")
+    write(cols, tmp_path / "s.jsonl")
+    write(cols, tmp_path / "s.parquet")
+    a = read_records(tmp_path / "s.jsonl", FEATS)
+    b = read_records(tmp_path / "s.parquet", FEATS)
+    assert (a.ts_ns == b.ts_ns).all() and (a.symbols == b.symbols).all()
+    for c in [*FEATS, "price", "vwap", "std_dev"]:
+        np.testing.assert_allclose(a.columns[c], b.columns[c], atol=1e-9)  # JSONL keeps 10 decimals
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_records(tmp_path / "nope.jsonl", FEATS)
