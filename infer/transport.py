@@ -65,26 +65,22 @@ class Stdio:
     def read(self, timeout_s: float | None, interrupted: Callable[[], bool]) -> memoryview | None:
         """Bytes read (valid until the next read); empty at EOF; None when woken,
         interrupted or timed out."""
-        if self.nonblocking:
-            try:
-                return self._read()
-            except BlockingIOError:
-                pass
-            if self.spin_s > 0:
-                # poll(0) costs a third of a failed read; read only once data is there.
-                # The clock and the flags are checked every 8 probes to keep each short.
-                clock = time.perf_counter
-                probe = self._spin_poll.poll
-                end = clock() + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
-                while True:
-                    for _ in range(8):
-                        if probe(0):
-                            try:
-                                return self._read()
-                            except BlockingIOError:
-                                pass
-                    if interrupted() or clock() >= end:
-                        break
+        if self.nonblocking and self.spin_s > 0:
+            # poll(0) costs under half of a read that finds nothing (~0.5 vs ~1.3 µs
+            # here), so probe first and read only once data is there. The clock
+            # and the flags are checked every 8 probes to keep each probe short.
+            clock = time.perf_counter
+            probe = self._spin_poll.poll
+            end = clock() + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
+            while True:
+                for _ in range(8):
+                    if probe(0):
+                        try:
+                            return self._read()
+                        except BlockingIOError:
+                            pass
+                if interrupted() or clock() >= end:
+                    break
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))

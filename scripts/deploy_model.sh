@@ -312,10 +312,8 @@ else
   [[ -n "$SYMBOL" ]] && fit+=(--symbol "$SYMBOL")
   fit+=("${TRAIN_ARGS[@]}")
   log "train: ${fit[*]}"
-  set +e
-  (cd "$ROOT" && "${fit[@]}") >"$TMP/fit.out"
-  rc=$?
-  set -e
+  rc=0
+  (cd "$ROOT" && "${fit[@]}") >"$TMP/fit.out" || rc=$?
   case $rc in
     0) ;;
     1) die "train fit: a quality gate failed (exit 1); no model was published" ;;

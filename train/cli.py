@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from train.choices import CALIBRATIONS, FAMILIES
-from train.io import InputError
-from train.labels import LabelParams
+from train.errors import GateFailedError, InputError
 
 log = logging.getLogger("train")
 DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
@@ -99,6 +98,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 def cmd_fit(a: argparse.Namespace) -> int:
     from train.fit import FitOptions
+    from train.labels import LabelParams
     from train.run import FitArgs, parse_families, run_fit
 
     feats = [x.strip() for x in a.features.split(",") if x.strip()]
@@ -141,8 +141,6 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.run import GateFailedError
-
     parser = build_parser()
     a = parser.parse_args(argv)  # exits 2 on bad arguments
     logging.basicConfig(

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from train.errors import InputError
+
 log = logging.getLogger("train")
 
 # Columns every record needs: the label is computed from the price path.
 LABEL_COLUMNS = ("price", "vwap", "std_dev")
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
-
-
-class InputError(Exception):
-    """Bad input data or arguments: the CLI maps it to exit code 2."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from train import manifest as mf
 from train.dataset import build_dataset
+from train.errors import GateFailedError
 from train.export import VARIANT_FILES
 from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.io import read_records, sha256_file
@@ -26,10 +27,6 @@ from train.labels import LabelParams
 from train.models import FAMILIES
 
 log = logging.getLogger("train")
-
-
-class GateFailedError(Exception):
-    """A quality gate failed: the CLI maps it to exit code 1."""
 
 
 @dataclass

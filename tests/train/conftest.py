@@ -24,6 +24,14 @@ def planted_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:
+    """Enough for three splits and a quick fit; for tests of plumbing, not of skill."""
+    p = tmp_path_factory.mktemp("data") / "small.jsonl"
+    assert main(["sample", "--out", str(p), "--rows", "6000", "--seed", "11"]) == 0
+    return p
+
+
+@pytest.fixture(scope="session")
 def planted_model(planted_data, tmp_path_factory) -> Path:
     """The demo's path: sample 20k rows + fit gbm --search fast."""
     out = tmp_path_factory.mktemp("models")

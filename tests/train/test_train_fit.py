@@ -84,10 +84,10 @@ def test_every_variant_loads_and_scores_like_its_manifest_says(planted_model, pl
         assert agree >= m["gates"]["min_agreement"]
 
 
-def test_gate_failure_exits_1_and_publishes_nothing(tmp_path, planted_data, capsys):
+def test_gate_failure_exits_1_and_publishes_nothing(tmp_path, small_data, capsys):
     out = tmp_path / "models"
     code, stdout, err = run_cli(
-        ["fit", "--data", str(planted_data), "--out", str(out), "--model", "hgb",
+        ["fit", "--data", str(small_data), "--out", str(out), "--model", "hgb", "--cv-folds", "2",
          "--min-auc", "0.99", "--no-report"], capsys)  # fmt: skip
     assert code == 1
     assert "quality gate failed" in err and "--min-auc 0.99" in err
@@ -114,7 +114,7 @@ def test_cli_exit_codes_and_last_stdout_line(tmp_path, planted_data):
     assert r.returncode == 0
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 3000
     r = run("fit", "--data", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "m2"),
-            "--model", "hgb", "--min-auc", "0", "--no-report")  # fmt: skip
+            "--model", "hgb", "--min-auc", "0", "--no-report", "--cv-folds", "2")  # fmt: skip
     assert r.returncode == 0, r.stderr
     path = Path(r.stdout.strip().splitlines()[-1])
     assert path.is_absolute() and path.parent == (tmp_path / "m2").resolve()
@@ -122,10 +122,11 @@ def test_cli_exit_codes_and_last_stdout_line(tmp_path, planted_data):
     assert [p.name for p in (tmp_path / "m2").iterdir()] == [path.name]
 
 
-def test_extra_feature_flows_into_the_graph_width(tmp_path, planted_data, capsys):
+def test_extra_feature_flows_into_the_graph_width(tmp_path, small_data, capsys):
     code, out, err = run_cli(
-        ["fit", "--data", str(planted_data), "--out", str(tmp_path), "--model", "hgb",
-         "--features", "tick_ratio,depth_ratio,price_dist,bid_ask_spread", "--no-report"],
+        ["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "hgb",
+         "--cv-folds", "2", "--no-report",
+         "--features", "tick_ratio,depth_ratio,price_dist,bid_ask_spread"],
         capsys)  # fmt: skip
     assert code == 0, err
     d = Path(out.strip().splitlines()[-1])

@@ -1,0 +1,9 @@
+"""The two failures the CLI maps to exit codes (kept import-light)."""
+
+
+class InputError(Exception):
+    """Bad input data or arguments: exit code 2."""
+
+
+class GateFailedError(Exception):
+    """A quality gate failed and nothing was published: exit code 1."""
