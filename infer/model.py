@@ -212,13 +212,15 @@ def load(
             f"{directory}/manifest.json: variant {name!r} needs a plain 'file' name and a 'sha256'"
         )
     onnx_path = directory / file_name
-    try:
-        blob = onnx_path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{onnx_path}: cannot read: {exc.strerror or exc}") from exc
-    got = hashlib.sha256(blob).hexdigest()
-    if got != want.lower():
-        raise ModelError(f"{onnx_path}: sha256 {got} does not match the manifest's {want}")
+    blob = _read_verified(onnx_path, want)
+    got = want.lower()
+    # The other variants are not loaded, but a mismatch there still means the
+    # directory is not what `train` published: refuse it whole.
+    for other, ospec in variants.items():
+        if other != name and isinstance(ospec, dict) and isinstance(ospec.get("file"), str):
+            other_path = directory / os.path.basename(ospec["file"])
+            if other_path.exists():
+                _read_verified(other_path, str(ospec.get("sha256", "")))
     sess = _session(blob, threads, onnx_path)
     _check_io(sess, in_name, out_name, len(features), onnx_path)
     ranges = _ranges(m, features)
@@ -247,6 +249,18 @@ def load(
     )
     _run_canary(model, _canary(model.features, m), onnx_path)
     return model
+
+
+def _read_verified(path: Path, want: str) -> bytes:
+    """The file's bytes, once their sha256 matches the manifest's."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    got = hashlib.sha256(blob).hexdigest()
+    if got != want.lower():
+        raise ModelError(f"{path}: sha256 {got} does not match the manifest's {want}")
+    return blob
 
 
 def _run_canary(model: Model, rows: np.ndarray, src: Path) -> None:

@@ -89,3 +89,12 @@ def test_manifest_without_stats_gives_no_ood(fresh: Path) -> None:
     edit_manifest(fresh, lambda m: m.pop("feature_stats"))
     model = load(str(fresh))
     assert model.ood(np.zeros((2, 3), dtype=np.float32)) is None
+
+
+def test_corrupt_unserved_variant_file_refuses_the_directory(tmp_path: Path) -> None:
+    """Every file the manifest lists is checked, not only the one served."""
+    d = build_model_dir(tmp_path, "tiny-f", seed=6)
+    fp16 = d / json.loads((d / "manifest.json").read_text())["variants"]["fp16"]["file"]
+    fp16.write_bytes(fp16.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match=r"model\.fp16\.onnx: sha256"):
+        load(str(d), variant="fp32")
