@@ -72,7 +72,7 @@ V1="$(deploy)" || fail "first deploy (log in $DEMO/logs)"
 step "4/7  starting the simulated bot: $WORKERS goroutines, $RATE decisions/s, sidecar via go/predictor"
 "$BIN/simbot" -db "$DEMO/features.db" -model "$MODELS/current" -workers "$WORKERS" -rate "$RATE" \
   -pidfile "$RUN/infer.pid" -status-file "$RUN/infer.status.json" -log "$DEMO/simbot.log" \
-  -json "$DEMO/summary.json" >"$DEMO/summary.txt" &
+  -json "$DEMO/summary.json" -metrics-file "$DEMO/metrics.prom" >"$DEMO/summary.txt" &
 SIMBOT=$!
 trap 'kill -TERM "$SIMBOT" 2>/dev/null || true; wait "$SIMBOT" 2>/dev/null || true' EXIT
 serving() { [[ "$(status_field version)" == "$1" ]]; }
@@ -99,6 +99,9 @@ kill -TERM "$SIMBOT"
 wait "$SIMBOT" || fail "the simulated bot failed (see $DEMO/simbot.log)"
 trap - EXIT
 cat "$DEMO/summary.txt"
+echo "the predictor's Prometheus metrics at exit ($DEMO/metrics.prom, excerpt):"
+grep -E '^sigmagate_predictor_((predictions|fallbacks|restarts|timeouts)_total|model_info|sidecar_up)' \
+  "$DEMO/metrics.prom" | sed 's/^/  /' || true
 
 REPORT="$MODELS/$V2/report.md"
 echo

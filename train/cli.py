@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from train.choices import CALIBRATIONS, FAMILIES
-from train.errors import GateFailedError, InputError
+from train.errors import ExportError, GateFailedError, InputError
 
 log = logging.getLogger("train")
 DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
@@ -155,4 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except GateFailedError as e:
         print(f"train fit: quality gate failed, nothing published: {e}", file=sys.stderr)
+        return 1
+    except ExportError as e:
+        print(f"train fit: ONNX export failed, nothing published: {e}", file=sys.stderr)
         return 1

@@ -7,3 +7,7 @@ class InputError(Exception):
 
 class GateFailedError(Exception):
     """A quality gate failed and nothing was published: exit code 1."""
+
+
+class ExportError(Exception):
+    """The model could not be converted to a valid ONNX graph: exit code 1."""

@@ -20,16 +20,13 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
+from train.errors import ExportError
 from train.fp16 import convert_to_fp16
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
-
-
-class ExportError(Exception):
-    """The model could not be converted to ONNX."""
 
 
 def _register_xgboost() -> None:

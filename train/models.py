@@ -19,6 +19,7 @@ from sklearn.ensemble import (
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from train.choices import FAMILIES
 
@@ -78,10 +79,6 @@ def make_classifier(family: str, params: dict[str, Any], seed: int) -> Classifie
     raise ValueError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
-def make_pipeline(family: str, params: dict[str, Any], seed: int) -> Pipeline:
-    return Pipeline([("scaler", StandardScaler()), ("clf", make_classifier(family, params, seed))])
-
-
 def exact_scaler(X: np.ndarray) -> StandardScaler:
     """A StandardScaler whose arithmetic ONNX reproduces bit for bit.
 
@@ -101,5 +98,8 @@ def fit_pipeline(
     family: str, params: dict[str, Any], seed: int, X: np.ndarray, y: np.ndarray
 ) -> Pipeline:
     scaler = exact_scaler(X)
-    clf = make_classifier(family, params, seed).fit(scaler.transform(X), y)
+    # One thread: on a shared 2-core machine HistGradientBoosting's OpenMP pool
+    # (and BLAS for the MLP) otherwise oversubscribes and runs ~30x slower.
+    with threadpool_limits(1):
+        clf = make_classifier(family, params, seed).fit(scaler.transform(X), y)
     return Pipeline([("scaler", scaler), ("clf", clf)])

@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
 from tqdm import tqdm
 
+from train.errors import InputError
 from train.models import GRIDS, fit_pipeline
 from train.split import PurgedTimeSeriesSplit
 
@@ -69,7 +70,10 @@ def run_search(
         X, y, ts_ns = X[-tune_rows:], y[-tune_rows:], ts_ns[-tune_rows:]
     folds = list(PurgedTimeSeriesSplit(ts_ns, n_splits, embargo_ns).split(X))
     if not folds:
-        raise ValueError("too few training rows for time-ordered cross-validation")
+        raise InputError(
+            f"{len(y)} training rows are too few for {n_splits} time-ordered folds; "
+            "record longer or lower --cv-folds"
+        )
     grid = [dict(p) for p in ParameterGrid(GRIDS[family])]
     if mode == "grid":
         cands = grid

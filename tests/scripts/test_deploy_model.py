@@ -151,6 +151,11 @@ def test_rollback_to_pruned_version_restores_it_from_backup(
     assert tree(env.models / old) == old_tree
     assert env.current() == old
     sidecar.wait_version(old)
+    # The restored version is the oldest on disk, yet as `previous` it survives pruning.
+    res = env.deploy("--from", str(env.model("model-e", seed=5)), *NO_FLOOR, "--keep", "2")
+    assert res.returncode == 0, res.stderr
+    assert (env.models / "previous").readlink() == Path(old)
+    assert (env.models / old).is_dir() and not (env.models / "model-c").exists()
 
 
 def test_dry_run_changes_nothing(env: Env, serving: tuple[Sidecar, str]) -> None:

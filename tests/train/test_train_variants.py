@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from train import export
-from train.models import make_pipeline
+from train.fit import choose_serve_variant
+from train.models import fit_pipeline
 
 
 def _data(seed=0, n=4000):
@@ -26,7 +28,7 @@ def _data(seed=0, n=4000):
 )
 def test_variants_load_and_pass_or_are_rejected_with_reason(tmp_path, family, params):
     X, y = _data()
-    pipe = make_pipeline(family, params, seed=0).fit(X[:3000], y[:3000])
+    pipe = fit_pipeline(family, params, 0, X[:3000], y[:3000])
     model = export.to_onnx_fp32(pipe, 3, family)
     notes, converted = export.write_variants(model, tmp_path)
     p_ref = export.predict(export.session(tmp_path / "model.onnx"), X[3000:])
@@ -57,10 +59,40 @@ def test_a_variant_that_does_not_load_is_rejected_with_the_error(tmp_path):
 
 def test_gate_rejects_a_variant_that_disagrees(tmp_path):
     X, y = _data(1)
-    pipe = make_pipeline("gbm", {"n_estimators": 20}, seed=0).fit(X, y)
+    pipe = fit_pipeline("gbm", {"n_estimators": 20}, 0, X, y)
     export.write_variants(export.to_onnx_fp32(pipe, 3, "gbm"), tmp_path)
     p_true = export.predict(export.session(tmp_path / "model.onnx"), X)
     # Compare against a reference shifted across the threshold: agreement must fail.
     check, _ = export.compare("int8", tmp_path / "model.int8.onnx", np.clip(p_true + 0.3, 0, 1),
                               X, y, 0.65, 0.995, 0.005)  # fmt: skip
     assert not check.accepted and "agreement" in check.reason
+
+
+def test_exact_scaler_keeps_onnx_tree_splits_identical_to_sklearn():
+    # Wide-magnitude features (a BTC price) are where a 1-ulp scaling difference
+    # between scikit-learn (float64) and onnxruntime (float32) flips tree splits.
+    rng = np.random.default_rng(5)
+    n = 20000
+    x = np.column_stack(
+        [60000 + rng.normal(0, 30, n), rng.uniform(0.001, 0.2, n), rng.normal(size=n)]
+    )
+    x = x.astype(np.float32)
+    y = (x[:, 0] - 60000 + 100 * x[:, 1] + 10 * rng.normal(size=n) > 0).astype(int)
+    pipe = fit_pipeline("hgb", {"max_iter": 100, "max_leaf_nodes": 63}, 0, x[:15000], y[:15000])
+    model = export.to_onnx_fp32(pipe, 3, "hgb")
+    sess = ort.InferenceSession(model.SerializeToString())
+    p_onnx = sess.run(None, {"features": x[15000:]})[0]
+    assert np.max(np.abs(p_onnx - pipe.predict_proba(x[15000:])[:, 1])) < 1e-6
+
+
+def test_an_unchanged_variant_is_not_served_because_of_timer_noise():
+    def vc(name, lat, converted, accepted=True):
+        return export.VariantCheck(name, name, accepted, None, 1, latency_us=lat,
+                                   converted_nodes=converted)  # fmt: skip
+
+    same = {"fp32": vc("fp32", 10.0, 0), "fp16": vc("fp16", 5.0, 0), "int8": vc("int8", 5.0, 0)}
+    assert choose_serve_variant(same) == "fp32"
+    real = {"fp32": vc("fp32", 10.0, 0), "fp16": vc("fp16", 7.0, 12), "int8": vc("int8", 9.5, 3)}
+    assert choose_serve_variant(real) == "fp16"
+    none = {k: vc(k, 1.0, 0, accepted=False) for k in ("fp32", "fp16", "int8")}
+    assert choose_serve_variant(none) is None

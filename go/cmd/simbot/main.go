@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -25,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sigmagate/sigmagate/go/featurestore"
@@ -33,6 +37,7 @@ import (
 
 type options struct {
 	db, model, pidfile, statusFile, logFile, jsonOut string
+	metricsAddr, metricsFile                         string
 	workers                                          int
 	rate                                             float64
 	duration, timeout, progress                      time.Duration
@@ -64,6 +69,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.statusFile, "status-file", "", "passed to the sidecar as --status-file")
 	fs.StringVar(&o.logFile, "log", "", "write the predictor's and sidecar's JSON logs here (default: discard)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the summary as JSON to this file")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "serve the predictor's Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
+	fs.StringVar(&o.metricsFile, "metrics-file", "", "write the predictor's Prometheus metrics to this file at exit")
 	fs.IntVar(&o.workers, "workers", 8, "goroutines asking for decisions concurrently")
 	fs.Float64Var(&o.rate, "rate", 2000, "decisions per second across all workers (0: as fast as possible)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
@@ -151,14 +158,24 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if o.statusFile != "" {
 		args = append(args, "--status-file", o.statusFile)
 	}
+	reg := prometheus.NewRegistry()
 	p, err := predictor.New(ctx, predictor.Config{
-		ModelDir: o.model,
-		Args:     args,
-		Timeout:  o.timeout,
-		Logger:   slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		ModelDir:   o.model,
+		Args:       args,
+		Timeout:    o.timeout,
+		Logger:     slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Registerer: reg,
 	})
 	if err != nil {
 		return Summary{}, err
+	}
+	if o.metricsAddr != "" {
+		stop, err := serveMetrics(o.metricsAddr, reg)
+		if err != nil {
+			p.Close()
+			return Summary{}, err
+		}
+		defer stop()
 	}
 	h := p.Health()
 	fmt.Fprintf(os.Stderr, "simbot: sidecar %s, pid %d, model %q\n", h.State, h.PID, h.ModelVersion)
@@ -173,6 +190,12 @@ func run(ctx context.Context, o options) (Summary, error) {
 	stats := replay(runCtx, p, signals, o)
 	elapsed := time.Since(start)
 	health := p.Health()
+	if o.metricsFile != "" {
+		// Before Close, so the gauges still describe the running sidecar.
+		if err := prometheus.WriteToTextfile(o.metricsFile, reg); err != nil {
+			fmt.Fprintln(os.Stderr, "simbot: metrics file:", err)
+		}
+	}
 	if err := p.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "simbot: close:", err)
 	}
@@ -184,6 +207,24 @@ func run(ctx context.Context, o options) (Summary, error) {
 		}
 	}
 	return s, nil
+}
+
+// serveMetrics exposes reg over HTTP until the returned stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed after Shutdown
+	fmt.Fprintf(os.Stderr, "simbot: metrics at http://%s/metrics\n", ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx) //nolint:errcheck // best effort at exit
+	}, nil
 }
 
 func rateText(r float64) string {

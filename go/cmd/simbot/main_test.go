@@ -88,7 +88,8 @@ func TestKeepsDecidingThroughReloadAndSidecarKill(t *testing.T) {
 	t.Setenv("SIGMAGATE_PYTHON", python)
 	status := filepath.Join(dir, "status.json")
 	o := options{db: db, model: filepath.Join(models, "current"), pidfile: filepath.Join(dir, "infer.pid"),
-		statusFile: status, workers: 4, rate: 400, duration: 20 * time.Second, timeout: time.Second}
+		statusFile: status, workers: 4, rate: 400, duration: 20 * time.Second, timeout: time.Second,
+		metricsFile: filepath.Join(dir, "metrics.prom")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
@@ -158,6 +159,15 @@ func TestKeepsDecidingThroughReloadAndSidecarKill(t *testing.T) {
 	}
 	if s.Decisions != s.ModelDecisions+s.FallbackDecisions || s.ModelDecisions == 0 {
 		t.Errorf("decisions %d = model %d + fallback %d?", s.Decisions, s.ModelDecisions, s.FallbackDecisions)
+	}
+	prom, err := os.ReadFile(o.metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`sigmagate_predictor_model_info{variant="fp32",version="sim-b"} 1`, `sigmagate_predictor_fallbacks_total{reason="child_down"}`} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("metrics file lacks %s", want)
+		}
 	}
 	if _, err := os.Stat(o.pidfile); err == nil {
 		if b, _ := os.ReadFile(o.pidfile); strings.TrimSpace(string(b)) != "" {
