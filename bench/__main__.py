@@ -67,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     fitter = fitting.Fitter(root, work, budget)
     fit_runs = list(budget.fit_runs) if "fit" in parts else []
-    # The model every decision benchmark serves is trained first.
-    first = (budget.model_rows, "fast", None)
-    if first in fit_runs:
-        fit_runs.remove(first)
-        fitter.one(*first, cap_s=left(budget.reserve_s))
-    model, how = _serving_model(root, work, fitter.results, budget.model_rows)
+    # Fast-search models first: the decision benchmarks serve one of them.
+    for run in [r for r in fit_runs if r[1] == "fast"]:
+        fit_runs.remove(run)
+        fitter.one(*run, cap_s=left(budget.reserve_before_decisions_s))
+    model, how = _serving_model(root, work, fitter.results)
     res["model"] = {"path": str(model), "version": model.name, "how": how}
 
     if "decisions" in parts:
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             root, work, budget.go_benchtime, min(budget.suite_timeout_s, max(left(), 30))
         )
     res["total_s"] = time.perf_counter() - t0
-    write(res, out_dir)
+    write(res, out_dir, root)
     log.info("done in %.1f min: %s", res["total_s"] / 60, out_dir / "BENCHMARKS.md")
     return 0
 
@@ -115,17 +114,15 @@ def _decisions(
         res["skipped"]["decisions"] = f"gatebench failed: {e}"
 
 
-def _serving_model(
-    root: Path, work: Path, fits: list[dict[str, Any]], rows: int
-) -> tuple[Path, str]:
-    """The fast-search model trained above when there is one, else the tiny fixture."""
-    for f in fits:
-        if f["search"] == "fast" and f["rows"] == rows and f.get("model_dir"):
+def _serving_model(root: Path, work: Path, fits: list[dict[str, Any]]) -> tuple[Path, str]:
+    """The smallest fast-search model trained above, else the tiny test fixture."""
+    for f in sorted(fits, key=lambda f: f["rows"]):
+        if f["search"] == "fast" and f.get("model_dir"):
             auc = f.get("auc")
             return Path(f["model_dir"]), (
-                f"trained by `train fit --search fast` on {rows:,} rows of `train sample "
-                f"--signal planted` in this run ({f.get('family')}, test AUC "
-                f"{'?' if auc is None else f'{auc:.3f}'})"
+                f"trained by `train fit --search fast` on {f['rows']:,} rows of `train sample "
+                f"--signal planted` in this run ({f.get('family')} {f.get('best_params')}, "
+                f"test AUC {'?' if auc is None else f'{auc:.3f}'})"
             )
     path = models.tiny(root, work / "models", "bench-tiny")
     return path, "the small test fixture `tests/fixtures/tiny_model.py` (no trained model)"
@@ -148,12 +145,15 @@ def _reload_models(
     return (a, b, link), "two small test fixtures (`tests/fixtures/tiny_model.py`)"
 
 
-def write(res: dict[str, Any], out_dir: Path) -> None:
+def write(res: dict[str, Any], out_dir: Path, root: Path) -> None:
     from bench import plots, report
 
     img_dir = out_dir / "benchmarks"
     img_dir.mkdir(parents=True, exist_ok=True)
-    (img_dir / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    # Paths inside the checkout are written relative to it: the file is committed.
+    text = json.dumps(res, indent=2, default=str).replace(f"{root}/", "")
+    (img_dir / "results.json").write_text(text + "\n")
+    res = json.loads(text)
     pngs = plots.decisions((res.get("decisions") or {}).get("decisions") or [], img_dir)
     pngs += plots.labeling(res.get("labeling") or {}, img_dir)
     md = report.render(res, [p.name for p in pngs], "benchmarks/")

@@ -94,7 +94,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         f"{res['budget']['duration_s']:g} s of measurement in which every goroutine asks for one "
         "decision at a time, back to back, cycling through 1,024 fixed feature vectors. Latency is "
         "per decision, from the call to its answer; percentiles are nearest-rank over every call. "
-        "Records/s is answered calls ÷ wall time.",
+        "Decisions/s is answered calls ÷ wall time.",
         "* **sigmagate**: `predictor.New` → `Decide`, i.e. the Go package the bot uses, over stdin/"
         "stdout to a long-lived `python -m infer`. Calls answered by the fallback are counted "
         "separately (none is expected).",
@@ -261,6 +261,9 @@ def _sidecar(s: dict[str, Any] | None, decisions: list[dict[str, Any]]) -> list[
             [f"RSS under load ({s['load_goroutines']} goroutines, {s['load_seconds']:.0f} s, max "
              "sampled)", _mib(s["load_rss_kb"])],
             ["peak RSS (VmHWM) after that load", _mib(s["load_hwm_kb"])],
+            *[[f"`predictor.New` until ready (before the {r['concurrency']}-goroutine run)",
+               f"{r['setup_ms']:.0f} ms"]
+              for r in decisions if r["target"] == "sigmagate" and r.get("setup_ms")],
         ],
     )  # fmt: skip
     return lines

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 READ_CHUNK = 1 << 18
+_YIELD = not os.environ.get("XNOYIELD")
 
 
 class Stdio:
@@ -71,6 +72,7 @@ class Stdio:
             # and the flags are checked every 8 probes to keep each probe short.
             clock = time.perf_counter
             probe = self._spin_poll.poll
+            _yield = os.sched_yield
             end = clock() + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
             while True:
                 for _ in range(8):
@@ -81,6 +83,8 @@ class Stdio:
                             pass
                 if interrupted() or clock() >= end:
                     break
+                if _YIELD:
+                    _yield()
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from train.errors import InputError
 
@@ -86,8 +87,15 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
     bad = 0
     examples: list[str] = []
     read = 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, start=1):
+    size = path.stat().st_size
+    with (
+        open(path, "rb") as f,
+        tqdm(total=size, unit="B", unit_scale=True, desc=f"read {path.name}", leave=False) as bar,
+    ):
+        for lineno, raw in enumerate(f, start=1):
+            if lineno % 20000 == 0:
+                bar.update(f.tell() - bar.n)  # per line would cost more than the parse
+            line = raw.decode("utf-8", errors="replace")
             if not line.strip():
                 continue
             read += 1

@@ -44,6 +44,8 @@ type session struct {
 	pending   map[uint32][]*call
 	finished  bool // under pendingMu: pending calls were failed, take no more
 
+	results resultDecoder // used by the reader goroutine only
+
 	wg sync.WaitGroup
 }
 
@@ -352,7 +354,7 @@ func (s *session) answer(m *rpc.Message) {
 		return
 	}
 	var res rpc.PredictResult
-	err := rpc.Unmarshal(m.Result, &res)
+	err := s.results.decode(m.Result, &res)
 	if err == nil && len(res.P) != len(batch) {
 		err = fmt.Errorf("%d probabilities for %d records", len(res.P), len(batch))
 	}

@@ -135,3 +135,20 @@ def test_extra_feature_flows_into_the_graph_width(tmp_path, small_data, capsys):
     sess = ort.InferenceSession(str(d / "model.onnx"))
     assert sess.get_inputs()[0].shape[1] == 4
     assert sys.version_info >= (3, 11)
+
+
+def test_model_all_compares_every_family_and_serves_the_best_on_validation(
+    tmp_path, small_data, capsys
+):
+    code, out, err = run_cli(
+        ["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "all",
+         "--cv-folds", "2", "--min-auc", "0", "--no-report"], capsys)  # fmt: skip
+    assert code == 0, err
+    m = manifest(Path(out.strip().splitlines()[-1]))
+    comp = m["comparison"]
+    assert set(comp) == {"gbm", "hgb", "rf", "xgb", "mlp"}
+    assert m["model_family"] == max(comp, key=lambda f: comp[f]["val_auc"])
+    for fam, c in comp.items():
+        assert c["parity"] < 1e-4, fam
+        for name, v in c["variants"].items():
+            assert v["accepted"] or v["reason"], (fam, name)

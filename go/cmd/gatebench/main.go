@@ -200,8 +200,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 func measureTarget(ctx context.Context, o *options, name string, conc int, recs [][]float32, log *slog.Logger) (Result, error) {
 	p := plan{warmup: o.warmup, duration: o.duration}
 	var (
-		t   target
-		err error
+		t     target
+		err   error
+		setup time.Duration
 	)
 	logw, err := stderrFile(o.logPath(fmt.Sprintf("%s-%d.log", name, conc)))
 	if err != nil {
@@ -217,7 +218,7 @@ func measureTarget(ctx context.Context, o *options, name string, conc int, recs 
 	case "infer":
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		t, _, err = startPipeClient(sctx, o.inferArgv(o.model), o.root, logw, true, pipeLimits)
+		t, setup, err = startPipeClient(sctx, o.inferArgv(o.model), o.root, logw, true, pipeLimits)
 	case "http":
 		if o.httpURL == "" {
 			return Result{}, errors.New("no -http URL given")
@@ -234,7 +235,7 @@ func measureTarget(ctx context.Context, o *options, name string, conc int, recs 
 		var st *sigmagateTarget
 		st, err = newSigmagateTarget(ctx, o, o.model, logw)
 		if err == nil {
-			log.Info("predictor.New", "took", st.newTook)
+			setup = st.newTook
 			t = st
 		}
 	case "fallback":
@@ -248,6 +249,7 @@ func measureTarget(ctx context.Context, o *options, name string, conc int, recs 
 		return Result{}, err
 	}
 	r := measure(ctx, name, t, conc, p, recs)
+	r.SetupMS = float64(setup.Microseconds()) / 1e3
 	if cerr := t.close(); cerr != nil {
 		log.Warn("closing target", "target", name, "err", cerr)
 	}

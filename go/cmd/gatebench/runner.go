@@ -51,7 +51,9 @@ type Result struct {
 	LatencyUS   Percentiles `json:"latency_us"`
 	MeanBatch   float64     `json:"mean_batch,omitempty"`
 	ChildRSSKB  int64       `json:"child_rss_kb,omitempty"`
-	FirstError  string      `json:"first_error,omitempty"`
+	// SetupMS is how long the target took to become ready (predictor.New, or exec → ready).
+	SetupMS    float64 `json:"setup_ms,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 // plan says how long (or how many calls) to measure.

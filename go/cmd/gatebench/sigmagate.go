@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
@@ -22,20 +24,44 @@ var pipeLimits = limits{maxBatch: predictor.DefaultMaxBatch, maxInFlight: predic
 // sigmagateTarget is sigmagate as the bot uses it: predictor → infer.
 type sigmagateTarget struct {
 	p        *predictor.Predictor
+	reg      *prometheus.Registry
 	newTook  time.Duration
 	versions sync.Map // model version → *atomic.Int64 answers
 	// wantFallback: every answer is expected from the fallback (no sidecar).
 	wantFallback bool
 }
 
-func newPredictor(ctx context.Context, cfg predictor.Config, logw io.Writer) (*predictor.Predictor, time.Duration, error) {
+func newPredictor(ctx context.Context, cfg predictor.Config, logw io.Writer) (*sigmagateTarget, error) {
 	cfg.Logger = slog.New(slog.NewJSONHandler(logw, nil))
+	// The predictor's own metrics registry: its batch-size histogram gives the mean batch.
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	start := time.Now()
 	p, err := predictor.New(ctx, cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("predictor.New: %w", err)
+		return nil, fmt.Errorf("predictor.New: %w", err)
 	}
-	return p, time.Since(start), nil
+	return &sigmagateTarget{p: p, reg: reg, newTook: time.Since(start)}, nil
+}
+
+// batchStats reads the records and batches the predictor has sent from its
+// sigmagate_predictor_batch_size histogram (sum = records, count = batches).
+func (s *sigmagateTarget) batchStats() (records, batches int64) {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sigmagate_predictor_batch_size" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			records += int64(h.GetSampleSum())
+			batches += int64(h.GetSampleCount())
+		}
+	}
+	return records, batches
 }
 
 func newSigmagateTarget(ctx context.Context, o *options, model string, logw io.Writer) (*sigmagateTarget, error) {
@@ -44,15 +70,15 @@ func newSigmagateTarget(ctx context.Context, o *options, model string, logw io.W
 		Dir:      o.root,
 		ModelDir: model,
 	}
-	p, took, err := newPredictor(ctx, cfg, logw)
+	t, err := newPredictor(ctx, cfg, logw)
 	if err != nil {
 		return nil, err
 	}
-	if h := p.Health(); h.State != predictor.StateReady {
-		_ = p.Close()
+	if h := t.p.Health(); h.State != predictor.StateReady {
+		_ = t.p.Close()
 		return nil, fmt.Errorf("sidecar not ready after predictor.New (state %s: %s)", h.State, h.LastError)
 	}
-	return &sigmagateTarget{p: p, newTook: took}, nil
+	return t, nil
 }
 
 // newFallbackTarget is a predictor whose sidecar cannot start (its Python does
@@ -65,11 +91,12 @@ func newFallbackTarget(ctx context.Context, o *options, logw io.Writer) (*sigmag
 		ModelDir:     o.model,
 		StartTimeout: 200 * time.Millisecond,
 	}
-	p, _, err := newPredictor(ctx, cfg, logw)
+	t, err := newPredictor(ctx, cfg, logw)
 	if err != nil {
 		return nil, err
 	}
-	return &sigmagateTarget{p: p, wantFallback: true}, nil
+	t.wantFallback = true
+	return t, nil
 }
 
 func (s *sigmagateTarget) pid() int { return s.p.Health().PID }
