@@ -66,7 +66,7 @@ class Scorer:
         return out.reshape(-1) if out.ndim != 1 else out
 
     def _make_one(self) -> Callable[[list[float | int]], tuple[float, bool | None] | None]:
-        """Build `one` as a closure: locals are cheaper than attributes on this hot path."""
+        """Build `one` and `one32` as closures: locals are cheaper than attributes here."""
         width, fmt, view, p1 = self._width, self._row_fmt, self._x1_view, self._p1_view
         lo, hi, numbers, isfinite = self._lo, self._hi, _NUMBERS, math.isfinite
         if self._raw_binding is not None and self._sess is not None:
@@ -76,17 +76,12 @@ class Scorer:
         else:
             run = functools.partial(self._session.run_with_iobinding, self._binding)
 
-        def one(values: list[float | int]) -> tuple[float, bool | None] | None:
-            """(p, ood) for one valid array record; None when it needs the full checks."""
-            if len(values) != width or not set(map(type, values)) <= numbers:
-                return None
-            try:
-                fmt.pack_into(view, 0, *values)
-            except (OverflowError, struct.error):  # finite as float64, not as float32
-                return None
-            x32 = fmt.unpack_from(view)
+        def one32(x32: tuple[float, ...]) -> tuple[float, bool | None] | None:
+            """(p, ood) for `width` values exactly representable as float32; None
+            when one is NaN or ±Inf (the full checks then name it)."""
             if not isfinite(sum(x32)):  # NaN or ±Inf (float32 values cannot overflow a sum)
                 return None
+            fmt.pack_into(view, 0, *x32)
             run()
             if lo is None or hi is None:
                 return p1[0], None
@@ -95,6 +90,17 @@ class Scorer:
                     return p1[0], True
             return p1[0], False
 
+        def one(values: list[float | int]) -> tuple[float, bool | None] | None:
+            """(p, ood) for one valid array record; None when it needs the full checks."""
+            if len(values) != width or not set(map(type, values)) <= numbers:
+                return None
+            try:
+                fmt.pack_into(view, 0, *values)
+            except (OverflowError, struct.error):  # finite as float64, not as float32
+                return None
+            return one32(fmt.unpack_from(view))
+
+        self.one32 = one32
         return one
 
     def ood(self, rows: np.ndarray) -> list[bool] | None:

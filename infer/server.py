@@ -60,6 +60,7 @@ class Server:
         self._last_data = time.monotonic()
         self._notes = 0
         self._suppressed = 0
+        self._single: proto.SinglePredict | None = None
 
     # --- signals (handlers only set flags; the loop acts on them) -------------
 
@@ -131,6 +132,19 @@ class Server:
             return
         t0 = time.perf_counter_ns()
         if self.decoder.pending == 0:
+            # Commonest case: the Go predictor's one-record request, matched
+            # from its bytes (protocol.SinglePredict).
+            model = self.model
+            if model is not None:
+                single = self._single
+                if single is None or single.width != len(model.features):
+                    single = self._single = proto.SinglePredict(len(model.features))
+                req = single.match(data)
+                if req is not None:
+                    scored = model.scorer.one32(req[1])
+                    if scored is not None:
+                        self._answer_one(model, req[0], scored, model.threshold, t0)
+                        return
             # Common case: the read holds exactly one whole request. Decoding it
             # directly skips the stream decoder; anything else (several
             # messages, a partial one, garbage) goes through the decoder.
@@ -186,6 +200,12 @@ class Server:
         scored = model.scorer.one(records[0])
         if scored is None:
             return False
+        self._answer_one(model, msgid, scored, t, t0)
+        return True
+
+    def _answer_one(
+        self, model: Model, msgid: int, scored: tuple[float, bool | None], t: float, t0: int
+    ) -> None:
         p, ood = scored
         payload = model.one_result.encode(msgid, p, t, ood)
         try:
@@ -197,7 +217,6 @@ class Server:
         stats = self.stats
         stats.singles += 1
         stats.observe_one(time.perf_counter_ns() - t0)
-        return True
 
     def _dispatch(self, objs: list[Any]) -> int:
         """Answer every message of one read; score all predict records in one batch."""

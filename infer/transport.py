@@ -7,6 +7,11 @@ before it blocks, so a client that answers quickly finds the sidecar running.
 The price is CPU: up to `spin_s` of one core after every batch, nothing when
 idle for longer. (Measured on the busy 2-core dev box, bench/sidecar_pipe.py:
 spin 0, 50 and 200 µs gave the same p50, so the default is a modest 50 µs.)
+The spin yields the CPU between probes: with the other core taken by another
+process, a spin that did not yield kept the Go client from running (its p50
+~47-52 µs against ~21 µs with no spin, ~27 µs spinning with yields; later
+repeated runs of spin 0 and 50 µs with yields were within the noise, go/predictor
+BenchmarkSidecarVersusEcho).
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import time
 from collections.abc import Callable
 
 READ_CHUNK = 1 << 18
-_YIELD = not os.environ.get("XNOYIELD")
 
 
 class Stdio:
@@ -83,8 +87,10 @@ class Stdio:
                             pass
                 if interrupted() or clock() >= end:
                     break
-                if _YIELD:
-                    _yield()
+                # Give the CPU to whatever else is runnable on it: on a busy
+                # host a spinning sidecar otherwise delays the very client
+                # (or echo) whose answer it waits for by up to spin_s.
+                _yield()
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))

@@ -53,6 +53,7 @@ def build_dataset(
             raise InputError(f"--symbol {symbol}: no records for it (found: {found})")
         syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
         rows["other_symbols"] = int((~keep).sum())
+    first_ns, last_ns = int(ts.min()), int(ts.max())  # the window actually trained on
     # The price path must be finite to compute a label at all.
     pvs = np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]])
     ok = finite_mask(pvs)
@@ -96,8 +97,8 @@ def build_dataset(
         validation=parts["validation"],
         test=parts["test"],
         rows=rows,
-        first_ns=int(recs.ts_ns.min()),
-        last_ns=int(recs.ts_ns.max()),
+        first_ns=first_ns,
+        last_ns=last_ns,
         embargo_s=embargo_s,
         stats=feature_stats(parts["train"].X, features),
     )

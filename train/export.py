@@ -104,9 +104,14 @@ def to_int8(fp32_path: Path, out_path: Path) -> int:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The quantiser logs a "consider pre-processing" hint to the root logger;
-    # it is about conv nets, not these graphs.
-    logging.getLogger().setLevel(logging.ERROR)
-    quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8)
+    # it is about conv nets, not these graphs. Silence it for this call only.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     ops = [n.op_type for n in onnx.load(str(out_path)).graph.node]
     return sum(op in ("MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul") for op in ops)
 

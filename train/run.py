@@ -51,8 +51,15 @@ def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
     if auc < args.min_auc:
         failures.append(f"test AUC {auc:.4f} < --min-auc {args.min_auc}")
     if best.parity > args.max_parity:
+        hint = (
+            " (skl2onnx converts the isotonic calibrator as a step function, scikit-learn "
+            "interpolates: use --calibrate sigmoid)"
+            if args.opts.calibration == "isotonic"
+            else ""
+        )
         failures.append(
             f"ONNX vs scikit-learn max |dp| {best.parity:.3g} > --max-parity {args.max_parity}"
+            + hint
         )
     if not any(v.accepted for v in best.variants.values()):
         failures.append("no ONNX variant passed its gate")

@@ -11,7 +11,9 @@ timestamps, rare long pauses). The price is VWAP + d·sigma, where the deviation
 * `--signal none`: the price path ignores the flow, and the `price_dist` column
   is an independent series with the same shape, so no feature tells anything
   about the future path: a correct pipeline must find AUC ≈ 0.5 (leakage check).
-  In this mode `price_dist` is deliberately *not* (price - vwap)/std_dev.
+  In this mode `price_dist` is deliberately *not* (price - vwap)/std_dev, and the
+  path is noisier so that reversals (positives) are common and the AUC estimate
+  of the check is tight.
 """
 
 from __future__ import annotations

@@ -37,6 +37,11 @@ type metrics struct {
 	modelAge    prometheus.GaugeFunc
 	up          prometheus.GaugeFunc
 
+	// The model path's children, resolved once: WithLabelValues hashes
+	// its labels on every call.
+	modelPredictions prometheus.Counter
+	modelLatency     prometheus.Observer
+
 	nModel, nFallback, nTimeouts, nRestarts, nErrors atomic.Uint64
 	fallbackByReason                                 [8]atomic.Uint64 // indexed like fallbackReasons
 }
@@ -97,6 +102,8 @@ func newMetrics(p *Predictor) *metrics {
 		}
 		return 0
 	})
+	m.modelPredictions = m.predictions.WithLabelValues("model")
+	m.modelLatency = m.latency.WithLabelValues("model")
 	return m
 }
 
@@ -116,8 +123,8 @@ func (m *metrics) register(r prometheus.Registerer) error {
 
 func (m *metrics) observeModel(d time.Duration) {
 	m.nModel.Add(1)
-	m.predictions.WithLabelValues("model").Inc()
-	m.latency.WithLabelValues("model").Observe(d.Seconds())
+	m.modelPredictions.Inc()
+	m.modelLatency.Observe(d.Seconds())
 }
 
 func (m *metrics) observeFallback(reason string, d time.Duration) {

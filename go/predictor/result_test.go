@@ -2,7 +2,9 @@ package predictor
 
 import (
 	"bytes"
+	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
@@ -104,6 +106,30 @@ func sameResult(a, b rpc.PredictResult) bool {
 		return r
 	}
 	a, b = norm(a), norm(b)
-	return reflect.DeepEqual(a.P, b.P) && a.Threshold == b.Threshold && a.Version == b.Version &&
+	return slices.EqualFunc(a.P, b.P, sameFloat) && sameFloat(a.Threshold, b.Threshold) && a.Version == b.Version &&
 		len(a.OOD) == len(b.OOD) && (a.OOD == nil) == (b.OOD == nil) && reflect.DeepEqual(a.OOD, b.OOD)
+}
+
+// sameFloat compares bit patterns, so that NaN equals NaN.
+func sameFloat(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+
+// BenchmarkResultDecode compares the predictor's result decoder with
+// msgpack's reflection decoder on a one-record answer.
+func BenchmarkResultDecode(b *testing.B) {
+	raw := encodeResult(b, map[string]any{"p": []float64{0.25}, "approve": []bool{false}, "threshold": 0.65, "version": "20261124T020000Z-3f2a1c9b", "ood": []bool{false}})
+	b.Run("fast", func(b *testing.B) {
+		var d resultDecoder
+		var res rpc.PredictResult
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = d.decode(raw, &res)
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var res rpc.PredictResult
+			_ = rpc.Unmarshal(raw, &res)
+		}
+	})
 }

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from tests.train.conftest import manifest, run_cli
+from train.cli import main
 from train.io import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +144,8 @@ def test_model_all_compares_every_family_and_serves_the_best_on_validation(
 ):
     code, out, err = run_cli(
         ["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "all",
-         "--cv-folds", "2", "--min-auc", "0", "--no-report"], capsys)  # fmt: skip
+         "--cv-folds", "2", "--tune-rows", "1500", "--min-auc", "0", "--no-report"],
+        capsys)  # fmt: skip
     assert code == 0, err
     m = manifest(Path(out.strip().splitlines()[-1]))
     comp = m["comparison"]
@@ -152,3 +155,25 @@ def test_model_all_compares_every_family_and_serves_the_best_on_validation(
         assert c["parity"] < 1e-4, fam
         for name, v in c["variants"].items():
             assert v["accepted"] or v["reason"], (fam, name)
+
+
+def test_isotonic_step_function_trips_the_parity_gate(tmp_path, small_data, capsys):
+    code, _, err = run_cli(
+        ["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "hgb",
+         "--cv-folds", "2", "--calibrate", "isotonic", "--no-report"], capsys)  # fmt: skip
+    assert code == 1
+    assert "ONNX vs scikit-learn max |dp|" in err and "--calibrate sigmoid" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_crash_while_writing_leaves_no_directory(tmp_path, small_data, monkeypatch):
+    import train.report
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train.report, "write_report", boom)
+    with pytest.raises(OSError, match="disk full"):
+        main(["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "hgb",
+              "--cv-folds", "2", "--min-auc", "0"])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

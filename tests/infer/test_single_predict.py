@@ -1,0 +1,70 @@
+"""The byte-level path for the Go predictor's one-record request (protocol.SinglePredict)."""
+
+from __future__ import annotations
+
+import struct
+
+import msgpack
+import pytest
+
+from infer.protocol import SinglePredict
+from tests.infer.sidecar import Sidecar
+
+
+def go_request(msgid: int, values: list[float], **extra: object) -> bytes:
+    """The request as the Go predictor encodes it: compact msgid, float 32 values."""
+    return msgpack.packb([0, msgid, "predict", [[values]]], use_single_float=True, **extra)
+
+
+def f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+@pytest.mark.parametrize("msgid", [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1])
+def test_single_predict_reads_msgid_and_float32_values(msgid: int) -> None:
+    values = [0.1, -2.5, 3e38]
+    assert SinglePredict(3).match(go_request(msgid, values)) == (msgid, tuple(map(f32, values)))
+    assert SinglePredict(3).match(memoryview(go_request(msgid, values))) is not None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]]]]),  # float 64
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]], 0.5]], use_single_float=True),
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]] * 2]], use_single_float=True),
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2]]]], use_single_float=True),
+        msgpack.packb([0, 1, "predict", [[[1, 0.2, 0.3]]]], use_single_float=True),
+        msgpack.packb([0, 1, "predictx", [[[0.1, 0.2, 0.3]]]], use_single_float=True),
+        msgpack.packb([0, -1, "predict", [[[0.1, 0.2, 0.3]]]], use_single_float=True),
+        msgpack.packb([1, 1, "predict", [[[0.1, 0.2, 0.3]]]], use_single_float=True),
+        go_request(1, [0.1, 0.2, 0.3]) + b"\x90",  # a second message follows
+        go_request(1, [0.1, 0.2, 0.3])[:-1],  # truncated
+        b"",
+        b"\x94",
+    ],
+)
+def test_single_predict_leaves_everything_else_to_the_general_path(data: bytes) -> None:
+    assert SinglePredict(3).match(data) is None
+
+
+def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> None:
+    # Float 64 encodings of the same (float 32) values take the general path.
+    rows = [[0.1, -0.2, 0.3], [5.0, 5.0, 5.0], [-1e30, 0.0, 1e-30], [0.0, 0.0, 0.0]]
+    for i, row in enumerate(rows):
+        sidecar.send_raw(go_request(100 + i, row))
+        fast = sidecar.response(100 + i)
+        sidecar.send_raw(msgpack.packb([0, 200 + i, "predict", [[list(map(f32, row))]]]))
+        general = sidecar.response(200 + i)
+        assert fast[2] is None and len(fast[3]["p"]) == 1
+        assert fast[2:] == general[2:]
+
+
+def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) -> None:
+    sidecar.send_raw(go_request(7, [0.1, float("nan"), 0.3]))
+    err = sidecar.response(7)[2]
+    assert err["code"] == "bad_features" and err["record"] == 0 and err["field"] == "depth_ratio"
+    sidecar.send_raw(go_request(8, [0.1, 0.2, 0.3]))
+    assert sidecar.response(8)[2] is None
+    stats = sidecar.result("stats")
+    assert stats["requests"] == 2 and stats["errors"] == {"bad_features": 1}

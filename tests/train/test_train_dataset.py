@@ -1,0 +1,48 @@
+"""Cleaning and row accounting before any model is fitted."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.dataset import build_dataset
+from train.io import Records
+from train.labels import LabelParams
+from train.sample import generate
+
+FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
+
+
+def _records(n=6000, seed=2) -> Records:
+    c = generate(n, ["BTCUSDT", "ETHUSDT"], seed, "planted")
+    cols = {
+        "tick_ratio": c["tick"].copy(),
+        "depth_ratio": c["depth"].copy(),
+        "price_dist": c["dist"].copy(),
+        "price": c["price"],
+        "vwap": c["vwap"],
+        "std_dev": c["std"],
+    }
+    return Records(symbols=c["symbol"], ts_ns=c["ts"], columns=cols, read=n)
+
+
+def test_nan_rows_and_outliers_are_dropped_and_counted_with_train_statistics():
+    recs = _records()
+    n = len(recs)
+    recs.columns["tick_ratio"][10] = np.nan  # early: would be train
+    recs.columns["depth_ratio"][n - 500] = 1e6  # late: a test-split outlier, not censored
+    ds = build_dataset(recs, FEATS, LabelParams(), embargo_s=0)
+    r = ds.rows
+    assert r["dropped_nan"] == 1
+    assert r["dropped_outlier"] >= 1
+    assert np.all(np.isfinite(ds.test.X)) and ds.test.X[:, 1].max() < 1e6
+    total = r["train"] + r["validation"] + r["test"]
+    assert total + r["embargoed"] + r["censored"] + r["dropped_nan"] + r["dropped_outlier"] == n
+    # feature_stats describe the cleaned training split only
+    assert ds.stats["depth_ratio"]["max"] == ds.train.X[:, 1].max()
+
+
+def test_embargo_is_never_shorter_than_the_lookahead():
+    ds = build_dataset(_records(), FEATS, LabelParams(lookahead_s=90), embargo_s=10)
+    assert ds.embargo_s == 90
+    assert ds.train.ts_ns.max() + 90e9 < ds.validation.ts_ns.min()
+    assert ds.validation.ts_ns.max() + 90e9 < ds.test.ts_ns.min()
