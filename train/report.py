@@ -102,7 +102,7 @@ def _importance(path: Path, names: list[str], imp: dict[str, Any]) -> None:
     if imp["impurity"] is not None:
         ax.barh(pos + h / 2, imp["impurity"], h, label="impurity")
     ax.set_yticks(pos, names)
-    ax.set(title="Feature importance, test split")
+    ax.set(title="Feature importance (permutation: test; impurity: training)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -136,6 +136,11 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         f"served variant **{man['serve_variant']}**. Data {man['data']['first']} → "
         f"{man['data']['last']} (`{man['data']['source']}`, "
         f"sha256 `{man['data']['sha256'][:16]}…`).",
+        "",
+        f"Search **{man['training']['search']}** ({man['training']['fits']} fits, "
+        f"{man['training']['cv_folds']} purged folds on {man['training']['tuned_rows']} rows), "
+        f"best parameters `{man['training']['best_params']}`, refitted on "
+        f"{man['data']['rows']['train']} training rows.",
         "",
         "## Test split (untouched until now)",
         "",
@@ -180,7 +185,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         "",
         "## Feature importance",
         "",
-        "| feature | permutation (AUC drop) | impurity |",
+        "| feature | permutation (AUC drop, test) | impurity (training) |",
         "|---|---|---|",
         *[
             f"| {f} | {imp['permutation_mean'][i]:.4f} ± {imp['permutation_std'][i]:.4f} | "
