@@ -65,7 +65,8 @@ class Model:
         }
 
 
-def _manifest(directory: Path) -> dict[str, Any]:
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The parsed manifest.json of a model directory; errors name the file and line."""
     path = directory / "manifest.json"
     try:
         text = path.read_text()
@@ -169,7 +170,7 @@ def load(
     directory = Path(os.path.realpath(model_path))
     if not directory.is_dir():
         raise ModelError(f"{model_path}: not a directory")
-    m = _manifest(directory)
+    m = read_manifest(directory)
     if m.get("schema") != SCHEMA:
         raise ModelError(
             f"{directory}/manifest.json: schema {m.get('schema')!r}, this sidecar reads {SCHEMA}"

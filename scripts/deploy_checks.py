@@ -26,24 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infer.model import ModelError, read_manifest
+
 
 class CheckError(Exception):
     """A check failed; the message says which file and field."""
 
 
 def load_manifest(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / "manifest.json"
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CheckError(f"{path}: cannot read manifest: {exc.strerror}") from exc
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CheckError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-    if not isinstance(manifest, dict):
-        raise CheckError(f"{path}: manifest is not a JSON object")
-    return manifest
+        return read_manifest(model_dir)
+    except ModelError as exc:
+        raise CheckError(str(exc)) from exc
 
 
 def dig(manifest: dict[str, Any], dotted: str) -> Any:

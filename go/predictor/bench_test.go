@@ -25,7 +25,9 @@ import (
 //
 // Each reports p50/p99 round-trip latency per decision (µs) and decisions/s,
 // at 1, 8 and 64 goroutines, for the sidecar and for a bare pipe echo
-// (cmd/pipeecho) — the latency floor of any stdio sidecar.
+// (cmd/pipeecho) — the latency floor of any stdio sidecar. Knobs:
+// SIGMAGATE_BENCH_MODEL (a model directory instead of the fixture) and
+// SIGMAGATE_BENCH_SIDECAR_ARGS (extra sidecar flags, e.g. "--spin-us 0").
 
 var benchConcurrency = []int{1, 8, 64}
 
@@ -196,7 +198,12 @@ func quantile(sorted []time.Duration, f float64) float64 {
 
 func startBenchPredictor(b *testing.B) *Predictor {
 	e := needSidecar(b)
-	model := tinyModel(b, "tiny-a", 1)
+	// SIGMAGATE_BENCH_MODEL benchmarks a real model directory (e.g.
+	// models/current) instead of the small fixture.
+	model := os.Getenv("SIGMAGATE_BENCH_MODEL")
+	if model == "" {
+		model = tinyModel(b, "tiny-a", 1)
+	}
 	p, err := New(context.Background(), Config{
 		Command: []string{e.python, "-m", "infer"}, Dir: e.root, ModelDir: model,
 		Args: strings.Fields(os.Getenv("SIGMAGATE_BENCH_SIDECAR_ARGS")), Logger: discardLogger(),
