@@ -2,6 +2,7 @@ package predictor
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -46,7 +47,7 @@ func runFakeSidecar() {
 // the difference to BenchmarkPipeEchoRoundTrip is the predictor's own cost
 // (queue, writer/reader goroutines, batching, timers, metrics).
 func BenchmarkGoSideOverhead(b *testing.B) {
-	p, err := New(b.Context(), Config{
+	p, err := New(context.Background(), Config{
 		Command: []string{os.Args[0], "-test.run=^$"}, Env: []string{"SIGMAGATE_TEST_FAKE_SIDECAR=1", "GOMAXPROCS=1"},
 		ModelDir: b.TempDir(), Logger: discardLogger(),
 	})
@@ -61,7 +62,7 @@ func BenchmarkGoSideOverhead(b *testing.B) {
 	for _, n := range benchConcurrency {
 		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
 			runConcurrent(b, n, func(int) error {
-				d, err := p.Decide(b.Context(), rec)
+				d, err := p.Decide(context.Background(), rec)
 				if err == nil && d.Source != SourceModel {
 					err = fmt.Errorf("fallback: %v", d.Err)
 				}

@@ -121,13 +121,13 @@ func BenchmarkResultDecode(b *testing.B) {
 		var d resultDecoder
 		var res rpc.PredictResult
 		b.ReportAllocs()
-		for b.Loop() {
+		for i := 0; i < b.N; i++ {
 			_ = d.decode(raw, &res)
 		}
 	})
 	b.Run("reflection", func(b *testing.B) {
 		b.ReportAllocs()
-		for b.Loop() {
+		for i := 0; i < b.N; i++ {
 			var res rpc.PredictResult
 			_ = rpc.Unmarshal(raw, &res)
 		}

@@ -94,7 +94,7 @@ func TestDetectionFindsTheVenvFromTheWorkingDirectory(t *testing.T) {
 	e := needSidecar(t)
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
-	t.Chdir(e.root + "/go/predictor")
+	chdir(t, e.root+"/go/predictor")
 	argv, root, err := detectSidecar()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestDetectionFailureExplainsTheFix(t *testing.T) {
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
 	t.Setenv("PATH", t.TempDir())
-	t.Chdir(t.TempDir())
+	chdir(t, t.TempDir())
 	_, _, err := detectSidecar()
 	if err == nil {
 		// The test binary itself may live under the checkout.

@@ -22,7 +22,6 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/featurestore"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 func main() {
@@ -69,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	}
 	db, err := bolt.Open(*dbPath, 0o400, &bolt.Options{ReadOnly: true, Timeout: *lockTimeout})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
+		if errors.Is(err, bolt.ErrTimeout) {
 			return fail(1, "database %s is locked by another process (the running bot holds bbolt's exclusive lock) — waited %v. "+
 				"Stop the bot, or export from a copy made by the bot (tx.WriteTo), then retry", *dbPath, *lockTimeout)
 		}
