@@ -1,0 +1,91 @@
+"""Fold a sigmoid calibration into a boosted tree ensemble's own logistic output.
+
+scikit-learn's sigmoid calibration maps the classifier's score s to
+p = 1 / (1 + exp(A·s + B)). For a binary boosted ensemble whose ONNX graph
+computes the raw score f = base + Σ leaf weights and then applies LOGISTIC,
+and where scikit-learn feeds the calibrator that same f (`decision_function`),
+p = logistic(−A·f − B) = logistic(−(A·base + B) + Σ −A·leaf): scaling every
+leaf weight by −A and replacing the base value gives the calibrated
+probability from the ensemble node alone. That removes the ~10 small nodes
+skl2onnx emits for the calibrator (about 2 µs of a ~6 µs single-record call).
+
+It is exact only where the calibrator's input is the raw score:
+GradientBoosting and HistGradientBoosting (they have `decision_function`).
+XGBClassifier, RandomForest and MLP have only `predict_proba`, so their
+calibrator sees logistic(f) or a vote share, and A·p + B is not linear in f;
+those keep the converter's calibration nodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+
+FOLDABLE = (GradientBoostingClassifier, HistGradientBoostingClassifier)
+ML_DOMAIN = "ai.onnx.ml"
+
+
+def sigmoid_to_fold(pipeline: Pipeline) -> tuple[Pipeline, float, float] | None:
+    """If the pipeline ends in a foldable sigmoid calibration, return the
+    uncalibrated pipeline and the calibrator's (A, B); otherwise None."""
+    cal = pipeline.steps[-1][1]
+    if not isinstance(cal, CalibratedClassifierCV) or cal.method != "sigmoid":
+        return None
+    # One calibrator (FrozenEstimator ⇒ ensemble=False) on a binary problem;
+    # an ensemble of calibrators averages sigmoids, which no single one equals.
+    if len(cal.calibrated_classifiers_) != 1 or len(cal.classes_) != 2:
+        return None
+    cc = cal.calibrated_classifiers_[0]
+    clf = cc.estimator
+    if not isinstance(clf, FOLDABLE) or len(cc.calibrators) != 1:
+        return None
+    # Guard the premise: scikit-learn must feed the calibrator decision_function.
+    if not hasattr(clf, "decision_function"):
+        return None
+    a, b = float(cc.calibrators[0].a_), float(cc.calibrators[0].b_)
+    if not (np.isfinite(a) and np.isfinite(b)) or a == 0.0:
+        return None
+    return Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], clf)]), a, b
+
+
+def _attr(node: onnx.NodeProto, name: str) -> onnx.AttributeProto | None:
+    return next((x for x in node.attribute if x.name == name), None)
+
+
+def fold_into_graph(model: onnx.ModelProto, a: float, b: float) -> bool:
+    """Rewrite the graph's binary LOGISTIC TreeEnsembleClassifier in place so it
+    outputs logistic(−A·f − B). Returns False (graph untouched) if the graph is
+    not of that shape."""
+    nodes = [n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    if len(nodes) != 1 or nodes[0].domain != ML_DOMAIN:
+        return False
+    node = nodes[0]
+    post = _attr(node, "post_transform")
+    labels = _attr(node, "classlabels_int64s") or _attr(node, "classlabels_strings")
+    ids = _attr(node, "class_ids")
+    weights = _attr(node, "class_weights")
+    base = _attr(node, "base_values")
+    if post is None or post.s != b"LOGISTIC" or labels is None or ids is None:
+        return False
+    n_labels = len(labels.ints) or len(labels.strings)
+    # Binary with one score column: every leaf adds to class id 0, the score of class 1.
+    if n_labels != 2 or set(ids.ints) != {0} or weights is None or _attr(node, "base_values_as_tensor"):
+        return False
+    w = np.asarray(weights.floats, dtype=np.float64)
+    # onnxruntime treats an all-non-negative binary ensemble specially; never
+    # let the rewrite move a graph into or out of that case.
+    new_w = -a * w
+    if bool(np.all(w >= 0)) != bool(np.all(new_w >= 0)):
+        return False
+    f0 = float(base.floats[0]) if base is not None and len(base.floats) else 0.0
+    new_base = -(a * f0 + b)
+    del weights.floats[:]
+    weights.floats.extend(new_w.astype(np.float32).tolist())
+    if base is not None:
+        node.attribute.remove(base)
+    node.attribute.append(helper.make_attribute("base_values", [float(np.float32(new_base))]))
+    return True
