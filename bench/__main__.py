@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         _decisions(root, work, budget, model, targets, fitter, res)
     if "labeling" in parts:
         res["labeling"] = labeling.run_all(root, work, budget)
-    for rows, search, tune_rows in fit_runs:
-        fitter.one(rows, search, tune_rows, cap_s=left(budget.reserve_s))
+    for rows, search, extra in fit_runs:
+        fitter.one(rows, search, extra, cap_s=left(budget.reserve_s))
     if "fit" in parts:
         res["fit"] = fitter.results
         res["fit_notes"] = fitter.notes

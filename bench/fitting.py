@@ -51,7 +51,7 @@ def fit(
     data: Path,
     rows: int,
     search: str,
-    tune_rows: int | None,
+    extra: tuple[str, ...],
     timeout_s: float,
 ) -> dict:
     out = work / "models" / f"{search}-{rows}"
@@ -69,6 +69,7 @@ def fit(
             str(out),
             "--search",
             search,
+            *extra,
         ],
         cwd=root,
         timeout_s=timeout_s,
@@ -77,7 +78,7 @@ def fit(
     res: dict[str, Any] = {
         "rows": rows,
         "search": search,
-        "tune_rows_arg": tune_rows,
+        "extra_args": list(extra),
         "wall_s": r.wall_s,
         "max_rss_kib": r.max_rss_kib,
         "returncode": r.returncode,
@@ -122,7 +123,7 @@ class Fitter:
         self.notes: list[str] = []
 
     def one(
-        self, rows: int, search: str, tune_rows: int | None, cap_s: float
+        self, rows: int, search: str, extra: tuple[str, ...], cap_s: float
     ) -> dict[str, Any] | None:
         """Fit once within cap_s seconds (sampling included); None when not attempted."""
         if search == "grid" and rows > self.budget.grid_max_rows:
@@ -151,7 +152,7 @@ class Fitter:
             return None
         left = cap_s - (time.perf_counter() - t0)
         cap = min(self.budget.fit_timeout_s, left)
-        res = fit(self.root, self.work, data, rows, search, tune_rows, cap)
+        res = fit(self.root, self.work, data, rows, search, extra, cap)
         log.info("fit %s %d: %s %.0f s auc=%s", search, rows, res["status"], res["wall_s"],
                  res.get("auc"))  # fmt: skip
         self.results.append(res)

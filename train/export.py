@@ -21,11 +21,18 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
 from train.errors import ExportError
+from train.fold import as_logistic_regressor, fold_into_graph, raw_score_name, sigmoid_to_fold
 from train.fp16 import convert_to_fp16
+from train.isotonic import append_interpolation, isotonic_to_interpolate
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+CALIBRATION_PROP = "sigmagate.calibration"
+FOLDED = "sigmoid folded into the tree ensemble (leaf weights x -A, base -(A*base+B))"
+ISOTONIC = "isotonic: linear interpolation between breakpoints, as scikit-learn"
+ENSEMBLE_PROP = "sigmagate.ensemble"
+REGRESSOR = "TreeEnsembleRegressor + Sigmoid (binary classifier rewritten, same probability)"
 VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
@@ -68,10 +75,18 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    iso = isotonic_to_interpolate(pipeline)
+    if iso is not None:
+        return _with_isotonic(*iso, n_features, family)
     if family == "xgb":
         _register_xgboost()
     if family == "hgb":
         _patch_hgb_missing_flag()
+    # A sigmoid calibration of GradientBoosting/HistGradientBoosting is folded into
+    # the ensemble's leaves (train/fold.py): convert the bare classifier, then rewrite.
+    folded = sigmoid_to_fold(pipeline)
+    if folded is not None:
+        pipeline = folded[0]
     clf = pipeline.steps[-1][1]
     try:
         model = convert_sklearn(
@@ -82,6 +97,12 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
         )
     except Exception as e:  # skl2onnx raises many types; name the step that failed
         raise ExportError(f"skl2onnx could not convert {type(clf).__name__}: {e}") from e
+    if folded is not None and not fold_into_graph(model, folded[1], folded[2]):
+        raise ExportError(
+            f"{type(clf).__name__}: converter output is not a binary LOGISTIC "
+            "TreeEnsembleClassifier; cannot fold the sigmoid calibration"
+        )
+    _dedupe_opsets(model)
     g = model.graph
     prob = [o.name for o in g.output if o.name != "label"]
     if len(prob) != 1:
@@ -93,8 +114,55 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
     # Drop the unused `label` branch.
     model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], [OUTPUT_NAME])
     model.doc_string = "sigmagate: raw features -> class-1 probability"
+    props = {}
+    if folded is not None:
+        props[CALIBRATION_PROP] = FOLDED
+    if as_logistic_regressor(model, OUTPUT_NAME):
+        props[ENSEMBLE_PROP] = REGRESSOR
+    if props:
+        onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     return model
+
+
+def _with_isotonic(
+    bare: Any, iso: Any, raw_input: bool, n_features: int, family: str
+) -> onnx.ModelProto:
+    """The bare classifier's graph + scikit-learn's isotonic interpolation (train/isotonic.py)."""
+    model = to_onnx_fp32(bare, n_features, family)
+    score = OUTPUT_NAME
+    if raw_input:  # the calibrator sees decision_function: the ensemble's raw score
+        score = raw_score_name(OUTPUT_NAME)
+        if not any(score in n.output for n in model.graph.node):
+            raise ExportError(
+                f"{type(bare.steps[-1][1]).__name__}: no raw-score tensor in the graph to "
+                "feed the isotonic calibrator"
+            )
+    try:
+        model = append_interpolation(model, score, OUTPUT_NAME, iso)
+    except ValueError as e:
+        raise ExportError(f"isotonic calibrator: {e}") from e
+    model.doc_string = "sigmagate: raw features -> class-1 probability"
+    onnx.helper.set_model_props(model, {CALIBRATION_PROP: ISOTONIC})
+    onnx.checker.check_model(model)
+    return model
+
+
+def _dedupe_opsets(model: onnx.ModelProto) -> None:
+    """skl2onnx imports the default domain twice for a bare HistGradientBoosting;
+    onnxruntime's quantiser refuses such a graph. Keep one import per domain."""
+    best: dict[str, int] = {}
+    for op in model.opset_import:
+        best[op.domain] = max(best.get(op.domain, 0), op.version)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in best.items())
+
+
+def graph_note(model: onnx.ModelProto) -> str | None:
+    """What to_onnx_fp32 did to make the graph cheaper (for the manifest), or None."""
+    props = {p.key: p.value for p in model.metadata_props}
+    done = [props[k] for k in (CALIBRATION_PROP, ENSEMBLE_PROP) if k in props]
+    return "; ".join(done) or None
 
 
 def to_int8(fp32_path: Path, out_path: Path) -> int:

@@ -90,7 +90,8 @@ def fit_family(family: str, ds: Dataset, opts: FitOptions, workdir: Path) -> Fam
             opts.min_agreement,
             opts.max_auc_delta,
         )
-        check.note = notes.get(name)
+        # fp32's note says what made the graph cheaper (calibration folded, ...).
+        check.note = notes.get(name) if name != "fp32" else export.graph_note(model)
         check.converted_nodes = converted.get(name, 0)
         variants[name] = check
     export.measure_latency(variants, workdir, Xte)

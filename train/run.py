@@ -52,8 +52,8 @@ def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
         failures.append(f"test AUC {auc:.4f} < --min-auc {args.min_auc}")
     if best.parity > args.max_parity:
         hint = (
-            " (skl2onnx converts the isotonic calibrator as a step function, scikit-learn "
-            "interpolates: use --calibrate sigmoid)"
+            " (isotonic slopes amplify the float32 rounding of the model's score, "
+            "most for xgb: use --calibrate sigmoid)"
             if args.opts.calibration == "isotonic"
             else ""
         )
