@@ -59,6 +59,14 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
             ["target", "measured", "result"],
             [[c["target"], c["measured"], "**pass**" if c["pass"] else "**FAIL**"] for c in checks],
         )
+        lines += [
+            "The p50 target divides two latencies of a few microseconds each, measured one "
+            "after the other on a shared 2-core machine: scheduler noise moves the floor "
+            "itself between runs, so judge it over several runs (the other echo floors "
+            "measured in the same run, by `bench/sidecar_pipe.py` and by the predictor's Go "
+            "benchmarks, are quoted below).",
+            "",
+        ]
     else:
         lines += [
             "No target could be checked: the sigmagate measurements are missing (see below).",
