@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
@@ -245,9 +246,14 @@ func startEcho(b *testing.B) *echoClient {
 	if err := e.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	// The floor reads its pipe exactly as the predictor does.
+	src, err := pipe.NewSpinReader(stdout.(*os.File), DefaultReadSpin)
+	if err != nil {
+		b.Fatal(err)
+	}
 	go func() {
 		defer close(e.done)
-		dec := rpc.NewDecoder(stdout)
+		dec := rpc.NewDecoder(src)
 		var m rpc.Message
 		for dec.Decode(&m) == nil {
 			e.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
@@ -275,7 +276,12 @@ func (s *session) writeLoop() {
 // message must be the ready notification.
 func (s *session) readLoop() {
 	defer s.wg.Done()
-	dec := rpc.NewDecoder(s.stdout)
+	src, err := pipe.NewSpinReader(s.stdout, s.p.cfg.ReadSpin)
+	if err != nil {
+		s.die("protocol", err)
+		return
+	}
+	dec := rpc.NewDecoder(src)
 	var m rpc.Message
 	for first := true; ; first = false {
 		if err := dec.Decode(&m); err != nil {

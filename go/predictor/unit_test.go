@@ -38,6 +38,17 @@ func TestDefaultTimeoutIsFiveSeconds(t *testing.T) {
 	}
 }
 
+func TestReadSpinDefaultsOnAndCanBeDisabled(t *testing.T) {
+	c, _ := Config{ModelDir: "m"}.withDefaults()
+	if c.ReadSpin != 50*time.Microsecond {
+		t.Fatalf("default ReadSpin = %v, want 50µs", c.ReadSpin)
+	}
+	c, _ = Config{ModelDir: "m", ReadSpin: -1}.withDefaults()
+	if c.ReadSpin >= 0 {
+		t.Fatalf("ReadSpin -1 became %v; negative must stay 'off'", c.ReadSpin)
+	}
+}
+
 func TestConfigErrorsSayHowToFixThem(t *testing.T) {
 	for _, c := range []Config{{}, {ModelDir: "m", MaxBatch: 70000}, {ModelDir: "m", RestartBackoffMin: time.Second, RestartBackoffMax: time.Millisecond}} {
 		if _, err := c.withDefaults(); err == nil {

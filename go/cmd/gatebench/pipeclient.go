@@ -15,7 +15,9 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
 // pipeClient is gatebench's own msgpack-rpc client over a child's stdin and
@@ -84,7 +86,15 @@ func startPipeClient(ctx context.Context, argv []string, dir string, stderr io.W
 		ready:    make(chan struct{}),
 		readErr:  make(chan error, 1),
 	}
-	go c.readLoop(stdout)
+	// Read as the predictor does (the same spin before parking), so the echo
+	// floor and the direct sidecar client share the predictor's read path.
+	src, err := pipe.NewSpinReader(stdout.(*os.File), predictor.DefaultReadSpin)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, 0, err
+	}
+	go c.readLoop(src)
 	go c.writeLoop()
 	if !waitReady {
 		return c, 0, nil
