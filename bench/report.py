@@ -115,8 +115,9 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "`write`; the writer does not wait for answers before writing the next batch "
         "(pipelining); one reader goroutine, reading the pipe exactly as the predictor does "
         "(polling it for up to 50 µs before parking, `go/internal/pipe`), decodes the replies "
-        "(the echoed request, fully decoded) and wakes the batch's callers by msgid. At 1 goroutine that is a plain round "
-        "trip. The *mean batch* column shows how much coalescing happened.",
+        "(the echoed request, fully decoded) and wakes the batch's callers by msgid. At 1 "
+        "goroutine that is a plain round trip. The *mean batch* column shows how much "
+        "coalescing happened.",
         "* **HTTP+JSON service**: `bench/http_service.py` — Python's standard "
         "`ThreadingHTTPServer` (HTTP/1.1 keep-alive, TCP_NODELAY), JSON in and out, one shared "
         "onnxruntime session, on 127.0.0.1 — with a Go `net/http` client, keep-alive, one "
