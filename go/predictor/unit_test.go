@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -105,7 +107,7 @@ func TestDetectionFindsTheVenvFromTheWorkingDirectory(t *testing.T) {
 	e := needSidecar(t)
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
-	chdir(t, e.root+"/go/predictor")
+	testutil.Chdir(t, e.root+"/go/predictor")
 	argv, root, err := detectSidecar()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +121,7 @@ func TestDetectionFailureExplainsTheFix(t *testing.T) {
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
 	t.Setenv("PATH", t.TempDir())
-	chdir(t, t.TempDir())
+	testutil.Chdir(t, t.TempDir())
 	_, _, err := detectSidecar()
 	if err == nil {
 		// The test binary itself may live under the checkout.

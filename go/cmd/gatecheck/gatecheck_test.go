@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func sidecar(t *testing.T) (python, root string) {
@@ -30,7 +32,7 @@ func sidecar(t *testing.T) (python, root string) {
 
 func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 	python, root := sidecar(t)
-	chdir(t, root) // the sidecar is run as `python -m infer` from the checkout
+	testutil.Chdir(t, root) // the sidecar is run as `python -m infer` from the checkout
 	var out, errOut bytes.Buffer
 	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", python,
 		"-json", "-sample", "300", "-duration", "150ms", "-goroutines", "1,8"}, &out, &errOut)
@@ -56,7 +58,7 @@ func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 
 func TestGatecheckHumanReadableOutputNamesEachCheck(t *testing.T) {
 	python, root := sidecar(t)
-	chdir(t, root)
+	testutil.Chdir(t, root)
 	var out, errOut bytes.Buffer
 	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", python,
 		"-sample", "50", "-duration", "50ms", "-goroutines", "1"}, &out, &errOut)
@@ -77,18 +79,4 @@ func TestGatecheckBadArgumentsExitTwo(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut.String())
 		}
 	}
-}
-
-// chdir is testing.T.Chdir for Go releases before 1.24: it changes the
-// working directory for the rest of the test and restores it afterwards.
-func chdir(t *testing.T, dir string) {
-	t.Helper()
-	old, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chdir(old) })
 }
