@@ -1,7 +1,9 @@
 """ONNX export: FP32 graph with the scaler inside, FP16 and INT8 variants, checks.
 
 Every graph has one input `features` float32 [N, F] (raw features) and one
-output `probability` float32 [N] (class-1 probability).
+output `probability` float32 [N] or [N, 1] (class-1 probability; [N, 1] where
+the graph ends in the Sigmoid of train/fold.py's regressor rewrite). For tree
+ensembles the scaler is folded into the split thresholds (train/fold.py).
 """
 # ruff: noqa: N803  (X is scikit-learn's name for a feature matrix)
 
@@ -21,7 +23,13 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
 from train.errors import ExportError
-from train.fold import as_logistic_regressor, fold_into_graph, raw_score_name, sigmoid_to_fold
+from train.fold import (
+    as_logistic_regressor,
+    fold_into_graph,
+    fold_scaler,
+    raw_score_name,
+    sigmoid_to_fold,
+)
 from train.fp16 import convert_to_fp16
 from train.isotonic import append_interpolation, isotonic_to_interpolate
 
@@ -33,6 +41,12 @@ FOLDED = "sigmoid folded into the tree ensemble (leaf weights x -A, base -(A*bas
 ISOTONIC = "isotonic: linear interpolation between breakpoints, as scikit-learn"
 ENSEMBLE_PROP = "sigmagate.ensemble"
 REGRESSOR = "TreeEnsembleRegressor + Sigmoid (binary classifier rewritten, same probability)"
+SCALER_PROP = "sigmagate.scaler"
+SCALER_FOLDED = (
+    "StandardScaler folded into the {n} split thresholds (no Scaler node; "
+    "same branch for every float32 input)"
+)
+GRAPH_PROPS = (CALIBRATION_PROP, ENSEMBLE_PROP, SCALER_PROP)
 VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
@@ -119,6 +133,9 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
         props[CALIBRATION_PROP] = FOLDED
     if as_logistic_regressor(model, OUTPUT_NAME):
         props[ENSEMBLE_PROP] = REGRESSOR
+    n_folded = fold_scaler(model)
+    if n_folded is not None:
+        props[SCALER_PROP] = SCALER_FOLDED.format(n=n_folded)
     if props:
         onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
@@ -138,12 +155,17 @@ def _with_isotonic(
                 f"{type(bare.steps[-1][1]).__name__}: no raw-score tensor in the graph to "
                 "feed the isotonic calibrator"
             )
+    # The note keeps what was done to the bare graph (folded scaler; the regressor
+    # rewrite unless its Sigmoid is cut off because the calibrator takes the raw score).
+    props = {p.key: p.value for p in model.metadata_props}
+    if raw_input:
+        props.pop(ENSEMBLE_PROP, None)
     try:
         model = append_interpolation(model, score, OUTPUT_NAME, iso)
     except ValueError as e:
         raise ExportError(f"isotonic calibrator: {e}") from e
     model.doc_string = "sigmagate: raw features -> class-1 probability"
-    onnx.helper.set_model_props(model, {CALIBRATION_PROP: ISOTONIC})
+    onnx.helper.set_model_props(model, {**props, CALIBRATION_PROP: ISOTONIC})
     onnx.checker.check_model(model)
     return model
 
@@ -161,7 +183,7 @@ def _dedupe_opsets(model: onnx.ModelProto) -> None:
 def graph_note(model: onnx.ModelProto) -> str | None:
     """What to_onnx_fp32 did to make the graph cheaper (for the manifest), or None."""
     props = {p.key: p.value for p in model.metadata_props}
-    done = [props[k] for k in (CALIBRATION_PROP, ENSEMBLE_PROP) if k in props]
+    done = [props[k] for k in GRAPH_PROPS if k in props]
     return "; ".join(done) or None
 
 

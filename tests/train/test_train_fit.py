@@ -79,7 +79,8 @@ def test_every_variant_loads_and_scores_like_its_manifest_says(planted_model, pl
         (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
         assert (inp.name, out.name) == ("features", "probability")
         p = sess.run(None, {"features": X})[0]
-        assert p.dtype == np.float32 and p.shape == (len(X),)
+        assert p.dtype == np.float32 and p.shape in ((len(X),), (len(X), 1))  # MODEL_FORMAT.md
+        p = p.reshape(-1)
         assert np.all((p >= 0) & (p <= 1))
         ref = p if name == "fp32" else ref
         agree = np.mean((p >= m["default_threshold"]) == (ref >= m["default_threshold"]))
@@ -198,13 +199,19 @@ def test_published_gbm_graph_is_the_folded_ensemble_and_infer_loads_it(planted_m
 
     m = manifest(planted_model)
     graph = onnx.load(str(planted_model / m["variants"]["fp32"]["file"])).graph
-    assert [n.op_type for n in graph.node] == ["Scaler", "TreeEnsembleRegressor", "Sigmoid",
-                                               "Reshape"]  # fmt: skip
-    assert "folded" in m["variants"]["fp32"]["note"]
+    # Scaler folded into the thresholds, no Reshape: the output is the Sigmoid's [N, 1].
+    assert [n.op_type for n in graph.node] == ["TreeEnsembleRegressor", "Sigmoid"]
+    assert [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim] == [0, 1]
+    note = m["variants"]["fp32"]["note"]
+    assert "sigmoid folded" in note and "StandardScaler folded" in note, note
     model = load(str(planted_model))
     X = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
     p = model.predict(X)
     assert p.shape == (64,) and np.all((p >= 0) & (p <= 1))
     ref = ort.InferenceSession(str(planted_model / "model.onnx")).run(None, {"features": X})[0]
     # Same graph; onnxruntime's vectorised Sigmoid may differ in the last ulp between sessions.
-    np.testing.assert_allclose(p, ref, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(p, ref.reshape(-1), rtol=0, atol=1e-6)
+    # The single-record path binds the [1, 1] output buffer.
+    for row in X[:8]:
+        p1, _ = model.scorer.one(row.tolist())
+        assert p1 == model.predict(row[None, :])[0]

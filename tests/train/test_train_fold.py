@@ -26,12 +26,14 @@ def _data(seed: int = 0, n: int = 6000) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _onnx_p(model, X: np.ndarray) -> np.ndarray:
+    """The graph's probabilities as [N]; its output must be [N] or [N, 1] (MODEL_FORMAT.md)."""
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (out,) = sess.get_outputs()
-    assert out.name == "probability" and out.type == "tensor(float)" and len(out.shape) == 1
+    assert out.name == "probability" and out.type == "tensor(float)"
+    assert len(out.shape) == 1 or (len(out.shape) == 2 and out.shape[1] == 1)
     p = sess.run(None, {"features": X})[0]
-    assert p.dtype == np.float32 and p.shape == (len(X),)
-    return p
+    assert p.dtype == np.float32 and p.shape == (len(X), *out.shape[1:])
+    return p.reshape(-1)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,9 @@ def test_sigmoid_calibration_is_folded_into_the_leaves_with_sklearn_parity(famil
     assert (a > 0) == flip
     model = export.to_onnx_fp32(cal, 3, family)
     ops = [n.op_type for n in model.graph.node]
-    assert ops == ["Scaler", "TreeEnsembleRegressor", "Sigmoid", "Reshape"]
+    assert ops == ["TreeEnsembleRegressor", "Sigmoid"]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props.keys() == {export.CALIBRATION_PROP, export.ENSEMBLE_PROP, export.SCALER_PROP}
     assert "folded" in export.graph_note(model)
     p = _onnx_p(model, X[4500:])
     assert np.max(np.abs(p - cal.predict_proba(X[4500:])[:, 1])) < 2e-6
@@ -64,8 +68,11 @@ def test_uncalibrated_boosting_becomes_a_regressor_plus_sigmoid_with_parity(fami
     params = {"max_iter": 40} if family == "hgb" else {"n_estimators": 40, "max_depth": 3}
     pipe = fit_pipeline(family, params, 0, X[:4000], y[:4000])
     model = export.to_onnx_fp32(pipe, 3, family)
-    assert [n.op_type for n in model.graph.node][1:] == ["TreeEnsembleRegressor", "Sigmoid",
-                                                         "Reshape"]  # fmt: skip
+    ops = [n.op_type for n in model.graph.node]
+    # xgb splits are BRANCH_LT: its Scaler stays (train/fold.py folds BRANCH_LEQ only).
+    assert ops == (["Scaler"] if family == "xgb" else []) + ["TreeEnsembleRegressor", "Sigmoid"]
+    (out,) = model.graph.output
+    assert [d.dim_value for d in out.type.tensor_type.shape.dim] == [0, 1]  # [N, 1]
     p = _onnx_p(model, X[4000:])
     assert np.max(np.abs(p - pipe.predict_proba(X[4000:])[:, 1])) < 2e-6
 
@@ -83,7 +90,9 @@ def test_a_calibrator_fed_probabilities_is_not_folded_and_keeps_parity(family, p
     assert sigmoid_to_fold(cal) is None
     model = export.to_onnx_fp32(cal, 3, family)
     assert CALIBRATION_OPS & {n.op_type for n in model.graph.node}
-    assert export.graph_note(model) is None
+    props = {p.key for p in model.metadata_props}
+    # RandomForest splits are BRANCH_LEQ: only its Scaler is folded; xgb's are BRANCH_LT.
+    assert props == ({export.SCALER_PROP} if family == "rf" else set())
     p = _onnx_p(model, X[4500:])
     assert np.max(np.abs(p - cal.predict_proba(X[4500:])[:, 1])) < 2e-6
 

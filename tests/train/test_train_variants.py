@@ -81,7 +81,7 @@ def test_exact_scaler_keeps_onnx_tree_splits_identical_to_sklearn():
     pipe = fit_pipeline("hgb", {"max_iter": 100, "max_leaf_nodes": 63}, 0, x[:15000], y[:15000])
     model = export.to_onnx_fp32(pipe, 3, "hgb")
     sess = ort.InferenceSession(model.SerializeToString())
-    p_onnx = sess.run(None, {"features": x[15000:]})[0]
+    p_onnx = sess.run(None, {"features": x[15000:]})[0].reshape(-1)  # [N, 1]
     assert np.max(np.abs(p_onnx - pipe.predict_proba(x[15000:])[:, 1])) < 1e-6
 
 
