@@ -208,10 +208,12 @@ func (p *Predictor) decide(ctx context.Context, features []float32, threshold fl
 		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
 	c := &call{features: append([]float32(nil), features...), done: make(chan struct{})}
-	select {
-	case p.queue <- c:
-	default:
-		return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
+	if v.sess == nil || !v.sess.sendNow(c) {
+		select {
+		case p.queue <- c:
+		default:
+			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
+		}
 	}
 	t := time.NewTimer(p.cfg.Timeout)
 	defer t.Stop()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,13 +27,14 @@ import (
 //   - pipeecho, which sends every request back unchanged (the floor), and
 //   - infer, which answers it (sigmagate's sidecar without the predictor package).
 //
-// Discipline, the same as go/predictor's (and with its limits): calls wait
-// in a queue; one writer goroutine takes a free in-flight slot, then every
-// call waiting (up to maxBatch), encodes them as one `predict` request and
-// writes it with one write. It does not wait for that answer before writing
-// the next batch, up to maxInFlight batches (pipelining). One reader
-// goroutine decodes each message, frees the slot and wakes the batch's
-// callers by msgid.
+// Discipline, the same as go/predictor's (and with its limits): a call that
+// finds nothing queued, the writer idle and an in-flight slot free writes
+// its own request; otherwise it waits in a queue, and one writer goroutine
+// takes a free slot, then every call waiting (up to maxBatch), encodes them
+// as one `predict` request and writes it with one write. Neither waits for
+// that answer before the next write, up to maxInFlight batches
+// (pipelining). One reader goroutine decodes each message, frees the slot
+// and wakes the batch's callers by msgid.
 type pipeClient struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
@@ -44,6 +46,11 @@ type pipeClient struct {
 	broken   error
 	ready    chan struct{}
 	readErr  chan error
+
+	wmu  sync.Mutex   // serialises sends: enc, recs, id and stdin writes
+	enc  *rpc.Encoder // the predictor's own encoder: both children get sigmagate's bytes
+	recs [][]float32
+	id   uint32
 
 	records, batches atomic.Int64
 }
@@ -85,6 +92,8 @@ func startPipeClient(ctx context.Context, argv []string, dir string, stderr io.W
 		pending:  make(map[uint32][]*pcall),
 		ready:    make(chan struct{}),
 		readErr:  make(chan error, 1),
+		enc:      rpc.NewEncoder(),
+		recs:     make([][]float32, 0, lim.maxBatch),
 	}
 	// Read as the predictor does (the same spin before parking), so the echo
 	// floor and the direct sidecar client share the predictor's read path.
@@ -118,11 +127,13 @@ func (c *pipeClient) batchStats() (int64, int64) { return c.records.Load(), c.ba
 func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 	pc := pcallPool.Get().(*pcall)
 	pc.rec = rec
-	select {
-	case c.queue <- pc:
-	case <-ctx.Done():
-		pcallPool.Put(pc)
-		return ctx.Err()
+	if !c.sendNow(pc) {
+		select {
+		case c.queue <- pc:
+		case <-ctx.Done():
+			pcallPool.Put(pc)
+			return ctx.Err()
+		}
 	}
 	select {
 	case err := <-pc.done:
@@ -134,14 +145,25 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 	}
 }
 
+// sendNow writes pc's request from the caller's goroutine when nothing is
+// queued, the writer is idle and a slot is free; false, having done nothing,
+// otherwise.
+func (c *pipeClient) sendNow(pc *pcall) bool {
+	if len(c.queue) != 0 || !c.wmu.TryLock() {
+		return false
+	}
+	defer c.wmu.Unlock()
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return false
+	}
+	c.send([]*pcall{pc})
+	return true
+}
+
 func (c *pipeClient) writeLoop() {
-	var (
-		// The predictor's own encoder, so both children get the bytes sigmagate sends.
-		enc     = rpc.NewEncoder()
-		batch   = make([]*pcall, 0, c.maxBatch)
-		records = make([][]float32, 0, c.maxBatch)
-		id      uint32
-	)
+	batch := make([]*pcall, 0, c.maxBatch)
 	for {
 		c.slots <- struct{}{}
 		first, ok := <-c.queue
@@ -158,45 +180,52 @@ func (c *pipeClient) writeLoop() {
 				break drain
 			}
 		}
-		id++
-		enc.Reset()
-		records = records[:0]
-		for _, pc := range batch {
-			records = append(records, pc.rec)
-		}
-		err := enc.Predict(id, records)
-		if err != nil {
-			err = fmt.Errorf("encode request %d: %w", id, err)
-		}
-		owned := make([]*pcall, len(batch))
-		copy(owned, batch)
-		c.mu.Lock()
-		if err == nil && c.broken != nil {
-			err = c.broken
-		}
-		if err == nil {
-			c.pending[id] = owned
-		}
-		c.mu.Unlock()
-		if err == nil {
-			c.records.Add(int64(len(owned)))
-			c.batches.Add(1)
-			if _, werr := c.stdin.Write(enc.Bytes()); werr != nil {
-				c.mu.Lock()
-				_, still := c.pending[id]
-				delete(c.pending, id)
-				c.mu.Unlock()
-				if !still {
-					continue // the reader saw the child die and has failed this batch already
-				}
-				err = fmt.Errorf("write request %d: %w", id, werr)
+		c.wmu.Lock()
+		c.send(slices.Clone(batch))
+		c.wmu.Unlock()
+	}
+}
+
+// send encodes owned as one request and writes it; c.wmu must be held and a
+// slot taken. On failure it frees the slot and fails every call of owned.
+func (c *pipeClient) send(owned []*pcall) {
+	c.id++
+	id := c.id
+	c.enc.Reset()
+	recs := c.recs[:0]
+	for _, pc := range owned {
+		recs = append(recs, pc.rec)
+	}
+	err := c.enc.Predict(id, recs)
+	if err != nil {
+		err = fmt.Errorf("encode request %d: %w", id, err)
+	}
+	c.mu.Lock()
+	if err == nil && c.broken != nil {
+		err = c.broken
+	}
+	if err == nil {
+		c.pending[id] = owned
+	}
+	c.mu.Unlock()
+	if err == nil {
+		c.records.Add(int64(len(owned)))
+		c.batches.Add(1)
+		if _, werr := c.stdin.Write(c.enc.Bytes()); werr != nil {
+			c.mu.Lock()
+			_, still := c.pending[id]
+			delete(c.pending, id)
+			c.mu.Unlock()
+			if !still {
+				return // the reader saw the child die and has failed this batch already
 			}
+			err = fmt.Errorf("write request %d: %w", id, werr)
 		}
-		if err != nil {
-			<-c.slots
-			for _, pc := range owned {
-				pc.done <- err
-			}
+	}
+	if err != nil {
+		<-c.slots
+		for _, pc := range owned {
+			pc.done <- err
 		}
 	}
 }
