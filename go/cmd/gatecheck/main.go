@@ -14,12 +14,17 @@
 //
 //     gatecheck -model models/current [-json] [-sample 2000] [-duration 2s]
 //
-// Exit status: 0 every check passed, 1 a check failed, 2 bad arguments.
+// Exit status: 0 every check passed; 1 a check failed (or could not run: no
+// sidecar found, sidecar not ready), and the report names each failed check
+// with its reason; 2 bad arguments or an unreadable model directory. With
+// -json, "pass" is false and "failures" lists the failed checks whenever a
+// report is printed with exit status 1 (no sidecar found prints none).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,8 +51,8 @@ type Report struct {
 	Stress       []Stress       `json:"stress"`
 	Approval     []ApprovalRate `json:"approval_rates"`
 	Health       any            `json:"health"`
-	Pass         bool           `json:"pass"`
-	Failures     []string       `json:"failures,omitempty"`
+	Pass         bool           `json:"pass"`               // false when a check failed: exit status 1
+	Failures     []string       `json:"failures,omitempty"` // "<check>: <reason>", one per failed check
 	ApprovalErr  string         `json:"approval_error,omitempty"`
 	StateAtStart string         `json:"state_at_start"`
 }
@@ -67,7 +72,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	thresholds := fs.String("thresholds", "0.3,0.4,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.9", "approval-rate thresholds")
 	timeout := fs.Duration("timeout", predictor.DefaultTimeout, "per-prediction timeout")
 	verbose := fs.Bool("v", false, "show the predictor's and sidecar's logs")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: gatecheck -model DIR [flags]
+
+Starts the sidecar on DIR through package predictor and checks it: agreement
+with onnxruntime run directly on the model file, edge cases (NaN, ±Inf, huge
+values, wrong lengths), stress at each concurrency level, approval rates.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), `
+Exit status:
+  0  every check passed (the report ends "PASS: every check passed")
+  1  a check failed or could not run (no sidecar found, sidecar not ready);
+     the report marks it FAIL and ends "FAIL: <check>: <reason>; ...",
+     and -json has "pass": false and "failures": ["<check>: <reason>", ...]
+  2  bad arguments or an unreadable model directory
+`)
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	usage := func(format string, a ...any) int {
@@ -120,8 +147,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	t0 := time.Now()
+	// The sidecar is given dir, not *model: the directory whose manifest was
+	// read and whose ONNX file the agreement check scores. *model may be a
+	// `current` symlink that moves meanwhile, or a path like link/../m that
+	// resolves differently once made absolute.
 	p, err := predictor.New(ctx, predictor.Config{
-		Command: command, Dir: workdir, ModelDir: *model, Timeout: *timeout,
+		Command: command, Dir: workdir, ModelDir: dir, Timeout: *timeout,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
 	})
 	if err != nil {
@@ -130,33 +161,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer p.Close()
 	rep := Report{Model: dir, Version: m.Version, Features: m.Features, Threshold: m.DefaultThreshold,
 		StartupMs: float64(time.Since(t0).Microseconds()) / 1e3, StateAtStart: string(p.Health().State)}
-	fail := func(s string) { rep.Failures = append(rep.Failures, s) }
-	if p.Health().State != predictor.StateReady {
-		fail(fmt.Sprintf("sidecar not ready: %s (%s)", p.Health().State, p.Health().LastError))
+	if h := p.Health(); h.State != predictor.StateReady {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("sidecar not ready: %s (%s)", h.State, h.LastError))
 	}
 	recs := sample(m, *n, *seed)
 	rep.Agreement = checkAgreement(ctx, p, *python, dir, m, recs)
-	if !rep.Agreement.Pass {
-		fail("agreement with onnxruntime")
-	}
 	rep.EdgeCases = checkEdgeCases(ctx, p, m)
-	for _, e := range rep.EdgeCases {
-		if !e.Pass {
-			fail("edge case " + e.Name)
-		}
-	}
 	for _, g := range lv {
-		s := stress(ctx, p, recs, g, *dur)
-		rep.Stress = append(rep.Stress, s)
-		if !s.Pass {
-			fail(fmt.Sprintf("stress at %d goroutines: %d fallbacks", g, s.Fallbacks))
-		}
+		rep.Stress = append(rep.Stress, stress(ctx, p, recs, g, *dur))
 	}
 	if rep.Approval, err = approvalRates(ctx, p, m.Features, recs, th, m.DefaultThreshold); err != nil {
 		rep.ApprovalErr = err.Error()
-		fail("approval rates: " + err.Error())
 	}
 	rep.Health = p.Health()
+	rep.Failures = append(rep.Failures, failures(&rep)...)
 	rep.Pass = len(rep.Failures) == 0
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -169,6 +187,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// failures names each failed check of r with the reason it failed.
+func failures(r *Report) []string {
+	var out []string
+	if a := r.Agreement; !a.Pass {
+		why := a.Error
+		if why == "" {
+			why = fmt.Sprintf("max |Δp| %.3g (tolerance %.0e), %d decisions differ, %d fallbacks",
+				a.MaxAbsDiff, agreementTolerance, a.DecisionsOff, a.Fallbacks)
+		}
+		out = append(out, "agreement with onnxruntime: "+why)
+	}
+	for _, e := range r.EdgeCases {
+		if !e.Pass {
+			out = append(out, fmt.Sprintf("edge case %s: want %s, got %s", e.Name, e.Want, e.Got))
+		}
+	}
+	for _, s := range r.Stress {
+		if !s.Pass {
+			out = append(out, fmt.Sprintf("stress at %d goroutines: %d fallbacks in %d decisions", s.Goroutines, s.Fallbacks, s.Decisions))
+		}
+	}
+	if r.ApprovalErr != "" {
+		out = append(out, "approval rates: "+r.ApprovalErr)
+	}
+	return out
 }
 
 func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
