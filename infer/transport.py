@@ -12,6 +12,15 @@ process, a spin that did not yield kept the Go client from running (its p50
 ~47-52 µs against ~21 µs with no spin, ~27 µs spinning with yields; later
 repeated runs of spin 0 and 50 µs with yields were within the noise, go/predictor
 BenchmarkSidecarVersusEcho).
+
+Why the spin stops on a busy host: a yield that another runnable process
+takes costs the rest of that process's time slice (hundreds of µs to ms), and
+a request arriving meanwhile finds the sidecar runnable but off the CPU, with
+no wake-up to bring it back early. With one CPU-bound process beside the bot
+on 2 cores, the Go predictor's p50 went from ~9 µs to ~77 µs that way, against
+~15 µs with no spin at all (a sleeping reader is woken at once by the write).
+So when a yield comes back late, the loop stops spinning for PAUSE_S and
+blocks instead; it tries again after that.
 """
 
 from __future__ import annotations
@@ -27,6 +36,10 @@ import time
 from collections.abc import Callable
 
 READ_CHUNK = 1 << 18
+# A yield that returns later than this ran another process: the host is busy.
+YIELD_STOLEN_S = 50e-6
+# How long spinning then stays off before it is tried again.
+PAUSE_S = 1.0
 
 
 class Stdio:
@@ -34,6 +47,8 @@ class Stdio:
         self.in_fd = in_fd
         self.out_fd = out_fd
         self.spin_s = spin_s
+        self.spin_paused_until = 0.0  # time.perf_counter() before which reads do not spin
+        self.spin_pauses = 0
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -70,14 +85,15 @@ class Stdio:
     def read(self, timeout_s: float | None, interrupted: Callable[[], bool]) -> memoryview | None:
         """Bytes read (valid until the next read); empty at EOF; None when woken,
         interrupted or timed out."""
-        if self.nonblocking and self.spin_s > 0:
+        clock = time.perf_counter
+        if self.nonblocking and self.spin_s > 0 and clock() >= self.spin_paused_until:
             # poll(0) costs under half of a read that finds nothing (~0.5 vs ~1.3 µs
             # here), so probe first and read only once data is there. The clock
             # and the flags are checked every 8 probes to keep each probe short.
-            clock = time.perf_counter
             probe = self._spin_poll.poll
             _yield = os.sched_yield
-            end = clock() + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
+            now = clock()
+            end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
             while True:
                 for _ in range(8):
                     if probe(0):
@@ -90,7 +106,12 @@ class Stdio:
                 # Give the CPU to whatever else is runnable on it: on a busy
                 # host a spinning sidecar otherwise delays the very client
                 # (or echo) whose answer it waits for by up to spin_s.
+                now = clock()
                 _yield()
+                if clock() - now > YIELD_STOLEN_S:  # the host is busy: block (module doc)
+                    self.spin_paused_until = clock() + PAUSE_S
+                    self.spin_pauses += 1
+                    break
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))

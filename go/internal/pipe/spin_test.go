@@ -70,3 +70,50 @@ func TestSpinDisabledReturnsTheFileItself(t *testing.T) {
 		t.Fatalf("spin 0: got %T, %v; want the *os.File", src, err)
 	}
 }
+
+func TestSpinStopsForAWhileWhenTheThreadWasPreempted(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	src, err := NewSpinReader(r, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := src.(*spinReader)
+	// Each poll sees 100µs pass, as if another process had the CPU in between.
+	var calls int
+	base := time.Now()
+	sr.now = func() time.Time {
+		calls++
+		return base.Add(time.Duration(calls) * 100 * time.Microsecond)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte("x"))
+	}()
+	if n, err := src.Read(make([]byte, 8)); n != 1 || err != nil {
+		t.Fatalf("read %d, %v; want 1 byte", n, err)
+	}
+	if calls != 2 {
+		t.Fatalf("the clock was read %d times; want 2 (start, then the late poll that stops the spin)", calls)
+	}
+	if !sr.pausedUntil.After(base) {
+		t.Fatal("a preempted spin must pause spinning")
+	}
+	// Paused: the next read parks after its first empty poll, long before the
+	// second's spin of a second would end.
+	calls = 0
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte("y"))
+	}()
+	if n, err := src.Read(make([]byte, 8)); n != 1 || err != nil {
+		t.Fatalf("read %d, %v; want 1 byte", n, err)
+	}
+	if calls != 1 {
+		t.Fatalf("the clock was read %d times while paused; want 1 (no spin)", calls)
+	}
+}
