@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import summary
+from bench import report_traffic, summary
 from bench.summary import LABELS, TARGET_ORDER
 
 
@@ -110,14 +110,15 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "client (below), to separate the predictor package's cost from the sidecar's.",
         "* **echo floor**: `go/cmd/pipeecho`, which copies stdin to stdout, driven by the *same* "
         "gatebench client as the row above, so the floor pays exactly the same pipes, wake-ups, "
-        "encoding and decoding, with no model and no Python. The client's discipline: waiting "
-        "calls are coalesced by one writer goroutine into one `predict` request written with one "
-        "`write`; the writer does not wait for answers before writing the next batch "
-        "(pipelining); one reader goroutine, reading the pipe exactly as the predictor does "
-        "(polling it for up to 50 µs before parking, `go/internal/pipe`), decodes the replies "
-        "(the echoed request, fully decoded) and wakes the batch's callers by msgid. At 1 "
-        "goroutine that is a plain round trip. The *mean batch* column shows how much "
-        "coalescing happened.",
+        "encoding and decoding, with no model and no Python. The client's discipline, the "
+        "predictor's: a call that finds nothing queued, no write under way and an in-flight "
+        "slot free writes its own one-record `predict` request; otherwise calls wait and are "
+        "coalesced by one writer goroutine into one `predict` request written with one "
+        "`write`; nobody waits for answers before writing the next batch (pipelining); one "
+        "reader goroutine, reading the pipe exactly as the predictor does (polling it for up "
+        "to 50 µs before parking, `go/internal/pipe`), decodes the replies (the echoed "
+        "request, fully decoded) and wakes the batch's callers by msgid. At 1 goroutine that "
+        "is a plain round trip. The *mean batch* column shows how much coalescing happened.",
         "* **HTTP+JSON service**: `bench/http_service.py` — Python's standard "
         "`ThreadingHTTPServer` (HTTP/1.1 keep-alive, TCP_NODELAY), JSON in and out, one shared "
         "onnxruntime session, on 127.0.0.1 — with a Go `net/http` client, keep-alive, one "
@@ -183,6 +184,8 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     else:
         lines += ["Not measured (see *Not measured* below).", ""]
 
+    lines += report_traffic.sparse(dec.get("sparse"))
+    lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))
     lines += _reload(dec.get("reload"), res.get("reload_models", "?"))
     lines += _sidecar(dec.get("sidecar"), decisions)
     lines += _pipe(res.get("pipe"))
@@ -284,7 +287,7 @@ def _pipe(p: dict[str, Any] | None) -> list[str]:
     if not p or "result" not in p:
         return [*lines, f"Not run: {(p or {}).get('skipped', 'not available')}.", ""]
     lines += [
-        "The infer engineer's benchmark, run as is by `python -m bench` "
+        "The Python-client benchmark, run as is by `python -m bench` "
         f"(`{' '.join(p['argv'][2:])}`): a Python client's round trip to `infer` beside a "
         "bare echo over the same kind of pipe with the same client code, and pipelined "
         "throughput. Its full output is in `results.json` under `pipe`.",

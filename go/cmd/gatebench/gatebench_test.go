@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -65,5 +68,74 @@ func TestCallsFailWhenTheChildDies(t *testing.T) {
 	err = c.call(ctx, []float32{0, 0, 0})
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("call to a dead child returned %v, want a read/write error", err)
+	}
+}
+
+func TestPacedCallsIdleTheGapAfterEachAnswer(t *testing.T) {
+	c := startCat(t, pipeLimits)
+	defer c.close()
+	start := time.Now()
+	r := measurePaced(context.Background(), "echo", c, 5*time.Millisecond, 6, records(4, 1))
+	if took := time.Since(start); took < 30*time.Millisecond {
+		t.Fatalf("6 calls with a 5ms gap took %v; want at least 30ms", took)
+	}
+	if r.Calls != 6 || r.Failures != 0 || r.GapUS != 5000 {
+		t.Fatalf("got %+v; want 6 answered calls at gap 5000µs", r)
+	}
+	if r.LatencyUS.P50 <= 0 || r.LatencyUS.P50 > r.LatencyUS.Max {
+		t.Fatalf("implausible latencies %+v", r.LatencyUS)
+	}
+}
+
+func TestSparseGapsAndHogsAreParsedAndChecked(t *testing.T) {
+	o, err := parseFlags([]string{"-model", "m", "-sparse-gaps", "0, 250us,2ms", "-busy-hogs", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 250 * time.Microsecond, 2 * time.Millisecond}
+	if !slices.Equal(o.sparseGaps, want) || o.busyHogs != 2 {
+		t.Fatalf("gaps %v hogs %d; want %v and 2", o.sparseGaps, o.busyHogs, want)
+	}
+	if o, err = parseFlags([]string{"-model", "m", "-sparse-gaps", ""}); err != nil || len(o.sparseGaps) != 0 {
+		t.Fatalf("empty -sparse-gaps: %v, %v; want no sparse runs", o.sparseGaps, err)
+	}
+	for _, bad := range [][]string{{"-sparse-gaps", "soon"}, {"-sparse-gaps", "-1ms"}, {"-busy-hogs", "-1"}} {
+		if _, err := parseFlags(append([]string{"-model", "m"}, bad...)); err == nil {
+			t.Errorf("%v accepted; want an error", bad)
+		}
+	}
+}
+
+func TestHogsStopWhenAsked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CPU-bound processes")
+	}
+	// The test binary is not gatebench, so run the hog loop through a real
+	// gatebench binary.
+	bin := filepath.Join(t.TempDir(), "gatebench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build gatebench: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), hogEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hog exited with %v; want 0 once its stdin closed", err)
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("hog still running 5s after its stdin closed")
 	}
 }

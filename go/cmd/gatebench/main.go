@@ -2,8 +2,9 @@
 // latency and throughput of sigmagate and of the designs it is compared with:
 // the reference design (a Python process per prediction), a bare echo process
 // on the same pipes (the floor), the same model behind an HTTP+JSON service,
-// and the fallback heuristic alone. It also measures reloads under load and
-// the sidecar's start-up time and memory. It prints one JSON document; the
+// and the fallback heuristic alone. It also measures sparse traffic (one
+// decision, then an idle gap), a busy host (CPU-bound processes alongside),
+// reloads under load and the sidecar's start-up time and memory. It prints one JSON document; the
 // Python package bench/ turns it into docs/BENCHMARKS.md.
 //
 //	gatebench -model DIR -echo build/bin/pipeecho -http http://127.0.0.1:PORT/predict -out results.json
@@ -37,23 +38,29 @@ type options struct {
 	reloadEvery                                     time.Duration
 	reloads, reloadConc                             int
 	startupRuns, httpPID                            int
+	sparseGaps                                      []time.Duration
+	sparseCalls, busyHogs                           int
 }
 
 // Report is gatebench's output.
 type Report struct {
-	Started    time.Time         `json:"started"`
-	GoVersion  string            `json:"go_version"`
-	GOMAXPROCS int               `json:"gomaxprocs"`
-	Config     map[string]any    `json:"config"`
-	Decisions  []Result          `json:"decisions"`
-	Reload     *ReloadResult     `json:"reload,omitempty"`
-	Sidecar    *SidecarResult    `json:"sidecar,omitempty"`
-	Skipped    map[string]string `json:"skipped"`
+	Started    time.Time      `json:"started"`
+	GoVersion  string         `json:"go_version"`
+	GOMAXPROCS int            `json:"gomaxprocs"`
+	Config     map[string]any `json:"config"`
+	Decisions  []Result       `json:"decisions"`
+	Reload     *ReloadResult  `json:"reload,omitempty"`
+	Sidecar    *SidecarResult `json:"sidecar,omitempty"`
+	Sparse     []SparseResult `json:"sparse,omitempty"`
+	// Busy is sigmagate and the floor at one goroutine beside CPU hogs.
+	Busy    []Result          `json:"busy,omitempty"`
+	Skipped map[string]string `json:"skipped"`
 }
 
 var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "http", "reference"}
 
 func main() {
+	runHogIfAsked()
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatebench:", err)
@@ -96,6 +103,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.reloadEvery, "reload-interval", 50*time.Millisecond, "pause after each confirmed reload")
 	fs.IntVar(&o.reloadConc, "reload-concurrency", 8, "goroutines of load during the reload benchmark")
 	fs.IntVar(&o.startupRuns, "startup-runs", 5, "sidecar starts to time (0: skip)")
+	gaps := fs.String("sparse-gaps", "0,100us,1ms,10ms", "idle gaps after each call for the sparse-traffic runs of sigmagate and echo (empty: skip)")
+	fs.IntVar(&o.busyHogs, "busy-hogs", 1, "CPU-bound processes beside sigmagate and echo for the busy-host runs (0: skip)")
+	fs.IntVar(&o.sparseCalls, "sparse-calls", 2000, "most calls per sparse-traffic gap (fewer when the gaps would exceed -duration)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,6 +132,25 @@ func parseFlags(args []string) (*options, error) {
 			return nil, fmt.Errorf("-concurrency: %q is not a positive integer", s)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	for _, g := range strings.Split(*gaps, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if g == "0" {
+			g = "0s"
+		}
+		d, err := time.ParseDuration(g)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("-sparse-gaps: %q is not a duration such as 1ms", g)
+		}
+		o.sparseGaps = append(o.sparseGaps, d)
+	}
+	if o.busyHogs < 0 {
+		return nil, errors.New("-busy-hogs must not be negative")
+	}
+	if o.sparseCalls < 1 {
+		return nil, errors.New("-sparse-calls must be at least 1")
 	}
 	o.refCalls = map[int]int{}
 	for _, kv := range strings.Split(*refCalls, ",") {
@@ -155,6 +184,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 			"model": o.model, "concurrency": o.concurrency, "warmup_s": o.warmup.Seconds(),
 			"duration_s": o.duration.Seconds(), "ref_calls": o.refCalls, "reloads": o.reloads,
 			"reload_concurrency": o.reloadConc, "startup_runs": o.startupRuns,
+			"sparse_gaps_us": gapsUS(o.sparseGaps), "sparse_calls": o.sparseCalls, "busy_hogs": o.busyHogs,
 		},
 	}
 	recs := records(1024, 1)
@@ -178,6 +208,20 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 			rep.Decisions = append(rep.Decisions, r)
 		}
 	}
+	if len(o.sparseGaps) > 0 && ctx.Err() == nil {
+		sp, err := measureSparse(ctx, o, recs, log)
+		if err != nil {
+			rep.Skipped["sparse"] = err.Error()
+		}
+		rep.Sparse = sp
+	}
+	if o.busyHogs > 0 && ctx.Err() == nil {
+		b, err := measureBusy(ctx, o, recs, log)
+		if err != nil {
+			rep.Skipped["busy"] = err.Error()
+		}
+		rep.Busy = b
+	}
 	if o.startupRuns > 0 && ctx.Err() == nil {
 		s, err := measureSidecar(ctx, o, recs, log)
 		if err != nil {
@@ -198,21 +242,36 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 // measureTarget starts a fresh instance of target name, measures it at conc
 // goroutines and stops it, so no target's state leaks into the next.
 func measureTarget(ctx context.Context, o *options, name string, conc int, recs [][]float32, log *slog.Logger) (Result, error) {
+	logw, err := stderrFile(o.logPath(fmt.Sprintf("%s-%d.log", name, conc)))
+	if err != nil {
+		return Result{}, err
+	}
+	defer logw.Close()
+	t, p, setup, err := openTarget(ctx, o, name, conc, logw)
+	if err != nil {
+		return Result{}, err
+	}
+	r := measure(ctx, name, t, conc, p, recs)
+	r.SetupMS = float64(setup.Microseconds()) / 1e3
+	if cerr := t.close(); cerr != nil {
+		log.Warn("closing target", "target", name, "err", cerr)
+	}
+	return r, nil
+}
+
+// openTarget starts target name for conc goroutines; it returns how to
+// measure it and how long it took to become ready.
+func openTarget(ctx context.Context, o *options, name string, conc int, logw io.Writer) (target, plan, time.Duration, error) {
 	p := plan{warmup: o.warmup, duration: o.duration}
 	var (
 		t     target
 		err   error
 		setup time.Duration
 	)
-	logw, err := stderrFile(o.logPath(fmt.Sprintf("%s-%d.log", name, conc)))
-	if err != nil {
-		return Result{}, err
-	}
-	defer logw.Close()
 	switch name {
 	case "echo":
 		if o.echo == "" {
-			return Result{}, errors.New("no -echo binary given")
+			return nil, p, 0, errors.New("no -echo binary given")
 		}
 		t, _, err = startPipeClient(ctx, []string{o.echo}, o.root, logw, false, pipeLimits)
 	case "infer":
@@ -221,13 +280,13 @@ func measureTarget(ctx context.Context, o *options, name string, conc int, recs 
 		t, setup, err = startPipeClient(sctx, o.inferArgv(o.model), o.root, logw, true, pipeLimits)
 	case "http":
 		if o.httpURL == "" {
-			return Result{}, errors.New("no -http URL given")
+			return nil, p, 0, errors.New("no -http URL given")
 		}
 		t = newHTTPTarget(o.httpURL, conc, o.httpPID)
 	case "reference":
 		n, ok := o.refCalls[conc]
 		if !ok {
-			return Result{}, fmt.Errorf("no -ref-calls entry for %d goroutines", conc)
+			return nil, p, 0, fmt.Errorf("no -ref-calls entry for %d goroutines", conc)
 		}
 		p = plan{calls: n}
 		t = &refTarget{argv: []string{o.python, filepath.Join(o.root, "bench", "reference_predict.py"), "--model", o.model}, dir: o.root}
@@ -244,16 +303,21 @@ func measureTarget(ctx context.Context, o *options, name string, conc int, recs 
 		if err == nil {
 			t = st
 		}
+	default:
+		err = fmt.Errorf("unknown target %q", name)
 	}
 	if err != nil {
-		return Result{}, err
+		return nil, p, 0, err
 	}
-	r := measure(ctx, name, t, conc, p, recs)
-	r.SetupMS = float64(setup.Microseconds()) / 1e3
-	if cerr := t.close(); cerr != nil {
-		log.Warn("closing target", "target", name, "err", cerr)
+	return t, p, setup, nil
+}
+
+func gapsUS(gaps []time.Duration) []float64 {
+	out := make([]float64, len(gaps))
+	for i, g := range gaps {
+		out[i] = us(g)
 	}
-	return r, nil
+	return out
 }
 
 func (o *options) inferArgv(model string) []string {

@@ -1,0 +1,96 @@
+"""BENCHMARKS.md sections for traffic unlike back-to-back calls: sparse, and on a busy host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.summary import LABELS
+
+
+def _us(v: float) -> str:
+    return f"{v / 1e3:.2f} ms" if v >= 1e3 else f"{v:.1f} µs"
+
+
+def _gap(us: float) -> str:
+    if us == 0:
+        return "none (back to back)"
+    return f"{us / 1e3:g} ms" if us >= 1e3 else f"{us:g} µs"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def sparse(rows: list[dict[str, Any]] | None) -> list[str]:
+    lines = ["## Sparse traffic: one decision, then an idle gap", ""]
+    if not rows:
+        return [*lines, "Not measured.", ""]
+    lines += [
+        "A bot asks for a decision when a candidate trade appears, not back to back. Here one "
+        "goroutine asks for one decision, waits for the answer, then idles for the gap "
+        "(`time.Sleep`), sigmagate and the echo floor alike (each freshly started and warmed up "
+        "back to back first). The predictor and the sidecar each poll their pipe for up to "
+        "50 µs after an answer before they sleep (pipeecho never polls; its client polls as "
+        "the predictor does): within that, a decision finds both awake; after a longer gap "
+        "both have gone to sleep and every decision pays two scheduler wake-ups, which on this "
+        "virtual machine cost more than the model.",
+        "",
+    ]
+    by = {(r["target"], r["gap_us"]): r for r in rows}
+    gaps = sorted({r["gap_us"] for r in rows})
+    table = []
+    for gap in gaps:
+        s, e = by.get(("sigmagate", gap)), by.get(("echo", gap))
+        row: list[Any] = [_gap(gap)]
+        for r in (s, e):
+            lat = r["latency_us"] if r else None
+            row += [_us(lat["p50"]), _us(lat["p99"])] if lat and r["calls"] else ["—", "—"]
+        ok = s and e and s["calls"] and e["calls"] and e["latency_us"]["p50"]
+        row.append(f"{s['latency_us']['p50'] / e['latency_us']['p50']:.2f}x" if ok else "—")
+        row.append(f"{s['calls']:,} / {e['calls']:,}" if s and e else "—")
+        table.append(row)
+    lines += _table(
+        ["gap after each answer", "sigmagate p50", "sigmagate p99", "echo p50", "echo p99",
+         "p50 ratio", "calls (sigmagate / echo)"],
+        table,
+    )  # fmt: skip
+    bad = [
+        f"{r['target']} at {_gap(r['gap_us'])}: {r['failures']} / {r['fallbacks']}"
+        for r in rows
+        if r["failures"] or r["fallbacks"]
+    ]
+    lines += [f"Failed / fallback calls: {', '.join(bad) or 'none'}.", ""]
+    return lines
+
+
+def busy(rows: list[dict[str, Any]] | None, hogs: int | None) -> list[str]:
+    lines = ["## Busy host: CPU-bound processes alongside", ""]
+    if not rows:
+        return [*lines, "Not measured.", ""]
+    lines += [
+        f"The back-to-back runs at 1 goroutine again, while {hogs or '?'} other process(es) "
+        "each keep one core busy (gatebench re-executed as a plain arithmetic loop), as "
+        "another job on the bot's machine would. A spinning reader that the kernel preempts "
+        "for such a process waits out its time slice, so both ends of sigmagate's pipe stop "
+        "polling for a second when they notice they were preempted, and sleep instead "
+        "(infer/transport.py, go/internal/pipe).",
+        "",
+    ]
+    table = []
+    for r in rows:
+        lat = r["latency_us"]
+        table.append(
+            [LABELS.get(r["target"], r["target"]), f"{r['per_second']:,.0f}", _us(lat["p50"]),
+             _us(lat["p99"]), _us(lat["p999"]), f"{r['calls']:,}",
+             f"{r['failures']} / {r['fallbacks']}"]
+        )  # fmt: skip
+    lines += _table(
+        ["design", "decisions/s", "p50", "p99", "p99.9", "calls", "failed / fallback"], table
+    )
+    by = {r["target"]: r for r in rows}
+    if "sigmagate" in by and "echo" in by and by["echo"]["latency_us"]["p50"]:
+        ratio = by["sigmagate"]["latency_us"]["p50"] / by["echo"]["latency_us"]["p50"]
+        lines += [f"sigmagate / floor at p50 on the busy host: {ratio:.2f}x.", ""]
+    return lines
