@@ -72,10 +72,10 @@ def busy(rows: list[dict[str, Any]] | None, hogs: int | None) -> list[str]:
     lines += [
         f"The back-to-back runs at 1 goroutine again, while {hogs or '?'} other process(es) "
         "each keep one core busy (gatebench re-executed as a plain arithmetic loop), as "
-        "another job on the bot's machine would. A spinning reader that the kernel preempts "
-        "for such a process waits out its time slice, so both ends of sigmagate's pipe stop "
-        "polling for a second when they notice they were preempted, and sleep instead "
-        "(infer/transport.py, go/internal/pipe).",
+        "another job on the bot's machine would. A spinning reader that yields its CPU to such "
+        "a process waits out that process's time slice, so the sidecar stops polling its "
+        "stdin when its yields keep going elsewhere, and sleeps instead (infer/transport.py; "
+        "the pause starts at 0.1 s and doubles while the shortage lasts).",
         "",
     ]
     table = []

@@ -124,7 +124,14 @@ class Server:
                 self._last_data = time.monotonic()
         self._finish_reloads()
         snap = self.stats.snapshot(None)
-        log.info("exiting", extra={"requests": snap["requests"], "records": snap["records"]})
+        log.info(
+            "exiting",
+            extra={
+                "requests": snap["requests"],
+                "records": snap["records"],
+                "spin_pauses": self.io.spin_pauses,
+            },
+        )
         return 0
 
     def _handle(self, data: bytes | memoryview) -> None:
@@ -414,7 +421,9 @@ class Server:
         self.packer.reset()
 
     def _stats(self) -> dict[str, Any]:
-        return self.stats.snapshot(self.model.loaded_mono if self.model else None)
+        snap = self.stats.snapshot(self.model.loaded_mono if self.model else None)
+        snap["spin_pauses"] = self.io.spin_pauses
+        return snap
 
     # --- reloads --------------------------------------------------------------------
 

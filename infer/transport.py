@@ -19,8 +19,17 @@ a request arriving meanwhile finds the sidecar runnable but off the CPU, with
 no wake-up to bring it back early. With one CPU-bound process beside the bot
 on 2 cores, the Go predictor's p50 went from ~9 µs to ~77 µs that way, against
 ~15 µs with no spin at all (a sleeping reader is woken at once by the write).
-So when a yield comes back late, the loop stops spinning for PAUSE_S and
-blocks instead; it tries again after that.
+The same happens without any other process: when the kernel puts the
+sidecar on the core where the client's own reader spins, each yield hands
+the core to that reader until its spin ends (~60 µs; bench runs showed the
+p50 flip between ~9 and ~77 µs from one start to the next). So the loop
+counts late yields, up by one for each late one and down by one for each
+prompt one; at STOLEN_TO_PAUSE it stops spinning and blocks instead (a
+blocked reader is woken at once by the write, and often moved to an idle
+core), then tries again. The pause starts at PAUSE_MIN_S and doubles, up to
+PAUSE_MAX_S, each time spinning fails again soon after it resumed: a lasting
+shortage of CPU is probed rarely, and a passing one (late yields come in
+bursts on a quiet host too) costs little spinning.
 """
 
 from __future__ import annotations
@@ -38,8 +47,12 @@ from collections.abc import Callable
 READ_CHUNK = 1 << 18
 # A yield that returns later than this ran another process: the host is busy.
 YIELD_STOLEN_S = 50e-6
-# How long spinning then stays off before it is tried again.
-PAUSE_S = 1.0
+# Net late yields (late minus prompt ones, floored at 0) that stop the spin,
+STOLEN_TO_PAUSE = 16
+# and how long spinning then stays off before it is tried again: PAUSE_MIN_S,
+# doubled up to PAUSE_MAX_S while it stops again within PAUSE_MAX_S of resuming.
+PAUSE_MIN_S = 0.1
+PAUSE_MAX_S = 10.0
 
 
 class Stdio:
@@ -49,6 +62,8 @@ class Stdio:
         self.spin_s = spin_s
         self.spin_paused_until = 0.0  # time.perf_counter() before which reads do not spin
         self.spin_pauses = 0
+        self._late_yields = 0  # late minus prompt yields, floored at 0
+        self._pause_s = PAUSE_MIN_S  # the next pause's length
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -108,9 +123,13 @@ class Stdio:
                 # (or echo) whose answer it waits for by up to spin_s.
                 now = clock()
                 _yield()
-                if clock() - now > YIELD_STOLEN_S:  # the host is busy: block (module doc)
-                    self.spin_paused_until = clock() + PAUSE_S
-                    self.spin_pauses += 1
+                if clock() - now <= YIELD_STOLEN_S:
+                    if self._late_yields:
+                        self._late_yields -= 1
+                    continue
+                self._late_yields += 1  # another process had the CPU (module doc)
+                if self._late_yields >= STOLEN_TO_PAUSE:
+                    self._pause_spin(clock())
                     break
         if interrupted():
             return None
@@ -127,6 +146,14 @@ class Stdio:
             return self._read()
         except BlockingIOError:
             return None
+
+    def _pause_spin(self, now: float) -> None:
+        # Soon after the last pause ended: the shortage lasts, so probe it less often.
+        recent = self.spin_pauses > 0 and now - self.spin_paused_until < PAUSE_MAX_S
+        self._pause_s = min(PAUSE_MAX_S, self._pause_s * 2) if recent else PAUSE_MIN_S
+        self._late_yields = 0
+        self.spin_paused_until = now + self._pause_s
+        self.spin_pauses += 1
 
     def read_available(self) -> bytes:
         """Everything readable now without blocking (for shutdown)."""

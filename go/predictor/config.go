@@ -69,9 +69,7 @@ type Config struct {
 	// bytes before parking in Go's poller. Default 50µs: an answer usually
 	// comes back within that, and catching it without a scheduler wake-up
 	// saves more than the model costs. An idle predictor spends at most this
-	// much CPU once before it parks. A reader that finds it was preempted
-	// mid-spin (another process wanted the CPU) parks and does not spin for
-	// a second. Negative disables spinning.
+	// much CPU once before it parks. Negative disables spinning.
 	ReadSpin time.Duration
 
 	// MaxConsecutiveTimeouts is how many predictions in a row may time out

@@ -131,6 +131,7 @@ def test_stats_count_requests_records_and_errors(sidecar: Sidecar) -> None:
     assert set(s["latency_us"]) == {"p50", "p90", "p99", "p999"}
     assert 0 < s["latency_us"]["p50"] <= s["latency_us"]["p999"]
     assert s["uptime_s"] > 0 and s["model_age_s"] is not None
+    assert isinstance(s["spin_pauses"], int) and s["spin_pauses"] >= 0
 
 
 def test_fp16_variant_is_served_when_asked(model_a: Path) -> None:

@@ -47,29 +47,57 @@ def test_yields_that_come_back_at_once_keep_the_spin_on(
     assert io.spin_paused_until == 0.0
 
 
-def test_a_yield_another_process_takes_pauses_the_spin(
+def _yields(pattern: list[bool]) -> tuple[list[bool], object]:
+    """A sched_yield stand-in: the i-th call is late (another process ran for
+    a while) when pattern[i % len(pattern)] is True."""
+    calls: list[bool] = []
+
+    def fake() -> None:
+        late = pattern[len(calls) % len(pattern)]
+        calls.append(late)
+        if late:
+            time.sleep(transport.YIELD_STOLEN_S * 3)
+
+    return calls, fake
+
+
+def test_late_yields_in_a_row_pause_the_spin(
     pipe_io: tuple[Stdio, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     io, w = pipe_io
-    yields = []
-
-    def stolen() -> None:  # as if a CPU-bound neighbour ran for its time slice
-        yields.append(1)
-        time.sleep(transport.YIELD_STOLEN_S * 4)
-
-    monkeypatch.setattr(transport.os, "sched_yield", stolen)
+    io.spin_s = 1.0  # the spin must end because of the late yields, not its time
+    calls, fake = _yields([True])
+    monkeypatch.setattr(transport.os, "sched_yield", fake)
+    # Pauses long enough that none ends while this test runs.
+    monkeypatch.setattr(transport, "PAUSE_MIN_S", 30.0)
+    monkeypatch.setattr(transport, "PAUSE_MAX_S", 600.0)
     before = time.perf_counter()
-    assert io.read(0.01, _never) is None
-    assert yields == [1], "the spin went on after a late yield"
+    assert io.read(0.05, _never) is None
+    assert len(calls) == transport.STOLEN_TO_PAUSE, "the spin went on after enough late yields"
     assert io.spin_pauses == 1
-    assert io.spin_paused_until >= before + transport.PAUSE_S
+    assert io.spin_paused_until >= before + 30.0
     # While paused, a read blocks at once (no spin, no yield) and still gets its bytes.
     os.write(w, b"x")
     assert bytes(io.read(None, _never) or b"") == b"x"
     assert io.read(0.005, _never) is None
-    assert yields == [1]
-    # After the pause, spinning is tried again.
-    io.spin_paused_until = time.perf_counter() - 1
-    monkeypatch.setattr(transport.os, "sched_yield", lambda: yields.append(2))
-    assert io.read(0.005, _never) is None
-    assert 2 in yields
+    assert len(calls) == transport.STOLEN_TO_PAUSE
+    # After the pause, spinning is tried again; failing again so soon doubles the pause.
+    first = io.spin_paused_until - before
+    io.spin_paused_until = time.perf_counter() - 0.001
+    again = time.perf_counter()
+    assert io.read(0.05, _never) is None
+    assert len(calls) == 2 * transport.STOLEN_TO_PAUSE
+    assert io.spin_pauses == 2
+    assert first < 60.0 <= io.spin_paused_until - again
+
+
+def test_an_occasional_late_yield_keeps_the_spin_on(
+    pipe_io: tuple[Stdio, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io, _ = pipe_io
+    io.spin_s = 0.2
+    calls, fake = _yields([True, False, False])  # one in three is late
+    monkeypatch.setattr(transport.os, "sched_yield", fake)
+    assert io.read(0.2, _never) is None
+    assert len(calls) > 3 * transport.STOLEN_TO_PAUSE
+    assert io.spin_pauses == 0

@@ -17,26 +17,11 @@ import (
 // which on a small machine cost more than the model itself. The spin is
 // bounded per read, so an idle reader spends at most spin of CPU once
 // before it parks.
-//
-// On a busy host spinning backfires: a spinning thread that the kernel
-// preempts for another process waits out that process's time slice, while a
-// parked one is woken as soon as the answer arrives. A gap of more than
-// stolenAfter between two polls means the thread was preempted (or the
-// bot's own goroutines needed the CPU), so the reader parks and does not
-// spin again for pauseAfterSteal.
 type spinReader struct {
 	f    *os.File
 	rc   syscall.RawConn
 	spin time.Duration
-
-	pausedUntil time.Time        // no spinning before this; Read is not called concurrently
-	now         func() time.Time // time.Now; a test makes the thread look preempted
 }
-
-const (
-	stolenAfter     = 50 * time.Microsecond
-	pauseAfterSteal = time.Second
-)
 
 // NewSpinReader reads f, polling it for up to spin before each park; with
 // spin <= 0 it returns f itself. f must be a pipe end Go polls (os.Pipe,
@@ -49,14 +34,14 @@ func NewSpinReader(f *os.File, spin time.Duration) (io.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipe: raw access to %s: %w", f.Name(), err)
 	}
-	return &spinReader{f: f, rc: rc, spin: spin, now: time.Now}, nil
+	return &spinReader{f: f, rc: rc, spin: spin}, nil
 }
 
 func (r *spinReader) Read(b []byte) (int, error) {
 	var (
-		n              int
-		rerr           error
-		deadline, last time.Time
+		n        int
+		rerr     error
+		deadline time.Time
 	)
 	err := r.rc.Read(func(fd uintptr) bool {
 		for {
@@ -67,20 +52,12 @@ func (r *spinReader) Read(b []byte) (int, error) {
 			case rerr != syscall.EAGAIN:
 				return true
 			}
-			now := r.now()
-			switch {
-			case deadline.IsZero():
-				if now.Before(r.pausedUntil) {
-					return false
-				}
+			now := time.Now()
+			if deadline.IsZero() {
 				deadline = now.Add(r.spin)
-			case now.Sub(last) > stolenAfter:
-				r.pausedUntil = now.Add(pauseAfterSteal) // the CPU is wanted elsewhere
-				return false
-			case now.After(deadline):
+			} else if now.After(deadline) {
 				return false // park in the poller until the pipe is readable
 			}
-			last = now
 			runtime.Gosched() // let the callers a previous read woke run meanwhile
 		}
 	})
