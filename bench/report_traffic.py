@@ -70,10 +70,11 @@ def busy(rows: list[dict[str, Any]] | None, hogs: int | None) -> list[str]:
     if not rows:
         return [*lines, "Not measured.", ""]
     lines += [
-        f"The back-to-back runs at 1 goroutine again, while {hogs or '?'} other process(es) "
-        "each keep one core busy (gatebench re-executed as a plain arithmetic loop), as "
-        "another job on the bot's machine would. A spinning reader that yields its CPU to such "
-        "a process waits out that process's time slice, so the sidecar stops polling its "
+        f"The back-to-back runs at 1 goroutine again, while {hogs or '?'} CPU-bound "
+        f"process{'' if hogs == 1 else 'es'} (gatebench re-executed as a plain arithmetic "
+        "loop) keep a core busy, as another job on the bot's machine would. A spinning "
+        "reader that yields its CPU to such a process waits out that process's time slice, "
+        "so the sidecar stops polling its "
         "stdin when its yields keep going elsewhere, and sleeps instead (infer/transport.py; "
         "the pause starts at 0.1 s and doubles while the shortage lasts).",
         "",
