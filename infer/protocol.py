@@ -28,6 +28,7 @@ NO_MODEL = "no_model"
 RELOAD_FAILED = "reload_failed"
 BAD_MESSAGE = "bad_message"
 TOO_LARGE = "too_large"
+BAD_OUTPUT = "bad_output"
 INTERNAL = "internal"
 ERROR_CODES = (
     BAD_REQUEST,
@@ -37,6 +38,7 @@ ERROR_CODES = (
     RELOAD_FAILED,
     BAD_MESSAGE,
     TOO_LARGE,
+    BAD_OUTPUT,
     INTERNAL,
 )
 

@@ -78,17 +78,21 @@ class Scorer:
 
         def one32(x32: tuple[float, ...]) -> tuple[float, bool | None] | None:
             """(p, ood) for `width` values exactly representable as float32; None
-            when one is NaN or ±Inf (the full checks then name it)."""
+            when one is NaN or ±Inf (the full checks then name it) or when the
+            model's answer is not a probability (the batch path reports it)."""
             if not isfinite(sum(x32)):  # NaN or ±Inf (float32 values cannot overflow a sum)
                 return None
             fmt.pack_into(view, 0, *x32)
             run()
+            p = p1[0]
+            if not 0.0 <= p <= 1.0:  # NaN too: the batch path answers bad_output
+                return None
             if lo is None or hi is None:
-                return p1[0], None
+                return p, None
             for x, a, b in zip(x32, lo, hi, strict=False):  # equal lengths by construction
                 if x < a or x > b:
-                    return p1[0], True
-            return p1[0], False
+                    return p, True
+            return p, False
 
         def one(values: list[float | int]) -> tuple[float, bool | None] | None:
             """(p, ood) for one valid array record; None when it needs the full checks."""

@@ -327,6 +327,10 @@ class Server:
                     msgid, proto.RPCError(proto.INTERNAL, f"onnxruntime failed: {exc}")
                 )
             return
+        if not (p.min() >= 0.0 and p.max() <= 1.0):  # a NaN makes min() NaN
+            batch, rows, p = self._drop_bad_output(model, batch, rows, p)
+            if not batch:
+                return
         ps = p.tolist()
         ood = model.ood(rows)
         version = model.version
@@ -370,6 +374,43 @@ class Server:
             start = end
         self.stats.records += start
         self.stats.batches += 1
+
+    def _drop_bad_output(
+        self,
+        model: Model,
+        batch: list[tuple[int, list[Any], int, float]],
+        rows: np.ndarray,
+        p: np.ndarray,
+    ) -> tuple[list[tuple[int, list[Any], int, float]], np.ndarray, np.ndarray]:
+        """Answer bad_output to requests with a record the model scored outside
+        [0, 1] or NaN (no decision is made on it); keep the others."""
+        ok = (p >= 0.0) & (p <= 1.0)
+        rows_kept = np.ones(len(p), dtype=bool)
+        keep, start = [], 0
+        for item in batch:
+            msgid, _, n, _ = item
+            bad = np.flatnonzero(~ok[start : start + n])
+            if len(bad):
+                rows_kept[start : start + n] = False
+                i = int(bad[0])
+                value = float(p[start + i])
+                log.error(
+                    "model output is not a probability",
+                    extra={"version": model.version, "record": i, "p": repr(value)},
+                )
+                self._answer_error(
+                    msgid,
+                    proto.RPCError(
+                        proto.BAD_OUTPUT,
+                        f"model {model.version} scored record {i} as {value!r}, "
+                        "not a probability in [0, 1]; no decision was made",
+                        record=i,
+                    ),
+                )
+            else:
+                keep.append(item)
+            start += n
+        return keep, rows[rows_kept], p[rows_kept]
 
     def _drop_float32_overflow(
         self, model: Model, batch: list[tuple[int, list[Any], int, float]], rows: np.ndarray

@@ -183,6 +183,10 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m manifest) []E
 		case c.valid:
 			e.Want = "model answer in [0,1]"
 			e.Got = fmt.Sprintf("%s p=%.6g", d.Source, d.Probability)
+			if d.Source != predictor.SourceModel {
+				// The fallback's "probability" is the heuristic's confidence; say why it answered.
+				e.Got = fmt.Sprintf("fallback (%s: %v)", d.Reason, d.Err)
+			}
 			e.Pass = err == nil && d.Source == predictor.SourceModel && d.Probability >= 0 && d.Probability <= 1
 			if d.OutOfDistribution {
 				e.Detail = "flagged out of distribution"

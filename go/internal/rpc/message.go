@@ -67,5 +67,6 @@ const (
 	CodeReloadFailed  = "reload_failed"
 	CodeBadMessage    = "bad_message"
 	CodeTooLarge      = "too_large"
+	CodeBadOutput     = "bad_output"
 	CodeInternal      = "internal"
 )

@@ -1,0 +1,117 @@
+"""A model answer that is not a probability is an error, never a decision.
+
+The model here is valid on its training range (so it passes the load-time
+canary) and leaves [0, 1] outside it: p = 0.5 + 0.1 · tick_ratio. A trained
+ensemble cannot do that, but a broken export or a hand-made graph can, and a
+bot must not approve a trade on p = 2.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from tests.infer.sidecar import Sidecar
+
+onnx = pytest.importorskip("onnx")
+
+GOOD = [0.1, 0.2, 0.3]
+BAD = [20.0, 0.2, 0.3]  # p = 2.5
+NEGATIVE = [-3.0e38, 0.2, 0.3]  # p = -3e37
+
+
+def _linear_model(features: str, out: str) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Gather", [features, "col0"], ["x0"], axis=1),
+        helper.make_node("Mul", ["x0", "slope"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "half"], [out]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "col0"),
+        numpy_helper.from_array(np.array(0.1, dtype=np.float32), "slope"),
+        numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info(features, TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", 1])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def linear_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bad-output") / "linear"
+    shutil.copytree(model_a, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    blob = _linear_model(manifest["input_name"], manifest["output_name"])
+    (out / "model.onnx").write_bytes(blob)
+    manifest["version"] = "linear-1"
+    manifest["serve_variant"] = "fp32"
+    manifest["variants"] = {
+        "fp32": {
+            "file": "model.onnx",
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "bytes": len(blob),
+            "accepted": True,
+            "reason": None,
+        }
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def _single(msgid: int, record: list[float]) -> bytes:
+    """The Go predictor's encoding: one array record of float 32."""
+    body = b"".join(b"\xca" + struct.pack(">f", v) for v in record)
+    return b"\x94\x00" + msgpack.packb(msgid) + b"\xa7predict\x91\x91\x93" + body
+
+
+def test_a_record_scored_outside_0_1_is_answered_bad_output(linear_dir: Path) -> None:
+    with Sidecar(linear_dir) as sc:
+        assert sc.ready()["model"]["version"] == "linear-1"
+        assert sc.result("predict", [[GOOD]])["p"] == pytest.approx([0.51])
+        err = sc.error("predict", [[GOOD, GOOD, BAD]])
+        assert err["code"] == "bad_output"
+        assert err["record"] == 2
+        assert "2.5" in err["message"] and "no decision" in err["message"]
+        # The byte-level single-record path and the object path agree.
+        sc.send_raw(_single(900, BAD))
+        _, _, err, result = sc.response(900)
+        assert result is None and err["code"] == "bad_output" and err["record"] == 0
+        sc.send_raw(_single(901, NEGATIVE))
+        _, _, err, result = sc.response(901)
+        assert result is None and err["code"] == "bad_output"
+        sc.send_raw(_single(902, GOOD))
+        _, _, err, result = sc.response(902)
+        assert err is None and result["p"] == pytest.approx([0.51])
+        assert sc.result("stats")["errors"] == {"bad_output": 3}
+
+
+def test_only_the_requests_with_a_bad_answer_fail_in_a_batch(linear_dir: Path) -> None:
+    with Sidecar(linear_dir) as sc:
+        sc.ready()
+        # Three requests in one write: the sidecar scores them as one batch.
+        sc.send_raw(
+            msgpack.packb([0, 1, "predict", [[GOOD]]])
+            + msgpack.packb([0, 2, "predict", [[GOOD, BAD]]])
+            + msgpack.packb([0, 3, "predict", [[GOOD, GOOD], 0.5]])
+        )
+        first, second, third = (sc.response(i) for i in (1, 2, 3))
+        assert first[2] is None and first[3]["p"] == pytest.approx([0.51])
+        assert second[3] is None and second[2]["code"] == "bad_output"
+        assert second[2]["record"] == 1
+        assert third[2] is None and third[3]["approve"] == [True, True]
