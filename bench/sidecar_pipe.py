@@ -8,9 +8,11 @@ Prints one JSON object on stdout:
   write the request, read until the whole response is decoded — and the same
   for go/cmd/pipeecho (stdin copied to stdout) over the same kind of pipe with
   the same client code, measured in alternating rounds in this one run. The
-  client reads the way the Go predictor does (go/internal/pipe): it polls its
+  client reads much as the Go predictor does (go/internal/pipe): it polls its
   non-blocking pipe for up to 50 µs before it blocks, so an answer that comes
-  back within microseconds does not pay the client's own wake-up.
+  back within microseconds does not pay the client's own wake-up (between
+  polls it yields the CPU, as the sidecar does; without that yield a Python
+  client's polls measured slower for both children here).
   ``ratio_p50`` is sidecar p50 / echo p50 (the issue's target: ≤ 2).
 * ``cpu_during_rtt``: the sidecar's CPU use during the RTT loop (its spin cost).
 * ``throughput``: pipelined records/s for requests of 1, 16 and 256 records:
