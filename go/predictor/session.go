@@ -18,9 +18,10 @@ import (
 const syscallSIGHUP = syscall.SIGHUP
 
 // session is one sidecar process: its pipes, a writer goroutine that sends
-// batches (an idle session's caller sends its own, sendNow), a reader goroutine that matches answers by msgid, a goroutine
-// forwarding stderr, and one reaping the process. It lives until the child
-// exits or is killed; the supervisor then starts a new one.
+// batches (an idle session's caller sends its own, sendNow), a reader
+// goroutine that matches answers by msgid, a goroutine forwarding stderr,
+// and one reaping the process. It lives until the child exits or is killed;
+// the supervisor then starts a new one.
 type session struct {
 	p   *Predictor
 	cmd *exec.Cmd
@@ -51,6 +52,9 @@ type session struct {
 	enc     *rpc.Encoder
 	records [][]float32
 	msgid   uint32
+	stdinRC syscall.RawConn // non-blocking writes for sendNow
+	// lastWriteErr is the last send's write error, nil after a good write.
+	lastWriteErr error
 
 	wg sync.WaitGroup
 }
@@ -101,6 +105,12 @@ func (p *Predictor) spawn() (*session, error) {
 		modelChanged: make(chan struct{}, 1),
 		enc:          rpc.NewEncoder(),
 		records:      make([][]float32, 0, p.cfg.MaxBatch),
+	}
+	if s.stdinRC, err = s.stdin.SyscallConn(); err != nil {
+		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		closeAll()
+		return nil, fmt.Errorf("predictor: raw access to the sidecar's stdin: %w", err)
 	}
 	p.log.Info("sidecar started", "pid", s.pid, "argv", argv, "dir", dir)
 	s.wg.Add(4)
@@ -249,7 +259,7 @@ func (s *session) writeLoop() {
 			continue
 		}
 		s.writeMu.Lock()
-		ok := s.send(batch)
+		ok := s.send(batch, s.writeAll)
 		s.writeMu.Unlock()
 		if !ok {
 			return
@@ -258,11 +268,13 @@ func (s *session) writeLoop() {
 }
 
 // sendNow writes c's request from the caller's own goroutine when nothing is
-// queued, the writer is idle and a slot is free: the commonest case (one
-// decision at a time) then skips the hand-off to the writer goroutine, about
-// half a microsecond. It reports false, having done nothing, otherwise; the
-// call then goes through the queue. After true, c is answered through
-// c.done like any other call, also when the session died meanwhile.
+// queued, the writer is idle, a slot is free and the pipe has room: the
+// commonest case (one decision at a time) then skips the hand-off to the
+// writer goroutine, about half a microsecond. The write never blocks (a
+// caller has no timer running yet; a stopped sidecar must not hang it). It
+// reports false, having sent nothing, otherwise; the call then goes through
+// the queue. After true, c is answered through c.done like any other call,
+// also when the session died meanwhile.
 func (s *session) sendNow(c *call) bool {
 	if len(s.p.queue) != 0 || !s.writeMu.TryLock() {
 		return false
@@ -273,14 +285,52 @@ func (s *session) sendNow(c *call) bool {
 	default:
 		return false
 	}
-	s.send([]*call{c})
-	return true
+	if s.send([]*call{c}, s.tryWrite) {
+		return true
+	}
+	// Not sent: the pipe is full (queue c), or the session is dead and c failed.
+	return !errors.Is(s.lastWriteErr, syscall.EAGAIN)
+}
+
+// writeAll writes b, waiting while the pipe is full (the writer goroutine).
+func (s *session) writeAll(b []byte) error {
+	_, err := s.stdin.Write(b)
+	return err
+}
+
+// tryWrite writes b at once or not at all: syscall.EAGAIN when the pipe has
+// no room. A single-record request is far below PIPE_BUF, so the kernel
+// writes it whole or refuses it.
+func (s *session) tryWrite(b []byte) error {
+	var n int
+	var werr error
+	err := s.stdinRC.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case werr != nil:
+		return werr
+	case n != len(b):
+		return io.ErrShortWrite // cannot happen below PIPE_BUF; the session ends if it does
+	}
+	return nil
 }
 
 // send registers batch under a new msgid and writes it as one predict
-// request; s.writeMu must be held and a slot taken. It reports false when
-// the session is dead, having failed every call of the batch.
-func (s *session) send(batch []*call) bool {
+// request with write; s.writeMu must be held and a slot taken. It reports
+// false when nothing was sent. Then either the session is dead and every
+// call of the batch has been failed, or write said syscall.EAGAIN (then
+// s.lastWriteErr is that error, the batch is unregistered, the slot freed
+// and the calls untouched).
+func (s *session) send(batch []*call, write func([]byte) error) bool {
+	s.lastWriteErr = nil
 	s.msgid++
 	msgid := s.msgid
 	s.pendingMu.Lock()
@@ -304,11 +354,25 @@ func (s *session) send(batch []*call) bool {
 		s.die("protocol", fmt.Errorf("encode predict: %w", err))
 		return false
 	}
-	s.p.m.batchSize.Observe(float64(len(batch)))
-	if _, err := s.stdin.Write(s.enc.Bytes()); err != nil {
+	if err := write(s.enc.Bytes()); err != nil {
+		s.lastWriteErr = err
+		if errors.Is(err, syscall.EAGAIN) {
+			s.pendingMu.Lock()
+			_, mine := s.pending[msgid]
+			delete(s.pending, msgid)
+			s.pendingMu.Unlock()
+			if !mine {
+				// The session died meanwhile and has failed the batch already.
+				s.lastWriteErr = nil
+				return false
+			}
+			<-s.slots
+			return false
+		}
 		s.die("exited", fmt.Errorf("write to sidecar stdin: %w", err))
 		return false
 	}
+	s.p.m.batchSize.Observe(float64(len(batch)))
 	return true
 }
 

@@ -1,0 +1,90 @@
+package predictor
+
+import (
+	"bytes"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/rpc"
+)
+
+// pipeSession is a session whose stdin is a pipe the test reads (or not);
+// no process behind it.
+func pipeSession(t *testing.T) (*session, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	p := &Predictor{queue: make(chan *call, 4)}
+	p.m = newMetrics(p)
+	rc, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{
+		p: p, stdin: w, stdinRC: rc, dead: make(chan struct{}),
+		slots: make(chan struct{}, 4), pending: map[uint32][]*call{},
+		enc: rpc.NewEncoder(), records: make([][]float32, 0, 8),
+	}
+	return s, r
+}
+
+// A caller never blocks on a full pipe: with a stopped sidecar it must
+// reach its timer and fall back, not hang in write.
+func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
+	s, r := pipeSession(t)
+	rc, err := s.stdin.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill the pipe as a sidecar that stopped reading would leave it.
+	junk := make([]byte, 4096)
+	var full bool
+	for !full {
+		_ = rc.Write(func(fd uintptr) bool {
+			_, werr := syscall.Write(int(fd), junk)
+			full = werr == syscall.EAGAIN
+			return true
+		})
+	}
+	c := &call{features: []float32{1, 2, 3}, done: make(chan struct{})}
+	if s.sendNow(c) {
+		t.Fatal("sendNow reported the request sent into a full pipe")
+	}
+	select {
+	case <-c.done:
+		t.Fatal("the call was failed; it must be left for the queue")
+	default:
+	}
+	if len(s.pending) != 0 || len(s.slots) != 0 {
+		t.Fatalf("pending %v, slots taken %d; want the attempt undone", s.pending, len(s.slots))
+	}
+
+	// Once the sidecar reads again, the same call goes out directly.
+	buf := make([]byte, 1<<20)
+	for { // empty the pipe
+		_ = r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := r.Read(buf); err != nil {
+			break
+		}
+	}
+	if !s.sendNow(c) {
+		t.Fatal("sendNow refused an idle session with room in its pipe")
+	}
+	if len(s.pending) != 1 || len(s.slots) != 1 {
+		t.Fatalf("pending %v, slots taken %d; want the call registered", s.pending, len(s.slots))
+	}
+	_ = r.SetReadDeadline(time.Now().Add(time.Second))
+	n, err := r.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m rpc.Message
+	if err := rpc.NewDecoder(bytes.NewReader(buf[:n])).Decode(&m); err != nil || m.Method != "predict" {
+		t.Fatalf("wrote %q (%v); want one predict request", buf[:n], err)
+	}
+}
