@@ -40,18 +40,12 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from bench import proc
+
 ROOT = Path(__file__).resolve().parents[1]
 ROW = [0.12, -0.34, 1.5]
 # How long a client read polls before it blocks: the Go predictor's DefaultReadSpin.
 READ_SPIN_NS = 50_000
-
-
-def _python() -> str:
-    env = os.environ.get("SIGMAGATE_PYTHON")
-    if env:
-        return env
-    venv = ROOT / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
 
 
 def _echo_binary(path: str | None) -> str | None:
@@ -137,7 +131,7 @@ class Pipe:
 
 
 def _sidecar(model: Path, spin_us: float | None) -> Pipe:
-    argv = [_python(), "-m", "infer", "--model", str(model), "--log-level", "error"]
+    argv = [proc.python(), "-m", "infer", "--model", str(model), "--log-level", "error"]
     if spin_us is not None:
         argv += ["--spin-us", str(spin_us)]
     p = Pipe(argv)

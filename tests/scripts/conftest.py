@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from tests.fixtures.tiny_model import build_model_dir
+from tests.infer.sidecar import python
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON = os.environ.get("SIGMAGATE_PYTHON") or str(ROOT / ".venv" / "bin" / "python")
+PYTHON = python()
 DEPLOY = ROOT / "scripts" / "deploy_model.sh"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from tests.infer.sidecar import python
 from tests.train.conftest import manifest, run_cli
 from train.cli import main
 from train.io import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
-PY = os.environ.get("SIGMAGATE_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+PY = python()
 
 
 def test_planted_signal_is_found_on_the_untouched_test_split(planted_model):
