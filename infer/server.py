@@ -375,6 +375,43 @@ class Server:
         self.stats.records += start
         self.stats.batches += 1
 
+    def _drop_requests(
+        self,
+        batch: list[tuple[int, list[Any], int, float]],
+        row_ok: np.ndarray,
+        error_for: Callable[[tuple[int, list[Any], int, float], int, int], proto.RPCError],
+    ) -> tuple[list[tuple[int, list[Any], int, float]], np.ndarray]:
+        """Answer error_for(request, its first row, index of its first bad row)
+        to every request with a row that is not row_ok; return the other
+        requests and the mask of their rows."""
+        kept_rows = np.ones(len(row_ok), dtype=bool)
+        keep, start = [], 0
+        for item in batch:
+            end = start + item[2]
+            bad = np.flatnonzero(~row_ok[start:end])
+            if len(bad):
+                kept_rows[start:end] = False
+                self._answer_error(item[0], error_for(item, start, int(bad[0])))
+            else:
+                keep.append(item)
+            start = end
+        return keep, kept_rows
+
+    def _drop_float32_overflow(
+        self, model: Model, batch: list[tuple[int, list[Any], int, float]], rows: np.ndarray
+    ) -> tuple[list[tuple[int, list[Any], int, float]], np.ndarray]:
+        """Answer requests holding values too big for float32; keep the others."""
+
+        def error_for(item: tuple[int, list[Any], int, float], _: int, __: int) -> proto.RPCError:
+            try:
+                raise_first_bad(item[1], model.features)
+            except proto.RPCError as exc:
+                return exc
+            return proto.RPCError(proto.BAD_FEATURES, "a value is not a finite float32")
+
+        keep, kept_rows = self._drop_requests(batch, np.isfinite(rows).all(axis=1), error_for)
+        return keep, rows[kept_rows]
+
     def _drop_bad_output(
         self,
         model: Model,
@@ -384,54 +421,22 @@ class Server:
     ) -> tuple[list[tuple[int, list[Any], int, float]], np.ndarray, np.ndarray]:
         """Answer bad_output to requests with a record the model scored outside
         [0, 1] or NaN (no decision is made on it); keep the others."""
-        ok = (p >= 0.0) & (p <= 1.0)
-        rows_kept = np.ones(len(p), dtype=bool)
-        keep, start = [], 0
-        for item in batch:
-            msgid, _, n, _ = item
-            bad = np.flatnonzero(~ok[start : start + n])
-            if len(bad):
-                rows_kept[start : start + n] = False
-                i = int(bad[0])
-                value = float(p[start + i])
-                log.error(
-                    "model output is not a probability",
-                    extra={"version": model.version, "record": i, "p": repr(value)},
-                )
-                self._answer_error(
-                    msgid,
-                    proto.RPCError(
-                        proto.BAD_OUTPUT,
-                        f"model {model.version} scored record {i} as {value!r}, "
-                        "not a probability in [0, 1]; no decision was made",
-                        record=i,
-                    ),
-                )
-            else:
-                keep.append(item)
-            start += n
-        return keep, rows[rows_kept], p[rows_kept]
 
-    def _drop_float32_overflow(
-        self, model: Model, batch: list[tuple[int, list[Any], int, float]], rows: np.ndarray
-    ) -> tuple[list[tuple[int, list[Any], int, float]], np.ndarray]:
-        """Answer requests holding values too big for float32; keep the others."""
-        finite = np.isfinite(rows).all(axis=1)
-        keep, parts, start = [], [], 0
-        for item in batch:
-            end = start + item[2]
-            if finite[start:end].all():
-                keep.append(item)
-                parts.append(rows[start:end])
-            else:
-                try:
-                    raise_first_bad(item[1], model.features)
-                    err = proto.RPCError(proto.BAD_FEATURES, "a value is not a finite float32")
-                except proto.RPCError as exc:
-                    err = exc
-                self._answer_error(item[0], err)
-            start = end
-        return keep, (np.concatenate(parts) if parts else rows[:0])
+        def error_for(_: tuple[int, list[Any], int, float], start: int, i: int) -> proto.RPCError:
+            value = float(p[start + i])
+            log.error(
+                "model output is not a probability",
+                extra={"version": model.version, "record": i, "p": repr(value)},
+            )
+            return proto.RPCError(
+                proto.BAD_OUTPUT,
+                f"model {model.version} scored record {i} as {value!r}, "
+                "not a probability in [0, 1]; no decision was made",
+                record=i,
+            )
+
+        keep, kept_rows = self._drop_requests(batch, (p >= 0.0) & (p <= 1.0), error_for)
+        return keep, rows[kept_rows], p[kept_rows]
 
     # --- responses ----------------------------------------------------------------
 
