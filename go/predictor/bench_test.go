@@ -36,43 +36,15 @@ var benchConcurrency = []int{1, 8, 64}
 // latency percentiles and throughput.
 func runConcurrent(b *testing.B, n int, op func(g int) error) {
 	b.Helper()
-	lat := make([][]time.Duration, n)
-	per := b.N / n
-	if per == 0 {
-		per = 1
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
 	b.ResetTimer()
-	start := time.Now()
-	for g := 0; g < n; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			l := make([]time.Duration, 0, per)
-			for i := 0; i < per; i++ {
-				t := time.Now()
-				if err := op(g); err != nil {
-					errs <- err
-					return
-				}
-				l = append(l, time.Since(t))
-			}
-			lat[g] = l
-		}(g)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	all, elapsed := runBlock(b, n, max(b.N/n, 1), op)
 	b.StopTimer()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
+	if b.Failed() {
+		b.FailNow()
 	}
-	all := slices.Concat(lat...)
 	slices.Sort(all)
-	q := func(f float64) float64 { return float64(all[int(f*float64(len(all)-1))].Nanoseconds()) / 1e3 }
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(quantile(all, 0.50), "p50-µs")
+	b.ReportMetric(quantile(all, 0.99), "p99-µs")
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "decisions/s")
 }
 
