@@ -5,25 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench import report_traffic, summary
+from bench.markdown import fmt_us, table
 from bench.summary import LABELS, TARGET_ORDER
-
-
-def _fmt_us(v: float) -> str:
-    if v >= 1e6:
-        return f"{v / 1e6:.2f} s"
-    if v >= 1e3:
-        return f"{v / 1e3:.2f} ms"
-    return f"{v:.1f} µs"
 
 
 def _rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return [*out, ""]
 
 
 def _mib(kib: float | None) -> str:
@@ -55,7 +42,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     lines += ["## Targets", ""]
     checks = summary.targets(decisions)
     if checks:
-        lines += _table(
+        lines += table(
             ["target", "measured", "result"],
             [[c["target"], c["measured"], "**pass**" if c["pass"] else "**FAIL**"] for c in checks],
         )
@@ -75,7 +62,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
 
     v = m["versions"]
     lines += ["## Machine", ""]
-    lines += _table(
+    lines += table(
         ["", ""],
         [
             ["CPU", f"{m['cpu']}, {m['cores']} cores"],
@@ -149,16 +136,16 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
                         LABELS[t],
                         c,
                         _rate(r["per_second"]),
-                        _fmt_us(lat["p50"]),
-                        _fmt_us(lat["p99"]),
-                        _fmt_us(lat["p999"]),
+                        fmt_us(lat["p50"]),
+                        fmt_us(lat["p99"]),
+                        fmt_us(lat["p999"]),
                         f"{r['mean_batch']:.1f}" if r.get("mean_batch") else "—",
                         f"{r['calls']:,}",
                         f"{r['failures']} / {r['fallbacks']}",
                         _mib(r.get("child_rss_kb")),
                     ]
                 )
-        lines += _table(
+        lines += table(
             ["design", "goroutines", "decisions/s", "p50", "p99", "p99.9", "mean batch",
              "calls", "failed / fallback", "server RSS"],
             rows,
@@ -173,7 +160,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
                 "A's (how many times more decisions B makes).",
                 "",
             ]
-            lines += _table(
+            lines += table(
                 ["A / B", "goroutines", "p50", "p99", "throughput"],
                 [
                     [r["pair"], r["concurrency"], f"{r['p50']:,.2f}x", f"{r['p99']:,.2f}x",
@@ -238,12 +225,12 @@ def _reload(r: dict[str, Any] | None, models: str) -> list[str]:
         "",
     ]
     b, d = r["baseline"], r["during"]
-    lines += _table(
+    lines += table(
         ["phase", "decisions", "decisions/s", "p50", "p99", "p99.9", "max", "failed", "fallback"],
         [
-            [name, f"{x['calls']:,}", _rate(x["per_second"]), _fmt_us(x["latency_us"]["p50"]),
-             _fmt_us(x["latency_us"]["p99"]), _fmt_us(x["latency_us"]["p999"]),
-             _fmt_us(x["latency_us"]["max"]), x["failures"], x["fallbacks"]]
+            [name, f"{x['calls']:,}", _rate(x["per_second"]), fmt_us(x["latency_us"]["p50"]),
+             fmt_us(x["latency_us"]["p99"]), fmt_us(x["latency_us"]["p999"]),
+             fmt_us(x["latency_us"]["max"]), x["failures"], x["fallbacks"]]
             for name, x in (("no reload", b), ("100 reloads" if r["reloads"] == 100
                                                 else f"{r['reloads']} reloads", d))
         ],
@@ -266,7 +253,7 @@ def _sidecar(s: dict[str, Any] | None, decisions: list[dict[str, Any]]) -> list[
     if not s:
         return [*lines, "Not measured.", ""]
     starts = ", ".join(f"{x:.0f}" for x in s["startup_ms"])
-    lines += _table(
+    lines += table(
         ["", ""],
         [
             ["exec → `ready` (median)", f"{s['startup_median_ms']:.0f} ms (runs: {starts} ms)"],
@@ -303,14 +290,14 @@ def _pipe(p: dict[str, Any] | None) -> list[str]:
 
 def _pipe_tables(j: dict[str, Any]) -> list[str]:
     rows = [
-        [name, _fmt_us(r["sidecar"]["p50_us"]), _fmt_us(r["sidecar"]["p99_us"]),
-         _fmt_us(r["echo"]["p50_us"]), _fmt_us(r["echo"]["p99_us"]), f"{r['ratio_p50']:.2f}x"]
+        [name, fmt_us(r["sidecar"]["p50_us"]), fmt_us(r["sidecar"]["p99_us"]),
+         fmt_us(r["echo"]["p50_us"]), fmt_us(r["echo"]["p99_us"]), f"{r['ratio_p50']:.2f}x"]
         for name, r in j["rtt"].items()
     ]  # fmt: skip
-    lines = _table(
+    lines = table(
         ["sidecar setting", "infer p50", "infer p99", "echo p50", "echo p99", "p50 ratio"], rows
     )
-    lines += _table(
+    lines += table(
         ["records per request", "records/s", "requests/s"],
         [
             [t["records_per_request"], _rate(t["records_per_s"]), _rate(t["requests_per_s"])]
@@ -333,7 +320,7 @@ def _training(res: dict[str, Any], img_prefix: str) -> list[str]:
             "generation.",
             "",
         ]
-        lines += _table(
+        lines += table(
             ["implementation", "rows", "time", "rows/s", "peak RSS", "same labels as train.labels"],
             [
                 [
@@ -366,7 +353,7 @@ def _training(res: dict[str, Any], img_prefix: str) -> list[str]:
             "test split, from the manifest.",
             "",
         ]
-        lines += _table(
+        lines += table(
             ["rows", "search", "tuned on", "result", "wall time", "peak RSS", "test AUC", "model"],
             [
                 [

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.markdown import fmt_us, table
 from bench.summary import LABELS
-
-
-def _us(v: float) -> str:
-    return f"{v / 1e3:.2f} ms" if v >= 1e3 else f"{v:.1f} µs"
 
 
 def _gap(us: float) -> str:
     if us == 0:
         return "none (back to back)"
     return f"{us / 1e3:g} ms" if us >= 1e3 else f"{us:g} µs"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return [*out, ""]
 
 
 def sparse(rows: list[dict[str, Any]] | None) -> list[str]:
@@ -40,21 +31,21 @@ def sparse(rows: list[dict[str, Any]] | None) -> list[str]:
     ]
     by = {(r["target"], r["gap_us"]): r for r in rows}
     gaps = sorted({r["gap_us"] for r in rows})
-    table = []
+    body = []
     for gap in gaps:
         s, e = by.get(("sigmagate", gap)), by.get(("echo", gap))
         row: list[Any] = [_gap(gap)]
         for r in (s, e):
             lat = r["latency_us"] if r else None
-            row += [_us(lat["p50"]), _us(lat["p99"])] if lat and r["calls"] else ["—", "—"]
+            row += [fmt_us(lat["p50"]), fmt_us(lat["p99"])] if lat and r["calls"] else ["—", "—"]
         ok = s and e and s["calls"] and e["calls"] and e["latency_us"]["p50"]
         row.append(f"{s['latency_us']['p50'] / e['latency_us']['p50']:.2f}x" if ok else "—")
         row.append(f"{s['calls']:,} / {e['calls']:,}" if s and e else "—")
-        table.append(row)
-    lines += _table(
+        body.append(row)
+    lines += table(
         ["gap after each answer", "sigmagate p50", "sigmagate p99", "echo p50", "echo p99",
          "p50 ratio", "calls (sigmagate / echo)"],
-        table,
+        body,
     )  # fmt: skip
     bad = [
         f"{r['target']} at {_gap(r['gap_us'])}: {r['failures']} / {r['fallbacks']}"
@@ -79,16 +70,16 @@ def busy(rows: list[dict[str, Any]] | None, hogs: int | None) -> list[str]:
         "the pause starts at 0.1 s and doubles while the shortage lasts).",
         "",
     ]
-    table = []
+    body = []
     for r in rows:
         lat = r["latency_us"]
-        table.append(
-            [LABELS.get(r["target"], r["target"]), f"{r['per_second']:,.0f}", _us(lat["p50"]),
-             _us(lat["p99"]), _us(lat["p999"]), f"{r['calls']:,}",
+        body.append(
+            [LABELS.get(r["target"], r["target"]), f"{r['per_second']:,.0f}", fmt_us(lat["p50"]),
+             fmt_us(lat["p99"]), fmt_us(lat["p999"]), f"{r['calls']:,}",
              f"{r['failures']} / {r['fallbacks']}"]
         )  # fmt: skip
-    lines += _table(
-        ["design", "decisions/s", "p50", "p99", "p99.9", "calls", "failed / fallback"], table
+    lines += table(
+        ["design", "decisions/s", "p50", "p99", "p99.9", "calls", "failed / fallback"], body
     )
     by = {r["target"]: r for r in rows}
     if "sigmagate" in by and "echo" in by and by["echo"]["latency_us"]["p50"]:
