@@ -101,13 +101,13 @@ class Stdio:
         """Bytes read (valid until the next read); empty at EOF; None when woken,
         interrupted or timed out."""
         clock = time.perf_counter
-        if self.nonblocking and self.spin_s > 0 and clock() >= self.spin_paused_until:
+        now = clock()
+        if self.nonblocking and self.spin_s > 0 and now >= self.spin_paused_until:
             # poll(0) costs under half of a read that finds nothing (~0.5 vs ~1.3 µs
             # here), so probe first and read only once data is there. The clock
             # and the flags are checked every 8 probes to keep each probe short.
             probe = self._spin_poll.poll
             _yield = os.sched_yield
-            now = clock()
             end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
             while True:
                 for _ in range(8):
