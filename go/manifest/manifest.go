@@ -1,0 +1,219 @@
+// Package manifest reads a model directory's manifest.json, the single source
+// of truth for feature names and order, the default threshold, the served
+// variant and its hash (docs/MODEL_FORMAT.md). Every Go consumer — the
+// predictor, gatecheck, simbot — reads the manifest through this one type.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Schema is the manifest format version this package understands.
+const Schema = 1
+
+// FileName is the manifest's name inside a model directory.
+const FileName = "manifest.json"
+
+// Manifest holds the keys a consumer relies on (★ in docs/MODEL_FORMAT.md)
+// and the optional blocks later stages read. Keys it does not name are kept
+// in the file and ignored here.
+type Manifest struct {
+	Schema           int                     `json:"schema"`
+	Version          string                  `json:"version"`
+	ModelFamily      string                  `json:"model_family"`
+	Features         []string                `json:"features"`
+	InputName        string                  `json:"input_name"`
+	OutputName       string                  `json:"output_name"`
+	DefaultThreshold float64                 `json:"default_threshold"`
+	ServeVariant     string                  `json:"serve_variant"`
+	Variants         map[string]Variant      `json:"variants"`
+	FeatureStats     map[string]FeatureStats `json:"feature_stats"`
+	Label            Label                   `json:"label"`
+	// CheckVectors are the rows an in-process replica must score like the
+	// sidecar before it is trusted; absent in models made before they existed.
+	CheckVectors *FileRef `json:"check_vectors,omitempty"`
+	// Reference is the training data's distribution, for drift monitoring;
+	// absent in models made before it existed.
+	Reference *Reference `json:"reference,omitempty"`
+
+	dir string
+}
+
+// Variant is one ONNX graph of the model (fp32, fp16, int8).
+type Variant struct {
+	File     string  `json:"file"`
+	SHA256   string  `json:"sha256"`
+	Bytes    int64   `json:"bytes"`
+	Accepted bool    `json:"accepted"`
+	Reason   *string `json:"reason"`
+}
+
+// FeatureStats summarise one feature on the training split, after cleaning.
+type FeatureStats struct {
+	Mean float64 `json:"mean"`
+	Std  float64 `json:"std"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Q001 float64 `json:"q001"`
+	Q999 float64 `json:"q999"`
+}
+
+// Label is how the training labels were made.
+type Label struct {
+	LookaheadS     float64 `json:"lookahead_s"`
+	ThresholdSigma float64 `json:"threshold_sigma"`
+	MinDistSigma   float64 `json:"min_dist_sigma"`
+	MinStd         float64 `json:"min_std"`
+}
+
+// FileRef names a file of the model directory and its hash.
+type FileRef struct {
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+	Rows   int    `json:"rows,omitempty"`
+}
+
+// Reference is the training distribution drift is measured against.
+type Reference struct {
+	// Features maps a feature name to its decile bins on the training split.
+	Features map[string]Bins `json:"features"`
+	// ApprovalRate is the share of the test split approved at ApprovalThreshold.
+	ApprovalRate      float64 `json:"approval_rate"`
+	ApprovalThreshold float64 `json:"approval_threshold"`
+	Rows              int     `json:"rows"`
+}
+
+// Bins are a histogram: len(Edges) == len(Fractions)+1, edges ascending; the
+// outer edges are the training min and max, and a live value below the first
+// or above the last falls in the first or last bin for PSI (and counts as
+// out of range).
+type Bins struct {
+	Edges     []float64 `json:"edges"`
+	Fractions []float64 `json:"fractions"`
+}
+
+// Dir is the model directory the manifest was read from.
+func (m *Manifest) Dir() string { return m.dir }
+
+// Path joins a file name of the manifest with the model directory.
+func (m *Manifest) Path(file string) string { return filepath.Join(m.dir, file) }
+
+// Load reads and validates dir/manifest.json. It does not hash files: call
+// VerifyFile for each file used.
+func Load(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w; a model directory holds %s (docs/MODEL_FORMAT.md)", err, FileName)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.dir = dir
+	return m, nil
+}
+
+// Parse decodes and validates a manifest's bytes.
+func Parse(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("not a manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate applies the rules of docs/MODEL_FORMAT.md that need no file I/O.
+func (m *Manifest) Validate() error {
+	var errs []error
+	if m.Schema != Schema {
+		errs = append(errs, fmt.Errorf("schema is %d, this build reads %d", m.Schema, Schema))
+	}
+	if m.Version == "" {
+		errs = append(errs, errors.New("version is missing"))
+	}
+	if len(m.Features) == 0 {
+		errs = append(errs, errors.New("features is empty"))
+	}
+	seen := make(map[string]bool, len(m.Features))
+	for _, f := range m.Features {
+		if seen[f] {
+			errs = append(errs, fmt.Errorf("feature %q is listed twice", f))
+		}
+		seen[f] = true
+	}
+	if !(m.DefaultThreshold >= 0 && m.DefaultThreshold <= 1) {
+		errs = append(errs, fmt.Errorf("default_threshold %v is not in [0, 1]", m.DefaultThreshold))
+	}
+	if _, err := m.Served(); err != nil {
+		errs = append(errs, err)
+	}
+	if r := m.Reference; r != nil {
+		for name, b := range r.Features {
+			if len(b.Fractions) == 0 || len(b.Edges) != len(b.Fractions)+1 {
+				errs = append(errs, fmt.Errorf("reference.features.%s: %d edges for %d fractions", name, len(b.Edges), len(b.Fractions)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Served is the variant to serve: serve_variant, which must exist and be accepted.
+func (m *Manifest) Served() (Variant, error) {
+	v, ok := m.Variants[m.ServeVariant]
+	if !ok {
+		return v, fmt.Errorf("serve_variant %q is not among the variants", m.ServeVariant)
+	}
+	if !v.Accepted {
+		return v, fmt.Errorf("serve_variant %q was rejected by train", m.ServeVariant)
+	}
+	if v.File == "" {
+		return v, fmt.Errorf("variants.%s has no file", m.ServeVariant)
+	}
+	return v, nil
+}
+
+// VerifyFile checks that dir/file hashes to want (hex sha256).
+func (m *Manifest) VerifyFile(file, want string) error {
+	got, err := SHA256File(m.Path(file))
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%s: sha256 %s, manifest says %s", m.Path(file), got, want)
+	}
+	return nil
+}
+
+// SHA256File is the hex sha256 of a file's bytes.
+func SHA256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// FeatureIndex maps each feature name to its column in the model's input.
+func (m *Manifest) FeatureIndex() map[string]int {
+	out := make(map[string]int, len(m.Features))
+	for i, f := range m.Features {
+		out[f] = i
+	}
+	return out
+}
