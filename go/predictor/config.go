@@ -84,10 +84,14 @@ type Config struct {
 	RestartBackoffMin time.Duration
 	RestartBackoffMax time.Duration
 
-	// Features is the order of the feature slices the bot passes, used by
-	// the fallback and the length check only until the sidecar reports the
-	// model's own order in `ready` (which then wins). Default: tick_ratio,
-	// depth_ratio, price_dist — the order the bot records them in.
+	// Features declares the order of the feature slices the bot passes to
+	// Decide, Approve and Predict. When set and the served model's order (its
+	// manifest's, reported in `ready`) differs, the predictor logs an error
+	// naming both orders and Decide answers from the fallback with reason
+	// feature_order (Decision.Err wraps ErrFeatureOrder) instead of scoring
+	// features in the wrong columns; DecideNamed still reaches the model.
+	// Default (nil): the slices follow the served model's order (Features()),
+	// tick_ratio, depth_ratio, price_dist until a model is served.
 	Features []string
 
 	// DefaultThreshold is what Decide uses until a model reports its own
@@ -119,7 +123,22 @@ const (
 	DefaultDecideThreshold        = 0.65
 )
 
-// The bot's feature order, for Config.Features' default.
+// checkNames accepts a non-empty list of distinct, non-empty names.
+func checkNames(names []string) error {
+	if len(names) == 0 {
+		return errors.New("empty; leave it nil to follow the model's order")
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if n == "" || seen[n] {
+			return fmt.Errorf("%q is empty or listed twice in %v", n, names)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// The bot's feature order before a model is served, when Config.Features is nil.
 var defaultFeatures = []string{featTick, featDepth, featDist}
 
 // withDefaults fills in zero fields and checks the rest.
@@ -151,8 +170,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RestartBackoffMax == 0 {
 		c.RestartBackoffMax = DefaultRestartBackoffMax
 	}
-	if c.Features == nil {
-		c.Features = append([]string(nil), defaultFeatures...)
+	if c.Features != nil {
+		c.Features = append([]string(nil), c.Features...)
+		if err := checkNames(c.Features); err != nil {
+			return c, fmt.Errorf("predictor: Config.Features: %w", err)
+		}
 	}
 	if c.DefaultThreshold == 0 {
 		c.DefaultThreshold = DefaultDecideThreshold

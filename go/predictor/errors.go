@@ -20,4 +20,7 @@ var (
 	ErrSidecar = errors.New("predictor: sidecar error")
 	// ErrClosed: Close was called.
 	ErrClosed = errors.New("predictor: closed")
+	// ErrFeatureOrder: Config.Features (the order of the bot's slices) is not
+	// the served model's order; Decide answers from the fallback until it is.
+	ErrFeatureOrder = errors.New("predictor: feature order differs from the model's")
 )

@@ -15,13 +15,16 @@ const (
 	ReasonChildDown  = "child_down" // no sidecar running, starting, or it died mid-request
 	ReasonNoModel    = "no_model"   // the sidecar runs but has no model loaded
 	ReasonError      = "error"      // the sidecar answered with an error
-	ReasonBadInput   = "bad_input"  // NaN/Inf or a wrong feature count (Approve only)
+	ReasonBadInput   = "bad_input"  // NaN/Inf, a wrong feature count, a missing or unknown name
 	ReasonOverloaded = "overloaded" // the request queue was full
 	ReasonCanceled   = "canceled"   // the caller's context ended first
 	ReasonClosed     = "closed"     // Close was called
+	// ReasonFeatureOrder: Config.Features differs from the served model's
+	// order, so Decide's slice would be scored in the wrong columns.
+	ReasonFeatureOrder = "feature_order"
 )
 
-var fallbackReasons = []string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed}
+var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed, ReasonFeatureOrder}
 
 // metrics holds the Prometheus collectors and the atomic counters Health
 // reads (Prometheus counters cannot be read back cheaply).
@@ -43,7 +46,7 @@ type metrics struct {
 	modelLatency     prometheus.Observer
 
 	nModel, nFallback, nTimeouts, nRestarts, nErrors atomic.Uint64
-	fallbackByReason                                 [8]atomic.Uint64 // indexed like fallbackReasons
+	fallbackByReason                                 [len(fallbackReasons)]atomic.Uint64 // indexed like fallbackReasons
 }
 
 func newMetrics(p *Predictor) *metrics {

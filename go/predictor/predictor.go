@@ -5,9 +5,12 @@
 // when it can, from the bot's old heuristic (fallback.go) when it cannot.
 //
 // Files: config.go (settings and defaults), detect.go (finding Python),
-// predictor.go (public API), session.go (one child process and its two I/O
-// goroutines), supervisor.go (start, restart, backoff, shutdown),
-// stderr.go (child logs into slog), fallback.go, metrics.go.
+// predictor.go (public API: Decide and friends), features.go (feature order:
+// Features, DecideNamed), errors.go, session.go (one child process and its
+// four goroutines: reaper, stderr forwarder, reader, writer), result.go
+// (decoding predict answers), supervisor.go (start, restart, backoff,
+// shutdown), stderr.go (child logs into slog), fallback.go (the heuristic),
+// metrics.go (Prometheus and Health counters).
 package predictor
 
 import (
@@ -78,9 +81,15 @@ type Predictor struct {
 
 // view is an immutable snapshot of what the hot path needs.
 type view struct {
-	state     State
-	sess      *session // set in StateReady and StateNoModel
-	layout    featureLayout
+	state State
+	sess  *session // set in StateReady and StateNoModel
+	// layout is the order of the slices Decide gets: Config.Features when
+	// set, else the served model's order (default order before one is served).
+	layout featureLayout
+	// modelLayout is the served model's order (names nil while none is served).
+	modelLayout featureLayout
+	// orderErr is set while Config.Features is not the served model's order.
+	orderErr  error
 	threshold float64
 	version   string
 	variant   string
@@ -119,7 +128,11 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		done:  make(chan struct{}),
 	}
 	p.m = newMetrics(p)
-	p.view.Store(&view{state: StateStarting, layout: newLayout(cfg.Features), threshold: cfg.DefaultThreshold})
+	names := cfg.Features
+	if names == nil {
+		names = defaultFeatures
+	}
+	p.view.Store(&view{state: StateStarting, layout: newLayout(names), threshold: cfg.DefaultThreshold})
 	if cfg.Registerer != nil {
 		if err := p.m.register(cfg.Registerer); err != nil {
 			return nil, err
@@ -191,6 +204,21 @@ func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, thr
 func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
 	start := time.Now()
 	v := p.view.Load()
+	if v.orderErr != nil && v.state == StateReady {
+		if math.IsNaN(threshold) {
+			threshold = v.threshold
+		}
+		if err := checkFeatures(features, v.layout.names); err != nil {
+			p.m.error("bad_input")
+			return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+		}
+		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), nil
+	}
+	return p.decideIn(ctx, v, features, threshold, start)
+}
+
+// decideIn answers features laid out as v.layout.
+func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, threshold float64, start time.Time) (Decision, error) {
 	if math.IsNaN(threshold) {
 		threshold = v.threshold
 	}

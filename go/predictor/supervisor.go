@@ -142,9 +142,15 @@ func (p *Predictor) setModel(s *session, info *rpc.Info) {
 			return
 		}
 		m := info.Model
-		if !equalStrings(v.layout.names, m.Features) {
+		v.modelLayout, v.orderErr = newLayout(m.Features), nil
+		switch {
+		case p.cfg.Features != nil:
+			if !equalStrings(p.cfg.Features, m.Features) {
+				v.orderErr = orderMismatch(p.cfg.Features, m.Version, m.Features)
+			}
+		case !equalStrings(v.layout.names, m.Features):
 			p.log.Info("feature order from the model", "features", m.Features, "was", v.layout.names)
-			v.layout = newLayout(m.Features)
+			v.layout = v.modelLayout
 		}
 		v.state, v.version, v.variant, v.threshold = StateReady, m.Version, m.Variant, m.Threshold
 		v.loadedAt, _ = time.Parse(time.RFC3339Nano, m.LoadedAt)
@@ -153,6 +159,10 @@ func (p *Predictor) setModel(s *session, info *rpc.Info) {
 		}
 	})
 	p.m.modelInfo.Reset()
+	if err := p.view.Load().orderErr; err != nil && info.Model != nil {
+		p.log.Error("feature order mismatch: Decide answers from the fallback (reason feature_order) until it is fixed; DecideNamed is unaffected",
+			"bot_features", p.cfg.Features, "model_features", info.Model.Features, "version", info.Model.Version, "err", err)
+	}
 	if info.Model != nil {
 		p.m.modelInfo.WithLabelValues(info.Model.Version, info.Model.Variant).Set(1)
 		p.log.Info("sidecar serving model", "pid", s.pid, "version", info.Model.Version, "variant", info.Model.Variant, "threshold", info.Model.Threshold)
