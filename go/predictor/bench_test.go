@@ -17,6 +17,7 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/internal/stats"
 )
 
 // Benchmarks run only under `go test -bench` (make bench), never in
@@ -163,10 +164,7 @@ func runBlock(b *testing.B, n, k int, op func(g int) error) ([]time.Duration, ti
 
 // quantile of sorted latencies, in µs.
 func quantile(sorted []time.Duration, f float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return float64(sorted[int(f*float64(len(sorted)-1))].Nanoseconds()) / 1e3
+	return stats.Micros(stats.Percentile(sorted, f))
 }
 
 func startBenchPredictor(b *testing.B) *Predictor {

@@ -53,8 +53,6 @@ type session struct {
 	records [][]float32
 	msgid   uint32
 	stdinRC syscall.RawConn // non-blocking writes for sendNow
-	// lastWriteErr is the last send's write error, nil after a good write.
-	lastWriteErr error
 
 	wg sync.WaitGroup
 }
@@ -259,10 +257,10 @@ func (s *session) writeLoop() {
 			continue
 		}
 		s.writeMu.Lock()
-		ok := s.send(batch, s.writeAll)
+		err := s.send(batch, s.writeAll)
 		s.writeMu.Unlock()
-		if !ok {
-			return
+		if err != nil {
+			return // the session is dead (writeAll never finds the pipe full)
 		}
 	}
 }
@@ -285,11 +283,9 @@ func (s *session) sendNow(c *call) bool {
 	default:
 		return false
 	}
-	if s.send([]*call{c}, s.tryWrite) {
-		return true
-	}
-	// Not sent: the pipe is full (queue c), or the session is dead and c failed.
-	return !errors.Is(s.lastWriteErr, syscall.EAGAIN)
+	// Sent, or the session is dead and c failed: either way c is answered.
+	// Only a full pipe leaves c untouched, for the queue.
+	return !errors.Is(s.send([]*call{c}, s.tryWrite), syscall.EAGAIN)
 }
 
 // writeAll writes b, waiting while the pipe is full (the writer goroutine).
@@ -323,14 +319,16 @@ func (s *session) tryWrite(b []byte) error {
 	return nil
 }
 
+// errSessionDead: send found the session dead and failed the batch's calls.
+var errSessionDead = errors.New("predictor: session ended")
+
 // send registers batch under a new msgid and writes it as one predict
-// request with write; s.writeMu must be held and a slot taken. It reports
-// false when nothing was sent. Then either the session is dead and every
-// call of the batch has been failed, or write said syscall.EAGAIN (then
-// s.lastWriteErr is that error, the batch is unregistered, the slot freed
-// and the calls untouched).
-func (s *session) send(batch []*call, write func([]byte) error) bool {
-	s.lastWriteErr = nil
+// request with write; s.writeMu must be held and a slot taken. It returns
+// nil once the request is written. Otherwise nothing was sent, and either
+// the error is write's syscall.EAGAIN (the pipe is full: the batch is
+// unregistered, the slot freed and the calls untouched), or the session is
+// dead and every call of the batch has been failed.
+func (s *session) send(batch []*call, write func([]byte) error) error {
 	s.msgid++
 	msgid := s.msgid
 	s.pendingMu.Lock()
@@ -339,7 +337,7 @@ func (s *session) send(batch []*call, write func([]byte) error) bool {
 		for _, c := range batch {
 			c.fail(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, s.deadErr))
 		}
-		return false
+		return errSessionDead
 	}
 	s.pending[msgid] = batch
 	s.pendingMu.Unlock()
@@ -351,11 +349,11 @@ func (s *session) send(batch []*call, write func([]byte) error) bool {
 	err := s.enc.Predict(msgid, records)
 	clear(records) // keep no caller's features alive
 	if err != nil {
-		s.die("protocol", fmt.Errorf("encode predict: %w", err))
-		return false
+		err = fmt.Errorf("encode predict: %w", err)
+		s.die("protocol", err)
+		return err
 	}
 	if err := write(s.enc.Bytes()); err != nil {
-		s.lastWriteErr = err
 		if errors.Is(err, syscall.EAGAIN) {
 			s.pendingMu.Lock()
 			_, mine := s.pending[msgid]
@@ -363,17 +361,17 @@ func (s *session) send(batch []*call, write func([]byte) error) bool {
 			s.pendingMu.Unlock()
 			if !mine {
 				// The session died meanwhile and has failed the batch already.
-				s.lastWriteErr = nil
-				return false
+				return errSessionDead
 			}
 			<-s.slots
-			return false
+			return err
 		}
-		s.die("exited", fmt.Errorf("write to sidecar stdin: %w", err))
-		return false
+		err = fmt.Errorf("write to sidecar stdin: %w", err)
+		s.die("exited", err)
+		return err
 	}
 	s.p.m.batchSize.Observe(float64(len(batch)))
-	return true
+	return nil
 }
 
 // readLoop decodes everything the sidecar writes to stdout. The first

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/stats"
 )
 
 // errFallback marks a call that got an answer, but from the fallback heuristic
@@ -195,11 +196,7 @@ func percentiles(lat []time.Duration) Percentiles {
 		return Percentiles{}
 	}
 	slices.Sort(lat)
-	rank := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(lat)))) - 1
-		i = max(0, min(i, len(lat)-1))
-		return us(lat[i])
-	}
+	rank := func(q float64) float64 { return stats.Micros(stats.Percentile(lat, q)) }
 	var sum time.Duration
 	for _, d := range lat {
 		sum += d
@@ -214,4 +211,4 @@ func percentiles(lat []time.Duration) Percentiles {
 	}
 }
 
-func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+func us(d time.Duration) float64 { return stats.Micros(d) }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,46 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/internal/stats"
+	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
-// manifest holds the keys gatecheck reads (docs/MODEL_FORMAT.md).
-type manifest struct {
-	Version          string   `json:"version"`
-	Features         []string `json:"features"`
-	InputName        string   `json:"input_name"`
-	OutputName       string   `json:"output_name"`
-	DefaultThreshold float64  `json:"default_threshold"`
-	ServeVariant     string   `json:"serve_variant"`
-	Variants         map[string]struct {
-		File string `json:"file"`
-	} `json:"variants"`
-	FeatureStats map[string]struct {
-		Mean float64 `json:"mean"`
-		Std  float64 `json:"std"`
-		Min  float64 `json:"min"`
-		Max  float64 `json:"max"`
-	} `json:"feature_stats"`
-}
-
-func readManifest(dir string) (manifest, error) {
-	var m manifest
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		return m, fmt.Errorf("%w; -model must be a model directory (docs/MODEL_FORMAT.md)", err)
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s/manifest.json: %w", dir, err)
-	}
-	if len(m.Features) == 0 {
-		return m, fmt.Errorf("%s/manifest.json has no features", dir)
-	}
-	return m, nil
-}
-
 // sample draws records from each feature's training distribution (normal
 // around mean, clipped to [min, max]); without stats, from [-1, 1].
-func sample(m manifest, n int, seed uint64) [][]float32 {
+func sample(m *manifest.Manifest, n int, seed uint64) [][]float32 {
 	r := rand.New(rand.NewPCG(seed, 1))
 	out := make([][]float32, n)
 	for i := range out {
@@ -86,7 +53,7 @@ type Agreement struct {
 
 const agreementTolerance = 1e-6
 
-func checkAgreement(ctx context.Context, p *predictor.Predictor, python, modelDir string, m manifest, recs [][]float32) Agreement {
+func checkAgreement(ctx context.Context, p *predictor.Predictor, python, modelDir string, m *manifest.Manifest, recs [][]float32) Agreement {
 	a := Agreement{Records: len(recs)}
 	want, err := onnxScores(ctx, python, modelDir, m, recs)
 	if err != nil {
@@ -118,13 +85,13 @@ x = np.asarray(json.load(sys.stdin), dtype=np.float32)
 json.dump([float(q) for q in s.run([outp], {inp: x})[0].reshape(-1)], sys.stdout)
 `
 
-func onnxScores(ctx context.Context, python, modelDir string, m manifest, recs [][]float32) ([]float64, error) {
+func onnxScores(ctx context.Context, python, modelDir string, m *manifest.Manifest, recs [][]float32) ([]float64, error) {
 	if python == "" {
 		return nil, errors.New("no Python found to compute the model's own scores; pass -python")
 	}
-	v, ok := m.Variants[m.ServeVariant]
-	if !ok {
-		return nil, fmt.Errorf("manifest serve_variant %q is not among its variants", m.ServeVariant)
+	v, err := m.Served()
+	if err != nil {
+		return nil, err
 	}
 	in, _ := json.Marshal(recs)
 	cmd := exec.CommandContext(ctx, python, "-c", onnxScript, filepath.Join(modelDir, v.File), m.InputName, m.OutputName)
@@ -151,7 +118,7 @@ type EdgeCase struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m manifest) []EdgeCase {
+func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Manifest) []EdgeCase {
 	n := len(m.Features)
 	base := make([]float32, n)
 	with := func(i int, v float32) []float32 {
@@ -244,12 +211,7 @@ func stress(ctx context.Context, p *predictor.Predictor, recs [][]float32, gorou
 	el := time.Since(start)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	q := func(f float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(f*float64(len(all)-1))].Nanoseconds()) / 1e3
-	}
+	q := func(f float64) float64 { return stats.Micros(stats.Percentile(all, f)) }
 	s := Stress{Goroutines: goroutines, Decisions: int64(len(all)), Fallbacks: fallbacks.Load(),
 		PerSecond: float64(len(all)) / el.Seconds(), P50us: q(0.5), P99us: q(0.99), P999us: q(0.999)}
 	s.Pass = s.Decisions > 0 && s.Fallbacks == 0

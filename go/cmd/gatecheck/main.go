@@ -36,6 +36,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
@@ -119,9 +120,9 @@ Exit status:
 	if err != nil {
 		return usage("-model %s: %v", *model, err)
 	}
-	m, err := readManifest(dir)
+	m, err := manifest.Load(dir)
 	if err != nil {
-		return usage("%v", err)
+		return usage("-model %s: %v", *model, err)
 	}
 	var command []string
 	workdir := ""

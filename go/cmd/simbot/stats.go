@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/internal/stats"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
@@ -145,10 +146,7 @@ func percentiles(d []time.Duration) map[string]float64 {
 		return out
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	at := func(q float64) float64 {
-		i := int(q * float64(len(d)-1))
-		return float64(d[i].Nanoseconds()) / 1e3
-	}
+	at := func(q float64) float64 { return stats.Micros(stats.Percentile(d, q)) }
 	out["p50"], out["p90"], out["p99"], out["p99.9"], out["max"] = at(0.5), at(0.9), at(0.99), at(0.999), at(1)
 	return out
 }
