@@ -6,9 +6,6 @@ read once into memory so the bytes hashed are the bytes loaded.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -21,8 +18,7 @@ import onnxruntime as ort
 
 from infer.protocol import OneRecordResult
 from infer.scorer import Scorer
-
-SCHEMA = 1
+from modelformat import manifest as mf
 
 
 class ModelError(Exception):
@@ -38,9 +34,6 @@ class Model:
     variant: str
     path: str
     loaded_at: str
-    input_name: str
-    output_name: str
-    session: ort.InferenceSession
     scorer: Scorer
     one_result: OneRecordResult
     loaded_mono: float = 0.0
@@ -65,59 +58,32 @@ class Model:
         }
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """The parsed manifest.json of a model directory; errors name the file and line."""
-    path = directory / "manifest.json"
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read manifest: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: manifest must be a JSON object")
-    return data
-
-
-def _require(m: dict[str, Any], key: str, kind: type | tuple[type, ...], where: Path) -> Any:
-    if key not in m:
-        raise ModelError(f"{where}/manifest.json: missing key {key!r}")
-    value = m[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ModelError(
-            f"{where}/manifest.json: {key!r} has the wrong type ({type(value).__name__})"
-        )
-    return value
-
-
-def _ranges(m: dict[str, Any], features: list[str]) -> tuple[list[float], list[float]] | None:
-    stats = m.get("feature_stats")
-    if not isinstance(stats, dict):
+def _ranges(m: mf.Manifest) -> tuple[list[float], list[float]] | None:
+    stats = m.feature_stats
+    if stats is None:
         return None
     lo, hi = [], []
-    for name in features:
+    for name in m.features:
         s = stats.get(name)
         if not isinstance(s, dict):
             return None
         a, b = s.get("min"), s.get("max")
-        if not all(isinstance(v, int | float) and math.isfinite(v) for v in (a, b)):
+        if not (mf.finite(a) and mf.finite(b)):
             return None
         lo.append(float(a))
         hi.append(float(b))
     return lo, hi
 
 
-def _canary(features: list[str], m: dict[str, Any]) -> np.ndarray:
+def _canary(m: mf.Manifest) -> np.ndarray:
     """Rows at the training mean, min and max of each feature (zeros if unknown)."""
-    stats = m.get("feature_stats") if isinstance(m.get("feature_stats"), dict) else {}
-    rows = np.zeros((4, len(features)), dtype=np.float32)
-    for j, name in enumerate(features):
+    stats = m.feature_stats or {}
+    rows = np.zeros((4, len(m.features)), dtype=np.float32)
+    for j, name in enumerate(m.features):
         s = stats.get(name, {})
         for i, key in enumerate(("mean", "min", "max")):
             v = s.get(key) if isinstance(s, dict) else None
-            if isinstance(v, int | float) and math.isfinite(v):
+            if mf.finite(v):
                 rows[i + 1, j] = v
     return rows
 
@@ -170,98 +136,46 @@ def load(
     directory = Path(os.path.realpath(model_path))
     if not directory.is_dir():
         raise ModelError(f"{model_path}: not a directory")
-    m = read_manifest(directory)
-    if m.get("schema") != SCHEMA:
-        raise ModelError(
-            f"{directory}/manifest.json: schema {m.get('schema')!r}, this sidecar reads {SCHEMA}"
-        )
-    version = _require(m, "version", str, directory)
-    features = _require(m, "features", list, directory)
-    if (
-        not features
-        or not all(isinstance(f, str) for f in features)
-        or len(set(features)) != len(features)
-    ):
-        raise ModelError(
-            f"{directory}/manifest.json: 'features' must be distinct names, got {features!r}"
-        )
-    in_name = _require(m, "input_name", str, directory)
-    out_name = _require(m, "output_name", str, directory)
-    default_t = float(_require(m, "default_threshold", (int, float), directory))
-    if threshold is not None:
-        default_t = threshold
-    if not 0.0 <= default_t <= 1.0:
-        raise ModelError(f"{directory}: threshold {default_t} is outside [0, 1]")
-    variants = _require(m, "variants", dict, directory)
-    name = variant or _require(m, "serve_variant", str, directory)
-    spec = variants.get(name)
-    if not isinstance(spec, dict):
-        raise ModelError(
-            f"{directory}/manifest.json: no variant {name!r} (have {sorted(variants)})"
-        )
-    if spec.get("accepted") is not True:
-        raise ModelError(
-            f"{directory}: variant {name!r} was rejected ({spec.get('reason')}), not serving it"
-        )
-    file_name, want = spec.get("file"), spec.get("sha256")
-    if (
-        not isinstance(file_name, str)
-        or os.path.basename(file_name) != file_name
-        or not isinstance(want, str)
-    ):
-        raise ModelError(
-            f"{directory}/manifest.json: variant {name!r} needs a plain 'file' name and a 'sha256'"
-        )
-    onnx_path = directory / file_name
-    blob = _read_verified(onnx_path, want)
-    got = want.lower()
-    # The other variants are not loaded, but a mismatch there still means the
-    # directory is not what `train` published: refuse it whole.
-    for other, ospec in variants.items():
-        if other != name and isinstance(ospec, dict) and isinstance(ospec.get("file"), str):
-            other_path = directory / os.path.basename(ospec["file"])
-            if other_path.exists():
-                _read_verified(other_path, str(ospec.get("sha256", "")))
+    try:
+        m = mf.load(directory)
+        where = str(directory / mf.FILE_NAME)
+        name, spec = m.served(variant, where)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ModelError(f"{directory}: threshold {threshold} is outside [0, 1]")
+        onnx_path = directory / spec.file
+        blob = mf.verify_file(onnx_path, spec.sha256)
+        # The other variants are not loaded, but a mismatch there still means the
+        # directory is not what `train` published: refuse it whole.
+        for other, ospec in m.variants.items():
+            if other != name and (directory / ospec.file).exists():
+                mf.verify_file(directory / ospec.file, ospec.sha256)
+    except mf.ManifestError as exc:
+        raise ModelError(str(exc)) from exc
     sess = _session(blob, threads, onnx_path)
-    _check_io(sess, in_name, out_name, len(features), onnx_path)
-    ranges = _ranges(m, features)
+    _check_io(sess, m.input_name, m.output_name, len(m.features), onnx_path)
+    ranges = _ranges(m)
     model = Model(
-        version=version,
-        sha256=got,
-        features=list(features),
-        threshold=default_t,
+        version=m.version,
+        sha256=spec.sha256,
+        features=list(m.features),
+        threshold=m.default_threshold if threshold is None else threshold,
         variant=name,
         path=str(directory),
         loaded_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        input_name=in_name,
-        output_name=out_name,
-        session=sess,
         scorer=Scorer(
             sess,
-            in_name,
-            out_name,
-            len(features),
+            m.input_name,
+            m.output_name,
+            len(m.features),
             len(sess.get_outputs()[0].shape),
             ranges[0] if ranges else None,
             ranges[1] if ranges else None,
         ),
-        one_result=OneRecordResult(version),
+        one_result=OneRecordResult(m.version),
         loaded_mono=time.monotonic(),
     )
-    _run_canary(model, _canary(model.features, m), onnx_path)
+    _run_canary(model, _canary(m), onnx_path)
     return model
-
-
-def _read_verified(path: Path, want: str) -> bytes:
-    """The file's bytes, once their sha256 matches the manifest's."""
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    got = hashlib.sha256(blob).hexdigest()
-    if got != want.lower():
-        raise ModelError(f"{path}: sha256 {got} does not match the manifest's {want}")
-    return blob
 
 
 def _run_canary(model: Model, rows: np.ndarray, src: Path) -> None:

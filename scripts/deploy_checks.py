@@ -7,6 +7,7 @@ says why on stderr):
                                   manifest is servable and metrics meet the floor
   field DIR KEY.PATH              print one manifest value (e.g. metrics.test.auc)
   verify-files DIR                every variant file's sha256 equals the manifest's
+  default-min-auc                 print the default test-AUC floor (train's)
   status-token FILE               print the status file's current content hash
   wait-status FILE --version V --since TOKEN [--timeout S]
                                   wait until the status file changes and reports V
@@ -18,25 +19,23 @@ this module only reads them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from infer.model import ModelError, read_manifest
+from modelformat import manifest as mf
 
 
 class CheckError(Exception):
     """A check failed; the message says which file and field."""
 
 
-def load_manifest(model_dir: Path) -> dict[str, Any]:
+def load_manifest(model_dir: Path) -> mf.Manifest:
     try:
-        return read_manifest(model_dir)
-    except ModelError as exc:
+        return mf.load(model_dir)
+    except mf.ManifestError as exc:
         raise CheckError(str(exc)) from exc
 
 
@@ -55,32 +54,23 @@ def validate(model_dir: Path, min_auc: float | None, any_name: bool = False) -> 
     any_name: the directory may have another name (a downloaded CI artifact); it is
     published under its version, so only directories inside models/ must match."""
     manifest = load_manifest(model_dir)
-    where = model_dir / "manifest.json"
-    if manifest.get("schema") != 1:
-        raise CheckError(f"{where}: field 'schema' is {manifest.get('schema')!r}, expected 1")
-    version = manifest.get("version")
-    if not isinstance(version, str) or not version:
-        raise CheckError(f"{where}: field 'version' is missing")
+    where = model_dir / mf.FILE_NAME
+    version = manifest.version
     if version != model_dir.name and not any_name:
         raise CheckError(
             f"{where}: field 'version' is {version!r} but the directory is named "
             f"{model_dir.name!r}; a model directory must be named after its version"
         )
-    variant = manifest.get("serve_variant")
-    spec = dig(manifest, f"variants.{variant}") if isinstance(variant, str) else None
-    if not isinstance(spec, dict):
-        raise CheckError(f"{where}: serve_variant {variant!r} is not listed in 'variants'")
-    if spec.get("accepted") is not True:
-        raise CheckError(
-            f"{where}: serve_variant {variant!r} is rejected ({spec.get('reason')}); "
-            "it must never be served"
-        )
-    model_file = model_dir / str(spec.get("file"))
+    try:
+        variant, spec = manifest.served(where=str(where))
+    except mf.ManifestError as exc:
+        raise CheckError(f"{exc}; it must never be served") from exc
+    model_file = model_dir / spec.file
     if not model_file.is_file():
         raise CheckError(f"{where}: variants.{variant}.file {model_file.name!r} does not exist")
     if min_auc is not None:
-        auc = dig(manifest, "metrics.test.auc")
-        if not isinstance(auc, int | float) or not math.isfinite(auc):
+        auc = dig(manifest.to_dict(), "metrics.test.auc")
+        if not mf.finite(auc):
             raise CheckError(f"{where}: metrics.test.auc is missing; cannot apply --min-auc")
         if auc < min_auc:
             raise CheckError(
@@ -89,34 +79,23 @@ def validate(model_dir: Path, min_auc: float | None, any_name: bool = False) -> 
     return version
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_files(model_dir: Path) -> None:
     manifest = load_manifest(model_dir)
-    variants = manifest.get("variants")
-    if not isinstance(variants, dict) or not variants:
-        raise CheckError(f"{model_dir / 'manifest.json'}: field 'variants' is missing")
-    for name, spec in variants.items():
-        path = model_dir / str(spec.get("file"))
+    if not manifest.variants:
+        raise CheckError(f"{model_dir / mf.FILE_NAME}: field 'variants' is empty")
+    for name, spec in manifest.variants.items():
+        path = model_dir / spec.file
         if not path.is_file():
             raise CheckError(f"{path}: variant {name!r} file is missing")
-        actual = sha256_of(path)
-        if actual != spec.get("sha256"):
-            raise CheckError(
-                f"{path}: sha256 {actual} does not match manifest variants.{name}.sha256 "
-                f"{spec.get('sha256')}"
-            )
+        try:
+            mf.verify_file(path, spec.sha256)
+        except mf.ManifestError as exc:
+            raise CheckError(f"{exc} (variants.{name}.sha256)") from exc
 
 
 def status_token(status_file: Path) -> str:
     try:
-        return hashlib.sha256(status_file.read_bytes()).hexdigest()
+        return mf.sha256_file(status_file)
     except FileNotFoundError:
         return "absent"
 
@@ -168,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("key")
     p = sub.add_parser("verify-files")
     p.add_argument("dir", type=Path)
+    sub.add_parser("default-min-auc")
     p = sub.add_parser("status-token")
     p.add_argument("file", type=Path)
     p = sub.add_parser("wait-status")
@@ -180,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "validate":
             print(validate(args.dir, args.min_auc, args.any_name))
         elif args.cmd == "field":
-            value = dig(load_manifest(args.dir), args.key)
+            value = dig(load_manifest(args.dir).to_dict(), args.key)
             print("" if value is None else value)
         elif args.cmd == "verify-files":
             verify_files(args.dir)
+        elif args.cmd == "default-min-auc":
+            print(mf.DEFAULT_MIN_AUC)
         elif args.cmd == "status-token":
             print(status_token(args.file))
         elif args.cmd == "wait-status":

@@ -26,8 +26,9 @@ data and training:
       --sigma X           train fit --sigma (label reversion threshold)
       --train-arg ARG     pass ARG through to train fit (repeatable)
 validation:
-      --min-auc X         floor for the manifest's metrics.test.auc (default 0.55;
-                          'none' skips the floor, and train fit gets --min-auc 0)
+      --min-auc X         floor for the manifest's metrics.test.auc (default: train's
+                          DEFAULT_MIN_AUC, 0.55; 'none' skips the floor, and train fit
+                          gets --min-auc 0)
       --skip-smoke        do not serve the new model in a throw-away sidecar first
 deployment:
       --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/)
@@ -48,7 +49,7 @@ EOF
 }
 
 DB_PATH="${SIGMAGATE_DB:-$ROOT/data/features.db}"
-DAYS=""; SYMBOL=""; DATA=""; FROM=""; MIN_AUC="0.55"; SKIP_SMOKE=0
+DAYS=""; SYMBOL=""; DATA=""; FROM=""; MIN_AUC=""; SKIP_SMOKE=0
 MODELS_DIR="${SIGMAGATE_MODELS_DIR:-$ROOT/models}"
 KEEP=5; KEEP_BACKUPS=10; BACKUP=1; RESTART=1; DRY_RUN=0; ROLLBACK=0; ROLLBACK_TO=""
 PIDFILE="${SIGMAGATE_PIDFILE:-$ROOT/run/infer.pid}"
@@ -92,7 +93,7 @@ done
 [[ "$KEEP" =~ ^[0-9]+$ && "$KEEP" -ge 2 ]] || { echo "error: --keep must be an integer >= 2, got '$KEEP'" >&2; exit 2; }
 [[ "$KEEP_BACKUPS" =~ ^[0-9]+$ ]] || { echo "error: --keep-backups must be an integer, got '$KEEP_BACKUPS'" >&2; exit 2; }
 [[ -z "$DAYS" || "$DAYS" =~ ^[0-9]+$ ]] || { echo "error: --days must be a whole number of days, got '$DAYS'" >&2; exit 2; }
-[[ "$MIN_AUC" == none || "$MIN_AUC" =~ ^(0|1)?(\.[0-9]+)?$ ]] || { echo "error: --min-auc must be a number in [0, 1] or 'none', got '$MIN_AUC'" >&2; exit 2; }
+[[ -z "$MIN_AUC" || "$MIN_AUC" == none || "$MIN_AUC" =~ ^(0|1)?(\.[0-9]+)?$ ]] || { echo "error: --min-auc must be a number in [0, 1] or 'none', got '$MIN_AUC'" >&2; exit 2; }
 [[ -x "$PY" ]] || { echo "error: Python not found at $PY; run scripts/setup.sh or set SIGMAGATE_PYTHON" >&2; exit 2; }
 
 # --- logging: everything goes to stderr and the log file; stdout gets only the result line.
@@ -132,6 +133,7 @@ checks() { "$PY" "$SCRIPTS/deploy_checks.py" "$@"; }
 current_version() { [[ -L "$MODELS_DIR/current" ]] && basename "$(readlink "$MODELS_DIR/current")"; }
 previous_version() { [[ -L "$MODELS_DIR/previous" ]] && basename "$(readlink "$MODELS_DIR/previous")"; }
 record_history() { printf '%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$1" "${2:-none}" "$3" "$4" >>"$MODELS_DIR/.deploy_history"; }
+[[ -n "$MIN_AUC" ]] || MIN_AUC="$(checks default-min-auc)" || die "cannot read the default --min-auc"
 
 # Atomic symlink switch: a new link under a temporary name, renamed over the old one.
 switch_link() { # name version

@@ -5,10 +5,11 @@ Usage: model_summary.py DIR      (used for the CI job summary and by the demo)
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from modelformat import manifest as mf
 
 
 def fmt(value: Any) -> str:
@@ -18,7 +19,7 @@ def fmt(value: Any) -> str:
 
 
 def summary(model_dir: Path) -> str:
-    manifest: dict[str, Any] = json.loads((model_dir / "manifest.json").read_text())
+    manifest: dict[str, Any] = mf.read_json(model_dir)
     lines = [
         f"## Model `{manifest.get('version')}`",
         "",
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args[0])
     try:
         print(summary(path))
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"error: {path / 'manifest.json'}: {exc}", file=sys.stderr)
+    except mf.ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import msgpack
 
+from modelformat import manifest as mf
+
 
 class SmokeError(Exception):
     pass
@@ -94,7 +96,7 @@ class Sidecar:
 
 
 def smoke(model_dir: Path, variant: str | None, timeout: float, python: str) -> dict[str, Any]:
-    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest = mf.read_json(model_dir)
     argv = [python, "-m", "infer", "--model", str(model_dir), "--log-level", "warning"]
     if variant:
         argv += ["--variant", variant]
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = smoke(args.dir.resolve(), args.variant, args.timeout, args.python)
-    except (SmokeError, OSError, KeyError, json.JSONDecodeError) as exc:
+    except (SmokeError, OSError, KeyError, mf.ManifestError) as exc:
         print(f"error: smoke test of {args.dir}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(out))

@@ -1,5 +1,8 @@
 """Names the CLI offers, kept free of heavy imports so `train --help` and argument
 errors answer at once."""
 
-FAMILIES = ("gbm", "hgb", "rf", "xgb", "mlp")
+from train.families import NAMES as FAMILIES
+
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
+
+__all__ = ["CALIBRATIONS", "FAMILIES"]

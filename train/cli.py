@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
 from train.choices import CALIBRATIONS, FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
 
@@ -75,8 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
         "0 = all)",
     )  # fmt: skip
-    f.add_argument("--threshold", type=_unit, default=0.65, help="decision threshold (0.65)")
-    f.add_argument("--min-auc", type=float, default=0.55, help="gate: test AUC (0.55)")
+    f.add_argument(
+        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
+        help=f"decision threshold ({DEFAULT_THRESHOLD})",
+    )  # fmt: skip
+    f.add_argument(
+        "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
+    )
     f.add_argument("--max-parity", type=float, default=1e-4, help="gate: ONNX vs sklearn |dp|")
     f.add_argument("--min-agreement", type=_unit, default=0.995, help="variant gate (0.995)")
     f.add_argument("--max-auc-delta", type=float, default=0.005, help="variant gate (0.005)")

@@ -22,6 +22,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
+from modelformat.manifest import INPUT_NAME, OUTPUT_NAME
+from train import families
 from train.errors import ExportError
 from train.fold import (
     as_logistic_regressor,
@@ -33,8 +35,6 @@ from train.fold import (
 from train.fp16 import convert_to_fp16
 from train.isotonic import append_interpolation, isotonic_to_interpolate
 
-INPUT_NAME = "features"
-OUTPUT_NAME = "probability"
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 CALIBRATION_PROP = "sigmagate.calibration"
 FOLDED = "sigmoid folded into the tree ensemble (leaf weights x -A, base -(A*base+B))"
@@ -50,40 +50,6 @@ GRAPH_PROPS = (CALIBRATION_PROP, ENSEMBLE_PROP, SCALER_PROP)
 VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
-def _register_xgboost() -> None:
-    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-    from xgboost import XGBClassifier
-
-    update_registered_converter(
-        XGBClassifier,
-        "XGBoostXGBClassifier",
-        calculate_linear_classifier_output_shapes,
-        convert_xgboost,
-        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
-    )
-
-
-def _patch_hgb_missing_flag() -> None:
-    """skl2onnx 1.20 passes the leaf's `missing` flag of a HistGradientBoosting
-    tree as a Python bool, which onnx rejects in an ints attribute ("Expected an
-    int, got a boolean"); coerce it to 0/1 (same meaning) before it is stored."""
-    import skl2onnx.common.tree_ensemble as te
-
-    orig = te.add_node
-    if getattr(orig, "_int_missing_flag", False):
-        return
-
-    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kw: Any) -> Any:
-        return orig(
-            *args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kw
-        )
-
-    add_node._int_missing_flag = True  # type: ignore[attr-defined]
-    te.add_node = add_node
-
-
 def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto:
     """Convert a fitted scaler+classifier pipeline; keep only the class-1 probability."""
     from skl2onnx import convert_sklearn
@@ -92,10 +58,7 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
     iso = isotonic_to_interpolate(pipeline)
     if iso is not None:
         return _with_isotonic(*iso, n_features, family)
-    if family == "xgb":
-        _register_xgboost()
-    if family == "hgb":
-        _patch_hgb_missing_flag()
+    families.get(family).prepare_export()
     # A sigmoid calibration of GradientBoosting/HistGradientBoosting is folded into
     # the ensemble's leaves (train/fold.py): convert the bare classifier, then rewrite.
     folded = sigmoid_to_fold(pipeline)

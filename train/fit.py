@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from modelformat.manifest import DEFAULT_THRESHOLD
 from train import export
 from train.calibrate import calibrate
 from train.dataset import Dataset
@@ -28,7 +29,7 @@ class FitOptions:
     n_splits: int = 5
     tune_rows: int | None = None
     calibration: str = "sigmoid"
-    threshold: float = 0.65
+    threshold: float = DEFAULT_THRESHOLD
     min_agreement: float = 0.995
     max_auc_delta: float = 0.005
     seed: int = 0

@@ -9,11 +9,12 @@ computes the raw score f = base + Σ leaf weights and then applies LOGISTIC,
 and where scikit-learn feeds the calibrator that same f (`decision_function`),
 p = logistic(-A·f - B) = logistic(-(A·base + B) + Σ -A·leaf): scaling every
 leaf weight by -A and replacing the base value gives the calibrated
-probability from the ensemble node alone. That removes the ~10 small nodes
-skl2onnx emits for the calibrator (about 2 µs of a ~6 µs single-record call).
+probability from the ensemble node alone, without the small nodes skl2onnx
+emits for the calibrator (docs/BENCHMARKS.md has what that saves per call).
 
-It is exact only where the calibrator's input is the raw score:
-GradientBoosting and HistGradientBoosting (they have `decision_function`).
+It is exact only where the calibrator's input is the raw score: the families
+marked `sigmoid_folds` in train/families.py (GradientBoosting,
+HistGradientBoosting, LightGBM: they have `decision_function`).
 XGBClassifier, RandomForest and MLP have only `predict_proba`, so their
 calibrator sees logistic(f) or a vote share, and A·p + B is not linear in f;
 those keep the converter's calibration nodes.
@@ -21,10 +22,10 @@ those keep the converter's calibration nodes.
 Second rewrite (`as_logistic_regressor`): a binary LOGISTIC
 TreeEnsembleClassifier whose class-1 column is all the graph returns becomes
 TreeEnsembleRegressor (same trees, raw score) + Sigmoid, whose [N, 1] output
-is the graph's (no Reshape to [N]: the sidecar takes either shape, and each
-node costs onnxruntime ~0.17 µs per call). The same probability, but
-onnxruntime's classifier also computes a label and a two-column output:
-measured ~0.3 µs per single record and ~45 % of a 64-record batch.
+is the graph's (no Reshape to [N]: the sidecar takes either shape, and every
+node has a fixed per-call cost in onnxruntime). The same probability, but
+onnxruntime's classifier also computes a label and a two-column output that
+nobody reads (the saving is measured in docs/BENCHMARKS.md).
 
 Third rewrite (`fold_scaler`): the StandardScaler's `Scaler` node in front of
 a tree ensemble is folded into the split thresholds (exact; see there).
@@ -36,10 +37,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-FOLDABLE = (GradientBoostingClassifier, HistGradientBoostingClassifier)
+from train.families import sigmoid_folding_classes
+
 ML_DOMAIN = "ai.onnx.ml"
 
 
@@ -55,7 +56,7 @@ def sigmoid_to_fold(pipeline: Pipeline) -> tuple[Pipeline, float, float] | None:
         return None
     cc = cal.calibrated_classifiers_[0]
     clf = cc.estimator
-    if not isinstance(clf, FOLDABLE) or len(cc.calibrators) != 1:
+    if not isinstance(clf, sigmoid_folding_classes()) or len(cc.calibrators) != 1:
         return None
     # Guard the premise: scikit-learn must feed the calibrator decision_function.
     if not hasattr(clf, "decision_function"):

@@ -6,7 +6,6 @@ lines are skipped and counted, one more and the read fails.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -38,14 +37,6 @@ class Records:
 
     def __len__(self) -> int:
         return len(self.ts_ns)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def parse_timestamp(value: object) -> int:

@@ -1,27 +1,21 @@
-"""manifest.json per docs/MODEL_FORMAT.md, and the version name."""
+"""The manifest `train fit` publishes (modelformat.manifest types it), and the version name."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from train.export import INPUT_NAME, OUTPUT_NAME, VARIANT_FILES
-from train.io import sha256_file
-
-SCHEMA = 1
-LIBRARIES = (
-    "scikit-learn", "onnx", "onnxruntime", "skl2onnx", "numpy", "onnxmltools",
-    "onnxconverter-common", "xgboost-cpu", "scipy",
-)  # fmt: skip
+from modelformat import manifest as mf
+from train import families
+from train.export import VARIANT_FILES, VariantCheck
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(family: str) -> dict[str, str]:
     out = {}
-    for name in LIBRARIES:
+    for name in families.libraries(family):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -39,42 +33,63 @@ def version_name(created: datetime, model_sha256: str, salt: int = 0) -> str:
     return f"{created.strftime('%Y%m%dT%H%M%SZ')}-{h[:8]}"
 
 
-def variant_entries(workdir: Path, checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def variant_entries(workdir: Path, checks: dict[str, VariantCheck]) -> dict[str, mf.Variant]:
     out = {}
     for name, fname in VARIANT_FILES.items():
         c = checks[name].to_dict()
-        c["file"] = fname
-        c["sha256"] = sha256_file(workdir / fname)
-        c["bytes"] = (workdir / fname).stat().st_size
-        c.pop("name", None)
-        out[name] = c
+        for key in ("name", "file", "accepted", "reason", "bytes"):
+            c.pop(key, None)
+        out[name] = mf.Variant(
+            file=fname,
+            sha256=mf.sha256_file(workdir / fname),
+            bytes=(workdir / fname).stat().st_size,
+            accepted=checks[name].accepted,
+            reason=checks[name].reason,
+            extra=c,  # the variant gate's figures: max_abs_dp, agreement, latency_us, ...
+        )
     return out
 
 
-def build_manifest(**kw: Any) -> dict[str, Any]:
-    """Assemble the manifest; keys marked ★ in MODEL_FORMAT.md come first."""
-    return {
-        "schema": SCHEMA,
-        "version": kw["version"],
-        "created": kw["created"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "model_family": kw["family"],
-        "features": kw["features"],
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "default_threshold": kw["threshold"],
-        "serve_variant": kw["serve_variant"],
-        "variants": kw["variants"],
-        "feature_stats": kw["feature_stats"],
-        "label": kw["label"],
-        "data": kw["data"],
-        "training": kw["training"],
-        "metrics": kw["metrics"],
-        "parity": {"onnx_vs_sklearn_max_abs_dp": kw["parity"]},
-        "gates": kw["gates"],
-        "comparison": kw.get("comparison"),
-        "libraries": library_versions(),
-    }
+def build_manifest(
+    *,
+    version: str,
+    created: datetime,
+    family: str,
+    features: list[str],
+    threshold: float,
+    serve_variant: str,
+    variants: dict[str, mf.Variant],
+    feature_stats: dict[str, dict[str, Any]],
+    label: dict[str, Any],
+    data: dict[str, Any],
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    parity: float,
+    gates: dict[str, Any],
+    comparison: dict[str, Any] | None = None,
+) -> mf.Manifest:
+    """The manifest of docs/MODEL_FORMAT.md; keys marked ★ there come first."""
+    return mf.Manifest(
+        version=version,
+        created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        model_family=family,
+        features=list(features),
+        default_threshold=threshold,
+        serve_variant=serve_variant,
+        variants=variants,
+        feature_stats=feature_stats,
+        label=label,
+        data=data,
+        training=training,
+        metrics=metrics,
+        parity={"onnx_vs_sklearn_max_abs_dp": parity},
+        gates=gates,
+        comparison=comparison,
+        libraries=library_versions(family),
+    )
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Validate (the rules every consumer applies) and write; an invalid manifest is never
+    published."""
+    mf.write(path, mf.Manifest.from_dict(manifest, str(path)))

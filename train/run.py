@@ -17,14 +17,15 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
 from train import manifest as mf
 from train.dataset import build_dataset
 from train.errors import GateFailedError
 from train.export import VARIANT_FILES
+from train.families import NAMES as FAMILIES
 from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
-from train.io import read_records, sha256_file
+from train.io import read_records
 from train.labels import LabelParams
-from train.models import FAMILIES
 
 log = logging.getLogger("train")
 
@@ -40,7 +41,7 @@ class FitArgs:
     symbol: str | None = None
     embargo_s: float = 0.0
     max_bad: int = 0
-    min_auc: float = 0.55
+    min_auc: float = DEFAULT_MIN_AUC
     max_parity: float = 1e-4
     report: bool = True
 
@@ -152,7 +153,7 @@ def _run_fit(args: FitArgs) -> Path:
                 "max_auc_delta": args.opts.max_auc_delta,
             },
             comparison=comparison if len(results) > 1 else None,
-        )
+        ).to_dict()
         if args.report:
             from train.report import write_report
 

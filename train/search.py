@@ -21,8 +21,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
 from tqdm import tqdm
 
+from train import families
 from train.errors import InputError
-from train.models import GRIDS, fit_pipeline
+from train.models import fit_pipeline
 from train.split import PurgedTimeSeriesSplit
 
 log = logging.getLogger("train")
@@ -74,7 +75,7 @@ def run_search(
             f"{len(y)} training rows are too few for {n_splits} time-ordered folds; "
             "record longer or lower --cv-folds"
         )
-    grid = [dict(p) for p in ParameterGrid(GRIDS[family])]
+    grid = [dict(p) for p in ParameterGrid(families.get(family).grid)]
     if mode == "grid":
         cands = grid
         rounds = [1.0]

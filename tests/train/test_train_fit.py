@@ -16,6 +16,7 @@ import pytest
 from tests.infer.sidecar import python
 from tests.train.conftest import manifest, run_cli
 from train.cli import main
+from train.families import NAMES
 from train.io import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +151,7 @@ def test_model_all_compares_every_family_and_serves_the_best_on_validation(
     assert code == 0, err
     m = manifest(Path(out.strip().splitlines()[-1]))
     comp = m["comparison"]
-    assert set(comp) == {"gbm", "hgb", "rf", "xgb", "mlp"}
+    assert set(comp) == set(NAMES) >= {"gbm", "hgb", "rf", "xgb", "lgbm", "mlp"}
     assert m["model_family"] == max(comp, key=lambda f: comp[f]["val_auc"])
     for fam, c in comp.items():
         assert c["parity"] < 1e-4, fam
