@@ -12,7 +12,7 @@ import (
 
 // Features is the served model's feature order, from its manifest as the
 // sidecar reports it in `ready`: the order Decide's slices must follow. Nil
-// while no model is served. A bot that builds slices itself should compare it
+// before the first model is served and while the sidecar has none. A bot that builds slices itself should compare it
 // with its own order at start-up (or set Config.Features, which does that),
 // or use DecideNamed, which needs no order.
 func (p *Predictor) Features() []string {

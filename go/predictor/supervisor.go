@@ -136,6 +136,7 @@ func (p *Predictor) setModel(s *session, info *rpc.Info) {
 		v.sess, v.pid = s, s.pid
 		if info.Model == nil {
 			v.state, v.version, v.variant, v.loadedAt = StateNoModel, "", "", time.Time{}
+			v.modelLayout, v.orderErr = featureLayout{}, nil
 			if info.Error != nil {
 				v.lastErr = *info.Error
 			}
