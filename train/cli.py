@@ -1,4 +1,4 @@
-"""Command line: `train sample` and `train fit` (also `python -m train`).
+"""Command line: `train sample`, `train fit` and `train backtest` (also `python -m train`).
 
 Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
 or arguments. On success `fit` prints the new model directory as the last
@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from train.backtest_cli import add_parser as add_backtest_parser
+from train.backtest_cli import cmd_backtest, duration
 from train.choices import CALIBRATIONS, FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
 
@@ -83,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--no-report", action="store_true", help="skip report.md and plots")
+    f.add_argument("--walk-forward", type=duration, metavar="DURATION",
+                   help="report.md: add a walk-forward, retraining every DURATION")  # fmt: skip
+    add_backtest_parser(sub)
     return p
 
 
@@ -96,17 +101,22 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def parse_features(spec: str) -> list[str]:
+    feats = [x.strip() for x in spec.split(",") if x.strip()]
+    unknown = [x for x in feats if x not in KNOWN_FEATURES]
+    if not feats or unknown or len(set(feats)) != len(feats):
+        raise InputError(
+            f"--features {spec!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
+        )
+    return feats
+
+
 def cmd_fit(a: argparse.Namespace) -> int:
     from train.fit import FitOptions
     from train.labels import LabelParams
     from train.run import FitArgs, parse_families, run_fit
 
-    feats = [x.strip() for x in a.features.split(",") if x.strip()]
-    unknown = [x for x in feats if x not in KNOWN_FEATURES]
-    if not feats or unknown or len(set(feats)) != len(feats):
-        raise InputError(
-            f"--features {a.features!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
-        )
+    feats = parse_features(a.features)
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
     if folds < 2:
         raise InputError("--cv-folds must be at least 2")
@@ -133,6 +143,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
         min_auc=a.min_auc,
         max_parity=a.max_parity,
         report=not a.no_report,
+        walk_forward_s=a.walk_forward,
     )
     path = run_fit(args)
     log.info("published %s", path)
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return cmd_sample(a) if a.cmd == "sample" else cmd_fit(a)
+        return {"sample": cmd_sample, "fit": cmd_fit, "backtest": cmd_backtest}[a.cmd](a)
     except InputError as e:
         print(f"train {a.cmd}: error: {e}", file=sys.stderr)
         return 2
