@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--data", required=True, type=Path, help="JSON Lines or Parquet records")
     b.add_argument("--retrain-every", required=True, type=duration, help="period, e.g. 1d, 6h")
     b.add_argument("--window", type=duration, help="train on the last DURATION only (all)")
-    b.add_argument("--first-window", type=duration, help="the once model's data (one period)")
+    b.add_argument("--first-window", type=duration, help="the once model's data (a third)")
     b.add_argument("--out", type=Path, default=Path("backtest"), help="output dir (backtest/)")
     b.add_argument("--model", choices=FAMILIES, default="gbm")
     b.add_argument("--search", choices=("once", "fast", "grid"), default="once",

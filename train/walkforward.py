@@ -58,7 +58,7 @@ class WalkForwardConfig:
     label: LabelParams
     every_s: float
     window_s: float | None = None  # None: all history up to the retrain time
-    first_s: float | None = None  # the first window (the once model's data); None: one period
+    first_s: float | None = None  # the once model's data; None: a third of the span (see below)
     family: str = "gbm"
     search: str = "once"  # once: tune (fast) on the first window, reuse; fast|grid: every time
     calibration: str = "sigmoid"
@@ -133,7 +133,10 @@ def _scores(y: np.ndarray, p: np.ndarray, rev: np.ndarray, hor: np.ndarray, thr:
 def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
     rows = _labelled(recs, cfg)
     every = round(cfg.every_s * NS)
-    first = round(cfg.first_s * NS) if cfg.first_s else every
+    # Default first window: a third of the data in whole periods (at least one), so the
+    # once model is not judged on a sliver of data and two thirds remain to evaluate.
+    span = rows.last_ns - rows.first_ns
+    first = round(cfg.first_s * NS) if cfg.first_s else every * max(1, round(span / every / 3))
     starts = list(range(rows.first_ns + first, rows.last_ns, every))
     if not starts:
         hours = (rows.last_ns - rows.first_ns) / 3600 / NS

@@ -22,7 +22,7 @@ PERIOD = "15m"
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    """3,000 records: about 67 minutes, i.e. four 15-minute periods after the first."""
+    """3,000 records: about 67 minutes: a 30-minute first window, then three 15-minute periods."""
     p = tmp_path_factory.mktemp("data") / "tiny.jsonl"
     assert main(["sample", "--out", str(p), "--rows", "3000", "--seed", "5"]) == 0
     return p
@@ -55,7 +55,9 @@ def test_a_duration_without_a_positive_number_and_unit_is_refused(text):
 def test_periods_follow_the_retrain_clock_and_each_model_saw_only_its_past(backtest, tiny_data):
     ts = read_records(tiny_data, FEATURES).ts_ns
     p = 15 * 60 * NS
-    starts = list(range(int(ts.min()) + p, int(ts.max()), p))
+    first = p * max(1, round((ts.max() - ts.min()) / p / 3))  # a third, in whole periods
+    assert first == 2 * p
+    starts = list(range(int(ts.min()) + first, int(ts.max()), p))
     periods = backtest["periods"]
     assert len(periods) == len(starts) >= 3
     for per in periods:
@@ -107,6 +109,7 @@ def test_a_first_model_failing_the_gate_exits_1(tiny_data, tmp_path, capsys):
     ("extra", "message"),
     [
         (["--retrain-every", "2h"], "leaves no period"),
+        (["--retrain-every", PERIOD, "--first-window", "2h"], "first window of 2 h"),
         (["--retrain-every", PERIOD, "--features", "tick_ratio,bogus"], "--features"),
         (["--retrain-every", PERIOD, "--cv-folds", "1"], "--cv-folds"),
         (["--retrain-every", PERIOD, "--symbol", "DOGEUSDT"], "DOGEUSDT"),
