@@ -21,6 +21,7 @@ SEARCH="${DEMO_SEARCH:-fast}"
 RATE="${DEMO_RATE:-2000}"
 WORKERS="${DEMO_WORKERS:-8}"
 read -r -a TRAIN_EXTRA <<<"${DEMO_TRAIN_ARGS:-}"  # extra `train fit` arguments, space-separated
+TRAIN_EXTRA=(--walk-forward="${DEMO_WALK_FORWARD:-1h}" "${TRAIN_EXTRA[@]}")  # report.md: retrained hourly vs once
 BIN="$ROOT/build/bin"
 T0=$SECONDS
 

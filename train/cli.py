@@ -1,4 +1,4 @@
-"""Command line: `train sample` and `train fit` (also `python -m train`).
+"""Command line: `train sample`, `train fit` and `train backtest` (also `python -m train`).
 
 Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
 or arguments. On success `fit` prints the new model directory as the last
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from train.backtest_cli import add_parser as add_backtest_parser
+from train.backtest_cli import cmd_backtest, duration
 from train.choices import CALIBRATIONS, FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
 
@@ -45,6 +47,28 @@ def _positive(s: str) -> float:
     return v
 
 
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """What `fit` and `backtest` share: the data, its labels, the gate and the decision."""
+    p.add_argument("--data", required=True, type=Path, help="JSON Lines or Parquet records")
+    p.add_argument("--symbol", help="one symbol only (default: all symbols)")
+    p.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
+    p.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
+    p.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
+    p.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
+    p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
+    p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
+    p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
+    p.add_argument(
+        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
+        help=f"decision threshold ({DEFAULT_THRESHOLD})",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
+    )
+    p.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train", description=__doc__.split("\n")[0])
     p.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
@@ -58,37 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--signal", choices=("planted", "none"), default="planted")
 
     f = sub.add_parser("fit", help="label, train, export and publish a model directory")
-    f.add_argument("--data", required=True, type=Path, help="JSON Lines or Parquet records")
+    add_data_args(f)
     f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
-    f.add_argument("--symbol", help="train on this symbol only (default: all symbols)")
-    f.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
-    f.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
-    f.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
-    f.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
-    f.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
-    f.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
     f.add_argument("--model", choices=(*FAMILIES, "all"), default="gbm")
-    f.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
     f.add_argument("--cv-folds", type=_positive_int, default=None, help="(grid 5, fast 3)")
     f.add_argument(
         "--tune-rows", type=int, default=None,
         help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
         "0 = all)",
     )  # fmt: skip
-    f.add_argument(
-        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
-        help=f"decision threshold ({DEFAULT_THRESHOLD})",
-    )  # fmt: skip
-    f.add_argument(
-        "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
-    )
     f.add_argument("--max-parity", type=float, default=1e-4, help="gate: ONNX vs sklearn |dp|")
     f.add_argument("--min-agreement", type=_unit, default=0.995, help="variant gate (0.995)")
     f.add_argument("--max-auc-delta", type=float, default=0.005, help="variant gate (0.005)")
-    f.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
-    f.add_argument("--seed", type=int, default=0)
     f.add_argument("--no-report", action="store_true", help="skip report.md and plots")
+    f.add_argument("--walk-forward", type=duration, metavar="DURATION",
+                   help="report.md: add a walk-forward, retraining every DURATION")  # fmt: skip
+    add_backtest_parser(sub)
     return p
 
 
@@ -102,17 +112,22 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def parse_features(spec: str) -> list[str]:
+    feats = [x.strip() for x in spec.split(",") if x.strip()]
+    unknown = [x for x in feats if x not in KNOWN_FEATURES]
+    if not feats or unknown or len(set(feats)) != len(feats):
+        raise InputError(
+            f"--features {spec!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
+        )
+    return feats
+
+
 def cmd_fit(a: argparse.Namespace) -> int:
     from train.fit import FitOptions
     from train.labels import LabelParams
     from train.run import FitArgs, parse_families, run_fit
 
-    feats = [x.strip() for x in a.features.split(",") if x.strip()]
-    unknown = [x for x in feats if x not in KNOWN_FEATURES]
-    if not feats or unknown or len(set(feats)) != len(feats):
-        raise InputError(
-            f"--features {a.features!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
-        )
+    feats = parse_features(a.features)
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
     if folds < 2:
         raise InputError("--cv-folds must be at least 2")
@@ -139,6 +154,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
         min_auc=a.min_auc,
         max_parity=a.max_parity,
         report=not a.no_report,
+        walk_forward_s=a.walk_forward,
     )
     path = run_fit(args)
     log.info("published %s", path)
@@ -155,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return cmd_sample(a) if a.cmd == "sample" else cmd_fit(a)
+        return {"sample": cmd_sample, "fit": cmd_fit, "backtest": cmd_backtest}[a.cmd](a)
     except InputError as e:
         print(f"train {a.cmd}: error: {e}", file=sys.stderr)
         return 2

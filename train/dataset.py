@@ -12,6 +12,7 @@ from train.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
 from train.io import InputError, Records
 from train.labels import NS, LabelParams, label_records
 from train.split import chronological_split
+from train.trading import realised_reversion
 
 log = logging.getLogger("train")
 MIN_ROWS_PER_SPLIT = 50
@@ -22,6 +23,9 @@ class Part:
     X: np.ndarray
     y: np.ndarray
     ts_ns: np.ndarray
+    # Realised sigma-reversion and move at horizon per row (train/trading.py), for the report.
+    reversion: np.ndarray | None = None
+    horizon: np.ndarray | None = None
 
 
 @dataclass
@@ -62,12 +66,13 @@ def build_dataset(
     codes = np.unique(syms, return_inverse=True)[1]
     label = label_records(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
     censored = label < 0
+    rev, hor = realised_reversion(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
     rows["censored"] = int(censored.sum())
     X = np.column_stack([cols[f] for f in features])
     ok = ~censored & finite_mask(X)
     dropped_nan += int((~finite_mask(X) & ~censored).sum())
     rows["dropped_nan"] = dropped_nan
-    X, y, ts = X[ok], label[ok].astype(np.int64), ts[ok]
+    X, y, ts, rev, hor = X[ok], label[ok].astype(np.int64), ts[ok], rev[ok], hor[ok]
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(
             f"only {len(y)} labelled rows after censoring and cleaning; need more data"
@@ -82,7 +87,7 @@ def build_dataset(
         keep = inlier_mask(X[ix], bounds)
         dropped_out += int((~keep).sum())
         ix = ix[keep]
-        parts[name] = Part(X[ix], y[ix], ts[ix])
+        parts[name] = Part(X[ix], y[ix], ts[ix], rev[ix], hor[ix])
         rows[name] = len(ix)
         if len(ix) < MIN_ROWS_PER_SPLIT or len(np.unique(y[ix])) < 2:
             raise InputError(

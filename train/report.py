@@ -19,6 +19,8 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
+from train import trading
+
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 
 
@@ -167,6 +169,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         "",
         "![ROC](roc.png) ![threshold](threshold.png)",
         "",
+        *trading.report_section(out, y, p, ds.test.reversion, ds.test.horizon, man["label"], thr),
         "## Calibration",
         "",
         f"Calibration: {man['training']['calibration']} (fitted on the validation split). "

@@ -44,6 +44,7 @@ class FitArgs:
     min_auc: float = DEFAULT_MIN_AUC
     max_parity: float = 1e-4
     report: bool = True
+    walk_forward_s: float | None = None  # add a walk-forward section to report.md
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
@@ -158,6 +159,10 @@ def _run_fit(args: FitArgs) -> Path:
             from train.report import write_report
 
             write_report(tmp, man, ds, best, results)
+            if args.walk_forward_s:
+                from train.walkforward import add_to_report
+
+                add_to_report(tmp, recs, args, best.family)
         mf.write_manifest(tmp / "manifest.json", man)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; others (the sidecar) must read it
         final = args.out / version

@@ -1,0 +1,166 @@
+"""Walk-forward: `train backtest` and `train fit --walk-forward` on a small sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.train.conftest import run_cli
+from train.cli import main
+from train.fit import FitOptions
+from train.io import read_records
+from train.labels import LabelParams
+from train.run import FitArgs
+from train.walkforward import WalkForwardConfig, add_to_report, parse_duration, walk_forward
+
+NS = 1_000_000_000
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
+PERIOD = "15m"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """3,000 records: about 67 minutes: a 30-minute first window, then three 15-minute periods."""
+    p = tmp_path_factory.mktemp("data") / "tiny.jsonl"
+    assert main(["sample", "--out", str(p), "--rows", "3000", "--seed", "5"]) == 0
+    return p
+
+
+@pytest.fixture(scope="module")
+def backtest(tiny_data, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bt")
+    argv = ["backtest", "--data", str(tiny_data), "--retrain-every", PERIOD, "--out", str(out)]
+    assert main(argv) == 0
+    for f in ("backtest.md", "backtest.png"):
+        assert (out / f).stat().st_size > 0
+    return json.loads((out / "backtest.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1d", 86400), ("6h", 21600), ("30m", 1800), ("90s", 90), ("1.5h", 5400), ("1w", 604800)],
+)
+def test_durations_are_read_with_their_unit(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "0h", "-1d", "1y", "1 d x", "1e3s"])
+def test_a_duration_without_a_positive_number_and_unit_is_refused(text):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_periods_follow_the_retrain_clock_and_each_model_saw_only_its_past(backtest, tiny_data):
+    ts = read_records(tiny_data, FEATURES).ts_ns
+    p = 15 * 60 * NS
+    first = p * max(1, round((ts.max() - ts.min()) / p / 3))  # a third, in whole periods
+    assert first == 2 * p
+    starts = list(range(int(ts.min()) + first, int(ts.max()), p))
+    periods = backtest["periods"]
+    assert len(periods) == len(starts) >= 3
+    for per in periods:
+        # Expanding window (no --window): from the first record up to the period's start.
+        assert per["retrain"]["trained_on"] == [backtest["first"], per["start"]]
+        assert per["retrain"]["deployed"] and per["model_since"] == per["start"]
+    train_rows = [per["retrain"]["train_rows"] for per in periods]
+    assert train_rows == sorted(train_rows) and train_rows[0] < train_rows[-1]
+    assert sum(per["rows"] for per in periods) == backtest["pooled"]["rows"]
+    assert backtest["once"]["trained_on"] == [backtest["first"], periods[0]["start"]]
+
+
+def test_the_first_period_is_decided_by_the_same_model_both_ways(backtest):
+    first = backtest["periods"][0]
+    assert first["retrained"] == first["once"]
+
+
+def test_retraining_changes_the_decisions_of_later_periods(backtest):
+    later = backtest["periods"][1:]
+    assert any(p["retrained"]["auc"] != p["once"]["auc"] for p in later)
+
+
+def test_the_pooled_table_has_every_threshold_and_agrees_with_the_decision_figures(backtest):
+    for who in ("retrained", "once"):
+        pooled = backtest["pooled"][who]
+        table = {r["threshold"]: r for r in pooled["table"]}
+        assert list(table) == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9]
+        at = pooled["at_threshold"]
+        assert {k: at[k] for k in table[0.65] if k != "threshold"} == {
+            k: v for k, v in table[0.65].items() if k != "threshold"
+        }
+
+
+def test_the_backtest_is_deterministic_with_a_seed(backtest, tiny_data):
+    cfg = WalkForwardConfig(FEATURES, LabelParams(), every_s=15 * 60)
+    again = walk_forward(read_records(tiny_data, FEATURES), cfg)
+    mine = {k: v for k, v in backtest.items() if k != "data"}
+    assert json.loads(json.dumps(again)) == mine
+
+
+def test_a_first_model_failing_the_gate_exits_1(tiny_data, tmp_path, capsys):
+    code, _, err = run_cli(["backtest", "--data", str(tiny_data), "--retrain-every", PERIOD,
+                            "--min-auc", "0.99", "--out", str(tmp_path)], capsys)  # fmt: skip
+    assert code == 1 and "first window" in err and "--min-auc 0.99" in err
+    assert not (tmp_path / "backtest.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--retrain-every", "2h"], "leaves no period"),
+        (["--retrain-every", PERIOD, "--first-window", "2h"], "first window of 2 h"),
+        (["--retrain-every", PERIOD, "--features", "tick_ratio,bogus"], "--features"),
+        (["--retrain-every", PERIOD, "--cv-folds", "1"], "--cv-folds"),
+        (["--retrain-every", PERIOD, "--symbol", "DOGEUSDT"], "DOGEUSDT"),
+    ],
+)
+def test_bad_arguments_or_too_little_data_exit_2_naming_the_problem(
+    tiny_data, tmp_path, capsys, extra, message
+):
+    code, _, err = run_cli(["backtest", "--data", str(tiny_data), "--out", str(tmp_path),
+                            *extra], capsys)  # fmt: skip
+    assert code == 2 and message in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backtest", "--data", "x.jsonl"],  # --retrain-every is required
+        ["backtest", "--data", "x.jsonl", "--retrain-every", "1x"],
+        ["backtest", "--data", "x.jsonl", "--retrain-every", "1d", "--window", "0h"],
+        ["backtest", "--data", "x.jsonl", "--retrain-every", "1d", "--model", "all"],
+        ["fit", "--data", "x.jsonl", "--out", "m", "--walk-forward", "daily"],
+    ],
+)
+def test_malformed_backtest_arguments_are_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_fit_with_walk_forward_publishes_a_report_with_both_sections(tiny_data, tmp_path, capsys):
+    code, out, err = run_cli(["fit", "--data", str(tiny_data), "--out", str(tmp_path),
+                              "--walk-forward", PERIOD], capsys)  # fmt: skip
+    assert code == 0, err
+    model = Path(out.strip().splitlines()[-1])
+    report = (model / "report.md").read_text()
+    assert "## In trading terms (test split)" in report
+    assert f"## Walk-forward: retrained every {PERIOD} vs trained once" in report
+    assert "| **all periods** |" in report
+    for f in ("trading.png", "trading.json", "walkforward.png", "walkforward.json"):
+        assert (model / f).stat().st_size > 0
+    wf = json.loads((model / "walkforward.json").read_text())
+    assert wf["family"] == json.loads((model / "manifest.json").read_text())["model_family"]
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_walk_forward_without_enough_data_is_skipped_not_fatal(tiny_data, tmp_path):
+    (tmp_path / "report.md").write_text("# Model\n")
+    args = FitArgs(data=tiny_data, out=tmp_path, features=FEATURES, label=LabelParams(),
+                   families=["gbm"], opts=FitOptions(), walk_forward_s=86400.0)  # fmt: skip
+    add_to_report(tmp_path, read_records(tiny_data, FEATURES), args, "gbm")
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# Model\n") and "## Walk-forward" in text and "Skipped" in text
+    assert not (tmp_path / "walkforward.json").exists()

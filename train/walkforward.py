@@ -1,0 +1,257 @@
+"""Walk-forward evaluation: a model retrained every period, as the nightly job does,
+against one trained once on the first window and never replaced.
+
+Timeline: the records span [first, last]; retrain times are T_k = first + k·P
+(k ≥ 1, T_k < last). At T_k the nightly job sees the records with t < T_k (only
+the last `window` of them with a window, like `deploy_model.sh --days`), and
+`build_dataset` labels them exactly as `train fit` does — windows that pass T_k
+are censored, the future is unknown then — cleans, splits 60/20/20 with the
+embargo; the model is tuned, fitted, calibrated on validation and gated on its
+test AUC like `train fit`. A model that fails the gate (or has too little
+data) is not deployed: the previous one keeps deciding, as after a refused
+deploy. The model from T_k decides period k = [T_k, T_k + P), scored on the
+labels and realised reversion of all the data (the outcome as it happened).
+Scores are scikit-learn probabilities (`train fit` gates ONNX parity at 1e-4).
+"""
+# ruff: noqa: N806  (X is scikit-learn's name for a feature matrix)
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from train.calibrate import calibrate
+from train.clean import finite_mask
+from train.dataset import build_dataset
+from train.errors import GateFailedError, InputError
+from train.io import Records
+from train.labels import NS, LabelParams, label_records
+from train.manifest import iso
+from train.models import fit_pipeline
+from train.search import run_search
+from train.trading import THRESHOLDS, realised_reversion, trading_table
+
+log = logging.getLogger("train")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+
+
+def parse_duration(text: str) -> float:
+    """'1d', '6h', '30m', '90s', '1w' → seconds (> 0)."""
+    m = _DURATION.match(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(
+            f"duration {text!r}: give a positive number and a unit s, m, h, d or w (e.g. 1d, 6h)"
+        )
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass
+class WalkForwardConfig:
+    features: list[str]
+    label: LabelParams
+    every_s: float
+    window_s: float | None = None  # None: all history up to the retrain time
+    first_s: float | None = None  # the once model's data; None: a third of the span (see below)
+    family: str = "gbm"
+    search: str = "once"  # once: tune (fast) on the first window, reuse; fast|grid: every time
+    calibration: str = "sigmoid"
+    threshold: float = DEFAULT_THRESHOLD
+    n_splits: int = 3
+    tune_rows: int | None = 100000
+    seed: int = 0
+    symbol: str | None = None
+    embargo_s: float = 0.0
+    min_auc: float = DEFAULT_MIN_AUC
+
+
+@dataclass
+class _Rows:
+    X: np.ndarray
+    y: np.ndarray
+    ts: np.ndarray
+    reversion: np.ndarray
+    horizon: np.ndarray
+    first_ns: int
+    last_ns: int
+
+
+def _labelled(recs: Records, cfg: WalkForwardConfig) -> _Rows:
+    """Every row of the data with its realised outcome (labels on all the data)."""
+    syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
+    if cfg.symbol:
+        keep = syms == cfg.symbol
+        if not keep.any():
+            raise InputError(f"--symbol {cfg.symbol}: no records for it")
+        syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
+    first, last = int(ts.min()), int(ts.max())
+    ok = finite_mask(np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]]))
+    syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
+    codes = np.unique(syms, return_inverse=True)[1]
+    args = (codes, ts, cols["price"], cols["vwap"], cols["std_dev"], cfg.label)
+    label = label_records(*args)
+    rev, hor = realised_reversion(*args)
+    X = np.column_stack([cols[f] for f in cfg.features])
+    ok = (label >= 0) & finite_mask(X)
+    return _Rows(X[ok].astype(np.float32), label[ok].astype(np.int64), ts[ok], rev[ok], hor[ok],
+                 first, last)  # fmt: skip
+
+
+def _before(recs: Records, start_ns: int, end_ns: int) -> Records:
+    m = (recs.ts_ns >= start_ns) & (recs.ts_ns < end_ns)
+    cols = {k: v[m] for k, v in recs.columns.items()}
+    return Records(recs.symbols[m], recs.ts_ns[m], cols, read=int(m.sum()))
+
+
+def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[str, Any]:
+    """One nightly retrain on `recs`: the model, its parameters, its test AUC."""
+    ds = build_dataset(recs, cfg.features, cfg.label, cfg.embargo_s, cfg.symbol)
+    Xtr, Xva, Xte = (p.X.astype(np.float32) for p in (ds.train, ds.validation, ds.test))
+    if params is None:
+        mode = "fast" if cfg.search == "once" else cfg.search
+        res = run_search(cfg.family, Xtr, ds.train.y, ds.train.ts_ns, mode, cfg.n_splits,
+                         round(ds.embargo_s * NS), cfg.tune_rows, cfg.seed)  # fmt: skip
+        params = res.best_params
+    pipe = fit_pipeline(cfg.family, params, cfg.seed, Xtr, ds.train.y)
+    pipe = calibrate(pipe, Xva, ds.validation.y, cfg.calibration)
+    auc = float(roc_auc_score(ds.test.y, pipe.predict_proba(Xte)[:, 1]))
+    return {"model": pipe, "params": params, "test_auc": auc, "train_rows": ds.rows["train"]}
+
+
+def _scores(y: np.ndarray, p: np.ndarray, rev: np.ndarray, hor: np.ndarray, thr: float) -> dict:
+    row = trading_table(y, p, rev, hor, (thr,))[0]
+    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+    return {"auc": auc, **{k: v for k, v in row.items() if k != "threshold"}}
+
+
+def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
+    rows = _labelled(recs, cfg)
+    every = round(cfg.every_s * NS)
+    # Default first window: a third of the data in whole periods (at least one), so the
+    # once model is not judged on a sliver of data and two thirds remain to evaluate.
+    span = rows.last_ns - rows.first_ns
+    first = round(cfg.first_s * NS) if cfg.first_s else every * max(1, round(span / every / 3))
+    starts = list(range(rows.first_ns + first, rows.last_ns, every))
+    if not starts:
+        hours = (rows.last_ns - rows.first_ns) / 3600 / NS
+        raise InputError(
+            f"the data spans {hours:.2f} h: a first window of {first / NS / 3600:g} h leaves no "
+            "period to evaluate; give a shorter period (or first window) or more data"
+        )
+    window = round(cfg.window_s * NS) if cfg.window_s else None
+    log.info("walk-forward: %d periods of %g s, %s", len(starts), cfg.every_s, cfg.family)
+    periods, serving, once = [], None, None
+    p_ret: list[np.ndarray] = []
+    p_once: list[np.ndarray] = []
+    seen: list[np.ndarray] = []  # the scored rows of every period, for the pooled figures
+    for k, t0 in enumerate(starts):
+        lo = rows.first_ns if window is None else max(rows.first_ns, t0 - window)
+        params = None if cfg.search != "once" or once is None else once["params"]
+        retrain: dict[str, Any] = {"trained_on": [iso(lo), iso(t0)], "deployed": False}
+        try:
+            cand = _train(_before(recs, lo, t0), cfg, params)
+            retrain |= {"test_auc": cand["test_auc"], "train_rows": cand["train_rows"]}
+            if cand["test_auc"] < cfg.min_auc:
+                retrain["reason"] = f"test AUC {cand['test_auc']:.4f} < --min-auc {cfg.min_auc}"
+            else:
+                retrain["deployed"], serving = True, cand | {"since": iso(t0)}
+        except InputError as e:
+            if k == 0:
+                raise InputError(f"the first window ({iso(lo)} → {iso(t0)}): {e}") from None
+            retrain["reason"] = str(e)
+        if k == 0:
+            if serving is None:
+                raise GateFailedError(f"the first window's model: {retrain['reason']}")
+            once = serving
+        log.info("period %d/%d from %s: retrain %s", k + 1, len(starts), iso(t0), retrain)
+        assert serving is not None and once is not None
+        m = (rows.ts >= t0) & (rows.ts < t0 + every)
+        y, rev, hor = rows.y[m], rows.reversion[m], rows.horizon[m]
+        entry: dict[str, Any] = {
+            "start": iso(t0), "end": iso(min(t0 + every, rows.last_ns)), "rows": int(m.sum()),
+            "base_rate": float(y.mean()) if m.any() else None, "retrain": retrain,
+            "model_since": serving["since"],
+        }  # fmt: skip
+        if m.any():
+            pr = serving["model"].predict_proba(rows.X[m])[:, 1]
+            po = once["model"].predict_proba(rows.X[m])[:, 1]
+            p_ret.append(pr)
+            p_once.append(po)
+            seen.append(np.flatnonzero(m))
+            entry["retrained"] = _scores(y, pr, rev, hor, cfg.threshold)
+            entry["once"] = _scores(y, po, rev, hor, cfg.threshold)
+        periods.append(entry)
+    ix = np.concatenate(seen) if seen else np.zeros(0, dtype=np.int64)
+    if not len(ix):
+        raise InputError("no labelled rows after the first window: nothing to evaluate")
+    y, rev, hor = rows.y[ix], rows.reversion[ix], rows.horizon[ix]
+    pooled: dict[str, Any] = {"rows": len(ix), "base_rate": float(y.mean())}
+    for name, ps in (("retrained", p_ret), ("once", p_once)):
+        p = np.concatenate(ps)
+        pooled[name] = {
+            "at_threshold": _scores(y, p, rev, hor, cfg.threshold),
+            "table": trading_table(y, p, rev, hor, THRESHOLDS),
+        }
+    assert once is not None
+    return {
+        "every_s": cfg.every_s,
+        "window_s": cfg.window_s,
+        "family": cfg.family,
+        "search": cfg.search,
+        "calibration": cfg.calibration,
+        "threshold": cfg.threshold,
+        "min_auc": cfg.min_auc,
+        "seed": cfg.seed,
+        "symbol": cfg.symbol,
+        "label": cfg.label.to_dict(),
+        "first": iso(rows.first_ns),
+        "last": iso(rows.last_ns),
+        "once": {
+            "trained_on": [iso(rows.first_ns), once["since"]],
+            "params": once["params"],
+            "test_auc": once["test_auc"],
+        },
+        "periods": periods,
+        "pooled": pooled,
+    }
+
+
+def add_to_report(out: Path, recs: Records, args: Any, family: str) -> None:
+    """`train fit --walk-forward`: the section appended to out/report.md before publishing.
+
+    `args` is the fit's FitArgs: same features, labels, calibration, threshold,
+    gate and seed. Too little data for a walk-forward never fails the fit: the
+    section then says why it was skipped.
+    """
+    from train.walkforward_report import write
+
+    cfg = WalkForwardConfig(
+        features=args.features,
+        label=args.label,
+        every_s=args.walk_forward_s,
+        family=family,
+        calibration=args.opts.calibration,
+        threshold=args.opts.threshold,
+        n_splits=args.opts.n_splits,
+        tune_rows=args.opts.tune_rows,
+        seed=args.opts.seed,
+        symbol=args.symbol,
+        embargo_s=args.embargo_s,
+        min_auc=args.min_auc,
+    )
+    try:
+        res = walk_forward(recs, cfg)
+        res["data"] = str(args.data)
+        lines = write(out, res, "walkforward")
+    except (InputError, GateFailedError) as e:
+        log.warning("walk-forward skipped: %s", e)
+        lines = ["## Walk-forward", "", f"Skipped: {e}.", ""]
+    with open(out / "report.md", "a", encoding="utf-8") as f:
+        f.write("\n".join(lines))
