@@ -18,6 +18,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from train import manifest as mf
+from train.check_vectors import write_check_vectors
 from train.dataset import build_dataset
 from train.errors import GateFailedError
 from train.export import VARIANT_FILES
@@ -153,6 +154,7 @@ def _run_fit(args: FitArgs) -> Path:
             },
             comparison=comparison if len(results) > 1 else None,
         )
+        man["check_vectors"] = write_check_vectors(tmp, man, ds.test.X)
         if args.report:
             from train.report import write_report
 
