@@ -55,17 +55,17 @@ def _split_points(model: onnx.ModelProto, n_features: int) -> list[tuple[int, np
 
 def build_rows(
     model: onnx.ModelProto,
-    X_test: np.ndarray,
+    x_test: np.ndarray,
     stats: dict[str, dict[str, float]],
     features: list[str],
     seed: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
     """Check-vector rows (float32) and the kind of each ("test" or "edge")."""
-    X_test = np.asarray(X_test, dtype=np.float32)
+    x_test = np.asarray(x_test, dtype=np.float32)
     rng = np.random.default_rng(seed)
-    n = min(TEST_ROWS, len(X_test))
-    test = X_test[np.sort(rng.choice(len(X_test), size=n, replace=False))] if n else X_test[:0]
-    base = np.median(X_test, axis=0).astype(np.float32) if len(X_test) else None
+    n = min(TEST_ROWS, len(x_test))
+    test = x_test[np.sort(rng.choice(len(x_test), size=n, replace=False))] if n else x_test[:0]
+    base = np.median(x_test, axis=0).astype(np.float32) if len(x_test) else None
     if base is None:
         base = np.array([np.float32(stats[f]["mean"]) for f in features], dtype=np.float32)
     edges = []
@@ -88,13 +88,13 @@ def build_rows(
 
 
 def write_check_vectors(
-    model_dir: Path, manifest: dict[str, Any], X_test: np.ndarray
+    model_dir: Path, manifest: dict[str, Any], x_test: np.ndarray
 ) -> dict[str, Any]:
     """Write model_dir/check_vectors.json for the served graph; return the manifest entry."""
     served = manifest["variants"][manifest["serve_variant"]]["file"]
     graph = onnx.load(str(model_dir / served))
     features = list(manifest["features"])
-    rows, kind = build_rows(graph, X_test, manifest["feature_stats"], features)
+    rows, kind = build_rows(graph, x_test, manifest["feature_stats"], features)
     p = export.predict(export.session(model_dir / served), rows)
     doc = {
         "features": features,
