@@ -104,6 +104,10 @@ type Config struct {
 	// docs/ML_PIPELINE.md for when to pick which).
 	Mode Mode
 
+	// DisableReplica: never build the in-process replica; the heuristic
+	// answers whenever the sidecar cannot (the behaviour before the replica).
+	DisableReplica bool
+
 	// ReplicaSampleEvery: in ModeReplica, one decision in this many is
 	// re-scored on the sidecar in the background. Default 1000.
 	ReplicaSampleEvery int
@@ -172,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReplicaSampleEvery <= 0 {
 		c.ReplicaSampleEvery = DefaultReplicaSampleEvery
+	}
+	if c.Mode == ModeReplica && c.DisableReplica {
+		return c, errors.New("predictor: Mode is ModeReplica but DisableReplica is set")
 	}
 	if c.Mode != ModeSidecar && c.Mode != ModeReplica {
 		return c, fmt.Errorf("predictor: Mode %q is neither ModeSidecar (\"\") nor ModeReplica (%q)", c.Mode, ModeReplica)

@@ -46,6 +46,10 @@ func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
 	if info.Model == nil {
 		return // no model: keep the last verified replica of what was served
 	}
+	if p.cfg.DisableReplica {
+		p.rep.Store(&replicaState{why: "disabled by Config.DisableReplica"})
+		return
+	}
 	version := info.Model.Version
 	if cur := p.rep.Load(); cur != nil && cur.r != nil && cur.version == version {
 		return
