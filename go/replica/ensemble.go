@@ -45,7 +45,8 @@ type ensemble struct {
 	wClass  []uint8 // per leaf weight: the class (0 for a regressor)
 	wValue  []float32
 	base    float32
-	// classifier: the binary classifier's output rule (see finish).
+	fast *fastTrees // nil when the fast layout does not apply
+	// classifier: the binary classifier's output rule (see eval).
 	classifier  bool
 	allPositive bool // every class weight >= 0: onnxruntime outputs [1-s, s]
 	logistic    bool // post_transform LOGISTIC (classifier with mixed-sign weights)
@@ -121,6 +122,7 @@ func compileEnsemble(n *onnxpb.NodeProto) (*ensemble, error) {
 			return nil, fmt.Errorf("binary classifier with mixed-sign weights and post_transform NONE is not replicated")
 		}
 	}
+	e.fast = buildFast(e)
 	return e, nil
 }
 
@@ -312,10 +314,14 @@ func compare(mode uint8, x, t float32) bool {
 // writes them).
 func (e *ensemble) eval(x []float32, out []float32) {
 	var s float32
-	for _, r := range e.roots {
-		nd := e.leaf(r, x)
-		for j := nd.yes; j < nd.no; j++ {
-			s = float32(s + e.wValue[j]) // explicit rounding: no fused multiply-add
+	if e.fast != nil && finite(x) {
+		s = e.fast.sum(x)
+	} else {
+		for _, r := range e.roots {
+			nd := e.leaf(r, x)
+			for j := nd.yes; j < nd.no; j++ {
+				s = float32(s + e.wValue[j]) // explicit rounding: no fused multiply-add
+			}
 		}
 	}
 	s = float32(s + e.base)
@@ -343,3 +349,12 @@ func logisticORT(x float32) float32 {
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 func exp32(x float32) float32 { return float32(math.Exp(float64(x))) }
+
+func finite(x []float32) bool {
+	for _, v := range x {
+		if v-v != 0 { // NaN or ±Inf
+			return false
+		}
+	}
+	return true
+}

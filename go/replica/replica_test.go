@@ -119,6 +119,20 @@ func TestReplicaEqualsOnnxruntimeOnRandomAndThresholdInputs(t *testing.T) {
 			if err := r.Compare(cv.Rows, cv.P); err != nil {
 				t.Fatal(err)
 			}
+			// The same answers from the generic walk the fast layout replaces.
+			fastUsed := false
+			for _, st := range r.prog.steps {
+				if st.trees != nil && st.trees.fast != nil {
+					fastUsed = true
+					st.trees.fast = nil
+				}
+			}
+			if !fastUsed {
+				t.Errorf("%s did not use the fast tree layout", fam)
+			}
+			if err := r.Compare(cv.Rows, cv.P); err != nil {
+				t.Fatalf("generic walk: %v", err)
+			}
 		})
 	}
 }
