@@ -45,7 +45,7 @@ type ensemble struct {
 	wClass  []uint8 // per leaf weight: the class (0 for a regressor)
 	wValue  []float32
 	base    float32
-	fast *fastTrees // nil when the fast layout does not apply
+	fast    *fastTrees // nil when the fast layout does not apply
 	// classifier: the binary classifier's output rule (see eval).
 	classifier  bool
 	allPositive bool // every class weight >= 0: onnxruntime outputs [1-s, s]
