@@ -176,10 +176,11 @@ func (p *Predictor) ApproveContext(ctx context.Context, features []float32, thre
 	return d.Approve
 }
 
-// Predict returns the model's [p0, p1]. When the model cannot answer, it
-// returns an error (ErrTimeout, ErrUnavailable, ErrNoModel, ErrSidecar,
-// ErrInvalidInput, ErrClosed…) and no probabilities: use Decide to get the
-// fallback's decision instead.
+// Predict returns the model's [p0, p1] — from the sidecar, or from the
+// verified replica of the same model when the sidecar cannot answer (or in
+// ModeReplica). When neither can, it returns an error (ErrTimeout,
+// ErrUnavailable, ErrNoModel, ErrSidecar, ErrInvalidInput, ErrClosed…) and
+// no probabilities: use Decide to get the heuristic's decision instead.
 func (p *Predictor) Predict(features []float32) ([]float32, error) {
 	return p.PredictContext(context.Background(), features)
 }

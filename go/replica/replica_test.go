@@ -279,3 +279,12 @@ func TestBitsOfLogisticMatchTheDefinition(t *testing.T) {
 		}
 	}
 }
+
+func mustManifest(t testing.TB, dir string) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
