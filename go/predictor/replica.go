@@ -54,7 +54,8 @@ func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
 	if cur := p.rep.Load(); cur != nil && cur.r != nil && cur.version == version {
 		return
 	}
-	p.rep.Store(&replicaState{why: "verifying the replica of " + version})
+	pending := &replicaState{why: "verifying the replica of " + version}
+	p.rep.Store(pending)
 	if p.ctx.Err() != nil {
 		return
 	}
@@ -62,15 +63,15 @@ func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
 	go func() {
 		defer p.bg.Done()
 		r, err := p.verifyReplica(s, info.Model)
-		cur := p.view.Load()
-		if cur.version != version { // a newer model serves now; its own check runs
-			return
-		}
+		// Publish only if no newer model load replaced pending meanwhile (its
+		// own check runs and publishes).
 		if err != nil {
-			p.rep.Store(&replicaState{version: version, why: err.Error()})
+			p.rep.CompareAndSwap(pending, &replicaState{version: version, why: err.Error()})
 			return
 		}
-		p.rep.Store(&replicaState{r: r, version: version})
+		if !p.rep.CompareAndSwap(pending, &replicaState{r: r, version: version}) {
+			return
+		}
 		p.log.Info("replica verified; it answers when the sidecar cannot", "version", version, "nodes", r.Nodes(), "native", p.cfg.Mode == ModeReplica)
 	}()
 }
