@@ -112,9 +112,10 @@ type Config struct {
 	// re-scored on the sidecar in the background. Default 1000.
 	ReplicaSampleEvery int
 
-	// corruptReplicaCheck, set by tests only, alters the sidecar's answers to
-	// the check vectors before the replica is compared with them.
-	corruptReplicaCheck func(sidecar []float64)
+	// corruptReplicaCheck, set by tests only, alters the sidecar's answers
+	// before the replica is compared with them: at load ("check") or for a
+	// native-mode sample ("sample").
+	corruptReplicaCheck func(phase string, sidecar []float64)
 
 	// Registerer, when set, gets the predictor's Prometheus collectors.
 	// Registering twice on one registry fails, so give each Predictor its

@@ -124,7 +124,7 @@ func (p *Predictor) verifyReplica(s *session, mi *rpc.ModelInfo) (*replica.Repli
 		return fail("error", fmt.Errorf("scoring the check vectors on the sidecar: %w", err))
 	}
 	if p.cfg.corruptReplicaCheck != nil {
-		p.cfg.corruptReplicaCheck(want)
+		p.cfg.corruptReplicaCheck("check", want)
 	}
 	if err := r.Compare(cv.Rows, want); err != nil {
 		return fail("mismatch", err)

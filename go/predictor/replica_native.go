@@ -98,6 +98,11 @@ func (p *Predictor) checkSample(s sample) {
 		return
 	}
 	p.rm.samples.Inc()
+	if p.cfg.corruptReplicaCheck != nil {
+		v := []float64{c.p}
+		p.cfg.corruptReplicaCheck("sample", v)
+		c.p = v[0]
+	}
 	if probabilityEqual(c.p, s.p) {
 		return
 	}

@@ -148,7 +148,7 @@ func TestSidecarStoppedUnderLoadReplicaAnswersWithTheSidecarsProbabilities(t *te
 func TestReplicaDisagreeingWithTheSidecarIsRefusedAndTheSidecarKeepsServing(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
 	h := start(t, Config{ModelDir: model, Timeout: 300 * time.Millisecond,
-		corruptReplicaCheck: func(p []float64) { p[len(p)/2] += 1e-5 }})
+		corruptReplicaCheck: func(_ string, p []float64) { p[len(p)/2] += 1e-5 }})
 	waitFor(t, 30*time.Second, "the replica check to fail", func() bool {
 		return strings.Contains(h.p.Health().Replica.Why, "disagrees with the sidecar")
 	})
@@ -232,5 +232,33 @@ func TestReplicaFollowsAReloadOnlyOnceTheNewVersionServesAndPasses(t *testing.T)
 	}
 	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": "passed"}); v != 2 {
 		t.Errorf("replica_checks_total{result=passed} = %v, want 2", v)
+	}
+}
+
+func TestNativeModeLeavesForTheSidecarOnASampleDisagreement(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Mode: ModeReplica, ReplicaSampleEvery: 1,
+		corruptReplicaCheck: func(phase string, p []float64) {
+			if phase == "sample" {
+				p[0] += 1e-3
+			}
+		}})
+	waitReplica(t, h, "tiny-a")
+	rec := randomRecords(1, 12)[0]
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceReplica {
+		t.Fatalf("before the disagreement: %+v", d)
+	}
+	waitFor(t, 10*time.Second, "native mode left", func() bool { return !h.p.Health().Replica.Native })
+	if !strings.Contains(h.log.String(), "REPLICA DISAGREES WITH THE SIDECAR") {
+		t.Error("no loud log line for the disagreement")
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_sample_mismatches_total", nil); v != 1 {
+		t.Errorf("replica_sample_mismatches_total = %v, want 1", v)
+	}
+	if d, err := h.p.Decide(ctxT(t), rec); err != nil || d.Source != SourceModel {
+		t.Fatalf("after the disagreement the sidecar answers: %+v, %v", d, err)
+	}
+	if why := h.p.Health().Replica.Why; !strings.Contains(why, "native mode left") {
+		t.Errorf("Health().Replica.Why = %q", why)
 	}
 }
