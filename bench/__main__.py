@@ -30,7 +30,9 @@ from bench.budget import FULL, QUICK
 
 log = logging.getLogger("bench")
 PARTS = ("fit", "labeling", "decisions", "pipe", "suites")
-GATEBENCH_TARGETS = ["fallback", "echo", "infer", "sigmagate", "http", "reference"]
+GATEBENCH_TARGETS = [
+    "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference",
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

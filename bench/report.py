@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report_traffic, summary
+from bench import report_replica, report_traffic, summary
 from bench.markdown import fmt_us, table
 from bench.summary import LABELS, TARGET_ORDER
 
@@ -118,6 +118,14 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "not exist, so every decision is the heuristic's, through the same public path the bot "
         "calls (input checks, heuristic, metrics): what the bot pays with no model. A call "
         "answered by anything else counts as failed.",
+        "* **replica mode (in-process)**: `predictor.New` with `Mode: ModeReplica` → `Decide`: "
+        "the verified in-process copy of the served tree model (`go/replica`) answers every "
+        "decision; the sidecar runs beside it and re-scores 1 decision in 1000 in the "
+        "background. A call answered by anything else counts as failed.",
+        "* **replica fallback (sidecar down)**: the default mode, with the sidecar SIGKILLed "
+        "once the replica is verified and not restarted during the run: every decision takes "
+        "the path the bot's decisions take while the sidecar restarts (the replica answers, "
+        "reason `child_down`).",
         "* Memory is VmRSS from `/proc/<pid>/status`, sampled every 100 ms during each "
         "measurement.",
         "",
@@ -171,6 +179,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     else:
         lines += ["Not measured (see *Not measured* below).", ""]
 
+    lines += report_replica.section(decisions)
     lines += report_traffic.sparse(dec.get("sparse"))
     lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))
     lines += _reload(dec.get("reload"), res.get("reload_models", "?"))

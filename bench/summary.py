@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TARGET_ORDER = ["sigmagate", "infer", "echo", "http", "reference", "fallback"]
+TARGET_ORDER = [
+    "sigmagate", "replica", "replica-fallback", "infer", "echo", "http", "reference", "fallback",
+]  # fmt: skip
 LABELS = {
     "sigmagate": "sigmagate (predictor→infer)",
     "infer": "infer, gatebench client",
@@ -16,12 +18,17 @@ LABELS = {
     "http": "HTTP+JSON service",
     "reference": "reference: process/prediction",
     "fallback": "fallback heuristic",
+    "replica": "replica mode (in-process)",
+    "replica-fallback": "replica fallback (sidecar down)",
 }
 
 # The targets of issue 6 (and issues 2 and 4).
 P50_VS_FLOOR_MAX = 2.0
 MIN_RATE_AT_64 = 200_000
 MIN_SPEEDUP_VS_REFERENCE = 1000.0
+# Issue 14: the in-process replica.
+REPLICA_P50_MAX_US = 1.5
+REPLICA_MIN_RATE_AT_64 = 1_000_000
 
 
 def index(decisions: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -35,6 +42,7 @@ def ratios(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     pairs = [
         ("sigmagate", "echo", "sigmagate / floor"),
+        ("replica", "echo", "replica mode / floor"),
         ("infer", "echo", "infer (same client) / floor"),
         ("reference", "sigmagate", "reference / sigmagate"),
         ("http", "sigmagate", "HTTP / sigmagate"),
@@ -95,6 +103,30 @@ def targets(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"{best_sg['concurrency']} vs {best_ref['per_second']:,.1f} /s at "
                 f"{best_ref['concurrency']} goroutines)",
                 "pass": v >= MIN_SPEEDUP_VS_REFERENCE,
+            }
+        )
+    out += replica_targets(idx)
+    return out
+
+
+def replica_targets(idx: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    r1, r64 = idx.get(("replica", 1)), idx.get(("replica", 64))
+    if r1:
+        p50 = r1["latency_us"]["p50"]
+        out.append(
+            {
+                "target": f"replica mode p50 ≤ {REPLICA_P50_MAX_US:g} µs (1 goroutine)",
+                "measured": f"{p50:.2f} µs",
+                "pass": p50 <= REPLICA_P50_MAX_US and r1["failures"] == 0,
+            }
+        )
+    if r64:
+        out.append(
+            {
+                "target": f"replica mode ≥ {REPLICA_MIN_RATE_AT_64:,} decisions/s at 64 goroutines",
+                "measured": f"{r64['per_second']:,.0f} /s",
+                "pass": r64["per_second"] >= REPLICA_MIN_RATE_AT_64 and r64["failures"] == 0,
             }
         )
     return out

@@ -7,6 +7,7 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	go.etcd.io/bbolt v1.3.11
 	go.uber.org/goleak v1.3.0
+	google.golang.org/protobuf v1.36.7
 )
 
 require (
@@ -18,5 +19,4 @@ require (
 	github.com/prometheus/procfs v0.16.0 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
-	google.golang.org/protobuf v1.36.7 // indirect
 )

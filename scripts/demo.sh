@@ -81,7 +81,7 @@ V2="$(deploy)" || fail "second deploy (log in $DEMO/logs)"
 [[ "$V2" != "$V1" ]] || fail "the second deploy produced the same version $V1"
 sleep 5
 
-step "6/7  killing the sidecar (SIGKILL): the bot answers from the fallback while predictor restarts it"
+step "6/7  killing the sidecar (SIGKILL): the bot's decisions continue from the verified in-process replica of the same model while predictor restarts it"
 OLD_PID="$(status_field pid)"
 kill -KILL "$OLD_PID"
 echo "killed sidecar pid $OLD_PID" >&2
@@ -96,8 +96,10 @@ wait "$SIMBOT" || fail "the simulated bot failed (see $DEMO/simbot.log)"
 trap - EXIT
 cat "$DEMO/summary.txt"
 echo "the predictor's Prometheus metrics at exit ($DEMO/metrics.prom, excerpt):"
-grep -E '^sigmagate_predictor_((predictions|fallbacks|restarts|timeouts)_total|model_info|sidecar_up)' \
+grep -E '^sigmagate_predictor_((predictions|fallbacks|replica_answers|replica_checks|restarts|timeouts)_total|model_info|sidecar_up)' \
   "$DEMO/metrics.prom" | sed 's/^/  /' || true
+grep -q '^sigmagate_predictor_replica_answers_total{reason="child_down"}' "$DEMO/metrics.prom" ||
+  fail "no decision was answered by the replica while the sidecar was down (see $DEMO/simbot.log)"
 
 REPORT="$MODELS/$V2/report.md"
 echo

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
 from train import manifest as mf
+from train.check_vectors import write_check_vectors
 from train.dataset import build_dataset
 from train.errors import GateFailedError
 from train.export import VARIANT_FILES
@@ -155,6 +156,7 @@ def _run_fit(args: FitArgs) -> Path:
             },
             comparison=comparison if len(results) > 1 else None,
         ).to_dict()
+        man["check_vectors"] = write_check_vectors(tmp, man, ds.test.X)
         if args.report:
             from train.report import write_report
 

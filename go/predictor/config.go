@@ -103,6 +103,24 @@ type Config struct {
 	// record per JSON line. Default slog.Default().
 	Logger *slog.Logger
 
+	// Mode: ModeSidecar (default) or ModeReplica, where the verified
+	// in-process replica answers every decision (see replica_native.go and
+	// docs/ML_PIPELINE.md for when to pick which).
+	Mode Mode
+
+	// DisableReplica: never build the in-process replica; the heuristic
+	// answers whenever the sidecar cannot (the behaviour before the replica).
+	DisableReplica bool
+
+	// ReplicaSampleEvery: in ModeReplica, one decision in this many is
+	// re-scored on the sidecar in the background. Default 1000.
+	ReplicaSampleEvery int
+
+	// corruptReplicaCheck, set by tests only, alters the sidecar's answers
+	// before the replica is compared with them: at load ("check") or for a
+	// native-mode sample ("sample").
+	corruptReplicaCheck func(phase string, sidecar []float64)
+
 	// Registerer, when set, gets the predictor's Prometheus collectors.
 	// Registering twice on one registry fails, so give each Predictor its
 	// own registry or a prometheus.WrapRegistererWith label.
@@ -178,6 +196,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DefaultThreshold == 0 {
 		c.DefaultThreshold = DefaultDecideThreshold
+	}
+	if c.ReplicaSampleEvery <= 0 {
+		c.ReplicaSampleEvery = DefaultReplicaSampleEvery
+	}
+	if c.Mode == ModeReplica && c.DisableReplica {
+		return c, errors.New("predictor: Mode is ModeReplica but DisableReplica is set")
+	}
+	if c.Mode != ModeSidecar && c.Mode != ModeReplica {
+		return c, fmt.Errorf("predictor: Mode %q is neither ModeSidecar (\"\") nor ModeReplica (%q)", c.Mode, ModeReplica)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -79,7 +79,7 @@ func TestDecisionsEqualOnnxruntimeOnSameFeatures(t *testing.T) {
 
 func TestThousandConcurrentGoroutinesAreCoalescedIntoBatches(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
-	h := start(t, Config{ModelDir: model, Timeout: 5 * time.Second})
+	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: 5 * time.Second})
 	recs := randomRecords(50, 2)
 	want := onnxProbabilities(t, model, recs)
 	const goroutines, each = 1000, 20
@@ -170,7 +170,7 @@ func (l *load) end() {
 func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
 	const timeout = 300 * time.Millisecond
-	h := start(t, Config{ModelDir: model, Timeout: timeout})
+	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout})
 	l := startLoad(t, h.p, 16, timeout+300*time.Millisecond) // slack for a loaded CI machine
 	waitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
 	old := h.p.Health().PID
@@ -205,7 +205,7 @@ func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
 	const timeout = 100 * time.Millisecond
-	h := start(t, Config{ModelDir: model, Timeout: timeout, MaxConsecutiveTimeouts: 3})
+	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout, MaxConsecutiveTimeouts: 3})
 	rec := randomRecords(1, 4)[0]
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
 		t.Fatalf("before SIGSTOP: %+v", d)
@@ -372,7 +372,7 @@ func TestMissingPythonAnswersFromFallbackAndKeepsRetrying(t *testing.T) {
 }
 
 func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
-	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1)})
+	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1), DisableReplica: true})
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	bad := [][]float32{{nan, 0, 0}, {0, inf, 0}, {0, 0, -inf}, {0.5, 0.5}, {0.5, 0.5, 0, 0}, nil}
 	for _, f := range bad {

@@ -53,7 +53,7 @@ func newMetrics(p *Predictor) *metrics {
 	m := &metrics{
 		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_predictions_total",
-			Help: "Decisions returned, by source (model or fallback).",
+			Help: "Decisions returned, by source (model, replica or heuristic).",
 		}, []string{"source"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_fallbacks_total",
@@ -137,9 +137,9 @@ func (m *metrics) observeFallback(reason string, d time.Duration) {
 			m.fallbackByReason[i].Add(1)
 		}
 	}
-	m.predictions.WithLabelValues("fallback").Inc()
+	m.predictions.WithLabelValues(string(SourceHeuristic)).Inc()
 	m.fallbacks.WithLabelValues(reason).Inc()
-	m.latency.WithLabelValues("fallback").Observe(d.Seconds())
+	m.latency.WithLabelValues(string(SourceHeuristic)).Observe(d.Seconds())
 }
 
 func (m *metrics) error(kind string) {

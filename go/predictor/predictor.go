@@ -38,25 +38,29 @@ const (
 type Source string
 
 const (
-	SourceModel    Source = "model"
-	SourceFallback Source = "fallback"
+	SourceModel     Source = "model"     // the sidecar's onnxruntime
+	SourceReplica   Source = "replica"   // the verified in-process replica of the same model version
+	SourceHeuristic Source = "heuristic" // the bot's old heuristic (fallback.go)
+	// SourceFallback is the heuristic's old name, kept for callers.
+	SourceFallback = SourceHeuristic
 )
 
 // Decision is one answer with its provenance.
 type Decision struct {
 	Approve bool
-	// Probability is the model's class-1 probability; with the fallback, the
-	// heuristic's confidence (|tick_ratio| + |depth_ratio|)/2.
+	// Probability is the model's class-1 probability (also from the
+	// replica); with the heuristic, its confidence (|tick_ratio| + |depth_ratio|)/2.
 	Probability float64
 	Threshold   float64
 	Source      Source
-	// Reason is empty for the model, else one of the Reason* constants.
+	// Reason is empty when the sidecar answered (or the replica in
+	// ModeReplica), else one of the Reason* constants: why the sidecar did not.
 	Reason string
-	// ModelVersion is the version of the model that answered ("" for the fallback).
+	// ModelVersion is the version of the model that answered ("" for the heuristic).
 	ModelVersion string
 	// OutOfDistribution: a feature lies outside the model's training range.
 	OutOfDistribution bool
-	// Err is why the fallback answered, nil for the model.
+	// Err is why the sidecar did not answer, nil when it (or native mode) did.
 	Err     error
 	Latency time.Duration
 }
@@ -72,6 +76,14 @@ type Predictor struct {
 	view atomic.Pointer[view]
 
 	consecTimeouts atomic.Int64
+
+	// The replica (replica.go, replica_native.go).
+	rm         *replicaMetrics
+	rep        atomic.Pointer[replicaState]
+	nativeOff  atomic.Bool
+	nativeWhyV atomic.Pointer[string]
+	samples    chan sample
+	bg         sync.WaitGroup // replica checks and the sampler
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -128,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		done:  make(chan struct{}),
 	}
 	p.m = newMetrics(p)
+	p.rm = newReplicaMetrics(p.m)
 	names := cfg.Features
 	if names == nil {
 		names = defaultFeatures
@@ -137,8 +150,18 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		if err := p.m.register(cfg.Registerer); err != nil {
 			return nil, err
 		}
+		for _, c := range p.rm.collectors() {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("predictor: register metrics (use one registry per Predictor): %w", err)
+			}
+		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if cfg.Mode == ModeReplica {
+		p.samples = make(chan sample, 16)
+		p.bg.Add(1)
+		go p.sampleLoop()
+	}
 	firstUp := make(chan struct{})
 	go p.supervise(firstUp)
 	t := time.NewTimer(cfg.StartTimeout)
@@ -166,10 +189,11 @@ func (p *Predictor) ApproveContext(ctx context.Context, features []float32, thre
 	return d.Approve
 }
 
-// Predict returns the model's [p0, p1]. When the model cannot answer, it
-// returns an error (ErrTimeout, ErrUnavailable, ErrNoModel, ErrSidecar,
-// ErrInvalidInput, ErrClosed…) and no probabilities: use Decide to get the
-// fallback's decision instead.
+// Predict returns the model's [p0, p1] — from the sidecar, or from the
+// verified replica of the same model when the sidecar cannot answer (or in
+// ModeReplica). When neither can, it returns an error (ErrTimeout,
+// ErrUnavailable, ErrNoModel, ErrSidecar, ErrInvalidInput, ErrClosed…) and
+// no probabilities: use Decide to get the heuristic's decision instead.
 func (p *Predictor) Predict(features []float32) ([]float32, error) {
 	return p.PredictContext(context.Background(), features)
 }
@@ -180,7 +204,7 @@ func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]f
 	if err != nil {
 		return nil, err
 	}
-	if d.Source != SourceModel {
+	if d.Source == SourceHeuristic {
 		return nil, d.Err
 	}
 	return []float32{float32(1 - d.Probability), float32(d.Probability)}, nil
@@ -226,6 +250,11 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 		p.m.error("bad_input")
 		return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
 	}
+	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
+		if d, ok := p.native(features, threshold, start); ok {
+			return d, nil
+		}
+	}
 	switch v.state {
 	case StateReady:
 	case StateClosed:
@@ -268,9 +297,17 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	}
 }
 
+// fallback answers a decision the sidecar could not: from the verified
+// replica when there is one (not for bad input, nor after Close), else from
+// the heuristic.
 func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
+	if reason != ReasonBadInput && reason != ReasonClosed {
+		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
+			return d
+		}
+	}
 	conf, ok := v.layout.heuristic(features, threshold)
-	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceFallback,
+	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceHeuristic,
 		Reason: reason, Err: err, Latency: time.Since(start)}
 	p.m.observeFallback(reason, d.Latency)
 	return d
@@ -325,7 +362,9 @@ type Health struct {
 	LoadedAt            time.Time
 	LastError           string
 	Predictions         uint64 // answered by the model
-	Fallbacks           uint64
+	ReplicaAnswers      uint64 // answered by the replica (fallback and native)
+	Replica             ReplicaStatus
+	Fallbacks           uint64 // answered by the heuristic
 	FallbacksByReason   map[string]uint64
 	Timeouts            uint64
 	Restarts            uint64
@@ -340,7 +379,7 @@ func (p *Predictor) Health() Health {
 		State: v.state, PID: v.pid, ModelVersion: v.version, Variant: v.variant,
 		Features: append([]string(nil), v.layout.names...), Threshold: v.threshold,
 		LoadedAt: v.loadedAt, LastError: v.lastErr,
-		Predictions: p.m.nModel.Load(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
+		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
 	}
@@ -355,6 +394,7 @@ func (p *Predictor) Close() error {
 		p.cancel()
 		<-p.done
 		p.drainQueue(ReasonClosed, ErrClosed)
+		p.bg.Wait()
 	})
 	return nil
 }

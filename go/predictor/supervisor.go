@@ -174,6 +174,7 @@ func (p *Predictor) setModel(s *session, info *rpc.Info) {
 		}
 		p.log.Warn("sidecar has no usable model; answering from the fallback and retrying", "pid", s.pid, "why", msg)
 	}
+	p.replicaOnModel(s, info)
 	select {
 	case s.modelChanged <- struct{}{}:
 	default:

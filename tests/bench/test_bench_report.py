@@ -91,3 +91,22 @@ def test_run_reports_the_childs_own_peak_memory(tmp_path: Path):
     r = proc.run([sys.executable, "-c", code], tmp_path, timeout_s=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok"
     assert r.max_rss_kib > 200 * 1024
+
+
+def test_replica_section_shows_replica_next_to_sidecar_and_floor_with_its_targets():
+    from bench import report_replica
+
+    rows = [
+        result("echo", 1, 100_000, 10.0),
+        result("sigmagate", 1, 50_000, 19.0),
+        result("replica", 1, 900_000, 1.1),
+        result("replica", 64, 1_200_000, 1.4),
+        result("replica-fallback", 1, 800_000, 1.3),
+    ]
+    text = "\n".join(report_replica.section(rows))
+    for label in ("replica mode (in-process)", "replica fallback (sidecar down)", "echo floor"):
+        assert label in text
+    assert [c["pass"] for c in summary.replica_targets(summary.index(rows))] == [True, True]
+    slow = [result("replica", 1, 300_000, 3.0), result("replica", 64, 500_000, 4.0)]
+    assert [c["pass"] for c in summary.replica_targets(summary.index(slow))] == [False, False]
+    assert report_replica.section([result("echo", 1, 100_000, 10.0)]) == []

@@ -57,7 +57,7 @@ type Report struct {
 	Skipped map[string]string `json:"skipped"`
 }
 
-var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "http", "reference"}
+var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference"}
 
 func main() {
 	runHogIfAsked()
@@ -295,6 +295,12 @@ func openTarget(ctx context.Context, o *options, name string, conc int, logw io.
 		st, err = newSigmagateTarget(ctx, o, o.model, logw)
 		if err == nil {
 			setup = st.newTook
+			t = st
+		}
+	case "replica", "replica-fallback":
+		var st *sigmagateTarget
+		st, err = newReplicaTarget(ctx, o, logw, name == "replica")
+		if err == nil {
 			t = st
 		}
 	case "fallback":

@@ -29,6 +29,8 @@ type sigmagateTarget struct {
 	versions sync.Map // model version → *atomic.Int64 answers
 	// wantFallback: every answer is expected from the fallback (no sidecar).
 	wantFallback bool
+	// wantReplica: every answer is expected from the in-process replica.
+	wantReplica bool
 }
 
 func newPredictor(ctx context.Context, cfg predictor.Config, logw io.Writer) (*sigmagateTarget, error) {
@@ -106,6 +108,9 @@ func (s *sigmagateTarget) call(ctx context.Context, rec []float32) error {
 	if err != nil {
 		return err
 	}
+	if s.wantReplica && d.Source != predictor.SourceReplica {
+		return fmt.Errorf("expected a replica decision, got one from %s (%s)", d.Source, d.Reason)
+	}
 	if s.wantFallback {
 		if d.Source != predictor.SourceFallback {
 			return fmt.Errorf("expected a fallback decision, got one from %s", d.Source)
@@ -115,7 +120,7 @@ func (s *sigmagateTarget) call(ctx context.Context, rec []float32) error {
 	if d.Source != predictor.SourceModel && d.Reason == predictor.ReasonCanceled {
 		return ctx.Err() // the measurement window closed: not a fallback the bot would see
 	}
-	if d.Source != predictor.SourceModel {
+	if d.Source != predictor.SourceModel && !s.wantReplica {
 		return fmt.Errorf("%w (%s): %v", errFallback, d.Reason, d.Err)
 	}
 	n, ok := s.versions.Load(d.ModelVersion)

@@ -289,8 +289,8 @@ feed:
 			sent++
 		case <-progress:
 			h := p.Health()
-			fmt.Fprintf(os.Stderr, "simbot: %6.1fs  %8d decisions  sidecar %-8s pid %-7d model %-28q fallbacks %d\n",
-				time.Since(start).Seconds(), sent, h.State, h.PID, h.ModelVersion, h.Fallbacks)
+			fmt.Fprintf(os.Stderr, "simbot: %6.1fs  %8d decisions  sidecar %-8s pid %-7d model %-28q replica %d (verified %q)  heuristic %d\n",
+				time.Since(start).Seconds(), sent, h.State, h.PID, h.ModelVersion, h.ReplicaAnswers, h.Replica.Version, h.Fallbacks)
 		}
 	}
 	close(jobs)

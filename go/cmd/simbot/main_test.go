@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/featurestore"
+	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
 func TestPercentilesAndApprovalRateFromDecisions(t *testing.T) {
@@ -164,7 +165,16 @@ func TestKeepsDecidingThroughReloadAndSidecarKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`sigmagate_predictor_model_info{variant="fp32",version="sim-b"} 1`, `sigmagate_predictor_fallbacks_total{reason="child_down"}`} {
+	if s.Sources[predictor.SourceModel]+s.Sources[predictor.SourceReplica]+s.Sources[predictor.SourceHeuristic] != s.Decisions {
+		t.Errorf("sources %v do not add up to %d decisions", s.Sources, s.Decisions)
+	}
+	// The kill is answered by the verified replica (or, were it not verified
+	// yet, by the heuristic): either way counted by reason child_down.
+	if !strings.Contains(string(prom), `sigmagate_predictor_replica_answers_total{reason="child_down"}`) &&
+		!strings.Contains(string(prom), `sigmagate_predictor_fallbacks_total{reason="child_down"}`) {
+		t.Errorf("metrics file counts no child_down answers")
+	}
+	for _, want := range []string{`sigmagate_predictor_model_info{variant="fp32",version="sim-b"} 1`} {
 		if !strings.Contains(string(prom), want) {
 			t.Errorf("metrics file lacks %s", want)
 		}

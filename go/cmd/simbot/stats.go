@@ -21,6 +21,7 @@ type workerStats struct {
 	fallbackN, fbAppr int
 	ood, invalid      int
 	fallbacks         map[string]int
+	sources           map[predictor.Source]int
 	versions          map[string]*versionSeen
 }
 
@@ -31,7 +32,7 @@ type versionSeen struct {
 }
 
 func newWorkerStats() *workerStats {
-	return &workerStats{fallbacks: map[string]int{}, versions: map[string]*versionSeen{}}
+	return &workerStats{fallbacks: map[string]int{}, sources: map[predictor.Source]int{}, versions: map[string]*versionSeen{}}
 }
 
 func (w *workerStats) add(d predictor.Decision, err error) {
@@ -39,6 +40,7 @@ func (w *workerStats) add(d predictor.Decision, err error) {
 		w.invalid++ // only invalid input errors; recorded signals are valid
 	}
 	w.total++
+	w.sources[d.Source]++
 	w.latency = append(w.latency, d.Latency)
 	if d.Approve {
 		w.approved++
@@ -71,27 +73,29 @@ func (w *workerStats) add(d predictor.Decision, err error) {
 
 // Summary is what simbot prints (and writes with -json).
 type Summary struct {
-	Seconds           float64                 `json:"seconds"`
-	Decisions         int                     `json:"decisions"`
-	PerSecond         float64                 `json:"per_second"`
-	ApprovalRate      float64                 `json:"approval_rate"`
-	ModelDecisions    int                     `json:"model_decisions"`
-	ModelApproval     float64                 `json:"model_approval_rate"`
-	FallbackDecisions int                     `json:"fallback_decisions"`
-	FallbackApproval  float64                 `json:"fallback_approval_rate"`
-	OutOfDistribution int                     `json:"out_of_distribution"`
-	InvalidInput      int                     `json:"invalid_input"`
-	LatencyUs         map[string]float64      `json:"latency_us"`
-	ModelLatencyUs    map[string]float64      `json:"model_latency_us"`
-	Fallbacks         map[string]int          `json:"fallbacks"`
-	Versions          map[string]*versionSeen `json:"versions"`
-	Restarts          uint64                  `json:"sidecar_restarts"`
-	Timeouts          uint64                  `json:"timeouts"`
-	FinalVersion      string                  `json:"final_version"`
+	Seconds           float64            `json:"seconds"`
+	Decisions         int                `json:"decisions"`
+	PerSecond         float64            `json:"per_second"`
+	ApprovalRate      float64            `json:"approval_rate"`
+	ModelDecisions    int                `json:"model_decisions"`
+	ModelApproval     float64            `json:"model_approval_rate"`
+	FallbackDecisions int                `json:"fallback_decisions"`
+	FallbackApproval  float64            `json:"fallback_approval_rate"`
+	OutOfDistribution int                `json:"out_of_distribution"`
+	InvalidInput      int                `json:"invalid_input"`
+	LatencyUs         map[string]float64 `json:"latency_us"`
+	ModelLatencyUs    map[string]float64 `json:"model_latency_us"`
+	Fallbacks         map[string]int     `json:"fallbacks"`
+	// Sources counts decisions by who answered: model, replica, heuristic.
+	Sources      map[predictor.Source]int `json:"sources"`
+	Versions     map[string]*versionSeen  `json:"versions"`
+	Restarts     uint64                   `json:"sidecar_restarts"`
+	Timeouts     uint64                   `json:"timeouts"`
+	FinalVersion string                   `json:"final_version"`
 }
 
 func summarize(ws []*workerStats, elapsed time.Duration, h predictor.Health) Summary {
-	s := Summary{Seconds: elapsed.Seconds(), Fallbacks: map[string]int{}, Versions: map[string]*versionSeen{},
+	s := Summary{Seconds: elapsed.Seconds(), Fallbacks: map[string]int{}, Sources: map[predictor.Source]int{}, Versions: map[string]*versionSeen{},
 		Restarts: h.Restarts, Timeouts: h.Timeouts, FinalVersion: h.ModelVersion}
 	var all, model []time.Duration
 	approved, modelAppr, fbAppr := 0, 0, 0
@@ -106,6 +110,9 @@ func summarize(ws []*workerStats, elapsed time.Duration, h predictor.Health) Sum
 		fbAppr += w.fbAppr
 		s.OutOfDistribution += w.ood
 		s.InvalidInput += w.invalid
+		for src, n := range w.sources {
+			s.Sources[src] += n
+		}
 		for r, n := range w.fallbacks {
 			s.Fallbacks[r] += n
 		}
@@ -178,6 +185,8 @@ func (s Summary) print(w io.Writer) {
 		fb = append(fb, "none")
 	}
 	fmt.Fprintf(w, "  fallbacks         %s\n", strings.Join(fb, ", "))
+	fmt.Fprintf(w, "  answered by       model %d, replica %d, heuristic %d\n",
+		s.Sources[predictor.SourceModel], s.Sources[predictor.SourceReplica], s.Sources[predictor.SourceHeuristic])
 	fmt.Fprintf(w, "  sidecar restarts  %d   timeouts %d   out-of-distribution %d\n", s.Restarts, s.Timeouts, s.OutOfDistribution)
 	versions := make([]string, 0, len(s.Versions))
 	for v := range s.Versions {

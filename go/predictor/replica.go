@@ -1,0 +1,209 @@
+package predictor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/manifest"
+	"github.com/sigmagate/sigmagate/go/replica"
+)
+
+// The replica (go/replica) is an in-process copy of the served tree model.
+// It answers when the sidecar cannot (the fallback ladder: model, then
+// replica, then heuristic) and, with Config.Mode = ModeReplica, answers
+// every decision. It is used only for the model version the sidecar reported
+// serving, and only after it scored the model's check vectors exactly as the
+// sidecar did (within replica.Tolerance).
+
+// ReplicaStatus is the replica's part of Health.
+type ReplicaStatus struct {
+	// Version is the verified replica's model version, "" when none.
+	Version string
+	// Nodes is the number of tree nodes it evaluates.
+	Nodes int
+	// Native: the replica answers every decision (ModeReplica, and no sample
+	// has disagreed with the sidecar).
+	Native bool
+	// Why says why there is no replica (or why native mode was left).
+	Why string
+}
+
+// replicaState is what the hot path reads; published atomically.
+type replicaState struct {
+	r       *replica.Replica // nil when none is verified for the served version
+	version string
+	why     string
+}
+
+// replicaOnModel starts building and verifying the replica of the model the
+// sidecar just reported serving. Until it passes, the previous replica is
+// withdrawn unless it is of the same version.
+func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
+	if info.Model == nil {
+		return // no model: keep the last verified replica of what was served
+	}
+	if p.cfg.DisableReplica {
+		p.rep.Store(&replicaState{why: "disabled by Config.DisableReplica"})
+		return
+	}
+	version := info.Model.Version
+	if cur := p.rep.Load(); cur != nil && cur.r != nil && cur.version == version {
+		return
+	}
+	pending := &replicaState{why: "verifying the replica of " + version}
+	p.rep.Store(pending)
+	if p.ctx.Err() != nil {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		r, err := p.verifyReplica(s, info.Model)
+		// Publish only if no newer model load replaced pending meanwhile (its
+		// own check runs and publishes).
+		if err != nil {
+			p.rep.CompareAndSwap(pending, &replicaState{version: version, why: err.Error()})
+			return
+		}
+		if !p.rep.CompareAndSwap(pending, &replicaState{r: r, version: version}) {
+			return
+		}
+		p.log.Info("replica verified; it answers when the sidecar cannot", "version", version, "nodes", r.Nodes(), "native", p.cfg.Mode == ModeReplica)
+	}()
+}
+
+// verifyReplica builds the replica from the directory the sidecar serves and
+// compares it with the sidecar on the check vectors.
+func (p *Predictor) verifyReplica(s *session, mi *rpc.ModelInfo) (*replica.Replica, error) {
+	dir := mi.Path
+	if dir == "" {
+		dir = p.cfg.ModelDir
+	}
+	fail := func(result string, err error) (*replica.Replica, error) {
+		p.rm.checks.WithLabelValues(result).Inc()
+		if result == "mismatch" {
+			p.log.Error("replica REFUSED: it disagrees with the sidecar; the sidecar keeps serving, the heuristic is the fallback", "version", mi.Version, "err", err)
+		} else {
+			p.log.Warn("no replica for this model; the heuristic is the fallback", "version", mi.Version, "why", err)
+		}
+		return nil, err
+	}
+	if dir == "" {
+		return fail("unsupported", errors.New("no model directory known (Config.ModelDir is empty)"))
+	}
+	m, err := manifest.Load(dir)
+	if err != nil {
+		return fail("error", err)
+	}
+	if m.Version != mi.Version {
+		return fail("error", fmt.Errorf("%s holds version %s, the sidecar serves %s (the model moved)", dir, m.Version, mi.Version))
+	}
+	if mi.Variant != "" {
+		m.ServeVariant = mi.Variant
+	}
+	if v, err := m.Served(); err == nil && mi.SHA256 != "" && v.SHA256 != mi.SHA256 {
+		return fail("error", fmt.Errorf("%s: variant %s has sha256 %s, the sidecar serves %s", dir, mi.Variant, v.SHA256, mi.SHA256))
+	}
+	r, err := replica.FromManifest(m)
+	if err != nil {
+		if errors.Is(err, replica.ErrUnsupported) {
+			return fail("unsupported", fmt.Errorf("%s: %w", m.ModelFamily, err))
+		}
+		return fail("error", err)
+	}
+	cv, err := replica.LoadCheckVectors(m)
+	if err != nil {
+		return fail("unsupported", err)
+	}
+	want, err := p.askSidecar(s, cv.Rows, mi.Version)
+	if err != nil {
+		return fail("error", fmt.Errorf("scoring the check vectors on the sidecar: %w", err))
+	}
+	if p.cfg.corruptReplicaCheck != nil {
+		p.cfg.corruptReplicaCheck("check", want)
+	}
+	if err := r.Compare(cv.Rows, want); err != nil {
+		return fail("mismatch", err)
+	}
+	p.rm.checks.WithLabelValues("passed").Inc()
+	return r, nil
+}
+
+// askSidecar scores rows on the sidecar through the ordinary request path
+// (they are batched like any other calls) and returns its probabilities.
+// Every answer must come from the given model version.
+func (p *Predictor) askSidecar(s *session, rows [][]float32, version string) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, max(p.cfg.Timeout, 10*time.Second))
+	defer cancel()
+	calls := make([]*call, len(rows))
+	for i, r := range rows {
+		calls[i] = &call{features: r, done: make(chan struct{})}
+		select {
+		case p.queue <- calls[i]:
+		case <-s.dead:
+			return nil, errors.New("the sidecar died")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	out := make([]float64, len(rows))
+	for i, c := range calls {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			for _, c := range calls {
+				c.abandoned.Store(true)
+			}
+			return nil, ctx.Err()
+		}
+		if c.err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, c.err)
+		}
+		if c.version != version {
+			return nil, fmt.Errorf("row %d was answered by version %s, not %s", i, c.version, version)
+		}
+		out[i] = c.p
+	}
+	return out, nil
+}
+
+// fromReplica answers with the verified replica, or reports false when
+// there is none or its answer is not a probability.
+func (p *Predictor) fromReplica(features []float32, threshold float64, reason string, err error, start time.Time) (Decision, bool) {
+	st := p.rep.Load()
+	if st == nil || st.r == nil {
+		return Decision{}, false
+	}
+	prob := float64(st.r.Predict(features))
+	if !(prob >= 0 && prob <= 1) {
+		return Decision{}, false
+	}
+	d := Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
+		Reason: reason, Err: err, ModelVersion: st.version, Latency: time.Since(start)}
+	p.rm.observe(reason, d.Latency)
+	return d, true
+}
+
+// replicaStatus is Health's view of the replica.
+func (p *Predictor) replicaStatus() ReplicaStatus {
+	st := p.rep.Load()
+	if st == nil {
+		return ReplicaStatus{Why: "no model has been served yet"}
+	}
+	rs := ReplicaStatus{Why: st.why}
+	if st.r != nil {
+		rs.Version, rs.Nodes = st.version, st.r.Nodes()
+		rs.Native = p.cfg.Mode == ModeReplica && !p.nativeOff.Load()
+		if p.cfg.Mode == ModeReplica && !rs.Native {
+			rs.Why = "native mode left: " + p.nativeWhy()
+		}
+	}
+	return rs
+}
+
+// probabilityEqual: a replica answer matches a sidecar answer.
+func probabilityEqual(a, b float64) bool { return math.Abs(a-b) <= replica.Tolerance }

@@ -1,0 +1,264 @@
+package predictor
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// replicaModel builds one model of tests/fixtures/replica_model.py (train's
+// own export) for the family and returns its directory.
+func replicaModel(t *testing.T, family string) string {
+	t.Helper()
+	e := needSidecar(t)
+	cmd := exec.Command(e.python, filepath.Join(e.root, "tests", "fixtures", "replica_model.py"),
+		"--out", t.TempDir(), "--family", family)
+	cmd.Dir = e.root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("replica_model.py: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func waitReplica(t *testing.T, h *harness, version string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the replica of "+version+" verified", func() bool {
+		return h.p.Health().Replica.Version == version
+	})
+}
+
+// sidecarDownUnderLoad runs 64 goroutines of decisions, sends sig to the
+// sidecar, and checks that every decision is answered, that the ones the
+// sidecar could not answer came from the replica, and that the replica gave
+// exactly the probability the sidecar gave for the same record before.
+func sidecarDownUnderLoad(t *testing.T, sig syscall.Signal, timeout time.Duration) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Timeout: timeout})
+	waitReplica(t, h, "tiny-a")
+	recs := randomRecords(64, 7)
+	want := make([]float64, len(recs))
+	for i, r := range recs {
+		d, err := h.p.Decide(ctxT(t), r)
+		if err != nil || d.Source != SourceModel {
+			t.Fatalf("before %v: %+v, %v", sig, d, err)
+		}
+		want[i] = d.Probability
+	}
+	var model_, repl, heur, wrong atomic.Int64
+	var reasons sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := (g + k) % len(recs)
+				d, err := h.p.Decide(context.Background(), recs[i])
+				if err != nil {
+					t.Errorf("Decide: %v", err)
+					return
+				}
+				switch d.Source {
+				case SourceModel:
+					model_.Add(1)
+				case SourceReplica:
+					repl.Add(1)
+					reasons.Store(d.Reason, true)
+					if d.ModelVersion != "tiny-a" {
+						t.Errorf("replica answered as version %q", d.ModelVersion)
+					}
+				default:
+					heur.Add(1)
+					reasons.Store("heuristic:"+d.Reason, true)
+				}
+				if math.Abs(d.Probability-want[i]) > 1e-6 {
+					if wrong.Add(1) <= 3 {
+						t.Errorf("record %d: %s answered %v, the sidecar said %v before", i, d.Source, d.Probability, want[i])
+					}
+				}
+				if d.Source != SourceModel {
+					time.Sleep(time.Millisecond) // instant answers: leave the CPU to the restart
+				}
+			}
+		}(g)
+	}
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+	waitFor(t, 10*time.Second, "model answers under load", func() bool { return model_.Load() > 200 })
+	old := h.p.Health().PID
+	if err := syscall.Kill(old, sig); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "replica answers while the sidecar is down", func() bool { return repl.Load() > 200 })
+	waitFor(t, 60*time.Second, "a new sidecar", func() bool {
+		hl := h.p.Health()
+		return hl.State == StateReady && hl.PID != old && hl.PID != 0
+	})
+	before := model_.Load()
+	waitFor(t, 10*time.Second, "model answers after the restart", func() bool { return model_.Load() > before+100 })
+	close(stop)
+	wg.Wait()
+	if n := heur.Load(); n > 0 {
+		var rs []string
+		reasons.Range(func(k, _ any) bool { rs = append(rs, k.(string)); return true })
+		t.Errorf("%d decisions came from the heuristic (reasons %v); a verified replica was there", n, rs)
+	}
+	hl := h.p.Health()
+	if hl.ReplicaAnswers == 0 || hl.Fallbacks != 0 {
+		t.Errorf("health: %d replica answers, %d heuristic", hl.ReplicaAnswers, hl.Fallbacks)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_predictions_total", map[string]string{"source": "replica"}); v < 200 {
+		t.Errorf("predictions_total{source=replica} = %v", v)
+	}
+	t.Logf("%v: %d model, %d replica, %d heuristic answers", sig, model_.Load(), repl.Load(), heur.Load())
+}
+
+func TestSidecarKilledUnderLoadReplicaAnswersWithTheSidecarsProbabilities(t *testing.T) {
+	sidecarDownUnderLoad(t, syscall.SIGKILL, 300*time.Millisecond)
+	// (the reasons are child_down: the replica answered instantly, no timeout)
+}
+
+func TestSidecarStoppedUnderLoadReplicaAnswersWithTheSidecarsProbabilities(t *testing.T) {
+	sidecarDownUnderLoad(t, syscall.SIGSTOP, 100*time.Millisecond)
+}
+
+func TestReplicaDisagreeingWithTheSidecarIsRefusedAndTheSidecarKeepsServing(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Timeout: 300 * time.Millisecond,
+		corruptReplicaCheck: func(_ string, p []float64) { p[len(p)/2] += 1e-5 }})
+	waitFor(t, 30*time.Second, "the replica check to fail", func() bool {
+		return strings.Contains(h.p.Health().Replica.Why, "disagrees with the sidecar")
+	})
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": "mismatch"}); v != 1 {
+		t.Errorf("replica_checks_total{result=mismatch} = %v, want 1", v)
+	}
+	if !strings.Contains(h.log.String(), "replica REFUSED") {
+		t.Error("no error log line for the refused replica")
+	}
+	rec := randomRecords(1, 9)[0]
+	if d, err := h.p.Decide(ctxT(t), rec); err != nil || d.Source != SourceModel {
+		t.Fatalf("the sidecar should keep serving: %+v, %v", d, err)
+	}
+	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceHeuristic {
+		t.Fatalf("with no verified replica the heuristic answers, got %+v", d)
+	}
+}
+
+func TestMLPModelHasNoReplicaAndFallsBackToTheHeuristic(t *testing.T) {
+	dir := replicaModel(t, "mlp")
+	h := start(t, Config{ModelDir: dir, Timeout: 300 * time.Millisecond})
+	waitFor(t, 30*time.Second, "the replica refused", func() bool {
+		return strings.Contains(h.p.Health().Replica.Why, "no TreeEnsemble")
+	})
+	if !strings.Contains(h.log.String(), "no replica for this model") {
+		t.Error("the reason is not logged")
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": "unsupported"}); v != 1 {
+		t.Errorf("replica_checks_total{result=unsupported} = %v, want 1", v)
+	}
+	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
+	if d, _ := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1}); d.Source != SourceHeuristic || d.Reason != ReasonChildDown {
+		t.Fatalf("MLP with the sidecar down: %+v, want the heuristic", d)
+	}
+}
+
+func TestNativeModeAnswersFromTheReplicaAndTheSidecarAgreesOnSamples(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Mode: ModeReplica, ReplicaSampleEvery: 10})
+	waitReplica(t, h, "tiny-a")
+	recs := randomRecords(50, 11)
+	for _, r := range recs {
+		d, err := h.p.Decide(ctxT(t), r)
+		if err != nil || d.Source != SourceReplica || d.Reason != "" || d.ModelVersion != "tiny-a" {
+			t.Fatalf("native decision: %+v, %v", d, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "samples confirmed on the sidecar", func() bool {
+		v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_samples_total", nil)
+		return v >= 3
+	})
+	if rs := h.p.Health().Replica; !rs.Native {
+		t.Fatalf("native mode left: %+v", rs)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_answers_total", map[string]string{"reason": "native"}); v != 50 {
+		t.Errorf("replica_answers_total{reason=native} = %v, want 50", v)
+	}
+}
+
+func TestReplicaFollowsAReloadOnlyOnceTheNewVersionServesAndPasses(t *testing.T) {
+	a := tinyModel(t, "tiny-a", 1)
+	b := tinyModel(t, "tiny-b", 2)
+	dir := t.TempDir()
+	cur := linkCurrent(t, dir, a)
+	h := start(t, Config{ModelDir: cur})
+	waitReplica(t, h, "tiny-a")
+	linkCurrent(t, dir, b)
+	if err := h.p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitReplica(t, h, "tiny-b")
+	if v := h.p.ModelVersion(); v != "tiny-b" {
+		t.Fatalf("replica tiny-b verified while the sidecar serves %q", v)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": "passed"}); v != 2 {
+		t.Errorf("replica_checks_total{result=passed} = %v, want 2", v)
+	}
+}
+
+func TestNativeModeLeavesForTheSidecarOnASampleDisagreement(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Mode: ModeReplica, ReplicaSampleEvery: 1,
+		corruptReplicaCheck: func(phase string, p []float64) {
+			if phase == "sample" {
+				p[0] += 1e-3
+			}
+		}})
+	waitReplica(t, h, "tiny-a")
+	rec := randomRecords(1, 12)[0]
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceReplica {
+		t.Fatalf("before the disagreement: %+v", d)
+	}
+	waitFor(t, 10*time.Second, "native mode left", func() bool { return !h.p.Health().Replica.Native })
+	if !strings.Contains(h.log.String(), "REPLICA DISAGREES WITH THE SIDECAR") {
+		t.Error("no loud log line for the disagreement")
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_sample_mismatches_total", nil); v != 1 {
+		t.Errorf("replica_sample_mismatches_total = %v, want 1", v)
+	}
+	if d, err := h.p.Decide(ctxT(t), rec); err != nil || d.Source != SourceModel {
+		t.Fatalf("after the disagreement the sidecar answers: %+v, %v", d, err)
+	}
+	if why := h.p.Health().Replica.Why; !strings.Contains(why, "native mode left") {
+		t.Errorf("Health().Replica.Why = %q", why)
+	}
+}
