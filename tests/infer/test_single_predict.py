@@ -1,4 +1,4 @@
-"""The byte-level path for the Go predictor's one-record request (protocol.SinglePredict)."""
+"""The byte-level path for a one-record `predict` request (infer/single.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 import msgpack
 import pytest
 
-from infer.protocol import SinglePredict
+from infer.single import SinglePredict
 from tests.infer.sidecar import Sidecar
 
 
@@ -23,14 +23,23 @@ def f32(x: float) -> float:
 @pytest.mark.parametrize("msgid", [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1])
 def test_single_predict_reads_msgid_and_float32_values(msgid: int) -> None:
     values = [0.1, -2.5, 3e38]
-    assert SinglePredict(3).match(go_request(msgid, values)) == (msgid, tuple(map(f32, values)))
+    want = (msgid, tuple(map(f32, values)), True)
+    assert SinglePredict(3).match(go_request(msgid, values)) == want
     assert SinglePredict(3).match(memoryview(go_request(msgid, values))) is not None
+
+
+@pytest.mark.parametrize("msgid", [0, 127, 128, 65_536, 2**32 - 1])
+def test_single_predict_reads_float64_values_as_python_clients_send_them(msgid: int) -> None:
+    values = [0.1, -2.5, 1e300]
+    data = msgpack.packb([0, msgid, "predict", [[values]]])
+    assert SinglePredict(3).match(data) == (msgid, tuple(values), False)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]]]]),  # float 64
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]], None]]),  # a threshold param
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]]]])[:-1],  # truncated float 64
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]], 0.5]], use_single_float=True),
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]] * 2]], use_single_float=True),
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2]]]], use_single_float=True),
@@ -49,15 +58,25 @@ def test_single_predict_leaves_everything_else_to_the_general_path(data: bytes) 
 
 
 def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> None:
-    # Float 64 encodings of the same (float 32) values take the general path.
+    # A nil threshold param sends the same request to the general path.
     rows = [[0.1, -0.2, 0.3], [5.0, 5.0, 5.0], [-1e30, 0.0, 1e-30], [0.0, 0.0, 0.0]]
     for i, row in enumerate(rows):
         sidecar.send_raw(go_request(100 + i, row))
-        fast = sidecar.response(100 + i)
+        fast32 = sidecar.response(100 + i)
         sidecar.send_raw(msgpack.packb([0, 200 + i, "predict", [[list(map(f32, row))]]]))
-        general = sidecar.response(200 + i)
-        assert fast[2] is None and len(fast[3]["p"]) == 1
-        assert fast[2:] == general[2:]
+        fast64 = sidecar.response(200 + i)
+        sidecar.send_raw(msgpack.packb([0, 300 + i, "predict", [[list(map(f32, row))], None]]))
+        general = sidecar.response(300 + i)
+        assert fast32[2] is None and len(fast32[3]["p"]) == 1
+        assert fast32[2:] == fast64[2:] == general[2:]
+    stats = sidecar.result("stats")
+    assert stats["batches"] == 3 * len(rows) and stats["errors"] == {}
+
+
+def test_byte_path_sends_values_beyond_float32_to_the_full_checks(sidecar: Sidecar) -> None:
+    sidecar.send_raw(msgpack.packb([0, 9, "predict", [[[0.1, 1e300, 0.3]]]]))
+    err = sidecar.response(9)[2]
+    assert err["code"] == "bad_features" and err["field"] == "depth_ratio"
 
 
 def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) -> None:
