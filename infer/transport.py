@@ -44,6 +44,8 @@ import stat
 import time
 from collections.abc import Callable
 
+from infer.spin import SpinChoice
+
 READ_CHUNK = 1 << 18
 # A yield that returns later than this ran another process: the host is busy.
 YIELD_STOLEN_S = 50e-6
@@ -64,6 +66,8 @@ class Stdio:
         self.spin_pauses = 0
         self._late_yields = 0  # late minus prompt yields, floored at 0
         self._pause_s = PAUSE_MIN_S  # the next pause's length
+        self.choice = SpinChoice()
+        self._sent_at = 0.0  # time.perf_counter() before the last write, 0 once a read used it
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -102,35 +106,55 @@ class Stdio:
         interrupted or timed out."""
         clock = time.perf_counter
         now = clock()
-        if self.nonblocking and self.spin_s > 0 and now >= self.spin_paused_until:
-            # poll(0) costs under half of a read that finds nothing (~0.5 vs ~1.3 µs
-            # here), so probe first and read only once data is there. The clock
-            # and the flags are checked every 8 probes to keep each probe short.
-            probe = self._spin_poll.poll
-            _yield = os.sched_yield
-            end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
-            while True:
-                for _ in range(8):
-                    if probe(0):
-                        try:
-                            return self._read()
-                        except BlockingIOError:
-                            pass
-                if interrupted() or clock() >= end:
-                    break
-                # Give the CPU to whatever else is runnable on it: on a busy
-                # host a spinning sidecar otherwise delays the very client
-                # (or echo) whose answer it waits for by up to spin_s.
-                now = clock()
-                _yield()
-                if clock() - now <= YIELD_STOLEN_S:
-                    if self._late_yields:
-                        self._late_yields -= 1
-                    continue
-                self._late_yields += 1  # another process had the CPU (module doc)
-                if self._late_yields >= STOLEN_TO_PAUSE:
-                    self._pause_spin(clock())
-                    break
+        spin = (
+            self.nonblocking
+            and self.spin_s > 0
+            and now >= self.spin_paused_until
+            and self.choice.spin_next()
+        )
+        data = self._spin(now, timeout_s, interrupted) if spin else None
+        if data is None:
+            data = self._block(timeout_s, interrupted)
+        if data:
+            sent, self._sent_at = self._sent_at, 0.0
+            self.choice.observe(spin, clock() - sent if sent else None)
+        return data
+
+    def _spin(
+        self, now: float, timeout_s: float | None, interrupted: Callable[[], bool]
+    ) -> memoryview | None:
+        """Poll stdin for up to spin_s; None when nothing came."""
+        # poll(0) costs under half of a read that finds nothing, so probe first
+        # and read only once data is there. The clock and the flags are checked
+        # every 8 probes to keep each probe short.
+        clock = time.perf_counter
+        probe = self._spin_poll.poll
+        _yield = os.sched_yield
+        end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
+        while True:
+            for _ in range(8):
+                if probe(0):
+                    try:
+                        return self._read()
+                    except BlockingIOError:
+                        pass
+            if interrupted() or clock() >= end:
+                return None
+            # Give the CPU to whatever else is runnable on it: on a busy
+            # host a spinning sidecar otherwise delays the very client
+            # (or echo) whose answer it waits for by up to spin_s.
+            now = clock()
+            _yield()
+            if clock() - now <= YIELD_STOLEN_S:
+                if self._late_yields:
+                    self._late_yields -= 1
+                continue
+            self._late_yields += 1  # another process had the CPU (module doc)
+            if self._late_yields >= STOLEN_TO_PAUSE:
+                self._pause_spin(clock())
+                return None
+
+    def _block(self, timeout_s: float | None, interrupted: Callable[[], bool]) -> memoryview | None:
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))
@@ -172,6 +196,7 @@ class Stdio:
 
     def write(self, data: bytes | memoryview) -> None:
         """Write all of data; one write(2) in the common case."""
+        self._sent_at = time.perf_counter()  # a turnaround starts (infer/spin.py)
         try:
             n = os.write(self.out_fd, data)
         except (BlockingIOError, InterruptedError):

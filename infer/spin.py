@@ -1,0 +1,66 @@
+"""Whether the serving loop should spin on stdin before it blocks: learned
+from the client's own round trips.
+
+Spinning pays when the client spins too (the Go predictor): its next request
+then finds the sidecar running, with no wake-up on either side. It costs when
+the client blocks in read(): our answer wakes the client, often onto the CPU
+where we keep spinning, and the client waits for that CPU while we wait for
+its request; a sidecar that blocks right after its answer leaves the CPU to
+the client at once, as a bare echo does. The sidecar cannot see how the
+client reads, so it measures: the turnaround of a request is the time from
+just before our answer's write to the next request read. Most reads use the
+preferred mode; the last TRIAL_READS of every PERIOD_READS alternate the two
+modes, and the mode with the smaller median turnaround (by MARGIN, to keep
+noise from flipping it) is preferred for the next period. Only turnarounds
+under TURNAROUND_MAX_S count: a slower client is idle between requests, where
+neither mode helps and spinning is capped by the spin budget anyway.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+PERIOD_READS = 512
+TRIAL_READS = 32  # 16 of each mode
+TURNAROUND_MAX_S = 1e-3
+MARGIN = 0.9  # the other mode must be 10% faster to take over
+
+
+class SpinChoice:
+    def __init__(self, prefer_spin: bool = True) -> None:
+        self.prefer_spin = prefer_spin
+        self.switches = 0
+        self._reads = 0
+        self._samples: dict[bool, list[float]] = {True: [], False: []}
+
+    def spin_next(self) -> bool:
+        """Whether the next read spins."""
+        i = self._reads % PERIOD_READS
+        if i < PERIOD_READS - TRIAL_READS or i % 2 == 0:
+            return self.prefer_spin
+        return not self.prefer_spin
+
+    def observe(self, spun: bool, turnaround_s: float | None) -> None:
+        """Record one read that returned data, made with spin `spun`, and the
+        turnaround it completed (None when no answer preceded it)."""
+        i = self._reads % PERIOD_READS
+        self._reads += 1
+        if i < PERIOD_READS - TRIAL_READS:
+            return
+        if turnaround_s is not None and turnaround_s < TURNAROUND_MAX_S:
+            self._samples[spun].append(turnaround_s)
+        if i == PERIOD_READS - 1:
+            self._decide()
+
+    def _decide(self) -> None:
+        mine, other = self._samples[self.prefer_spin], self._samples[not self.prefer_spin]
+        enough = TRIAL_READS // 4
+        if (
+            len(mine) >= enough
+            and len(other) >= enough
+            and statistics.median(other) < MARGIN * statistics.median(mine)
+        ):
+            self.prefer_spin = not self.prefer_spin
+            self.switches += 1
+        mine.clear()
+        other.clear()
