@@ -91,3 +91,21 @@ def test_run_reports_the_childs_own_peak_memory(tmp_path: Path):
     r = proc.run([sys.executable, "-c", code], tmp_path, timeout_s=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok"
     assert r.max_rss_kib > 200 * 1024
+
+
+def test_idle_cpu_table_shows_both_processes_per_phase_or_why_it_did_not_run() -> None:
+    from bench import report_idle
+
+    phase = {
+        "name": "idle",
+        "seconds": 30.0,
+        "decisions": 0,
+        "go_cpu_s": 0.0012,
+        "go_core_pct": 0.004,
+        "sidecar_cpu_s": 0.0003,
+        "sidecar_core_pct": 0.001,
+    }
+    text = "\n".join(report_idle.render({"argv": ["idlecpu", "-idle", "30s"], "phases": [phase]}))
+    assert "| idle | 30 s | 0 | 0.0012 s | 0.004 % | 0.0003 s | 0.001 % |" in text
+    skipped = "\n".join(report_idle.render({"skipped": "go build failed"}))
+    assert "Not run: go build failed." in skipped
