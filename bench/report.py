@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report_idle, report_traffic, summary
+from bench import report_idle, report_notes, report_traffic, summary
 from bench.markdown import fmt_us, table
 from bench.summary import LABELS, TARGET_ORDER
 
@@ -176,6 +176,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     lines += _reload(dec.get("reload"), res.get("reload_models", "?"))
     lines += _sidecar(dec.get("sidecar"), decisions)
     lines += _pipe(res.get("pipe"))
+    lines += report_notes.sidecar_io()
     lines += report_idle.render(res.get("idle_cpu"))
     lines += _training(res, img_prefix)
     lines += _suites(res.get("suites"))

@@ -250,6 +250,7 @@ class Server:
         snap["spin_pauses"] = self.io.spin_pauses
         snap["spin_preferred"] = self.io.choice.prefer_spin
         snap["spin_switches"] = self.io.choice.switches
+        snap["spin_trial_us"] = self.io.choice.last_trial_us
         return snap
 
     # --- reloads --------------------------------------------------------------------

@@ -77,7 +77,7 @@ class SinglePath:
             return None
         msgid, values, exact32 = req
         scorer = model.scorer
-        scored = scorer.one32(values) if exact32 else scorer.one(values)
+        scored = scorer.one32(values) if exact32 else scorer.one64(values)
         if scored is None:
             return None
         return model.one_result.encode(msgid, scored[0], model.threshold, scored[1])

@@ -30,6 +30,8 @@ class SpinChoice:
     def __init__(self, prefer_spin: bool = True) -> None:
         self.prefer_spin = prefer_spin
         self.switches = 0
+        # Median turnarounds (µs) of the last trial that had samples of both modes.
+        self.last_trial_us: dict[str, float] | None = None
         self._reads = 0
         self._samples: dict[bool, list[float]] = {True: [], False: []}
 
@@ -55,12 +57,12 @@ class SpinChoice:
     def _decide(self) -> None:
         mine, other = self._samples[self.prefer_spin], self._samples[not self.prefer_spin]
         enough = TRIAL_READS // 4
-        if (
-            len(mine) >= enough
-            and len(other) >= enough
-            and statistics.median(other) < MARGIN * statistics.median(mine)
-        ):
-            self.prefer_spin = not self.prefer_spin
-            self.switches += 1
+        if len(mine) >= enough and len(other) >= enough:
+            m_mine, m_other = statistics.median(mine), statistics.median(other)
+            spin, block = (m_mine, m_other) if self.prefer_spin else (m_other, m_mine)
+            self.last_trial_us = {"spin": round(spin * 1e6, 2), "block": round(block * 1e6, 2)}
+            if m_other < MARGIN * m_mine:
+                self.prefer_spin = not self.prefer_spin
+                self.switches += 1
         mine.clear()
         other.clear()

@@ -1,35 +1,29 @@
 """Raw stdin/stdout I/O for the serving loop: spin-then-block reads, whole writes.
 
 Why spin: a reader blocked in poll() pays a scheduler wake-up per request,
-and on an idle machine a sleeping core may take tens of microseconds to
-wake. After each batch the loop polls a non-blocking stdin for `spin_s`
-before it blocks, so a client that answers quickly finds the sidecar running.
-The price is CPU: up to `spin_s` of one core after every batch, nothing when
-idle for longer. (Measured on the busy 2-core dev box, bench/sidecar_pipe.py:
-spin 0, 50 and 200 µs gave the same p50, so the default is a modest 50 µs.)
+and on an idle (virtual) machine a sleeping core may take longer to wake than
+the model takes to answer. After each batch the loop may poll a non-blocking
+stdin for `spin_s` before it blocks, so a client that answers quickly finds
+the sidecar running. The price is CPU: up to `spin_s` of one core after every
+batch, nothing when idle for longer. Whether a read spins at all is learned
+from the client's own turnarounds (infer/spin.py): a client that blocks in
+read() is served faster by a sidecar that blocks too.
+
 The spin yields the CPU between probes: with the other core taken by another
-process, a spin that did not yield kept the Go client from running (its p50
-~47-52 µs against ~21 µs with no spin, ~27 µs spinning with yields; later
-repeated runs of spin 0 and 50 µs with yields were within the noise, go/predictor
-BenchmarkSidecarVersusEcho).
+process, a spin that did not yield kept the client from running.
 
 Why the spin stops on a busy host: a yield that another runnable process
 takes costs the rest of that process's time slice (hundreds of µs to ms), and
 a request arriving meanwhile finds the sidecar runnable but off the CPU, with
-no wake-up to bring it back early. With one CPU-bound process beside the bot
-on 2 cores, the Go predictor's p50 went from ~9 µs to ~77 µs that way, against
-~15 µs with no spin at all (a sleeping reader is woken at once by the write).
-The same happens without any other process: when the kernel puts the
-sidecar on the core where the client's own reader spins, each yield hands
-the core to that reader until its spin ends (~60 µs; bench runs showed the
-p50 flip between ~9 and ~77 µs from one start to the next). So the loop
-counts late yields, up by one for each late one and down by one for each
-prompt one; at STOLEN_TO_PAUSE it stops spinning and blocks instead (a
-blocked reader is woken at once by the write, and often moved to an idle
-core), then tries again. The pause starts at PAUSE_MIN_S and doubles, up to
-PAUSE_MAX_S, each time spinning fails again soon after it resumed: a lasting
-shortage of CPU is probed rarely, and a passing one (late yields come in
-bursts on a quiet host too) costs little spinning.
+no wake-up to bring it back early; the same happens when the kernel puts the
+sidecar on the core where the client's own reader spins. So the loop counts
+late yields, up by one for each late one and down by one for each prompt one;
+at STOLEN_TO_PAUSE it stops spinning and blocks instead (a blocked reader is
+woken at once by the write, and often moved to an idle core), then tries
+again. The pause starts at PAUSE_MIN_S and doubles, up to PAUSE_MAX_S, each
+time spinning fails again soon after it resumed: a lasting shortage of CPU is
+probed rarely, and a passing one costs little spinning. The measurements
+behind these choices are in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -82,7 +76,7 @@ class Stdio:
         self._poll.register(in_fd, select.POLLIN)
         self._poll.register(self.wake_r, select.POLLIN)
         # Reads land in one preallocated buffer: os.read(fd, 256 KiB) would
-        # allocate (and often mmap) 256 KiB per call, ~10 µs on this path.
+        # allocate (and often mmap) 256 KiB per call, on every request.
         self._file = io.FileIO(in_fd, "rb", closefd=False)
         self._buf = bytearray(READ_CHUNK)
         self._view = memoryview(self._buf)
@@ -124,7 +118,7 @@ class Stdio:
         self, now: float, timeout_s: float | None, interrupted: Callable[[], bool]
     ) -> memoryview | None:
         """Poll stdin for up to spin_s; None when nothing came."""
-        # poll(0) costs under half of a read that finds nothing, so probe first
+        # poll(0) is cheaper than a read that finds nothing, so probe first
         # and read only once data is there. The clock and the flags are checked
         # every 8 probes to keep each probe short.
         clock = time.perf_counter
