@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from infer.spin import PERIOD_READS, TURNAROUND_MAX_S, SpinChoice
+from infer.spin import PERIOD_MAX_READS, PERIOD_MIN_READS, TURNAROUND_MAX_S, SpinChoice
 
 
 def run_period(choice: SpinChoice, turnaround: dict[bool, float | None]) -> list[bool]:
     """One period of reads answered with the given turnaround per mode; the modes used."""
     used = []
-    for _ in range(PERIOD_READS):
+    for _ in range(choice.period):
         spin = choice.spin_next()
         used.append(spin)
         choice.observe(spin, turnaround[spin])
@@ -18,8 +18,19 @@ def run_period(choice: SpinChoice, turnaround: dict[bool, float | None]) -> list
 def test_most_reads_use_the_preferred_mode_and_a_trial_tries_the_other() -> None:
     choice = SpinChoice(prefer_spin=True)
     used = run_period(choice, {True: 10e-6, False: 10e-6})
-    assert used.count(False) == 16 and used[: PERIOD_READS - 32] == [True] * (PERIOD_READS - 32)
+    steady = PERIOD_MIN_READS - 32
+    assert used.count(False) == 16 and used[:steady] == [True] * steady
     assert choice.prefer_spin and choice.switches == 0  # equal: no reason to switch
+
+
+def test_each_confirming_trial_spaces_the_next_one_out_and_a_switch_brings_it_back() -> None:
+    choice = SpinChoice(prefer_spin=True)
+    for want in (2, 4, 8, 16, 32, 32):
+        run_period(choice, {True: 8e-6, False: 20e-6})
+        assert choice.period == min(PERIOD_MAX_READS, want * PERIOD_MIN_READS)
+    used = run_period(choice, {True: 30e-6, False: 15e-6})
+    assert used.count(False) == 16  # under 1% of the reads tried the other mode
+    assert not choice.prefer_spin and choice.period == PERIOD_MIN_READS
 
 
 def test_a_client_faster_without_spin_turns_the_spin_off_and_back_on_when_that_changes() -> None:
