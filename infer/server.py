@@ -247,11 +247,7 @@ class Server:
 
     def _stats(self) -> dict[str, Any]:
         snap = self.stats.snapshot(self.model.loaded_mono if self.model else None)
-        snap["spin_pauses"] = self.io.spin_pauses
-        snap["spin_preferred"] = self.io.choice.prefer_spin
-        snap["spin_switches"] = self.io.choice.switches
-        snap["spin_trial_us"] = self.io.choice.last_trial_us
-        return snap
+        return snap | self.io.spin_stats()
 
     # --- reloads --------------------------------------------------------------------
 

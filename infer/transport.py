@@ -37,6 +37,7 @@ import select
 import stat
 import time
 from collections.abc import Callable
+from typing import Any
 
 from infer.spin import SpinChoice
 
@@ -172,6 +173,15 @@ class Stdio:
         self._late_yields = 0
         self.spin_paused_until = now + self._pause_s
         self.spin_pauses += 1
+
+    def spin_stats(self) -> dict[str, Any]:
+        """The `stats` fields about spinning (docs/PROTOCOL.md)."""
+        return {
+            "spin_pauses": self.spin_pauses,
+            "spin_preferred": self.choice.prefer_spin,
+            "spin_switches": self.choice.switches,
+            "spin_trial_us": self.choice.last_trial_us,
+        }
 
     def read_available(self) -> bytes:
         """Everything readable now without blocking (for shutdown)."""
