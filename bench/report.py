@@ -41,6 +41,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
 
     lines += ["## Targets", ""]
     checks = summary.targets(decisions)
+    checks += summary.pipe_targets((res.get("pipe") or {}).get("json"), res.get("idle_cpu"))
     if checks:
         lines += table(
             ["target", "measured", "result"],

@@ -109,3 +109,24 @@ def test_idle_cpu_table_shows_both_processes_per_phase_or_why_it_did_not_run() -
     assert "| idle | 30 s | 0 | 0.0012 s | 0.004 % | 0.0003 s | 0.001 % |" in text
     skipped = "\n".join(report_idle.render({"skipped": "go build failed"}))
     assert "Not run: go build failed." in skipped
+
+
+def test_blocking_client_and_idle_cpu_targets_follow_the_measurements() -> None:
+    def rtt(ratio: float) -> dict:
+        return {
+            "rtt": {
+                "default_spin, blocking client": {
+                    "sidecar": {"p50_us": 10.0 * ratio},
+                    "echo": {"p50_us": 10.0},
+                    "ratio_p50": ratio,
+                }
+            }
+        }
+
+    def idle(pct: float) -> dict:
+        still = {"decisions": 0, "seconds": 30.0, "go_core_pct": 0.01, "sidecar_core_pct": pct}
+        return {"phases": [still, {**still, "decisions": 300, "sidecar_core_pct": 50.0}]}
+
+    assert [c["pass"] for c in summary.pipe_targets(rtt(1.8), idle(0.5))] == [True, True]
+    assert [c["pass"] for c in summary.pipe_targets(rtt(2.4), idle(3.0))] == [False, False]
+    assert summary.pipe_targets(None, None) == []
