@@ -1,4 +1,4 @@
-"""The `infer` sidecar: serves a sigmagate model over MessagePack-RPC on stdin/stdout.
+"""sigmagate's inference sidecar: MessagePack-RPC on stdin/stdout (docs/PROTOCOL.md).
 
 Layers, from the pipe inwards:
 
