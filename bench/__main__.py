@@ -1,6 +1,6 @@
 """`python -m bench` (what `make bench` runs): every benchmark, then docs/BENCHMARKS.md.
 
-    python -m bench [--quick] [--only fit,labeling,decisions,pipe,suites] [--out-dir DIR]
+    python -m bench [--quick] [--only fit,labeling,decisions,pipe,idle,suites] [--out-dir DIR]
 
 The full run is held under 20 minutes on the project's 2-core machine by a
 deadline: the parts that the rest depends on run first (the model the decision
@@ -25,11 +25,11 @@ from typing import Any
 # Nothing heavy (numpy, matplotlib) is imported before the children have run:
 # a child's peak-memory figure from wait4() starts at the parent's size when it
 # forked, so the parent must stay small.
-from bench import decisions, fitting, labeling, machine, models, pipe, suites
+from bench import decisions, fitting, idle_cpu, labeling, machine, models, pipe, suites
 from bench.budget import FULL, QUICK
 
 log = logging.getLogger("bench")
-PARTS = ("fit", "labeling", "decisions", "pipe", "suites")
+PARTS = ("fit", "labeling", "decisions", "pipe", "idle", "suites")
 GATEBENCH_TARGETS = [
     "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference",
 ]  # fmt: skip
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         res["fit_notes"] = fitter.notes
     if "pipe" in parts:
         res["pipe"] = pipe.run(root, work, model, min(budget.pipe_timeout_s, left(60)), args.quick)
+    if "idle" in parts:
+        res["idle_cpu"] = idle_cpu.run(root, work, model, args.quick, min(180.0, max(left(60), 30)))
     if "suites" in parts:
         res["suites"] = suites.run(
             root, work, budget.go_benchtime, min(budget.suite_timeout_s, max(left(), 30))

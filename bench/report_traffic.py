@@ -23,10 +23,11 @@ def sparse(rows: list[dict[str, Any]] | None) -> list[str]:
         "goroutine asks for one decision, waits for the answer, then idles for the gap "
         "(`time.Sleep`), sigmagate and the echo floor alike (each freshly started and warmed up "
         "back to back first). The predictor and the sidecar each poll their pipe for up to "
-        "50 µs after an answer before they sleep (pipeecho never polls; its client polls as "
-        "the predictor does): within that, a decision finds both awake; after a longer gap "
-        "both have gone to sleep and every decision pays two scheduler wake-ups, which on this "
-        "virtual machine cost more than the model.",
+        "50 µs after an answer before they sleep (the sidecar only while its client's "
+        "turnarounds show that polling pays, `infer/spin.py`; pipeecho never polls; its client "
+        "polls as the predictor does): within that, a decision finds both awake; after a "
+        "longer gap both have gone to sleep and every decision pays two scheduler wake-ups, "
+        "which on this virtual machine cost more than the model.",
         "",
     ]
     by = {(r["target"], r["gap_us"]): r for r in rows}

@@ -7,13 +7,14 @@ Prints one JSON object on stdout:
 * ``rtt``: round-trip time of one `predict` request with one array record —
   write the request, read until the whole response is decoded — and the same
   for go/cmd/pipeecho (stdin copied to stdout) over the same kind of pipe with
-  the same client code, measured in alternating rounds in this one run. The
-  client reads much as the Go predictor does (go/internal/pipe): it polls its
-  non-blocking pipe for up to 50 µs before it blocks, so an answer that comes
-  back within microseconds does not pay the client's own wake-up (between
-  polls it yields the CPU, as the sidecar does; without that yield a Python
-  client's polls measured slower for both children here).
-  ``ratio_p50`` is sidecar p50 / echo p50 (the issue's target: ≤ 2).
+  the same client code, measured in alternating rounds in this one run, for
+  two client disciplines (bench/pipe_client.py). The *spinning* client reads
+  much as the Go predictor does (go/internal/pipe): it polls its non-blocking
+  pipe for up to 50 µs before it blocks, so an answer that comes back within
+  microseconds does not pay the client's own wake-up (between polls it yields
+  the CPU, as the sidecar does). The *blocking* client (keys ending in
+  ", blocking client") sleeps in read(2) for every answer, as most clients
+  written by hand do. ``ratio_p50`` is sidecar p50 / echo p50 (target: ≤ 2).
 * ``cpu_during_rtt``: the sidecar's CPU use during the RTT loop (its spin cost).
 * ``throughput``: pipelined records/s for requests of 1, 16 and 256 records:
   `cat` streams a file of pre-encoded requests into the sidecar's stdin pipe,
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -41,11 +41,10 @@ import msgpack
 import numpy as np
 
 from bench import proc
+from bench.pipe_client import Pipe
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = [0.12, -0.34, 1.5]
-# How long a client read polls before it blocks: the Go predictor's DefaultReadSpin.
-READ_SPIN_NS = 50_000
 
 
 def _echo_binary(path: str | None) -> str | None:
@@ -63,78 +62,11 @@ def _echo_binary(path: str | None) -> str | None:
     return None
 
 
-class Pipe:
-    """A child process on a pair of pipes, with a msgpack reader."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
-        )
-        assert self.proc.stdin and self.proc.stdout
-        self.w = self.proc.stdin.fileno()
-        self.r = self.proc.stdout.fileno()
-        os.set_blocking(self.r, False)
-        self.unpacker = msgpack.Unpacker(raw=False)
-
-    def read_some(self, size: int = 1 << 16) -> bytes:
-        """Up to size bytes; polls the pipe for up to READ_SPIN_NS, then blocks."""
-        r, clock = self.r, time.perf_counter_ns
-        end = 0
-        while True:
-            try:
-                return os.read(r, size)
-            except BlockingIOError:
-                pass
-            now = clock()
-            if not end:
-                end = now + READ_SPIN_NS
-            elif now > end:
-                select.select([r], [], [])
-            # Let anything else runnable on this core (the child itself, on a
-            # busy host) run meanwhile, as the sidecar's own spin does.
-            os.sched_yield()
-
-    def next(self) -> Any:
-        u = self.unpacker
-        while True:
-            for obj in u:
-                return obj
-            data = self.read_some()
-            if not data:
-                raise EOFError("child closed stdout")
-            u.feed(data)
-
-    def round_trips(self, request: bytes, n: int) -> np.ndarray:
-        w, nxt, clock = self.w, self.next, time.perf_counter_ns
-        out = np.empty(n, dtype=np.int64)
-        for i in range(n):
-            t0 = clock()
-            os.write(w, request)
-            nxt()
-            out[i] = clock() - t0
-        return out
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def close(self) -> None:
-        assert self.proc.stdin
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        assert self.proc.stdout
-        self.proc.stdout.close()
-
-
-def _sidecar(model: Path, spin_us: float | None) -> Pipe:
+def _sidecar(model: Path, spin_us: float | None, blocking: bool = False) -> Pipe:
     argv = [proc.python(), "-m", "infer", "--model", str(model), "--log-level", "error"]
     if spin_us is not None:
         argv += ["--spin-us", str(spin_us)]
-    p = Pipe(argv)
+    p = Pipe(argv, ROOT, blocking)
     ready = p.next()
     if ready[1] != "ready" or ready[2][0]["model"] is None:
         raise RuntimeError(f"sidecar not ready: {ready}")
@@ -153,11 +85,16 @@ def _pct(ns: np.ndarray) -> dict[str, float]:
 
 
 def rtt(
-    model: Path, echo: str | None, spin_us: float | None, rounds: int, per_round: int
+    model: Path,
+    echo: str | None,
+    spin_us: float | None,
+    rounds: int,
+    per_round: int,
+    blocking: bool = False,
 ) -> dict[str, Any]:
     request = msgpack.packb([0, 1, "predict", [[ROW]]])
-    sc = _sidecar(model, spin_us)
-    ec = Pipe([echo]) if echo else None
+    sc = _sidecar(model, spin_us, blocking)
+    ec = Pipe([echo], ROOT, blocking) if echo else None
     try:
         first = sc.round_trips(request, 1)  # sanity: a real answer
         del first
@@ -173,7 +110,10 @@ def rtt(
             cpu += sc.cpu_s() - c
             if ec:
                 e_ns.append(ec.round_trips(request, per_round))
-        out: dict[str, Any] = {"sidecar": _pct(np.concatenate(s_ns))}
+        out: dict[str, Any] = {
+            "client": "blocking" if blocking else "spinning",
+            "sidecar": _pct(np.concatenate(s_ns)),
+        }
         out["sidecar_cpu_share_during_rtt"] = round(cpu / s_wall, 3) if s_wall else None
         if ec:
             out["echo"] = _pct(np.concatenate(e_ns))
@@ -269,9 +209,11 @@ def run(
         "rtt": {},
     }
     try:
-        for spin in spins or [None, 0.0]:
-            key = "default_spin" if spin is None else f"spin_us={spin:g}"
-            result["rtt"][key] = rtt(model, echo, spin, rounds, per_round)
+        for blocking in (False, True):
+            for spin in spins or [None, 0.0]:
+                key = "default_spin" if spin is None else f"spin_us={spin:g}"
+                key += ", blocking client" if blocking else ""
+                result["rtt"][key] = rtt(model, echo, spin, rounds, per_round, blocking)
         result["throughput"] = [throughput(model, None, n, secs) for n in (1, 16, 256)]
     finally:
         if tmp:

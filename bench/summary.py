@@ -130,3 +130,35 @@ def replica_targets(idx: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str
             }
         )
     return out
+
+
+# Issue 13: a client that blocks in read(2) for every answer, beside the echo
+# floor driven by that same client (bench/sidecar_pipe.py); issue 14: idle CPU.
+MAX_IDLE_CORE_PCT = 2.0
+
+
+def pipe_targets(pipe_json: dict[str, Any] | None, idle: dict[str, Any] | None) -> list[dict]:
+    out: list[dict[str, Any]] = []
+    r = ((pipe_json or {}).get("rtt") or {}).get("default_spin, blocking client")
+    if r and "ratio_p50" in r:
+        out.append(
+            {
+                "target": f"infer p50 ≤ {P50_VS_FLOOR_MAX:g}x the echo floor, "
+                "blocking Python client",
+                "measured": f"{r['ratio_p50']:.2f}x ({r['sidecar']['p50_us']:.1f} µs vs "
+                f"{r['echo']['p50_us']:.1f} µs)",
+                "pass": r["ratio_p50"] <= P50_VS_FLOOR_MAX,
+            }
+        )
+    still = next((p for p in (idle or {}).get("phases", []) if p.get("decisions") == 0), None)
+    if still:
+        worst = max(still["go_core_pct"], still["sidecar_core_pct"])
+        out.append(
+            {
+                "target": f"idle CPU < {MAX_IDLE_CORE_PCT:g} % of a core (predictor and sidecar)",
+                "measured": f"Go {still['go_core_pct']:.3f} %, sidecar "
+                f"{still['sidecar_core_pct']:.3f} % over {still['seconds']:.0f} s",
+                "pass": worst < MAX_IDLE_CORE_PCT,
+            }
+        )
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from infer.protocol import OneRecordResult
+from infer.answer import OneRecordResult
 from infer.scorer import Scorer
 from modelformat import manifest as mf
 

@@ -6,9 +6,8 @@ errors out. docs/PROTOCOL.md is the contract this module implements.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import msgpack
 
@@ -80,7 +79,7 @@ def classify(obj: Any) -> Request:
     """Turn one decoded object into a Request, or raise.
 
     Raises RPCError(bad_message) when there is no msgid to answer (the caller
-    sends a notification), and a _Answerable wrapping the error when there is.
+    sends a notification), and an Answerable wrapping the error when there is.
     """
     if type(obj) is not list or not obj:
         raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc array: {_describe(obj)}")
@@ -161,6 +160,14 @@ class Decoder:
         self._mark = 0
 
     def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
+        if self.pending == 0 and len(data) <= MAX_MESSAGE_BYTES:
+            # Commonest case: the read is exactly one whole message, which one
+            # unpackb() decodes at less than half the cost of the stream decoder.
+            # Anything else (several messages, a partial one, garbage) raises.
+            try:
+                return [msgpack.unpackb(data, **UNPACK_LIMITS)], []
+            except Exception:
+                pass
         objs: list[Any] = []
         errors: list[RPCError] = []
         unpacker = self._unpacker
@@ -216,79 +223,3 @@ class Decoder:
         return RPCError(
             BAD_MESSAGE, f"incomplete message of {n} bytes discarded after an idle pause"
         )
-
-
-_FIXINTS = [bytes([i]) for i in range(128)]
-
-
-class OneRecordResult:
-    """Encodes `[1, msgid, nil, {p, approve, threshold, version, ood}]` for one record.
-
-    Byte-identical to msgpack.Packer on the same response (a test checks it)
-    and about three times faster, which matters on the single-record path.
-    """
-
-    _BODY = struct.Struct(">6sd9sB11sd")
-    _HEAD = b"\x94\x01"
-    _P = b"\xc0\x85\xa1p\x91\xcb"  # nil error, map of 5, "p", [float64
-    _APPROVE = b"\xa7approve\x91"
-    _THRESHOLD = b"\xa9threshold\xcb"
-    _OOD: ClassVar[dict[bool | None, bytes]] = {
-        None: b"\xa3ood\xc0",
-        False: b"\xa3ood\x91\xc2",
-        True: b"\xa3ood\x91\xc3",
-    }
-
-    def __init__(self, version: str) -> None:
-        pack = msgpack.Packer().pack
-        self._pack_int = pack
-        self._version = pack("version") + pack(version)
-
-    def encode(self, msgid: int, p: float, threshold: float, ood: bool | None) -> bytes:
-        approve = 0xC3 if p >= threshold else 0xC2
-        body = self._BODY.pack(self._P, p, self._APPROVE, approve, self._THRESHOLD, threshold)
-        return b"".join((self._HEAD, self._pack_int(msgid), body, self._version, self._OOD[ood]))
-
-
-class SinglePredict:
-    """Recognises, from its bytes, the Go predictor's commonest message: one
-    `predict` request with one array record of float 32 and no threshold.
-
-    `[0, msgid, "predict", [[[f32, ...]]]]` has one encoding once msgid's is
-    read, so matching bytes skips unpacking into Python objects and the
-    generic shape checks (about a fifth of the sidecar's time on this path).
-    Anything else, including the same request encoded otherwise, returns
-    None and takes the general path.
-    """
-
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self._tail = b"\xa7predict\x91\x91" + bytes([0x90 | width]) if width < 16 else b""
-        self._types = b"\xca" * width
-        self._values = struct.Struct(">" + "xf" * width)
-        self._size = len(self._tail) + 5 * width
-
-    def match(self, data: bytes | memoryview) -> tuple[int, tuple[float, ...]] | None:
-        """(msgid, values) when data is exactly one such request, else None."""
-        tail = self._tail
-        if not tail or len(data) < 3 or data[0] != 0x94 or data[1] != 0:
-            return None
-        c = data[2]
-        if c < 0x80:
-            msgid, pos = c, 3
-        elif c == 0xCC:
-            msgid, pos = data[3], 4
-        elif c == 0xCD:
-            msgid, pos = int.from_bytes(data[3:5], "big"), 5
-        elif c == 0xCE:
-            msgid, pos = int.from_bytes(data[3:7], "big"), 7
-        else:
-            return None
-        start = pos + len(tail)
-        if (
-            len(data) != pos + self._size
-            or data[pos:start] != tail
-            or data[start::5] != self._types
-        ):
-            return None
-        return msgid, self._values.unpack_from(data, start)

@@ -118,11 +118,3 @@ def raise_first_bad(records: list[Any], features: list[str]) -> None:
                 f"record {i}: must be an array or a map, got {type(rec).__name__}",
                 i,
             )
-
-
-def to_rows(flat: list[float | int], records: list[Any], features: list[str]) -> np.ndarray:
-    """float32 [N, F]; a value finite as float64 but too big for float32 is bad_features."""
-    rows = np.array(flat, dtype=np.float32).reshape(-1, len(features))
-    if not np.isfinite(rows).all():
-        raise_first_bad(records, features)
-    return rows

@@ -89,9 +89,13 @@ class Reloader:
             done, self.results = self.results, []
         return done
 
-    def busy(self) -> bool:
-        return self._running
-
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def settle(waiters: list[tuple[int, int]], number: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Split (msgid, attempt number) of waiting `reload` calls into the msgids
+    that attempt `number` answers and the waiters left for a later attempt."""
+    done = [msgid for msgid, n in waiters if n <= number]
+    return done, [(msgid, n) for msgid, n in waiters if n > number]

@@ -1,10 +1,10 @@
 """Call onnxruntime with as little Python around it as possible.
 
-The public `InferenceSession.run` re-validates its arguments on every call
-(about 5 µs here, more than a 100-tree ensemble takes on one row). The
-serving loop calls the underlying C++ session instead, and for the commonest
-request, one record, runs through an I/O binding over preallocated buffers,
-so a single-row call allocates nothing.
+The public `InferenceSession.run` re-validates its arguments on every call,
+which on one row costs more than a small tree ensemble itself (figures in
+docs/BENCHMARKS.md). The serving loop calls the underlying C++ session
+instead, and for the commonest request, one record, runs through an I/O
+binding over preallocated buffers, so a single-row call allocates nothing.
 """
 
 from __future__ import annotations
@@ -76,13 +76,8 @@ class Scorer:
         else:
             run = functools.partial(self._session.run_with_iobinding, self._binding)
 
-        def one32(x32: tuple[float, ...]) -> tuple[float, bool | None] | None:
-            """(p, ood) for `width` values exactly representable as float32; None
-            when one is NaN or ±Inf (the full checks then name it) or when the
-            model's answer is not a probability (the batch path reports it)."""
-            if not isfinite(sum(x32)):  # NaN or ±Inf (float32 values cannot overflow a sum)
-                return None
-            fmt.pack_into(view, 0, *x32)
+        def scored(x32: tuple[float, ...]) -> tuple[float, bool | None] | None:
+            """(p, ood) for the row x32 already packed into the input buffer."""
             run()
             p = p1[0]
             if not 0.0 <= p <= 1.0:  # NaN too: the batch path answers bad_output
@@ -94,16 +89,33 @@ class Scorer:
                     return p, True
             return p, False
 
+        def one32(x32: tuple[float, ...]) -> tuple[float, bool | None] | None:
+            """(p, ood) for `width` values exactly representable as float32; None
+            when one is NaN or ±Inf (the full checks then name it) or when the
+            model's answer is not a probability (the batch path reports it)."""
+            if not isfinite(sum(x32)):  # NaN or ±Inf (float32 values cannot overflow a sum)
+                return None
+            fmt.pack_into(view, 0, *x32)
+            return scored(x32)
+
+        def one64(x64: tuple[float, ...] | list[float | int]) -> tuple[float, bool | None] | None:
+            """As one32 for `width` numbers, rounded to float32 as the batch path
+            rounds them; None also when one is finite but beyond float32."""
+            if not isfinite(sum(x64)):
+                return None
+            try:
+                fmt.pack_into(view, 0, *x64)
+            except (OverflowError, struct.error):
+                return None
+            return scored(fmt.unpack_from(view))
+
         def one(values: list[float | int]) -> tuple[float, bool | None] | None:
             """(p, ood) for one valid array record; None when it needs the full checks."""
             if len(values) != width or not set(map(type, values)) <= numbers:
                 return None
-            try:
-                fmt.pack_into(view, 0, *values)
-            except (OverflowError, struct.error):  # finite as float64, not as float32
-                return None
-            return one32(fmt.unpack_from(view))
+            return one64(values)
 
+        self.one64 = one64
         self.one32 = one32
         return one
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,13 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     os.replace(tmp, target)
 
 
+log = logging.getLogger("infer")
+
+
 def write_status(
     path: str | os.PathLike[str], model_info: dict[str, Any] | None, last_error: str | None
 ) -> None:
+    """Rewrite the status file; a failure is logged, never raised (serving goes on)."""
     status = {
         "version": model_info["version"] if model_info else None,
         "variant": model_info["variant"] if model_info else None,
@@ -29,4 +34,7 @@ def write_status(
         "last_error": last_error,
         "pid": os.getpid(),
     }
-    write_atomic(path, json.dumps(status) + "\n")
+    try:
+        write_atomic(path, json.dumps(status) + "\n")
+    except OSError as exc:
+        log.error("cannot write the status file", extra={"path": str(path), "error": str(exc)})

@@ -1,35 +1,29 @@
 """Raw stdin/stdout I/O for the serving loop: spin-then-block reads, whole writes.
 
 Why spin: a reader blocked in poll() pays a scheduler wake-up per request,
-and on an idle machine a sleeping core may take tens of microseconds to
-wake. After each batch the loop polls a non-blocking stdin for `spin_s`
-before it blocks, so a client that answers quickly finds the sidecar running.
-The price is CPU: up to `spin_s` of one core after every batch, nothing when
-idle for longer. (Measured on the busy 2-core dev box, bench/sidecar_pipe.py:
-spin 0, 50 and 200 µs gave the same p50, so the default is a modest 50 µs.)
+and on an idle (virtual) machine a sleeping core may take longer to wake than
+the model takes to answer. After each batch the loop may poll a non-blocking
+stdin for `spin_s` before it blocks, so a client that answers quickly finds
+the sidecar running. The price is CPU: up to `spin_s` of one core after every
+batch, nothing when idle for longer. Whether a read spins at all is learned
+from the client's own turnarounds (infer/spin.py): a client that blocks in
+read() is served faster by a sidecar that blocks too.
+
 The spin yields the CPU between probes: with the other core taken by another
-process, a spin that did not yield kept the Go client from running (its p50
-~47-52 µs against ~21 µs with no spin, ~27 µs spinning with yields; later
-repeated runs of spin 0 and 50 µs with yields were within the noise, go/predictor
-BenchmarkSidecarVersusEcho).
+process, a spin that did not yield kept the client from running.
 
 Why the spin stops on a busy host: a yield that another runnable process
 takes costs the rest of that process's time slice (hundreds of µs to ms), and
 a request arriving meanwhile finds the sidecar runnable but off the CPU, with
-no wake-up to bring it back early. With one CPU-bound process beside the bot
-on 2 cores, the Go predictor's p50 went from ~9 µs to ~77 µs that way, against
-~15 µs with no spin at all (a sleeping reader is woken at once by the write).
-The same happens without any other process: when the kernel puts the
-sidecar on the core where the client's own reader spins, each yield hands
-the core to that reader until its spin ends (~60 µs; bench runs showed the
-p50 flip between ~9 and ~77 µs from one start to the next). So the loop
-counts late yields, up by one for each late one and down by one for each
-prompt one; at STOLEN_TO_PAUSE it stops spinning and blocks instead (a
-blocked reader is woken at once by the write, and often moved to an idle
-core), then tries again. The pause starts at PAUSE_MIN_S and doubles, up to
-PAUSE_MAX_S, each time spinning fails again soon after it resumed: a lasting
-shortage of CPU is probed rarely, and a passing one (late yields come in
-bursts on a quiet host too) costs little spinning.
+no wake-up to bring it back early; the same happens when the kernel puts the
+sidecar on the core where the client's own reader spins. So the loop counts
+late yields, up by one for each late one and down by one for each prompt one;
+at STOLEN_TO_PAUSE it stops spinning and blocks instead (a blocked reader is
+woken at once by the write, and often moved to an idle core), then tries
+again. The pause starts at PAUSE_MIN_S and doubles, up to PAUSE_MAX_S, each
+time spinning fails again soon after it resumed: a lasting shortage of CPU is
+probed rarely, and a passing one costs little spinning. The measurements
+behind these choices are in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -43,6 +37,9 @@ import select
 import stat
 import time
 from collections.abc import Callable
+from typing import Any
+
+from infer.spin import SpinChoice
 
 READ_CHUNK = 1 << 18
 # A yield that returns later than this ran another process: the host is busy.
@@ -64,6 +61,8 @@ class Stdio:
         self.spin_pauses = 0
         self._late_yields = 0  # late minus prompt yields, floored at 0
         self._pause_s = PAUSE_MIN_S  # the next pause's length
+        self.choice = SpinChoice()
+        self._sent_at = 0.0  # time.perf_counter() before the last write, 0 once a read used it
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -78,7 +77,7 @@ class Stdio:
         self._poll.register(in_fd, select.POLLIN)
         self._poll.register(self.wake_r, select.POLLIN)
         # Reads land in one preallocated buffer: os.read(fd, 256 KiB) would
-        # allocate (and often mmap) 256 KiB per call, ~10 µs on this path.
+        # allocate (and often mmap) 256 KiB per call, on every request.
         self._file = io.FileIO(in_fd, "rb", closefd=False)
         self._buf = bytearray(READ_CHUNK)
         self._view = memoryview(self._buf)
@@ -102,35 +101,55 @@ class Stdio:
         interrupted or timed out."""
         clock = time.perf_counter
         now = clock()
-        if self.nonblocking and self.spin_s > 0 and now >= self.spin_paused_until:
-            # poll(0) costs under half of a read that finds nothing (~0.5 vs ~1.3 µs
-            # here), so probe first and read only once data is there. The clock
-            # and the flags are checked every 8 probes to keep each probe short.
-            probe = self._spin_poll.poll
-            _yield = os.sched_yield
-            end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
-            while True:
-                for _ in range(8):
-                    if probe(0):
-                        try:
-                            return self._read()
-                        except BlockingIOError:
-                            pass
-                if interrupted() or clock() >= end:
-                    break
-                # Give the CPU to whatever else is runnable on it: on a busy
-                # host a spinning sidecar otherwise delays the very client
-                # (or echo) whose answer it waits for by up to spin_s.
-                now = clock()
-                _yield()
-                if clock() - now <= YIELD_STOLEN_S:
-                    if self._late_yields:
-                        self._late_yields -= 1
-                    continue
-                self._late_yields += 1  # another process had the CPU (module doc)
-                if self._late_yields >= STOLEN_TO_PAUSE:
-                    self._pause_spin(clock())
-                    break
+        spin = (
+            self.nonblocking
+            and self.spin_s > 0
+            and now >= self.spin_paused_until
+            and self.choice.spin_next()
+        )
+        data = self._spin(now, timeout_s, interrupted) if spin else None
+        if data is None:
+            data = self._block(timeout_s, interrupted)
+        if data:
+            sent, self._sent_at = self._sent_at, 0.0
+            self.choice.observe(spin, clock() - sent if sent else None)
+        return data
+
+    def _spin(
+        self, now: float, timeout_s: float | None, interrupted: Callable[[], bool]
+    ) -> memoryview | None:
+        """Poll stdin for up to spin_s; None when nothing came."""
+        # poll(0) is cheaper than a read that finds nothing, so probe first
+        # and read only once data is there. The clock and the flags are checked
+        # every 8 probes to keep each probe short.
+        clock = time.perf_counter
+        probe = self._spin_poll.poll
+        _yield = os.sched_yield
+        end = now + (self.spin_s if timeout_s is None else min(self.spin_s, timeout_s))
+        while True:
+            for _ in range(8):
+                if probe(0):
+                    try:
+                        return self._read()
+                    except BlockingIOError:
+                        pass
+            if interrupted() or clock() >= end:
+                return None
+            # Give the CPU to whatever else is runnable on it: on a busy
+            # host a spinning sidecar otherwise delays the very client
+            # (or echo) whose answer it waits for by up to spin_s.
+            now = clock()
+            _yield()
+            if clock() - now <= YIELD_STOLEN_S:
+                if self._late_yields:
+                    self._late_yields -= 1
+                continue
+            self._late_yields += 1  # another process had the CPU (module doc)
+            if self._late_yields >= STOLEN_TO_PAUSE:
+                self._pause_spin(clock())
+                return None
+
+    def _block(self, timeout_s: float | None, interrupted: Callable[[], bool]) -> memoryview | None:
         if interrupted():
             return None
         events = self._poll.poll(None if timeout_s is None else max(0, int(timeout_s * 1000) + 1))
@@ -155,6 +174,15 @@ class Stdio:
         self.spin_paused_until = now + self._pause_s
         self.spin_pauses += 1
 
+    def spin_stats(self) -> dict[str, Any]:
+        """The `stats` fields about spinning (docs/PROTOCOL.md)."""
+        return {
+            "spin_pauses": self.spin_pauses,
+            "spin_preferred": self.choice.prefer_spin,
+            "spin_switches": self.choice.switches,
+            "spin_trial_us": self.choice.last_trial_us,
+        }
+
     def read_available(self) -> bytes:
         """Everything readable now without blocking (for shutdown)."""
         if not self.nonblocking:
@@ -172,6 +200,7 @@ class Stdio:
 
     def write(self, data: bytes | memoryview) -> None:
         """Write all of data; one write(2) in the common case."""
+        self._sent_at = time.perf_counter()  # a turnaround starts (infer/spin.py)
         try:
             n = os.write(self.out_fd, data)
         except (BlockingIOError, InterruptedError):

@@ -110,3 +110,42 @@ def test_replica_section_shows_replica_next_to_sidecar_and_floor_with_its_target
     slow = [result("replica", 1, 300_000, 3.0), result("replica", 64, 500_000, 4.0)]
     assert [c["pass"] for c in summary.replica_targets(summary.index(slow))] == [False, False]
     assert report_replica.section([result("echo", 1, 100_000, 10.0)]) == []
+
+
+def test_idle_cpu_table_shows_both_processes_per_phase_or_why_it_did_not_run() -> None:
+    from bench import report_idle
+
+    phase = {
+        "name": "idle",
+        "seconds": 30.0,
+        "decisions": 0,
+        "go_cpu_s": 0.0012,
+        "go_core_pct": 0.004,
+        "sidecar_cpu_s": 0.0003,
+        "sidecar_core_pct": 0.001,
+    }
+    text = "\n".join(report_idle.render({"argv": ["idlecpu", "-idle", "30s"], "phases": [phase]}))
+    assert "| idle | 30 s | 0 | 0.0012 s | 0.004 % | 0.0003 s | 0.001 % |" in text
+    skipped = "\n".join(report_idle.render({"skipped": "go build failed"}))
+    assert "Not run: go build failed." in skipped
+
+
+def test_blocking_client_and_idle_cpu_targets_follow_the_measurements() -> None:
+    def rtt(ratio: float) -> dict:
+        return {
+            "rtt": {
+                "default_spin, blocking client": {
+                    "sidecar": {"p50_us": 10.0 * ratio},
+                    "echo": {"p50_us": 10.0},
+                    "ratio_p50": ratio,
+                }
+            }
+        }
+
+    def idle(pct: float) -> dict:
+        still = {"decisions": 0, "seconds": 30.0, "go_core_pct": 0.01, "sidecar_core_pct": pct}
+        return {"phases": [still, {**still, "decisions": 300, "sidecar_core_pct": 50.0}]}
+
+    assert [c["pass"] for c in summary.pipe_targets(rtt(1.8), idle(0.5))] == [True, True]
+    assert [c["pass"] for c in summary.pipe_targets(rtt(2.4), idle(3.0))] == [False, False]
+    assert summary.pipe_targets(None, None) == []

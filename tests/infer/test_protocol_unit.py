@@ -80,23 +80,15 @@ def test_parse_threshold_accepts(params: list, want: float | None) -> None:
 
 @pytest.mark.parametrize("msgid", [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1])
 @pytest.mark.parametrize("ood", [None, False, True])
-def test_one_record_encoding_is_byte_identical_to_packer(msgid: int, ood: bool | None) -> None:
-    from infer.protocol import OneRecordResult
+def test_one_record_encoding_is_byte_identical_to_packing_the_answer_shape(
+    msgid: int, ood: bool | None
+) -> None:
+    from infer.answer import KEYS, OneRecordResult, result
 
-    enc = OneRecordResult("20261124T020000Z-3f2a1c9b")
+    version = "20261124T020000Z-3f2a1c9b"
+    enc = OneRecordResult(version)
     for p, t in [(0.5, 0.65), (0.65, 0.65), (0.0, 0.0), (1.0, 1.0), (0.123456789, 0.3)]:
-        want = msgpack.packb(
-            [
-                1,
-                msgid,
-                None,
-                {
-                    "p": [p],
-                    "approve": [p >= t],
-                    "threshold": t,
-                    "version": "20261124T020000Z-3f2a1c9b",
-                    "ood": None if ood is None else [ood],
-                },
-            ]
-        )
-        assert enc.encode(msgid, p, t, ood) == want
+        shape = result([p], t, version, None if ood is None else [ood])
+        assert tuple(shape) == KEYS
+        assert shape["approve"] == [p >= t]
+        assert enc.encode(msgid, p, t, ood) == msgpack.packb([1, msgid, None, shape])

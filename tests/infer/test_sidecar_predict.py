@@ -132,6 +132,8 @@ def test_stats_count_requests_records_and_errors(sidecar: Sidecar) -> None:
     assert 0 < s["latency_us"]["p50"] <= s["latency_us"]["p999"]
     assert s["uptime_s"] > 0 and s["model_age_s"] is not None
     assert isinstance(s["spin_pauses"], int) and s["spin_pauses"] >= 0
+    # Four requests are far from the first spin trial: the default (spin) holds.
+    assert s["spin_preferred"] is True and s["spin_switches"] == 0 and s["spin_trial_us"] is None
 
 
 def test_fp16_variant_is_served_when_asked(model_a: Path) -> None:

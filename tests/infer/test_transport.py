@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from infer import transport
+from infer.spin import SpinChoice
 from infer.transport import Stdio
 
 
@@ -101,3 +102,28 @@ def test_an_occasional_late_yield_keeps_the_spin_on(
     assert io.read(0.2, _never) is None
     assert len(calls) > 3 * transport.STOLEN_TO_PAUSE
     assert io.spin_pauses == 0
+
+
+class _Recorder(SpinChoice):
+    def __init__(self, prefer_spin: bool) -> None:
+        super().__init__(prefer_spin)
+        self.seen: list[tuple[bool, float | None]] = []
+
+    def observe(self, spun: bool, turnaround_s: float | None) -> None:
+        self.seen.append((spun, turnaround_s))
+
+
+@pytest.mark.parametrize("prefer_spin", [True, False])
+def test_each_read_reports_its_mode_and_the_turnaround_since_the_last_answer(
+    pipe_io: tuple[Stdio, int], prefer_spin: bool
+) -> None:
+    io, w = pipe_io
+    io.choice = rec = _Recorder(prefer_spin)
+    io.write(b"answer")
+    os.write(w, b"request")
+    assert bytes(io.read(None, _never) or b"") == b"request"
+    os.write(w, b"another")  # no answer was written before this one
+    assert bytes(io.read(None, _never) or b"") == b"another"
+    (spun, turnaround), second = rec.seen
+    assert spun is prefer_spin and turnaround is not None and 0 < turnaround < 1.0
+    assert second == (prefer_spin, None)
