@@ -25,6 +25,7 @@ from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.io import read_records, sha256_file
 from train.labels import LabelParams
 from train.models import FAMILIES
+from train.reference import build_reference
 
 log = logging.getLogger("train")
 
@@ -153,6 +154,7 @@ def _run_fit(args: FitArgs) -> Path:
             },
             comparison=comparison if len(results) > 1 else None,
         )
+        man["reference"] = build_reference(ds.features, ds.train.X, best.p_onnx, man)
         if args.report:
             from train.report import write_report
 
