@@ -70,6 +70,9 @@ type Predictor struct {
 
 	consecTimeouts atomic.Int64
 
+	drift  *drift         // nil when Config.Drift.Window < 0 (drift.go)
+	shadow *shadowWatcher // nil when no shadow can exist (shadow.go)
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{} // supervisor exited
@@ -119,13 +122,18 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		done:  make(chan struct{}),
 	}
 	p.m = newMetrics(p)
+	p.initMonitors()
 	p.view.Store(&view{state: StateStarting, layout: newLayout(cfg.Features), threshold: cfg.DefaultThreshold})
 	if cfg.Registerer != nil {
 		if err := p.m.register(cfg.Registerer); err != nil {
 			return nil, err
 		}
+		if err := p.registerMonitors(cfg.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.startMonitors()
 	firstUp := make(chan struct{})
 	go p.supervise(firstUp)
 	t := time.NewTimer(cfg.StartTimeout)
@@ -227,6 +235,7 @@ func (p *Predictor) decide(ctx context.Context, features []float32, threshold fl
 			ModelVersion: c.version, OutOfDistribution: c.ood, Latency: time.Since(start),
 		}
 		p.m.observeModel(d.Latency)
+		p.monitor(c.features, &d)
 		return d, nil
 	case <-t.C:
 		c.abandoned.Store(true)
@@ -303,6 +312,8 @@ type Health struct {
 	Restarts            uint64
 	Errors              uint64
 	ConsecutiveTimeouts int64
+	Drift               DriftStatus  // the live window against the model's training data
+	Shadow              ShadowStatus // the shadow model's live comparison, if one runs
 }
 
 // Health returns a snapshot; it never blocks on the sidecar.
@@ -315,6 +326,7 @@ func (p *Predictor) Health() Health {
 		Predictions: p.m.nModel.Load(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
+		Drift: p.drift.snapshot(), Shadow: p.shadow.snapshot(),
 	}
 }
 
@@ -326,6 +338,7 @@ func (p *Predictor) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		<-p.done
+		p.closeMonitors()
 		p.drainQueue(ReasonClosed, ErrClosed)
 	})
 	return nil
