@@ -218,3 +218,53 @@ func BenchmarkDriftObserve(b *testing.B) {
 		})
 	})
 }
+
+// copyModel copies a model directory (a fresh, writable version directory
+// of the same name) so a test can edit its manifest.
+func copyModel(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func TestDriftOfServedModelRaisesWarningOnShiftedLiveFeed(t *testing.T) {
+	src := tinyModel(t, "tiny-a", 1)
+	model := withReference(t, copyModel(t, src), src)
+	h := start(t, Config{ModelDir: model, Drift: DriftConfig{Window: 500, Every: 10 * time.Millisecond}})
+	waitFor(t, 10*time.Second, "the served model's reference", func() bool {
+		s := h.p.Health().Drift
+		return s.HasReference && s.ModelVersion == "tiny-a"
+	})
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 600 {
+		if d, err := h.p.Decide(ctxT(t), trainingRow(r, 2)); err != nil || d.Source != SourceModel {
+			t.Fatalf("decision %+v %v", d, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the PSI alert", func() bool {
+		return slices.Contains(h.p.Health().Drift.Alerts, "psi:"+featDist)
+	})
+	if g := gauge(t, h.reg, "sigmagate_predictor_drift_psi", map[string]string{"feature": featDist}); g <= 0.2 {
+		t.Errorf("psi gauge %v", g)
+	}
+	waitFor(t, 5*time.Second, "the warning log", func() bool { return strings.Contains(h.log.String(), "live features drifted") })
+}
