@@ -1,0 +1,106 @@
+"""The promotion gate of `deploy_model.sh --promote`: does the shadow's live record hold?
+
+    python scripts/shadow_checks.py REPORT --version V [--min-decisions N]
+        [--min-agreement X] [--approval-band LO,HI]
+
+REPORT is the shadow-report.json the predictor writes beside the `shadow` link
+(docs/MODEL_FORMAT.md). Prints one line of figures on stdout and exits 0 when
+every criterion holds, 1 when one does not (the line then says which), 2 on bad
+usage. The criteria:
+
+* the report is about V (the model `shadow` points to now, not an earlier one);
+* the shadow answered at least N live decisions (default 1000);
+* it approved or rejected like the live model on at least X of them (default 0.8);
+* its approval rate is within [LO, HI] times the live model's on the same
+  decisions (default 0.5,2): a candidate that suddenly approves four times as
+  many trades is a different strategy, not a retrain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(
+            f"no shadow report at {path}: is a predictor running with the shadow model? "
+            "(it writes the report every 10 s and when it stops)"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable shadow report: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a shadow report is a JSON object")
+    return data
+
+
+def failures(
+    report: dict[str, Any], version: str, min_decisions: int, min_agreement: float,
+    band: tuple[float, float],
+) -> list[str]:  # fmt: skip
+    out = []
+    if report.get("shadow_version") != version:
+        out.append(
+            f"the report is about {report.get('shadow_version')!r}, the shadow is {version!r}"
+        )
+    n = int(report.get("decisions") or 0)
+    if n < min_decisions:
+        out.append(f"{n} decisions < {min_decisions}")
+    agreement = float(report.get("agreement_rate") or 0.0)
+    if agreement < min_agreement:
+        out.append(f"agreement {agreement:.3f} < {min_agreement}")
+    live = float(report.get("live_approval_rate") or 0.0)
+    shadow = float(report.get("shadow_approval_rate") or 0.0)
+    lo, hi = band
+    if not (lo * live <= shadow <= hi * live):
+        out.append(f"shadow approval {shadow:.3f} outside [{lo}, {hi}] x live {live:.3f}")
+    return out
+
+
+def figures(report: dict[str, Any]) -> str:
+    return (
+        f"shadow {report.get('shadow_version')} vs live {report.get('live_version')}: "
+        f"{report.get('decisions', 0)} decisions, agreement "
+        f"{float(report.get('agreement_rate') or 0):.3f}, approval "
+        f"{float(report.get('shadow_approval_rate') or 0):.3f} (shadow) vs "
+        f"{float(report.get('live_approval_rate') or 0):.3f} (live), mean |dp| "
+        f"{float(report.get('mean_abs_p_diff') or 0):.4f}, dropped {report.get('dropped', 0)}"
+    )
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want LO,HI (e.g. 0.5,2), got {text!r}") from None
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"want 0 <= LO <= HI, got {text!r}")
+    return lo, hi
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("report", type=Path)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--min-decisions", type=int, default=1000)
+    ap.add_argument("--min-agreement", type=float, default=0.8)
+    ap.add_argument("--approval-band", type=parse_band, default=(0.5, 2.0))
+    args = ap.parse_args(argv)
+    try:
+        report = load_report(args.report)
+    except ValueError as exc:
+        print(str(exc))
+        return 1
+    bad = failures(report, args.version, args.min_decisions, args.min_agreement, args.approval_band)
+    print(figures(report) + ("; NOT MET: " + "; ".join(bad) if bad else ""))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
