@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/predictor"
+)
+
+// The simulated market changes regime on SIGUSR1 (the demo's last phase):
+// from then on every replayed candidate looks like a volatile, one-sided
+// market — price dislocations 2.5 times wider and order flow leaning to the
+// buy side — so the features no longer look like the data the model was
+// trained on, which the predictor's drift monitor must notice.
+var shifted atomic.Bool
+
+// marketFeatures is the candidate as the current regime presents it. The
+// recorded slice is never modified.
+func marketFeatures(f []float32) []float32 {
+	if !shifted.Load() {
+		return f
+	}
+	return []float32{float32(math.Min(1, float64(f[0])*0.5+0.45)), f[1], f[2] * 2.5}
+}
+
+// watchRegime switches the regime on SIGUSR1 and reports the predictor's
+// drift alerts on stderr as they appear. The returned func stops both.
+func watchRegime(p *predictor.Predictor) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last := ""
+		for {
+			select {
+			case <-done:
+				return
+			case <-sig:
+				shifted.Store(true)
+				fmt.Fprintln(os.Stderr, "simbot: SIGUSR1: the market changes regime (volatile, one-sided order flow)")
+			case <-t.C:
+				d := p.Health().Drift
+				alerts := strings.Join(d.Alerts, ",")
+				if alerts != last {
+					last = alerts
+					if alerts == "" {
+						fmt.Fprintf(os.Stderr, "simbot: drift: back within thresholds (model %s)\n", d.ModelVersion)
+						continue
+					}
+					fmt.Fprintf(os.Stderr, "simbot: DRIFT model %s over %d decisions: %s; PSI %s; OOD %s; approval %.3f (training %.3f)\n",
+						d.ModelVersion, d.Decisions, alerts, fmtMap(d.PSI), fmtMap(d.OODShare), d.ApprovalRate, d.ReferenceApprovalRate)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		<-exited
+	}
+}
+
+func fmtMap(m map[string]float64) string {
+	var parts []string
+	for _, k := range []string{"tick_ratio", "depth_ratio", "price_dist"} {
+		if v, ok := m[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.3f", k, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
