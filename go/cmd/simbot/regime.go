@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,7 +25,8 @@ func marketFeatures(f []float32) []float32 {
 	if !shifted.Load() {
 		return f
 	}
-	return []float32{float32(math.Min(1, float64(f[0])*0.5+0.45)), f[1], f[2] * 2.5}
+	// tick_ratio in [-1, 1] maps to [-0.05, 0.95]: still a valid imbalance.
+	return []float32{f[0]*0.5 + 0.45, f[1], f[2] * 2.5}
 }
 
 // watchRegime switches the regime on SIGUSR1 and reports the predictor's
