@@ -112,9 +112,12 @@ sleep 3
 
 step "8/9  the market changes regime (SIGUSR1 to the bot): the drift monitor must warn"
 kill -USR1 "$SIMBOT"
-drifted() { grep -q 'live features drifted' "$DEMO/simbot.log"; }
+# The warning that names a PSI alert (an approval-rate alert may come earlier: the live rate
+# of a rare approval wanders between replay windows).
+PSI_WARN='live features drifted.*"psi:'
+drifted() { grep -qE "$PSI_WARN" "$DEMO/simbot.log"; }
 wait_for "the drift warning" 60 drifted
-grep -m1 'live features drifted' "$DEMO/simbot.log" | "$PY" -c 'import json,sys
+grep -m1 -E "$PSI_WARN" "$DEMO/simbot.log" | "$PY" -c 'import json,sys
 r=json.loads(sys.stdin.read())
 print("  WARN %s: model %s, alerts %s" % (r["msg"], r["model_version"], ", ".join(r["alerts"])))
 print("  PSI", {k: round(v, 3) for k, v in r["psi"].items()}, " OOD", {k: round(v, 3) for k, v in r["ood_share"].items()})

@@ -50,7 +50,8 @@ shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
       --force             with --promote: promote even if the criteria do not hold (logged)
       --min-decisions N   decisions the shadow must have answered (default 1000)
       --min-agreement X   share of decisions where shadow and live agree (default 0.8)
-      --approval-band L,H shadow approval rate within L..H x the live one (default 0.5,2)
+      --approval-band L,H shadow's live approval rate within L..H x its test-split rate
+                          (manifest reference; the live model's rate if it has none; default 0.5,2)
       --dry-run           do every check, change nothing, say what would happen
       --log-dir DIR       where deploy-<timestamp>.log goes (env SIGMAGATE_LOG_DIR; default logs/)
   -h, --help

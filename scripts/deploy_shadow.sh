@@ -37,7 +37,7 @@ promote_shadow() {
   [[ -d "$MODELS_DIR/$target" ]] || die "--promote: shadow points to $target, which is not in $MODELS_DIR"
   checks validate "$MODELS_DIR/$target" >/dev/null || die "--promote: $target is not servable (see above)"
   checks verify-files "$MODELS_DIR/$target" >/dev/null || die "--promote: $target's files do not match its manifest"
-  verdict="$("$PY" "$SCRIPTS/shadow_checks.py" "$SHADOW_REPORT" --version "$target" \
+  verdict="$("$PY" "$SCRIPTS/shadow_checks.py" "$SHADOW_REPORT" --version "$target" --model-dir "$MODELS_DIR/$target" \
     --min-decisions "$MIN_DECISIONS" --min-agreement "$MIN_AGREEMENT" --approval-band "$APPROVAL_BAND")" || rc=$?
   case $rc in
     0) log "shadow criteria hold: $verdict" ;;

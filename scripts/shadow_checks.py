@@ -1,7 +1,7 @@
 """The promotion gate of `deploy_model.sh --promote`: does the shadow's live record hold?
 
-    python scripts/shadow_checks.py REPORT --version V [--min-decisions N]
-        [--min-agreement X] [--approval-band LO,HI]
+    python scripts/shadow_checks.py REPORT --version V [--model-dir DIR]
+        [--min-decisions N] [--min-agreement X] [--approval-band LO,HI]
 
 REPORT is the shadow-report.json the predictor writes beside the `shadow` link
 (docs/MODEL_FORMAT.md). Prints one line of figures on stdout and exits 0 when
@@ -11,9 +11,11 @@ usage. The criteria:
 * the report is about V (the model `shadow` points to now, not an earlier one);
 * the shadow answered at least N live decisions (default 1000);
 * it approved or rejected like the live model on at least X of them (default 0.8);
-* its approval rate is within [LO, HI] times the live model's on the same
-  decisions (default 0.5,2): a candidate that suddenly approves four times as
-  many trades is a different strategy, not a retrain.
+* its live approval rate is within [LO, HI] times its own approval rate on its
+  test split (the manifest's reference.approval_rate in DIR; default band 0.5,2):
+  the candidate behaves on live traffic as it did when it was evaluated. A model
+  without a reference block is compared with the live model's approval rate on
+  the same decisions instead.
 """
 
 from __future__ import annotations
@@ -40,9 +42,20 @@ def load_report(path: Path) -> dict[str, Any]:
     return data
 
 
+def reference_rate(model_dir: Path | None) -> float | None:
+    """The model's test-split approval rate from its manifest, None without one."""
+    if model_dir is None:
+        return None
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+        return float(manifest["reference"]["approval_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def failures(
     report: dict[str, Any], version: str, min_decisions: int, min_agreement: float,
-    band: tuple[float, float],
+    band: tuple[float, float], ref_rate: float | None = None,
 ) -> list[str]:  # fmt: skip
     out = []
     if report.get("shadow_version") != version:
@@ -55,11 +68,13 @@ def failures(
     agreement = float(report.get("agreement_rate") or 0.0)
     if agreement < min_agreement:
         out.append(f"agreement {agreement:.3f} < {min_agreement}")
-    live = float(report.get("live_approval_rate") or 0.0)
     shadow = float(report.get("shadow_approval_rate") or 0.0)
+    base, what = ref_rate, "its test split"
+    if base is None:
+        base, what = float(report.get("live_approval_rate") or 0.0), "live"
     lo, hi = band
-    if not (lo * live <= shadow <= hi * live):
-        out.append(f"shadow approval {shadow:.3f} outside [{lo}, {hi}] x live {live:.3f}")
+    if not (lo * base <= shadow <= hi * base):
+        out.append(f"shadow approval {shadow:.3f} outside [{lo}, {hi}] x {what} {base:.3f}")
     return out
 
 
@@ -88,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("report", type=Path)
     ap.add_argument("--version", required=True)
+    ap.add_argument("--model-dir", type=Path, help="the shadow model (for its reference)")
     ap.add_argument("--min-decisions", type=int, default=1000)
     ap.add_argument("--min-agreement", type=float, default=0.8)
     ap.add_argument("--approval-band", type=parse_band, default=(0.5, 2.0))
@@ -97,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(str(exc))
         return 1
-    bad = failures(report, args.version, args.min_decisions, args.min_agreement, args.approval_band)
-    print(figures(report) + ("; NOT MET: " + "; ".join(bad) if bad else ""))
+    ref = reference_rate(args.model_dir)
+    bad = failures(
+        report, args.version, args.min_decisions, args.min_agreement, args.approval_band, ref
+    )
+    line = figures(report) + ("" if ref is None else f", shadow test-split approval {ref:.3f}")
+    print(line + ("; NOT MET: " + "; ".join(bad) if bad else ""))
     return 1 if bad else 0
 
 

@@ -31,7 +31,10 @@ type DriftConfig struct {
 	ApprovalLow, ApprovalHigh float64
 	// Every is how often the window is evaluated. Default 1s.
 	Every time.Duration
-	// WarnEvery rate-limits the drift warning log. Default 1m.
+	// WarnEvery rate-limits the drift warning log: a warning is logged when
+	// an alert appears that was not warned about within WarnEvery (so a new
+	// kind of drift is reported at once, a lasting one once per WarnEvery).
+	// Default 1m.
 	WarnEvery time.Duration
 	// MinDecisions is how many decisions the window needs before it is
 	// judged. Default min(Window, 1000).
@@ -193,7 +196,7 @@ func (d *drift) run() {
 	defer close(d.done)
 	w := newDriftWindow(d.cfg.Window)
 	var ref *driftRef
-	var lastWarn time.Time
+	lastWarn := map[string]time.Time{} // per alert
 	tick := time.NewTicker(d.cfg.Every)
 	defer tick.Stop()
 	for {
@@ -215,8 +218,7 @@ func (d *drift) run() {
 			s := w.evaluate(ref, d.cfg, now)
 			d.m.set(s)
 			d.status.Store(&s)
-			if len(s.Alerts) > 0 && now.Sub(lastWarn) >= d.cfg.WarnEvery {
-				lastWarn = now
+			if due(lastWarn, s.Alerts, now, d.cfg.WarnEvery) {
 				d.m.warnings.Inc()
 				d.log.Warn("live features drifted from the model's training data; consider retraining",
 					"model_version", s.ModelVersion, "alerts", s.Alerts, "decisions", s.Decisions,
@@ -226,6 +228,23 @@ func (d *drift) run() {
 			}
 		}
 	}
+}
+
+// due reports whether one of alerts was not warned about within every, and
+// if so marks them all as warned now.
+func due(last map[string]time.Time, alerts []string, now time.Time, every time.Duration) bool {
+	warn := false
+	for _, a := range alerts {
+		if t, ok := last[a]; !ok || now.Sub(t) >= every {
+			warn = true
+		}
+	}
+	if warn {
+		for _, a := range alerts {
+			last[a] = now
+		}
+	}
+	return warn
 }
 
 // loadDriftRef reads the served model's reference; a model without one

@@ -40,7 +40,7 @@ func watchRegime(p *predictor.Predictor) (stop func()) {
 		defer close(exited)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		last := ""
+		printed := map[string]bool{} // alerts already shown: each is printed once
 		for {
 			select {
 			case <-done:
@@ -50,13 +50,14 @@ func watchRegime(p *predictor.Predictor) (stop func()) {
 				fmt.Fprintln(os.Stderr, "simbot: SIGUSR1: the market changes regime (volatile, one-sided order flow)")
 			case <-t.C:
 				d := p.Health().Drift
-				alerts := strings.Join(d.Alerts, ",")
-				if alerts != last {
-					last = alerts
-					if alerts == "" {
-						fmt.Fprintf(os.Stderr, "simbot: drift: back within thresholds (model %s)\n", d.ModelVersion)
-						continue
+				fresh := false
+				for _, a := range d.Alerts {
+					if !printed[d.ModelVersion+a] {
+						printed[d.ModelVersion+a], fresh = true, true
 					}
+				}
+				if fresh {
+					alerts := strings.Join(d.Alerts, ",")
 					fmt.Fprintf(os.Stderr, "simbot: DRIFT model %s over %d decisions: %s; PSI %s; OOD %s; approval %.3f (training %.3f)\n",
 						d.ModelVersion, d.Decisions, alerts, fmtMap(d.PSI), fmtMap(d.OODShare), d.ApprovalRate, d.ReferenceApprovalRate)
 				}
