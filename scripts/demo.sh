@@ -40,6 +40,7 @@ done
 step "2/9  simulating the bot: ${HOURS} h of candidate trades for 3 symbols into a BoltDB"
 rm -rf "$DEMO"
 mkdir -p "$RUN" "$DEMO/logs"
+rm -f "$MODELS/shadow" "$MODELS/shadow-report.json"  # a shadow left by an earlier run
 # The data ends an hour ago; step 5 records that last hour, as the live bot would.
 "$BIN/gendb" -db "$DEMO/features.db" -hours "$HOURS" -ago 1h -seed 1 -corrupt 3
 
