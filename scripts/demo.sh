@@ -112,13 +112,14 @@ echo "promoted: current -> $V3, the sidecar serves it" >&2
 sleep 3
 
 step "8/9  the market changes regime (SIGUSR1 to the bot): the drift monitor must warn"
+SHIFT_AT=$(($(wc -l <"$DEMO/simbot.log") + 1))  # only warnings after the shift count
 kill -USR1 "$SIMBOT"
 # The warning that names a PSI alert (an approval-rate alert may come earlier: the live rate
 # of a rare approval wanders between replay windows).
 PSI_WARN='live features drifted.*"psi:'
-drifted() { grep -qE "$PSI_WARN" "$DEMO/simbot.log"; }
+drifted() { tail -n "+$SHIFT_AT" "$DEMO/simbot.log" | grep -qE "$PSI_WARN"; }
 wait_for "the drift warning" 60 drifted
-grep -m1 -E "$PSI_WARN" "$DEMO/simbot.log" | "$PY" -c 'import json,sys
+tail -n "+$SHIFT_AT" "$DEMO/simbot.log" | grep -m1 -E "$PSI_WARN" | "$PY" -c 'import json,sys
 r=json.loads(sys.stdin.read())
 print("  WARN %s: model %s, alerts %s" % (r["msg"], r["model_version"], ", ".join(r["alerts"])))
 print("  PSI", {k: round(v, 3) for k, v in r["psi"].items()}, " OOD", {k: round(v, 3) for k, v in r["ood_share"].items()})

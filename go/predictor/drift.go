@@ -37,7 +37,9 @@ type DriftConfig struct {
 	// Default 1m.
 	WarnEvery time.Duration
 	// MinDecisions is how many decisions the window needs before it is
-	// judged. Default min(Window, 1000).
+	// judged. Default Window: a market's features wander over minutes, and a
+	// part-filled window (after a start or a new model) would raise alarms
+	// a full one does not.
 	MinDecisions int
 }
 
@@ -64,7 +66,7 @@ func (c DriftConfig) withDefaults() DriftConfig {
 		c.WarnEvery = time.Minute
 	}
 	if c.MinDecisions <= 0 {
-		c.MinDecisions = min(c.Window, 1000)
+		c.MinDecisions = c.Window
 	}
 	return c
 }
@@ -204,6 +206,9 @@ func (d *drift) run() {
 		case <-d.stop:
 			return
 		case mdl := <-d.models:
+			if ref != nil && ref.version == mdl.version {
+				continue // the same model again (a restarted sidecar): keep the window
+			}
 			ref = loadDriftRef(mdl, d.log)
 			w.reset(ref)
 			d.status.Store(&DriftStatus{ModelVersion: mdl.version, HasReference: ref.bins != nil})
