@@ -69,15 +69,39 @@ type shadowRun struct {
 	liveVersion                         string
 }
 
-func (r *shadowRun) work() {
+// dispatch sends what has queued every ShadowConfig.Every, all at once (one
+// goroutine per decision, so the shadow predictor coalesces them into one
+// batch), and waits for the answers before the next round.
+func (r *shadowRun) dispatch() {
 	defer r.wg.Done()
+	t := time.NewTicker(r.w.cfg.Every)
+	defer t.Stop()
+	var batch []shadowJob
 	for {
 		select {
 		case <-r.quit:
 			return
-		case j := <-r.queue:
-			r.score(j)
+		case <-t.C:
 		}
+		batch = batch[:0]
+	drain:
+		for len(batch) < DefaultMaxBatch {
+			select {
+			case j := <-r.queue:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		var wg sync.WaitGroup
+		for _, j := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.score(j)
+			}()
+		}
+		wg.Wait()
 	}
 }
 
