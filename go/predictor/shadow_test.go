@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,7 +138,13 @@ func TestShadowLinkAppearingLaterIsPickedUpAndItsRemovalStopsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the shadow to stop", func() bool { return !h.p.Health().Shadow.Active })
-	if r := readShadowReport(t, filepath.Join(dir, ShadowReportFile)); !r.Final || r.Decisions == 0 {
+	// The final report is written as the shadow stops, just after it stops counting as active.
+	report := filepath.Join(dir, ShadowReportFile)
+	waitFor(t, 30*time.Second, "the final report", func() bool {
+		b, err := os.ReadFile(report)
+		return err == nil && strings.Contains(string(b), `"final": true`)
+	})
+	if r := readShadowReport(t, report); r.Decisions == 0 || r.ModelVersion != "tiny-b" {
 		t.Errorf("report after the shadow was removed: %+v", r)
 	}
 }
