@@ -326,7 +326,8 @@ func (p *Predictor) Health() Health {
 		Predictions: p.m.nModel.Load(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
-		Drift:               p.drift.snapshot(), Shadow: p.shadow.snapshot(),
+		Drift:               p.drift.snapshot(),
+		Shadow:              p.shadow.snapshot(),
 	}
 }
 
