@@ -268,3 +268,25 @@ func TestDriftOfServedModelRaisesWarningOnShiftedLiveFeed(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the warning log", func() bool { return strings.Contains(h.log.String(), "live features drifted") })
 }
+
+func TestDriftWarningIsRateLimitedPerAlertSoANewKindIsLoggedAtOnce(t *testing.T) {
+	last := map[string]time.Time{}
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at     time.Duration
+		alerts []string
+		want   bool
+	}{
+		{0, []string{"approval"}, true},
+		{10 * time.Second, []string{"approval"}, false},                  // the same drift, within a minute
+		{20 * time.Second, []string{"approval", "psi:price_dist"}, true}, // a new kind: at once
+		{30 * time.Second, []string{"psi:price_dist"}, false},            // both warned within a minute
+		{90 * time.Second, []string{"approval", "psi:price_dist"}, true}, // a minute later: again
+		{95 * time.Second, nil, false},
+	}
+	for i, s := range steps {
+		if got := due(last, s.alerts, t0.Add(s.at), time.Minute); got != s.want {
+			t.Fatalf("step %d (%v at %v): warn %v, want %v", i, s.alerts, s.at, got, s.want)
+		}
+	}
+}
