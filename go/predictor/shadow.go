@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -154,6 +155,7 @@ func (w *shadowWatcher) run() {
 		if r == nil {
 			return // Close came first
 		}
+		r.renice()
 		w.cur.Store(r)
 		w.m.active.Set(1)
 	}
@@ -167,6 +169,9 @@ func (w *shadowWatcher) run() {
 			return
 		case <-poll.C:
 			check()
+			if r := w.cur.Load(); r != nil {
+				r.renice()
+			}
 		case <-rep.C:
 			if r := w.cur.Load(); r != nil {
 				r.writeReport(false)
@@ -214,6 +219,23 @@ func (w *shadowWatcher) startRun(target string) *shadowRun {
 		return nil
 	default:
 		return r
+	}
+}
+
+// shadowNice is the shadow sidecar's scheduling niceness: when the host is
+// short of CPU, the live sidecar runs first.
+const shadowNice = 10
+
+// renice lowers the shadow sidecar's priority (its whole process group),
+// once per process: a restarted shadow sidecar is reniced at the next poll.
+func (r *shadowRun) renice() {
+	pid := r.pred.Health().PID
+	if pid <= 0 || pid == r.nicedPID {
+		return
+	}
+	r.nicedPID = pid
+	if err := syscall.Setpriority(syscall.PRIO_PGRP, pid, shadowNice); err != nil {
+		r.w.p.log.Info("cannot lower the shadow sidecar's priority", "pid", pid, "err", err)
 	}
 }
 

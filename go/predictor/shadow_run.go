@@ -62,6 +62,7 @@ type shadowRun struct {
 	dropped atomic.Uint64
 	stopped sync.Once
 	started time.Time
+	nicedPID int // touched only by the watcher goroutine
 
 	mu                                  sync.Mutex
 	n, agree, liveYes, shadowYes, fails uint64
