@@ -262,8 +262,13 @@ func loadDriftRef(mdl driftModel, log *slog.Logger) *driftRef {
 		return r
 	}
 	r.names = m.Features
-	if m.Reference == nil || len(m.Features) > maxDriftFeatures {
+	if m.Reference == nil {
 		log.Info("drift monitoring off for this model: its manifest has no reference block", "version", mdl.version)
+		return r
+	}
+	if len(m.Features) > maxDriftFeatures {
+		log.Warn("drift monitoring off for this model: it has more features than the monitor tracks",
+			"version", mdl.version, "features", len(m.Features), "max", maxDriftFeatures)
 		return r
 	}
 	r.bins = make([][]float64, len(m.Features))
