@@ -51,17 +51,17 @@ type shadowJob struct {
 
 // shadowRun is one shadow model's sidecar, its workers and its tallies.
 type shadowRun struct {
-	w       *shadowWatcher
-	target  string
-	pred    *Predictor
-	ctx     context.Context
-	cancel  context.CancelFunc
-	queue   chan shadowJob
-	quit    chan struct{}
-	wg      sync.WaitGroup
-	dropped atomic.Uint64
-	stopped sync.Once
-	started time.Time
+	w        *shadowWatcher
+	target   string
+	pred     *Predictor
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan shadowJob
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	dropped  atomic.Uint64
+	stopped  sync.Once
+	started  time.Time
 	nicedPID int // touched only by the watcher goroutine
 
 	mu                                  sync.Mutex
