@@ -2,7 +2,8 @@
 # The whole system, end to end, on simulated data (what `make demo` runs):
 #   simulated bot → BoltDB → export → train → validate → deploy → simulated bot deciding
 #   through the sidecar → a second model deployed mid-run (SIGHUP) → the sidecar killed once
-#   (fallback, restart) → summary. Generated files go to build/demo/; models to models/.
+#   (fallback, restart) → a shadow model scored on live traffic, then promoted → the market
+#   changes regime and the drift monitor warns → summary. Generated files go to build/demo/; models to models/.
 # Environment: DEMO_HOURS (simulated hours of data, default 6), DEMO_SEARCH (train search
 # mode, default fast), DEMO_TRAIN_ARGS (extra `train fit` arguments), DEMO_RATE (decisions/s, default 2000), DEMO_WORKERS (default 8),
 # SIGMAGATE_MODELS_DIR (default models/).
@@ -31,15 +32,16 @@ fail() { printf '\033[1;31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
 [[ -x "$PY" ]] || { step "setting up the virtualenv"; make --no-print-directory venv; }
 command -v go >/dev/null || fail "Go is not installed (see README.md, Requirements)"
 
-step "1/7  building the Go tools (gendb, export, simbot)"
+step "1/9  building the Go tools (gendb, export, simbot)"
 mkdir -p "$BIN"
 for tool in gendb export simbot; do
   (cd go && go build -o "$BIN/$tool" "./cmd/$tool") || fail "go build ./cmd/$tool"
 done
 
-step "2/7  simulating the bot: ${HOURS} h of candidate trades for 3 symbols into a BoltDB"
+step "2/9  simulating the bot: ${HOURS} h of candidate trades for 3 symbols into a BoltDB"
 rm -rf "$DEMO"
 mkdir -p "$RUN" "$DEMO/logs"
+rm -f "$MODELS/shadow" "$MODELS/shadow-report.json"  # a shadow left by an earlier run
 # The data ends an hour ago; step 5 records that last hour, as the live bot would.
 "$BIN/gendb" -db "$DEMO/features.db" -hours "$HOURS" -ago 1h -seed 1 -corrupt 3
 
@@ -61,11 +63,11 @@ wait_for() { # description timeout-seconds command...
   done
 }
 
-step "3/7  export → train → validate → deploy model #1 to $MODELS/current"
+step "3/9  export → train → validate → deploy model #1 to $MODELS/current"
 V1="$(deploy)" || fail "first deploy (log in $DEMO/logs)"
 [[ -n "$V1" ]] || fail "first deploy printed no version"
 
-step "4/7  starting the simulated bot: $WORKERS goroutines, $RATE decisions/s, sidecar via go/predictor"
+step "4/9  starting the simulated bot: $WORKERS goroutines, $RATE decisions/s, sidecar via go/predictor"
 "$BIN/simbot" -db "$DEMO/features.db" -model "$MODELS/current" -workers "$WORKERS" -rate "$RATE" \
   -pidfile "$RUN/infer.pid" -status-file "$RUN/infer.status.json" -log "$DEMO/simbot.log" \
   -json "$DEMO/summary.json" -metrics-file "$DEMO/metrics.prom" >"$DEMO/summary.txt" &
@@ -75,13 +77,13 @@ serving() { [[ "$(status_field version)" == "$1" ]]; }
 wait_for "the sidecar to serve $V1" 120 serving "$V1"
 sleep 5
 
-step "5/7  the bot records one more hour; retrain and deploy model #2 while the bot runs (SIGHUP)"
+step "5/9  the bot records one more hour; retrain and deploy model #2 while the bot runs (SIGHUP)"
 "$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 2
 V2="$(deploy)" || fail "second deploy (log in $DEMO/logs)"
 [[ "$V2" != "$V1" ]] || fail "the second deploy produced the same version $V1"
 sleep 5
 
-step "6/7  killing the sidecar (SIGKILL): the bot's decisions continue from the verified in-process replica of the same model while predictor restarts it"
+step "6/9  killing the sidecar (SIGKILL): the bot's decisions continue from the verified in-process replica of the same model while predictor restarts it"
 OLD_PID="$(status_field pid)"
 kill -KILL "$OLD_PID"
 echo "killed sidecar pid $OLD_PID" >&2
@@ -90,7 +92,41 @@ wait_for "the sidecar to restart" 120 restarted
 echo "sidecar restarted as pid $(status_field pid), serving $(status_field version)" >&2
 sleep 5
 
-step "7/7  stopping the bot"
+step "7/9  shadow deploy: retrain model #3 and install it at models/shadow; current stays $V2"
+"$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 3
+V3="$(deploy --shadow)" || fail "shadow deploy (log in $DEMO/logs)"
+[[ -n "$V3" && "$V3" != "$V2" ]] || fail "the shadow deploy printed '$V3'"
+[[ "$(readlink "$MODELS/current")" == "$V2" ]] || fail "--shadow moved current"
+promote() {
+  scripts/deploy_model.sh --models-dir "$MODELS" --pidfile "$RUN/infer.pid" \
+    --status-file "$RUN/infer.status.json" --log-dir "$DEMO/logs" --promote "$@" 2>&1
+}
+# Too early: the shadow has not seen enough live decisions yet, so the gate refuses.
+if out="$(promote --min-decisions 1000000)"; then fail "--promote accepted a shadow with too few decisions"; fi
+grep -E 'does not meet|no shadow report' <<<"$out" | sed 's/^/  /' >&2
+shadow_seen() { "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["shadow_version"]==sys.argv[2] and r["decisions"]>=1000 else 1)' "$MODELS/shadow-report.json" "$V3" 2>/dev/null; }
+wait_for "the shadow report to show 1000 decisions of $V3" 90 shadow_seen
+out="$(promote)" || { echo "$out" >&2; fail "--promote refused $V3"; }
+grep -E 'shadow criteria hold|done: current' <<<"$out" | sed 's/^/  /' >&2
+wait_for "the sidecar to serve $V3" 60 serving "$V3"
+echo "promoted: current -> $V3, the sidecar serves it" >&2
+sleep 3
+
+step "8/9  the market changes regime (SIGUSR1 to the bot): the drift monitor must warn"
+SHIFT_AT=$(($(wc -l <"$DEMO/simbot.log") + 1))  # only warnings after the shift count
+kill -USR1 "$SIMBOT"
+# The warning that names a PSI alert (an approval-rate alert may come earlier: the live rate
+# of a rare approval wanders between replay windows).
+PSI_WARN='live features drifted.*"psi:'
+drifted() { tail -n "+$SHIFT_AT" "$DEMO/simbot.log" | grep -qE "$PSI_WARN"; }
+wait_for "the drift warning" 60 drifted
+tail -n "+$SHIFT_AT" "$DEMO/simbot.log" | grep -m1 -E "$PSI_WARN" | "$PY" -c 'import json,sys
+r=json.loads(sys.stdin.read())
+print("  WARN %s: model %s, alerts %s" % (r["msg"], r["model_version"], ", ".join(r["alerts"])))
+print("  PSI", {k: round(v, 3) for k, v in r["psi"].items()}, " OOD", {k: round(v, 3) for k, v in r["ood_share"].items()})
+print("  approval %.3f (training %.3f)" % (r["approval_rate"], r["reference_approval_rate"]))' >&2
+
+step "9/9  stopping the bot"
 kill -TERM "$SIMBOT"
 wait "$SIMBOT" || fail "the simulated bot failed (see $DEMO/simbot.log)"
 trap - EXIT
@@ -100,12 +136,14 @@ grep -E '^sigmagate_predictor_((predictions|fallbacks|replica_answers|replica_ch
   "$DEMO/metrics.prom" | sed 's/^/  /' || true
 grep -q '^sigmagate_predictor_replica_answers_total{reason="child_down"}' "$DEMO/metrics.prom" ||
   fail "no decision was answered by the replica while the sidecar was down (see $DEMO/simbot.log)"
+grep -E '^sigmagate_predictor_(drift_(psi|ood_share|approval_rate|reference_approval_rate|alert)|shadow_(decisions|agreements)_total)' \
+  "$DEMO/metrics.prom" | sed 's/^/  /' || true
 
 REPORT="$MODELS/$V2/report.md"
 echo
 "$PY" scripts/model_summary.py "$MODELS/$V2" || true
 echo
-echo "models deployed: $V1 → $V2   (models/current → $(readlink "$MODELS/current"))"
+echo "models deployed: $V1 → $V2 → $V3 (shadow, promoted)   (models/current → $(readlink "$MODELS/current"))"
 echo "deploy logs:     $DEMO/logs/"
 echo "bot summary:     $DEMO/summary.json"
 echo "model report:    $REPORT"

@@ -41,6 +41,18 @@ deployment:
                           default run/infer.status.json)
       --reload-timeout S  how long to wait for the sidecar to confirm (default 30)
       --rollback [VER]    switch current back to VER (default: the previous version)
+shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
+      --shadow            validate and publish the model as usual, but point models/shadow
+                          at it instead of current: the predictor scores it on live
+                          decisions (never changing them) and writes shadow-report.json
+      --promote           switch current to the shadow model (backup, reload, automatic
+                          rollback as a deploy) if its shadow-report.json shows enough
+                          decisions and the criteria below hold; else refuse with the figures
+      --force             with --promote: promote even if the criteria do not hold (logged)
+      --min-decisions N   decisions the shadow must have answered (default 1000)
+      --min-agreement X   share of decisions where shadow and live agree (default 0.8)
+      --approval-band L,H shadow's live approval rate within L..H x its test-split rate
+                          (manifest reference; the live model's rate if it has none; default 0.5,2)
       --dry-run           do every check, change nothing, say what would happen
       --log-dir DIR       where deploy-<timestamp>.log goes (env SIGMAGATE_LOG_DIR; default logs/)
   -h, --help
@@ -57,6 +69,7 @@ STATUS_FILE="${SIGMAGATE_STATUS_FILE:-$ROOT/run/infer.status.json}"
 RELOAD_TIMEOUT=30
 LOG_DIR="${SIGMAGATE_LOG_DIR:-$ROOT/logs}"
 TRAIN_ARGS=()
+SHADOW=0; PROMOTE=0; FORCE=0; MIN_DECISIONS=1000; MIN_AGREEMENT=0.8; APPROVAL_BAND=0.5,2
 
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
@@ -84,6 +97,12 @@ while [[ $# -gt 0 ]]; do
       ROLLBACK=1
       if [[ $# -ge 2 && "$2" != -* ]]; then ROLLBACK_TO="$2"; shift; fi ;;
     --dry-run) DRY_RUN=1 ;;
+    --shadow) SHADOW=1 ;;
+    --promote) PROMOTE=1 ;;
+    --force) FORCE=1 ;;
+    --min-decisions) need "$@"; MIN_DECISIONS="$2"; shift ;;
+    --min-agreement) need "$@"; MIN_AGREEMENT="$2"; shift ;;
+    --approval-band) need "$@"; APPROVAL_BAND="$2"; shift ;;
     --log-dir) need "$@"; LOG_DIR="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -94,6 +113,9 @@ done
 [[ "$KEEP_BACKUPS" =~ ^[0-9]+$ ]] || { echo "error: --keep-backups must be an integer, got '$KEEP_BACKUPS'" >&2; exit 2; }
 [[ -z "$DAYS" || "$DAYS" =~ ^[0-9]+$ ]] || { echo "error: --days must be a whole number of days, got '$DAYS'" >&2; exit 2; }
 [[ -z "$MIN_AUC" || "$MIN_AUC" == none || "$MIN_AUC" =~ ^(0|1)?(\.[0-9]+)?$ ]] || { echo "error: --min-auc must be a number in [0, 1] or 'none', got '$MIN_AUC'" >&2; exit 2; }
+[[ $((SHADOW + PROMOTE + ROLLBACK)) -le 1 ]] || { echo "error: --shadow, --promote and --rollback exclude each other" >&2; exit 2; }
+[[ $FORCE -eq 0 || $PROMOTE -eq 1 ]] || { echo "error: --force goes with --promote" >&2; exit 2; }
+[[ "$MIN_DECISIONS" =~ ^[0-9]+$ ]] || { echo "error: --min-decisions must be a whole number, got '$MIN_DECISIONS'" >&2; exit 2; }
 [[ -x "$PY" ]] || { echo "error: Python not found at $PY; run scripts/setup.sh or set SIGMAGATE_PYTHON" >&2; exit 2; }
 
 # --- logging: everything goes to stderr and the log file; stdout gets only the result line.
@@ -131,6 +153,7 @@ CLEANUP+=("$TMP")
 
 checks() { "$PY" "$SCRIPTS/deploy_checks.py" "$@"; }
 current_version() { [[ -L "$MODELS_DIR/current" ]] && basename "$(readlink "$MODELS_DIR/current")"; }
+shadow_version() { [[ -L "$MODELS_DIR/shadow" ]] && basename "$(readlink "$MODELS_DIR/shadow")"; }
 previous_version() { [[ -L "$MODELS_DIR/previous" ]] && basename "$(readlink "$MODELS_DIR/previous")"; }
 record_history() { printf '%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$1" "${2:-none}" "$3" "$4" >>"$MODELS_DIR/.deploy_history"; }
 [[ -n "$MIN_AUC" ]] || MIN_AUC="$(checks default-min-auc)" || die "cannot read the default --min-auc"
@@ -190,13 +213,13 @@ backup_version() { # version: archive the outgoing version so pruning never lose
 }
 
 prune_versions() { # keep the newest KEEP model directories, never current or previous
-  local cur prev n=0 d name
-  cur="$(current_version || true)"; prev="$(previous_version || true)"
+  local cur prev shadow n=0 d name
+  cur="$(current_version || true)"; prev="$(previous_version || true)"; shadow="$(shadow_version || true)"
   while IFS= read -r d; do
     name="$(basename "$d")"
     [[ -f "$d/manifest.json" ]] || continue
     n=$((n + 1))
-    if [[ $n -le $KEEP || "$name" == "$cur" || "$name" == "$prev" ]]; then continue; fi
+    if [[ $n -le $KEEP || "$name" == "$cur" || "$name" == "$prev" || "$name" == "$shadow" ]]; then continue; fi
     chmod -R u+w "$d"
     rm -rf -- "$d"
     log "pruned old version $name"
@@ -283,6 +306,13 @@ if [[ $ROLLBACK -eq 1 ]]; then
   exit 0
 fi
 
+# ---------------------------------------------------------------- promote mode
+if [[ $PROMOTE -eq 1 ]]; then
+  source "$SCRIPTS/deploy_shadow.sh"
+  promote_shadow
+  exit 0
+fi
+
 # ---------------------------------------------------------------- obtain a model
 if [[ -n "$FROM" ]]; then
   [[ -d "$FROM" ]] || die "--from $FROM is not a directory"
@@ -366,4 +396,9 @@ fi
 # Immutable: the files are read-only from here on (pruning restores write access).
 if [[ $DRY_RUN -eq 0 ]]; then chmod a-w "$DEST"/*; fi
 
+if [[ $SHADOW -eq 1 ]]; then
+  source "$SCRIPTS/deploy_shadow.sh"
+  install_shadow "$VERSION"
+  exit 0
+fi
 activate deploy "$VERSION"

@@ -27,6 +27,7 @@ from train.families import NAMES as FAMILIES
 from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.io import read_records
 from train.labels import LabelParams
+from train.reference import build_reference
 
 log = logging.getLogger("train")
 
@@ -157,6 +158,7 @@ def _run_fit(args: FitArgs) -> Path:
             comparison=comparison if len(results) > 1 else None,
         ).to_dict()
         man["check_vectors"] = write_check_vectors(tmp, man, ds.test.X)
+        man["reference"] = build_reference(ds.features, ds.train.X, best.p_onnx, man)
         if args.report:
             from train.report import write_report
 

@@ -125,6 +125,17 @@ type Config struct {
 	// Registering twice on one registry fails, so give each Predictor its
 	// own registry or a prometheus.WrapRegistererWith label.
 	Registerer prometheus.Registerer
+
+	// Drift tunes live drift monitoring (drift.go); the zero value is the
+	// documented defaults.
+	Drift DriftConfig
+
+	// ShadowModelDir is a candidate model scored on every decision beside the
+	// served one, never changing the answer (shadow.go). Default: the
+	// `shadow` symlink next to ModelDir, when it exists; it is re-checked
+	// every Shadow.Poll, so a shadow deployed later is picked up.
+	ShadowModelDir string
+	Shadow         ShadowConfig
 }
 
 // Defaults, exported so that callers and tests can refer to them.

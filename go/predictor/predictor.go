@@ -84,6 +84,8 @@ type Predictor struct {
 	nativeWhyV atomic.Pointer[string]
 	samples    chan sample
 	bg         sync.WaitGroup // replica checks and the sampler
+	drift      *drift         // nil when Config.Drift.Window < 0 (drift.go)
+	shadow     *shadowWatcher // nil when no shadow can exist (shadow.go)
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -141,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	}
 	p.m = newMetrics(p)
 	p.rm = newReplicaMetrics(p.m)
+	p.initMonitors()
 	names := cfg.Features
 	if names == nil {
 		names = defaultFeatures
@@ -155,8 +158,12 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 				return nil, fmt.Errorf("predictor: register metrics (use one registry per Predictor): %w", err)
 			}
 		}
+		if err := p.registerMonitors(cfg.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.startMonitors()
 	if cfg.Mode == ModeReplica {
 		p.samples = make(chan sample, 16)
 		p.bg.Add(1)
@@ -252,6 +259,7 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	}
 	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
 		if d, ok := p.native(features, threshold, start); ok {
+			p.monitor(features, &d)
 			return d, nil
 		}
 	}
@@ -284,6 +292,7 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 			ModelVersion: c.version, OutOfDistribution: c.ood, Latency: time.Since(start),
 		}
 		p.m.observeModel(d.Latency)
+		p.monitor(c.features, &d)
 		return d, nil
 	case <-t.C:
 		c.abandoned.Store(true)
@@ -298,10 +307,11 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 }
 
 // fallback answers a decision the sidecar could not: from the verified
-// replica when there is one (not for bad input, nor after Close), else from
-// the heuristic.
+// replica when there is one (not for bad input, nor after Close, nor for
+// features in another order than the model's: the replica would misread them
+// as the sidecar would), else from the heuristic.
 func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
-	if reason != ReasonBadInput && reason != ReasonClosed {
+	if reason != ReasonBadInput && reason != ReasonClosed && reason != ReasonFeatureOrder {
 		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
 			return d
 		}
@@ -370,6 +380,8 @@ type Health struct {
 	Restarts            uint64
 	Errors              uint64
 	ConsecutiveTimeouts int64
+	Drift               DriftStatus  // the live window against the model's training data
+	Shadow              ShadowStatus // the shadow model's live comparison, if one runs
 }
 
 // Health returns a snapshot; it never blocks on the sidecar.
@@ -382,6 +394,8 @@ func (p *Predictor) Health() Health {
 		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
+		Drift:               p.drift.snapshot(),
+		Shadow:              p.shadow.snapshot(),
 	}
 }
 
@@ -393,6 +407,7 @@ func (p *Predictor) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		<-p.done
+		p.closeMonitors()
 		p.drainQueue(ReasonClosed, ErrClosed)
 		p.bg.Wait()
 	})

@@ -187,7 +187,9 @@ func run(ctx context.Context, o options) (Summary, error) {
 		defer cancel()
 	}
 	start := time.Now()
+	stopRegime := watchRegime(p) // regime.go: SIGUSR1 shifts the market
 	stats := replay(runCtx, p, signals, o)
+	stopRegime()
 	elapsed := time.Since(start)
 	health := p.Health()
 	if o.metricsFile != "" {
@@ -249,9 +251,9 @@ func replay(ctx context.Context, p *predictor.Predictor, signals [][]float32, o 
 				var d predictor.Decision
 				var err error
 				if o.threshold > 0 {
-					d, err = p.DecideThreshold(context.Background(), signals[i], o.threshold)
+					d, err = p.DecideThreshold(context.Background(), marketFeatures(signals[i]), o.threshold)
 				} else {
-					d, err = p.Decide(context.Background(), signals[i])
+					d, err = p.Decide(context.Background(), marketFeatures(signals[i]))
 				}
 				ws.add(d, err)
 			}

@@ -1,0 +1,154 @@
+package predictor
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// driftWindow is the sliding window of the last `size` decisions, kept as
+// per-feature bin counts, OOD counts and an approval count: adding a record
+// and evicting the oldest are O(features), evaluating is O(features·bins).
+type driftWindow struct {
+	size     int
+	bins     [][maxDriftFeatures]uint8 // ring: each record's bin per feature
+	ood      []uint8                   // ring: bit i set when feature i was out of range
+	approved []bool                    // ring
+	next, n  int
+	counts   [][]int // per feature, per bin
+	oods     []int   // per feature
+	approves int
+}
+
+func newDriftWindow(size int) *driftWindow {
+	return &driftWindow{size: size, bins: make([][maxDriftFeatures]uint8, size),
+		ood: make([]uint8, size), approved: make([]bool, size)}
+}
+
+func (w *driftWindow) reset(ref *driftRef) {
+	w.next, w.n, w.approves = 0, 0, 0
+	w.counts = make([][]int, len(ref.bins))
+	for i, e := range ref.expected {
+		w.counts[i] = make([]int, len(e))
+	}
+	w.oods = make([]int, len(ref.bins))
+}
+
+func (w *driftWindow) push(ref *driftRef, r driftRec) {
+	if ref.bins == nil {
+		return
+	}
+	i := w.next
+	if w.n == w.size { // evict the oldest, which sits where the new one goes
+		for f := range ref.bins {
+			if ref.bins[f] != nil {
+				w.counts[f][w.bins[i][f]]--
+			}
+			if w.ood[i]&(1<<f) != 0 {
+				w.oods[f]--
+			}
+		}
+		if w.approved[i] {
+			w.approves--
+		}
+	} else {
+		w.n++
+	}
+	w.ood[i] = 0
+	for f, edges := range ref.bins {
+		if edges == nil {
+			continue
+		}
+		x := float64(r.f[f])
+		b := binOf(edges, x)
+		w.bins[i][f] = uint8(b)
+		w.counts[f][b]++
+		if x < edges[0] || x > edges[len(edges)-1] {
+			w.ood[i] |= 1 << f
+			w.oods[f]++
+		}
+	}
+	w.approved[i] = float64(r.p) >= ref.threshold
+	if w.approved[i] {
+		w.approves++
+	}
+	w.next = (i + 1) % w.size
+}
+
+func (w *driftWindow) evaluate(ref *driftRef, cfg DriftConfig, now time.Time) DriftStatus {
+	s := DriftStatus{ModelVersion: ref.version, HasReference: ref.bins != nil, Decisions: w.n,
+		ReferenceApprovalRate: ref.approval, ReferenceThreshold: ref.threshold, EvaluatedAt: now,
+		PSI: map[string]float64{}, OODShare: map[string]float64{}}
+	if ref.bins == nil || w.n == 0 {
+		return s
+	}
+	judge := w.n >= cfg.MinDecisions
+	for f, edges := range ref.bins {
+		if edges == nil {
+			continue
+		}
+		name := ref.names[f]
+		s.PSI[name] = psi(ref.expected[f], w.counts[f], w.n)
+		s.OODShare[name] = float64(w.oods[f]) / float64(w.n)
+		if judge && s.PSI[name] > cfg.PSI {
+			s.Alerts = append(s.Alerts, "psi:"+name)
+		}
+		if judge && s.OODShare[name] > cfg.OOD {
+			s.Alerts = append(s.Alerts, "ood:"+name)
+		}
+	}
+	s.ApprovalRate = float64(w.approves) / float64(w.n)
+	if judge && ref.approval > 0 &&
+		(s.ApprovalRate < cfg.ApprovalLow*ref.approval || s.ApprovalRate > cfg.ApprovalHigh*ref.approval) {
+		s.Alerts = append(s.Alerts, "approval")
+	}
+	return s
+}
+
+type driftMetrics struct {
+	psi, ood              *prometheus.GaugeVec
+	approval, refApproval prometheus.Gauge
+	decisions, alert      prometheus.Gauge
+	warnings              prometheus.Counter
+}
+
+func newDriftMetrics() *driftMetrics {
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_" + name, Help: help})
+	}
+	return &driftMetrics{
+		psi: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_psi",
+			Help: "Population stability index of the live window against the training bins, per feature."}, []string{"feature"}),
+		ood: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_ood_share",
+			Help: "Share of the live window outside the feature's training [min, max]."}, []string{"feature"}),
+		approval:    g("approval_rate", "Live approval rate at the reference threshold over the window."),
+		refApproval: g("reference_approval_rate", "The served model's approval rate on its test split (manifest reference)."),
+		decisions:   g("window_decisions", "Decisions in the live drift window."),
+		alert:       g("alert", "1 while a drift threshold (PSI, OOD share, approval rate) is crossed."),
+		warnings: prometheus.NewCounter(prometheus.CounterOpts{Name: "sigmagate_predictor_drift_warnings_total",
+			Help: "Drift warnings logged (rate-limited)."}),
+	}
+}
+
+func (m *driftMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.psi, m.ood, m.approval, m.refApproval, m.decisions, m.alert, m.warnings}
+}
+
+func (m *driftMetrics) set(s DriftStatus) {
+	m.psi.Reset()
+	m.ood.Reset()
+	for f, v := range s.PSI {
+		m.psi.WithLabelValues(f).Set(v)
+	}
+	for f, v := range s.OODShare {
+		m.ood.WithLabelValues(f).Set(v)
+	}
+	m.approval.Set(s.ApprovalRate)
+	m.refApproval.Set(s.ReferenceApprovalRate)
+	m.decisions.Set(float64(s.Decisions))
+	a := 0.0
+	if len(s.Alerts) > 0 {
+		a = 1
+	}
+	m.alert.Set(a)
+}
