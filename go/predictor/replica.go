@@ -174,6 +174,18 @@ func (p *Predictor) askSidecar(s *session, rows [][]float32, version string) ([]
 // fromReplica answers with the verified replica, or reports false when
 // there is none or its answer is not a probability.
 func (p *Predictor) fromReplica(features []float32, threshold float64, reason string, err error, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(features, threshold, start)
+	if !ok {
+		return d, false
+	}
+	d.Reason, d.Err = reason, err
+	p.rm.observe(reason, d.Latency)
+	return d, true
+}
+
+// replicaDecision scores features on the verified replica; false when there
+// is none or its answer is not a probability.
+func (p *Predictor) replicaDecision(features []float32, threshold float64, start time.Time) (Decision, bool) {
 	st := p.rep.Load()
 	if st == nil || st.r == nil {
 		return Decision{}, false
@@ -182,10 +194,8 @@ func (p *Predictor) fromReplica(features []float32, threshold float64, reason st
 	if !(prob >= 0 && prob <= 1) {
 		return Decision{}, false
 	}
-	d := Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
-		Reason: reason, Err: err, ModelVersion: st.version, Latency: time.Since(start)}
-	p.rm.observe(reason, d.Latency)
-	return d, true
+	return Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
+		ModelVersion: st.version, Latency: time.Since(start)}, true
 }
 
 // replicaStatus is Health's view of the replica.

@@ -36,20 +36,14 @@ type sample struct {
 // native answers from the replica in ModeReplica; false when it cannot
 // (no verified replica yet, or native mode was left).
 func (p *Predictor) native(features []float32, threshold float64, start time.Time) (Decision, bool) {
-	st := p.rep.Load()
-	if st == nil || st.r == nil {
-		return Decision{}, false
+	d, ok := p.replicaDecision(features, threshold, start)
+	if !ok {
+		return d, false
 	}
-	prob := float64(st.r.Predict(features))
-	if !(prob >= 0 && prob <= 1) {
-		return Decision{}, false
-	}
-	d := Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
-		ModelVersion: st.version, Latency: time.Since(start)}
 	p.rm.observeNative(d.Latency)
 	if n := p.rm.nNative.Load(); n%uint64(p.cfg.ReplicaSampleEvery) == 0 {
 		select {
-		case p.samples <- sample{features: append([]float32(nil), features...), p: prob, version: st.version}:
+		case p.samples <- sample{features: append([]float32(nil), features...), p: d.Probability, version: d.ModelVersion}:
 		default: // the sampler is busy: skip this one rather than wait
 		}
 	}
