@@ -158,6 +158,16 @@ func (m *Manifest) Validate() error {
 	if _, err := m.Served(); err != nil {
 		errs = append(errs, err)
 	}
+	for name, v := range m.Variants {
+		if err := plainFile(v.File); err != nil {
+			errs = append(errs, fmt.Errorf("variants.%s.file: %w", name, err))
+		}
+	}
+	if m.CheckVectors != nil {
+		if err := plainFile(m.CheckVectors.File); err != nil {
+			errs = append(errs, fmt.Errorf("check_vectors.file: %w", err))
+		}
+	}
 	if r := m.Reference; r != nil {
 		for name, b := range r.Features {
 			if len(b.Fractions) == 0 || len(b.Edges) != len(b.Fractions)+1 {
@@ -166,6 +176,15 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// plainFile accepts a file name inside the model directory, never a path
+// that leaves it (a manifest must not make a reader hash or load /etc/...).
+func plainFile(name string) error {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return fmt.Errorf("%q is not a plain file name in the model directory", name)
+	}
+	return nil
 }
 
 // Served is the variant to serve: serve_variant, which must exist and be accepted.

@@ -29,13 +29,15 @@ func TestLoadReadsTheVectorsModel(t *testing.T) {
 
 func TestValidateNamesEachFault(t *testing.T) {
 	_, err := Parse([]byte(`{"schema": 2, "features": ["a", "a"], "default_threshold": 1.5,
-		"serve_variant": "fp16", "variants": {"fp16": {"file": "m.onnx", "accepted": false}},
+		"serve_variant": "fp16", "variants": {"fp16": {"file": "m.onnx", "accepted": false},
+		"int8": {"file": "../../etc/passwd", "accepted": true}},
 		"reference": {"features": {"a": {"edges": [0, 1], "fractions": [0.5, 0.5]}}}}`))
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"schema is 2", "version is missing", `"a" is listed twice`,
-		"default_threshold 1.5", `"fp16" was rejected`, "reference.features.a"} {
+		"default_threshold 1.5", `"fp16" was rejected`, "reference.features.a",
+		`variants.int8.file: "../../etc/passwd" is not a plain file name`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
