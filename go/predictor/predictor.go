@@ -2,14 +2,21 @@
 // sidecar as a supervised child process, talks msgpack-rpc to it over
 // stdin/stdout (docs/PROTOCOL.md), coalesces concurrent requests into
 // batches, and answers every call within Config.Timeout — from the model
-// when it can, from the bot's old heuristic (fallback.go) when it cannot.
+// when it can; when the sidecar cannot answer in time, from the verified
+// in-process replica of the same model (go/replica), and from the bot's old
+// heuristic only when there is none.
 //
 // Files: config.go (settings and defaults), detect.go (finding Python),
-// predictor.go (public API: Decide and friends), features.go (feature order:
-// Features, DecideNamed), errors.go, session.go (one child process and its
-// four goroutines: reaper, stderr forwarder, reader, writer), result.go
-// (decoding predict answers), supervisor.go (start, restart, backoff,
-// shutdown), stderr.go (child logs into slog), fallback.go (the heuristic),
+// predictor.go (public API: Decide and friends, the fallback ladder),
+// features.go (feature order: Features, DecideNamed), health.go, errors.go,
+// session.go (one child process and its four goroutines: reaper, stderr
+// forwarder, reader, writer), result.go (decoding predict answers),
+// supervisor.go (start, restart, backoff, shutdown), stderr.go (child logs
+// into slog), fallback.go (the heuristic), replica.go (building and
+// verifying the replica at each model load), replica_native.go (ModeReplica
+// and its background sampling), monitors.go (the drift and shadow hooks),
+// drift.go and drift_window.go (live drift against the manifest's
+// reference), shadow.go and shadow_run.go (scoring a shadow model),
 // metrics.go (Prometheus and Health counters).
 package predictor
 
@@ -360,44 +367,6 @@ func (p *Predictor) Reload() error {
 
 // ModelVersion is the version of the model being served, "" when none.
 func (p *Predictor) ModelVersion() string { return p.view.Load().version }
-
-// Health is a snapshot of the predictor's state and counters.
-type Health struct {
-	State               State
-	PID                 int
-	ModelVersion        string
-	Variant             string
-	Features            []string
-	Threshold           float64
-	LoadedAt            time.Time
-	LastError           string
-	Predictions         uint64 // answered by the model
-	ReplicaAnswers      uint64 // answered by the replica (fallback and native)
-	Replica             ReplicaStatus
-	Fallbacks           uint64 // answered by the heuristic
-	FallbacksByReason   map[string]uint64
-	Timeouts            uint64
-	Restarts            uint64
-	Errors              uint64
-	ConsecutiveTimeouts int64
-	Drift               DriftStatus  // the live window against the model's training data
-	Shadow              ShadowStatus // the shadow model's live comparison, if one runs
-}
-
-// Health returns a snapshot; it never blocks on the sidecar.
-func (p *Predictor) Health() Health {
-	v := p.view.Load()
-	return Health{
-		State: v.state, PID: v.pid, ModelVersion: v.version, Variant: v.variant,
-		Features: append([]string(nil), v.layout.names...), Threshold: v.threshold,
-		LoadedAt: v.loadedAt, LastError: v.lastErr,
-		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
-		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
-		ConsecutiveTimeouts: p.consecTimeouts.Load(),
-		Drift:               p.drift.snapshot(),
-		Shadow:              p.shadow.snapshot(),
-	}
-}
 
 // Close stops the sidecar — stdin closed and SIGTERM to its process group,
 // SIGKILL after Config.KillGrace — and waits until the process and every
