@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ is required, found " + sys.version)'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[train,dev]"
+	$(VENV)/bin/pip install --quiet -e ".[train,dask,dev]"
 	touch $@
 
 venv: $(STAMP)

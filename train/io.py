@@ -135,41 +135,21 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
     )
 
 
-def read_parquet(path: Path, needed: list[str]) -> Records:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    names = set(table.column_names)
-    missing = [c for c in ["symbol", "timestamp", *needed] if c not in names]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    tcol = table.column("timestamp")
-    if str(tcol.type).startswith("timestamp"):
-        ts = pc.cast(pc.cast(tcol, "timestamp[ns, tz=UTC]"), "int64").to_numpy()
-    elif str(tcol.type) == "string" or str(tcol.type) == "large_string":
-        ts = np.array([parse_timestamp(v) for v in tcol.to_pylist()], dtype=np.int64)
-    else:
-        ts = np.round(tcol.to_numpy().astype(np.float64) * 1e9).astype(np.int64)
-    cols = {c: table.column(c).to_numpy().astype(np.float64) for c in needed}
-    return Records(
-        symbols=np.array(table.column("symbol").to_pylist(), dtype=object),
-        ts_ns=ts.astype(np.int64),
-        columns=cols,
-        read=table.num_rows,
-    )
-
-
 def read_records(path: str | Path, features: list[str], max_bad: int = 0) -> Records:
-    """Read the fields labels and features need; unknown fields are ignored."""
+    """Read the fields labels and features need; unknown fields are ignored.
+
+    A Parquet file or a directory of them is read in batches by train.parquet
+    (features float32); anything else is JSON Lines.
+    """
     path = Path(path)
+    if path.is_dir() or (path.is_file() and path.suffix in (".parquet", ".pq")):
+        from train.parquet import read_parquet_records
+
+        return read_parquet_records(path, features)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
-    if path.suffix in (".parquet", ".pq"):
-        recs = read_parquet(path, needed)
-    else:
-        recs = read_jsonl(path, needed, max_bad)
+    recs = read_jsonl(path, needed, max_bad)
     if len(recs) == 0:
         raise InputError(f"{path}: no usable records ({recs.read} read, {recs.bad} bad)")
     return recs

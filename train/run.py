@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +19,14 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from train import manifest as mf
-from train.dataset import build_dataset
+from train.dataset import Dataset, build_dataset
 from train.errors import GateFailedError
 from train.export import VARIANT_FILES
 from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.io import read_records, sha256_file
 from train.labels import LabelParams
 from train.models import FAMILIES
+from train.parquet import sha256_data
 
 log = logging.getLogger("train")
 
@@ -43,6 +45,9 @@ class FitArgs:
     min_auc: float = 0.55
     max_parity: float = 1e-4
     report: bool = True
+    engine: str = "local"  # or "dask" (train.distributed)
+    scheduler: str = "local"  # dask: "local" (a LocalCluster) or the scheduler's address
+    workers: int = 2  # dask, --scheduler local: worker processes
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
@@ -74,14 +79,25 @@ def run_fit(args: FitArgs) -> Path:
 
 
 def _run_fit(args: FitArgs) -> Path:
+    if args.engine == "dask":
+        from train import distributed
+
+        with distributed.connect(args.scheduler, args.workers) as client:
+            ds, fit_one = distributed.build(client, args)
+            return _publish(args, ds, fit_one)
     recs = read_records(args.data, args.features, args.max_bad)
     ds = build_dataset(recs, args.features, args.label, args.embargo_s, args.symbol)
+    del recs  # the raw columns: the largest arrays of a big input
+    return _publish(args, ds, fit_family)
+
+
+def _publish(args: FitArgs, ds: Dataset, fit_one: Callable[..., FamilyResult]) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=args.out))
     try:
         results: dict[str, FamilyResult] = {}
         for fam in args.families:
-            results[fam] = fit_family(fam, ds, args.opts, tmp / f"_{fam}")
+            results[fam] = fit_one(fam, ds, args.opts, tmp / f"_{fam}")
         # Choose on validation, never on test: the test split stays untouched.
         best = max(results.values(), key=lambda r: r.val_auc)
         failures = _gate(best, args)
@@ -101,7 +117,7 @@ def _run_fit(args: FitArgs) -> Path:
         serve = choose_serve_variant(best.variants)
         data_info = {
             "source": str(args.data),
-            "sha256": sha256_file(args.data),
+            "sha256": sha256_data(args.data),
             "first": mf.iso(ds.first_ns),
             "last": mf.iso(ds.last_ns),
             "rows": ds.rows,
