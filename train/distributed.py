@@ -89,6 +89,7 @@ def _label_partition(df, features: list[str], params: LabelParams):
     y[(y >= 0) & ~np.all(np.isfinite(X), axis=1)] = BAD_FEATURE
     out = pd.DataFrame(X, columns=features, index=df.index)
     out.insert(0, "ts", ts)
+    out.insert(0, "symbol", df["symbol"].astype("string"))
     out["y"] = y
     return out
 
@@ -167,34 +168,38 @@ def _gather(client, frame, features: list[str]) -> Part:
     return Part(df[features].to_numpy(np.float32), df["y"].to_numpy(np.int64), df["ts"].to_numpy())
 
 
-def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
-    """Label, split and clean on the cluster; returns the client-side Dataset
-    (validation, test, the tuning sample as `train`) and the family fitter."""
+def label_frame(path: Path, features: list[str], params: LabelParams, symbol: str | None):
+    """(raw frame, labelled frame: symbol, ts, features float32, y with the drop codes)."""
     import dask.dataframe as dd
 
-    path: Path = args.data
     if not is_parquet(path):
         raise InputError(
             f"{path}: --engine dask reads Parquet (a file or a directory); "
             "export with `export -format parquet` or convert the JSON Lines first"
         )
-    feats, params = args.features, args.label
-    needed = list(dict.fromkeys([*LABEL_COLUMNS, *feats]))
+    needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
     try:
         raw = dd.read_parquet(str(path), columns=["symbol", "timestamp", *needed])
     except Exception as e:  # pyarrow/dask raise many types for a bad file
         raise InputError(
             f"{path}: not readable as Parquet with the columns {needed}: {e}"
         ) from None
-    rows: dict[str, int] = {"read": int(raw.shape[0].compute()), "bad": 0}
-    if args.symbol:
-        raw = raw[raw["symbol"] == args.symbol]
+    sel = raw[raw["symbol"] == symbol] if symbol else raw
     # Whole symbols per partition: lookahead windows never cross a partition border.
     nparts = max(1, min(raw.npartitions, 64))
-    meta = {"ts": "int64", **dict.fromkeys(feats, "float32"), "y": "int8"}
-    lab = raw.shuffle("symbol", npartitions=nparts).map_partitions(
-        _label_partition, feats, params, meta=meta
+    meta = {"symbol": "string", "ts": "int64", **dict.fromkeys(features, "float32"), "y": "int8"}
+    lab = sel.shuffle("symbol", npartitions=nparts).map_partitions(
+        _label_partition, features, params, meta=meta
     )
+    return raw, lab
+
+
+def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
+    """Label, split and clean on the cluster; returns the client-side Dataset
+    (validation, test, the tuning sample as `train`) and the family fitter."""
+    feats, params = args.features, args.label
+    raw, lab = label_frame(args.data, feats, params, args.symbol)
+    rows: dict[str, int] = {"read": int(raw.shape[0].compute()), "bad": 0}
     lab = client.persist(lab)
     counts = lab["y"].value_counts().compute().to_dict()
     if args.symbol:
