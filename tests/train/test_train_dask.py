@@ -72,20 +72,8 @@ def test_dask_fit_matches_local_xgb_and_serves_through_infer(
     common = ["fit", "--data", str(data), "--model", "xgb", "--no-report", "--seed", "1",
               "--cv-folds", "2", "--tune-rows", "4000"]  # fmt: skip
     assert main([*common, "--out", str(tmp_path / "local")]) == 0
-    assert (
-        main(
-            [
-                *common,
-                "--out",
-                str(tmp_path / "dask"),
-                "--engine",
-                "dask",
-                "--scheduler",
-                cluster.scheduler_address,
-            ]
-        )  # fmt: skip
-        == 0
-    )
+    remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    assert main([*common, "--out", str(tmp_path / "dask"), *remote]) == 0
     local, dask = _manifest(tmp_path / "local"), _manifest(tmp_path / "dask")
     # The same split, row for row counts, and the same model quality on it.
     assert dask["data"]["rows"] == local["data"]["rows"]
