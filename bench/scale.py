@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "engine": engine, "model": model, **r}  # fmt: skip
                     _save({key: results[key]})
         results = json.loads(RESULTS.read_text())
+    scale_report.plot(results, RESULTS.parent / "scale_rss.png")
     scale_report.splice(ROOT / "docs" / "BENCHMARKS.md", results)
     return 0
 

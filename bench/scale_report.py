@@ -148,6 +148,8 @@ def render(res: dict[str, Any]) -> str:
                 continue
             rows.append([name, _rows(n), *_fit_cell(r)])
     lines += _table(["path", "rows", "wall", "peak RSS", "test AUC", "status"], rows)
+    if (Path(__file__).resolve().parent.parent / "docs/benchmarks/scale_rss.png").exists():
+        lines += ["", "![RSS over time of each run](benchmarks/scale_rss.png)"]
     lines += ["", "### Where each path stops fitting on this machine", ""]
     for spec, name in PATHS.items():
         lines.append(f"* **{name}**: {_extrapolate(res, spec, mem)}.")
@@ -155,6 +157,34 @@ def render(res: dict[str, Any]) -> str:
     if notes:
         lines += ["", *[f"* {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], png: Path) -> bool:
+    """Resident memory over time of every read + label + clean and fit run."""
+    runs = [(k, r) for k, r in sorted(results.items()) if r.get("curve") and "/" in k]
+    runs = [(k, r) for k, r in runs if k.split("/")[0] in ("prepare", "fit")]
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, kind in zip(axes, ("prepare", "fit"), strict=True):
+        for k, r in runs:
+            if k.startswith(kind + "/"):
+                t, m = zip(*r["curve"], strict=True)
+                ax.plot([x / 60 for x in t], [y / 1024 for y in m], label=k.split("/", 1)[1])
+        ax.set_title("read + label + clean" if kind == "prepare" else "train fit")
+        ax.set_xlabel("minutes")
+        ax.set_ylabel("RSS of the process tree, GiB")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return True
 
 
 def splice(md_path: Path, results: dict[str, Any]) -> None:
