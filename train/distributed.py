@@ -55,6 +55,7 @@ def connect(scheduler: str, workers: int = 2) -> Iterator[Any]:
 
     # distributed logs every connection at INFO; the fit's own log is what a user reads.
     logging.getLogger("distributed").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle
     if scheduler == "local":
         with (
             LocalCluster(
@@ -163,6 +164,19 @@ def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
     return sc
 
 
+def _codes(client, y) -> dict[int, int]:
+    """How many rows carry each y code (a reduction; value_counts would shuffle)."""
+    from dask import delayed
+
+    parts = y.values.to_delayed().ravel()
+    hists = client.gather(
+        client.compute(
+            [delayed(lambda a: np.bincount(a.astype(np.int64) + 3, minlength=5))(p) for p in parts]
+        )
+    )
+    return {code: int(n) for code, n in zip(range(-3, 2), np.sum(hists, axis=0), strict=True)}
+
+
 def _gather(client, frame, features: list[str]) -> Part:
     df = client.compute(frame).result().sort_values("ts", kind="stable")
     return Part(df[features].to_numpy(np.float32), df["y"].to_numpy(np.int64), df["ts"].to_numpy())
@@ -201,10 +215,10 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     raw, lab = label_frame(args.data, feats, params, args.symbol)
     rows: dict[str, int] = {"read": int(raw.shape[0].compute()), "bad": 0}
     lab = client.persist(lab)
-    counts = lab["y"].value_counts().compute().to_dict()
+    counts = _codes(client, lab["y"])
     if args.symbol:
         rows["other_symbols"] = rows["read"] - int(sum(counts.values()))
-        if not counts:
+        if not sum(counts.values()):
             raise InputError(f"--symbol {args.symbol}: no records for it")
     rows["censored"] = int(counts.get(CENSORED, 0))
     rows["dropped_nan"] = int(counts.get(BAD_PRICE, 0) + counts.get(BAD_FEATURE, 0))
@@ -236,7 +250,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     rows["dropped_outlier"] = int(sum(sizes) - sum(kept))
     for (name, s), k in zip(inlier.items(), kept, strict=True):
         rows[name] = int(k)
-        ys = client.compute(s["y"].unique()).result().tolist() if k else []
+        ys = sorted(set(client.gather(client.compute([s["y"].min(), s["y"].max()])))) if k else []
         if k < MIN_ROWS_PER_SPLIT or len(ys) < 2:
             raise InputError(
                 f"the {name} split has {k} rows and labels {sorted(ys)}: "
