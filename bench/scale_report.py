@@ -28,7 +28,7 @@ def _mem_gib() -> float:
 
 
 def _rows(n: int) -> str:
-    return {1_000_000: "10⁶", 10_000_000: "10⁷", 50_000_000: "5·10⁷"}.get(n, f"{n:,}")
+    return {1_000_000: "10⁶", 10_000_000: "10⁷", 50_000_000: "5·10⁷", 10**8: "10⁸"}.get(n, f"{n:,}")
 
 
 def _status(r: dict[str, Any]) -> str:
@@ -55,39 +55,73 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _line(points: list[tuple[int, float]], target: int) -> float:
+    """Value at target rows: a line through the two largest measurements (a fixed
+    part such as imports and the search on 10⁵ rows, plus a part per row), or
+    proportional to rows from a single one."""
+    pts = sorted(points)[-2:]
+    if len(pts) == 1 or pts[0][0] == pts[1][0]:
+        n, v = pts[-1]
+        return v * target / n
+    (n0, v0), (n1, v1) = pts
+    slope = max((v1 - v0) / (n1 - n0), 0.0)
+    return v1 + slope * (target - n1)
+
+
 def _extrapolate(res: dict[str, Any], spec: str, mem_gib: float) -> str:
-    """Where a path stops: from its largest completed fit, linear in rows."""
-    done = [
-        (r["rows"], r)
-        for k, r in res.items()
-        if k.startswith("fit/") and k.endswith(spec) and r.get("returncode") == 0
-    ]
-    fmt = spec.split(":")[0]
-    prep = [
-        (r["rows"], r)
-        for k, r in res.items()
-        if k.startswith("prepare/") and k.endswith("/" + fmt) and r.get("returncode") == 0
-    ]
+    """Where a path stops: from its completed fits (and read + label + clean runs)."""
+    fits = [r for k, r in res.items() if k.startswith("fit/") and k.endswith("/" + spec)]
+    done = [r for r in fits if r.get("returncode") == 0]
     if not done:
         return "no completed fit to extrapolate from"
-    n, r = max(done, key=lambda x: x[0])
-    pn, pr = max(prep, key=lambda x: x[0]) if prep else (n, r)
+    fmt = spec.split(":")[0]
+    preps = [
+        r for k, r in res.items()
+        if k.startswith("prepare/") and k.endswith("/" + fmt) and r.get("returncode") == 0
+    ]  # fmt: skip
+    largest = max(r["rows"] for r in done)
     parts = []
     for target in (50_000_000, 100_000_000):
-        if target <= n:
+        if target <= largest:
             continue
-        f = target / n
-        mem = max(r["peak_rss_mib"] * f, pr["peak_rss_mib"] * target / pn) / 1024
-        wall = r["wall_s"] * f / 60
+        wall = _line([(r["rows"], r["wall_s"]) for r in done], target)
+        mem = _line([(r["rows"], r["peak_rss_mib"]) for r in done], target)
+        if preps:  # labeling memory measured at more sizes than the fit
+            mem = max(mem, _line([(r["rows"], r["peak_rss_mib"]) for r in preps], target))
+        mem /= 1024
         why = []
         if mem > 0.8 * mem_gib:
-            why.append(f"needs ~{mem:.0f} GiB of {mem_gib:.0f}")
-        if wall * 60 > HOUR_S:
-            why.append(f"~{wall / 60:.1f} h")
-        verdict = "does not fit: " + ", ".join(why) if why else "fits"
-        parts.append(f"{_rows(target)}: ~{wall:.0f} min, ~{mem:.1f} GiB → {verdict}")
-    base = f"extrapolated linearly from {_rows(n)} ({r['wall_s'] / 60:.1f} min"
-    return base + f", {r['peak_rss_mib']:,} MiB): " + "; ".join(parts) if parts else base + ")"
+            why.append(f"memory: ~{mem:.0f} GiB of {mem_gib:.0f}")
+        if wall > HOUR_S:
+            why.append(f"time: ~{wall / HOUR_S:.1f} h")
+        verdict = "does not fit (" + ", ".join(why) + ")" if why else "fits"
+        parts.append(f"{_rows(target)} rows ~{wall / 60:.0f} min, ~{mem:.1f} GiB: {verdict}")
+    sizes = ", ".join(_rows(r["rows"]) for r in sorted(done, key=lambda r: r["rows"]))
+    capped = [r for r in fits if r.get("timed_out")]
+    head = f"measured at {sizes}"
+    if capped:
+        head += "; stopped at the time cap at " + ", ".join(_rows(r["rows"]) for r in capped)
+    return head + ("; estimated " + "; ".join(parts) if parts else "")
+
+
+def _comparisons(res: dict[str, Any]) -> list[str]:
+    """Test-AUC differences on the same split (same data, same labels, same cuts)."""
+    out = []
+    pairs = [
+        ("parquet:local:hgb", "parquet:local:gbm", "hgb (histogram) against gbm (exact)"),
+        ("parquet:dask:xgb", "parquet:local:xgb", "xgb on Dask against xgb in one process"),
+        ("parquet:local:hgb", "jsonl:local:hgb", "hgb from Parquet (float32) against JSON Lines"),
+    ]
+    for a, b, what in pairs:
+        for n in SIZES:
+            ra, rb = res.get(f"fit/{n}/{a}"), res.get(f"fit/{n}/{b}")
+            if ra and rb and ra.get("auc") is not None and rb.get("auc") is not None:
+                d = ra["auc"] - rb["auc"]
+                out.append(
+                    f"* {what}, {_rows(n)} rows: test AUC {ra['auc']:.4f} vs {rb['auc']:.4f} "
+                    f"(Δ {d:+.4f}), {ra['wall_s'] / 60:.1f} vs {rb['wall_s'] / 60:.1f} min."
+                )
+    return ["", "Same split, same labels:", "", *out] if out else []
 
 
 def render(res: dict[str, Any]) -> str:
@@ -150,6 +184,7 @@ def render(res: dict[str, Any]) -> str:
     lines += _table(["path", "rows", "wall", "peak RSS", "test AUC", "status"], rows)
     if (Path(__file__).resolve().parent.parent / "docs/benchmarks/scale_rss.png").exists():
         lines += ["", "![RSS over time of each run](benchmarks/scale_rss.png)"]
+    lines += _comparisons(res)
     lines += ["", "### Where each path stops fitting on this machine", ""]
     for spec, name in PATHS.items():
         lines.append(f"* **{name}**: {_extrapolate(res, spec, mem)}.")
