@@ -129,7 +129,9 @@ def replicate(src: Path, copies: int, dst: Path) -> Path:
             for batch in f.iter_batches(batch_size=1 << 20):
                 t = pa.Table.from_batches([batch])
                 sym = pc.binary_join_element_wise(pc.cast(t["symbol"], pa.string()), f"_{k}", "")
-                w.write_table(t.set_column(0, "symbol", pc.cast(sym, t.schema.field(0).type)))
+                w.write_table(
+                    t.set_column(0, t.schema.field(0), pc.cast(sym, t.schema.field(0).type))
+                )
     return dst
 
 
