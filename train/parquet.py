@@ -130,6 +130,8 @@ def read_parquet_batches(path: Path, needed: list[str], float32: set[str]) -> Re
             v = pc.cast(batch.column(c), pa.float64()).to_numpy(zero_copy_only=False)
             cols[c][pos : pos + m] = v
         pos += m
+    # The batches are gone; hand arrow's cached buffers back before labeling needs the memory.
+    pa.default_memory_pool().release_unused()
     vocab_arr = np.array(list(vocab), dtype=object)
     log.info("read %d rows, %d symbols from %s", n, len(vocab), path)
     return Records(symbols=vocab_arr[sym_codes], ts_ns=ts, columns=cols, read=n)
