@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from train.clean import OUTLIER_SIGMA
+from train.dask_stats import count_codes, kth, kth_columns, moments
 from train.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
 from train.errors import InputError
 from train.fit import FamilyResult, FitOptions, finish_family
@@ -42,7 +43,6 @@ from train.search import run_search
 
 log = logging.getLogger("train")
 DEFAULT_TUNE_ROWS = 100_000
-BINS = 1 << 16
 # y codes before cleaning: labelled rows are 0/1.
 CENSORED, BAD_PRICE, BAD_FEATURE = -1, -2, -3
 
@@ -51,7 +51,10 @@ CENSORED, BAD_PRICE, BAD_FEATURE = -1, -2, -3
 def connect(scheduler: str, workers: int = 2) -> Iterator[Any]:
     """A dask Client: a LocalCluster of `workers` single-threaded processes for
     "local", else the scheduler at ADDRESS (tcp://host:8786)."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--engine dask needs the dask extra: pip install '.[dask]'") from None
 
     # distributed logs every connection at INFO; the fit's own log is what a user reads.
     logging.getLogger("distributed").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
@@ -95,61 +98,6 @@ def _label_partition(df, features: list[str], params: LabelParams):
     return out
 
 
-def _kth(client, parts: list, ks: list[int]) -> list[float]:
-    """The exact k-th smallest values (0-based) of a column split over delayed
-    numpy parts, in two passes of a BINS-bucket histogram."""
-    from dask import delayed
-
-    ext = client.compute(
-        [delayed(lambda a: (a.min(), a.max()) if len(a) else None)(p) for p in parts]
-    )
-    mm = [m for m in client.gather(ext) if m is not None]
-    lo, hi = float(min(m[0] for m in mm)), float(max(m[1] for m in mm))
-    width = (hi - lo) / BINS or 1.0
-
-    def bucket(a):
-        return np.clip(((a.astype(np.float64) - lo) / width).astype(np.int64), 0, BINS - 1)
-
-    hists = client.gather(
-        client.compute(
-            [delayed(lambda a: np.bincount(bucket(a), minlength=BINS))(p) for p in parts]
-        )
-    )
-    cum = np.cumsum(np.sum(hists, axis=0))
-    out = []
-    for k in ks:
-        b = int(np.searchsorted(cum, k, side="right"))
-        before = int(cum[b - 1]) if b else 0
-        vals = client.gather(
-            client.compute([delayed(lambda a, b=b: a[bucket(a) == b])(p) for p in parts])
-        )
-        out.append(np.sort(np.concatenate(vals))[k - before])
-    return out
-
-
-def _moments(client, parts: list) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
-    """Exact mean, std (ddof 0), count, min, max per column, merged pairwise (Chan)."""
-    from dask import delayed
-
-    def one(a):
-        a = a.astype(np.float64)
-        if len(a) == 0:
-            return 0, 0.0, 0.0, np.inf, -np.inf
-        m = a.mean(axis=0)
-        return len(a), m, ((a - m) ** 2).sum(axis=0), a.min(axis=0), a.max(axis=0)
-
-    n, mean, m2, mn, mx = 0, 0.0, 0.0, np.inf, -np.inf
-    for nb, mb, m2b, mnb, mxb in client.gather(client.compute([delayed(one)(p) for p in parts])):
-        if nb == 0:
-            continue
-        tot = n + nb
-        d = mb - mean
-        mean = mean + d * nb / tot
-        m2 = m2 + m2b + d * d * n * nb / tot
-        n, mn, mx = tot, np.minimum(mn, mnb), np.maximum(mx, mxb)
-    return np.asarray(mean), np.sqrt(np.asarray(m2) / max(n, 1)), n, np.asarray(mn), np.asarray(mx)
-
-
 def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
     """train.models.exact_scaler's StandardScaler, from distributed moments."""
     from sklearn.preprocessing import StandardScaler
@@ -162,19 +110,6 @@ def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
     sc.n_features_in_ = len(mean)
     sc.n_samples_seen_ = n
     return sc
-
-
-def _codes(client, y) -> dict[int, int]:
-    """How many rows carry each y code (a reduction; value_counts would shuffle)."""
-    from dask import delayed
-
-    parts = y.values.to_delayed().ravel()
-    hists = client.gather(
-        client.compute(
-            [delayed(lambda a: np.bincount(a.astype(np.int64) + 3, minlength=5))(p) for p in parts]
-        )
-    )
-    return {code: int(n) for code, n in zip(range(-3, 2), np.sum(hists, axis=0), strict=True)}
 
 
 def _gather(client, frame, features: list[str]) -> Part:
@@ -215,7 +150,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     raw, lab = label_frame(args.data, feats, params, args.symbol)
     rows: dict[str, int] = {"read": int(raw.shape[0].compute()), "bad": 0}
     lab = client.persist(lab)
-    counts = _codes(client, lab["y"])
+    counts = count_codes(client, lab["y"])
     if args.symbol:
         rows["other_symbols"] = rows["read"] - int(sum(counts.values()))
         if not sum(counts.values()):
@@ -231,7 +166,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     lab = lab[lab["y"] >= 0]
     ts_parts = [p for p in lab["ts"].values.to_delayed().ravel()]
     c1, c2 = (
-        int(v) for v in _kth(client, ts_parts, [min(n - 1, int(n * 0.6)), min(n - 1, int(n * 0.8))])
+        int(v) for v in kth(client, ts_parts, [min(n - 1, int(n * 0.6)), min(n - 1, int(n * 0.8))])
     )
     embargo_s = max(args.embargo_s, params.lookahead_s)
     e = round(embargo_s * NS)
@@ -243,7 +178,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     sizes = client.gather(client.compute([s.shape[0] for s in splits.values()]))
     rows["embargoed"] = n - int(sum(sizes))
     xparts = [p for p in splits["train"][feats].values.to_delayed().ravel()]
-    mean, std, _, _, _ = _moments(client, xparts)
+    mean, std, _, _, _ = moments(client, xparts)
     lo, hi = mean - OUTLIER_SIGMA * std, mean + OUTLIER_SIGMA * std
     inlier = {k: s[((s[feats] >= lo) & (s[feats] <= hi)).all(axis=1)] for k, s in splits.items()}
     kept = client.gather(client.compute([s.shape[0] for s in inlier.values()]))
@@ -258,13 +193,13 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
             )
     train = client.persist(inlier["train"])
     trX = [p for p in train[feats].values.to_delayed().ravel()]
-    tmean, tstd, tn, tmin, tmax = _moments(client, trX)
+    tmean, tstd, tn, tmin, tmax = moments(client, trX)
     tune = args.opts.tune_rows or DEFAULT_TUNE_ROWS
     k = max(0, rows["train"] - tune)
-    cut = int(_kth(client, [p for p in train["ts"].values.to_delayed().ravel()], [k])[0])
+    cut = int(kth(client, [p for p in train["ts"].values.to_delayed().ravel()], [k])[0])
     sample = _gather(client, train[train["ts"] >= cut], feats)
     sample = Part(sample.X[-tune:], sample.y[-tune:], sample.ts_ns[-tune:])
-    q = _kth_columns(client, trX, tn)
+    q = kth_columns(client, trX, tn)
     stats = {
         f: {
             "mean": float(tmean[j]), "std": float(tstd[j]), "min": float(tmin[j]),
@@ -290,24 +225,6 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
         return fit_xgb_dask(client, train, feats, scaler, ds, opts, workdir)
 
     return ds, fit_one
-
-
-def _kth_columns(client, parts: list, n: int) -> list[tuple[float, float]]:
-    """np.quantile's (linear) 0.1 % and 99.9 % per column, from exact order statistics."""
-    from dask import delayed
-
-    out = []
-    ncol = client.compute(delayed(lambda a: a.shape[1])(parts[0])).result()
-    for j in range(ncol):
-        col = [delayed(lambda a, j=j: a[:, j])(p) for p in parts]
-        qs = []
-        for qq in (0.001, 0.999):
-            pos = qq * (n - 1)
-            k = int(np.floor(pos))
-            a, b = _kth(client, col, [k, min(n - 1, k + 1)])
-            qs.append(float(a + (b - a) * (pos - k)))
-        out.append((qs[0], qs[1]))
-    return out
 
 
 def fit_xgb_dask(client, train, feats, scaler, ds: Dataset, opts: FitOptions, workdir: Path):

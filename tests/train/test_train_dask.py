@@ -106,3 +106,27 @@ def test_dask_engine_refuses_json_lines_and_other_families(tmp_path: Path, capsy
     assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask",
                  "--model", "gbm"]) == 2  # fmt: skip
     assert "trains xgb" in capsys.readouterr().err
+
+
+def test_exact_order_statistics_and_moments_match_numpy(cluster) -> None:
+    import dask.array as da
+
+    from train.dask_stats import kth, kth_columns, moments
+
+    rng = np.random.default_rng(4)
+    ts = np.sort(rng.integers(1_795_000_000, 1_796_000_000, 30_000)) * 1_000_000_000
+    ts[100:400] = ts[100]  # a run of equal timestamps, as the bot records them
+    x = rng.normal(size=(30_000, 2)).astype(np.float32)
+    with distributed.Client(cluster) as client:
+        tparts = da.from_array(ts, chunks=7_000).to_delayed().ravel()
+        ks = [0, 150, 17_999, 29_999]
+        assert kth(client, list(tparts), ks) == np.sort(ts)[ks].tolist()
+        xparts = list(da.from_array(x, chunks=(6_000, 2)).to_delayed().ravel())
+        mean, std, n, mn, mx = moments(client, xparts)
+        q = kth_columns(client, xparts, n)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x64.std(axis=0), rtol=1e-12)
+    assert n == 30_000 and (mn == x.min(axis=0)).all() and (mx == x.max(axis=0)).all()
+    for j in range(2):
+        np.testing.assert_allclose(q[j], np.quantile(x64[:, j], [0.001, 0.999]), rtol=1e-12)
