@@ -62,7 +62,7 @@ def connect(scheduler: str, workers: int = 2) -> Iterator[Any]:
     if scheduler == "local":
         with (
             LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster,
             Client(cluster) as client,
         ):
