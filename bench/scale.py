@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import scale_report
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if not a.report:
+    if a.report:
+        _save({})
+    else:
         WORK.mkdir(parents=True, exist_ok=True)
         b = bins()
         steps = a.only.split(",")
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[key] = {"kind": "fit", "rows": rows, "format": fmt,
                                     "engine": engine, "model": model, **r}  # fmt: skip
                     _save({key: results[key]})
-        results = json.loads(RESULTS.read_text())
+    results = json.loads(RESULTS.read_text())
     scale_report.plot(results, RESULTS.parent / "scale_rss.png")
     scale_report.splice(ROOT / "docs" / "BENCHMARKS.md", results)
     return 0
@@ -218,7 +220,9 @@ def _save(results: dict[str, Any]) -> None:
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     stored.update(results)
     tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+    # Paths inside the checkout are stored relative to it: the file is committed.
+    text = json.dumps(stored, indent=1, sort_keys=True).replace(f"{ROOT}/", "")
+    tmp.write_text(text + "\n")
     tmp.replace(RESULTS)
 
 

@@ -164,8 +164,9 @@ def render(res: dict[str, Any]) -> str:
         "times with the symbols renamed (a 50 GB bbolt file was not written). Each run is a "
         "niced child process with a time cap; peak RSS is the sum over its process tree "
         "(Dask scheduler and workers included), sampled every 0.5 s. Measured on the shared "
-        f"2-core, {mem:.0f} GiB machine while other work ran (load average 5 to 10): "
-        "wall times are pessimistic, memory is not affected. Raw figures and RSS-over-time curves: "
+        f"2-core, {mem:.0f} GiB machine while other work ran (load average between 1 and 12, "
+        "varying from run to run): compare wall times loosely; memory is not affected. "
+        "Raw figures and RSS-over-time curves: "
         "`docs/benchmarks/scale.json`.",
         "",
         "### Export and read",
