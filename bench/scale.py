@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -222,6 +223,7 @@ def _save(results: dict[str, Any]) -> None:
     tmp = RESULTS.with_suffix(".tmp")
     # Paths inside the checkout are stored relative to it: the file is committed.
     text = json.dumps(stored, indent=1, sort_keys=True).replace(f"{ROOT}/", "")
+    text = re.sub(r"\[\s+([-\d.]+),\s+([-\d.]+)\s+\]", r"[\1, \2]", text)  # a curve point a line
     tmp.write_text(text + "\n")
     tmp.replace(RESULTS)
 
