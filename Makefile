@@ -18,19 +18,20 @@ ACTIONLINT_VERSION  := v1.7.12
 export SIGMAGATE_PYTHON := $(PY)
 export SIGMAGATE_ROOT   := $(abspath .)
 
-.PHONY: help venv test test-py test-go lint lint-py lint-go lint-workflows bench demo clean
+.PHONY: help venv test test-py test-go lint lint-py lint-go lint-workflows bench bench-scale demo clean
 
 help:
 	@echo "make demo   – set up, then run the whole pipeline end to end on generated data"
 	@echo "make test   – every test and linter (Python and Go)"
 	@echo "make bench  – the benchmarks; rewrites docs/BENCHMARKS.md"
+	@echo "make bench-scale – export and training at 10⁶…5·10⁷ rows (hours); its section of BENCHMARKS.md"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ is required, found " + sys.version)'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[train,dev]"
+	$(VENV)/bin/pip install --quiet -e ".[train,dask,dev]"
 	touch $@
 
 venv: $(STAMP)
@@ -65,6 +66,11 @@ test: lint test-py test-go
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# 10⁶ … 5·10⁷ rows through export and every training path: about two hours and
+# ~40 GB of disk under build/scale/; rewrites the Scale section of docs/BENCHMARKS.md.
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale
 
 demo: $(STAMP)
 	scripts/demo.sh

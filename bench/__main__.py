@@ -150,7 +150,7 @@ def _reload_models(
 
 
 def write(res: dict[str, Any], out_dir: Path, root: Path) -> None:
-    from bench import plots, report
+    from bench import plots, report, scale_report
 
     img_dir = out_dir / "benchmarks"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +162,9 @@ def write(res: dict[str, Any], out_dir: Path, root: Path) -> None:
     pngs += plots.labeling(res.get("labeling") or {}, img_dir)
     md = report.render(res, [p.name for p in pngs], "benchmarks/")
     (out_dir / "BENCHMARKS.md").write_text(md + "\n")
+    scale = root / "docs" / "benchmarks" / "scale.json"  # `make bench-scale` keeps its section
+    if scale.exists():
+        scale_report.splice(out_dir / "BENCHMARKS.md", json.loads(scale.read_text()))
 
 
 if __name__ == "__main__":

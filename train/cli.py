@@ -49,7 +49,10 @@ def _positive(s: str) -> float:
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """What `fit` and `backtest` share: the data, its labels, the gate and the decision."""
-    p.add_argument("--data", required=True, type=Path, help="JSON Lines or Parquet records")
+    p.add_argument(
+        "--data", required=True, type=Path,
+        help="JSON Lines file, Parquet file, or a directory of Parquet files",
+    )  # fmt: skip
     p.add_argument("--symbol", help="one symbol only (default: all symbols)")
     p.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
     p.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
@@ -85,7 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(f)
     f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
-    f.add_argument("--model", choices=(*FAMILIES, "all"), default="gbm")
+    f.add_argument(
+        "--model", choices=(*FAMILIES, "all"), default=None, help="(gbm; xgb with --engine dask)"
+    )
+    f.add_argument(
+        "--engine", choices=("local", "dask"), default="local",
+        help="local: one process (default); dask: label and fit on a Dask cluster (pip install "
+        ".[dask]; Parquet input, xgb)",
+    )  # fmt: skip
+    f.add_argument(
+        "--scheduler", default="local",
+        help="--engine dask: 'local' (a LocalCluster on this machine) or the scheduler address, "
+        "e.g. tcp://10.0.0.5:8786",
+    )  # fmt: skip
+    f.add_argument(
+        "--workers", type=_positive_int, default=2,
+        help="--engine dask --scheduler local: worker processes (2)",
+    )  # fmt: skip
     f.add_argument("--cv-folds", type=_positive_int, default=None, help="(grid 5, fast 3)")
     f.add_argument(
         "--tune-rows", type=int, default=None,
@@ -131,13 +150,20 @@ def cmd_fit(a: argparse.Namespace) -> int:
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
     if folds < 2:
         raise InputError("--cv-folds must be at least 2")
+    model = a.model or ("xgb" if a.engine == "dask" else "gbm")
+    if a.engine == "dask" and model != "xgb":
+        raise InputError(f"--engine dask trains xgb (xgboost.dask); --model {model} is local only")
+    if a.engine == "local" and a.scheduler != "local":
+        raise InputError("--scheduler needs --engine dask")
+    if a.engine == "dask" and a.walk_forward:
+        raise InputError("--walk-forward retrains in one process: use it with --engine local")
     tune = a.tune_rows if a.tune_rows is not None else (20000 if a.search == "grid" else 100000)
     args = FitArgs(
         data=a.data,
         out=a.out,
         features=feats,
         label=LabelParams(a.lookahead, a.sigma, a.min_dist, a.min_std),
-        families=parse_families(a.model),
+        families=parse_families(model),
         opts=FitOptions(
             search=a.search,
             n_splits=folds,
@@ -155,6 +181,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
         max_parity=a.max_parity,
         report=not a.no_report,
         walk_forward_s=a.walk_forward,
+        engine=a.engine,
+        scheduler=a.scheduler,
+        workers=a.workers,
     )
     path = run_fit(args)
     log.info("published %s", path)

@@ -10,7 +10,8 @@ import numpy as np
 
 from train.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
 from train.io import InputError, Records
-from train.labels import NS, LabelParams, label_records
+from train.labels import NS, LabelParams
+from train.parquet import label_per_symbol, symbol_codes
 from train.split import chronological_split
 from train.trading import realised_reversion
 
@@ -63,8 +64,8 @@ def build_dataset(
     ok = finite_mask(pvs)
     dropped_nan = int((~ok).sum())
     syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
-    codes = np.unique(syms, return_inverse=True)[1]
-    label = label_records(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
+    codes = symbol_codes(syms)
+    label = label_per_symbol(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
     censored = label < 0
     rev, hor = realised_reversion(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
     rows["censored"] = int(censored.sum())

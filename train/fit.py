@@ -53,10 +53,10 @@ class FamilyResult:
 def fit_family(family: str, ds: Dataset, opts: FitOptions, workdir: Path) -> FamilyResult:
     """Train one family and write its three ONNX files into workdir."""
     t0 = time.perf_counter()
-    tr, va, te = ds.train, ds.validation, ds.test
+    tr = ds.train
     embargo_ns = round(ds.embargo_s * 1e9)
     # float32 from the start: what the ONNX graph sees is what the model is fitted on.
-    Xtr, Xva, Xte = (p.X.astype(np.float32) for p in (tr, va, te))
+    Xtr = tr.X.astype(np.float32, copy=False)
     res = run_search(
         family,
         Xtr,
@@ -70,6 +70,25 @@ def fit_family(family: str, ds: Dataset, opts: FitOptions, workdir: Path) -> Fam
     )
     log.info("%s: refit on %d training rows with %s", family, len(tr.y), res.best_params)
     pipe = fit_pipeline(family, res.best_params, opts.seed, Xtr, tr.y)
+    return finish_family(family, pipe, res, ds, opts, workdir, t0)
+
+
+def finish_family(
+    family: str,
+    pipe: Any,
+    res: SearchResult,
+    ds: Dataset,
+    opts: FitOptions,
+    workdir: Path,
+    t0: float,
+) -> FamilyResult:
+    """From a fitted pipeline on: calibrate → ONNX variants → checks, on validation and test.
+
+    Shared by every engine (the distributed fit hands its pipeline in here), so a
+    model is exported and gated the same way however it was trained.
+    """
+    va, te = ds.validation, ds.test
+    Xva, Xte = (p.X.astype(np.float32, copy=False) for p in (va, te))
     pipe = calibrate(pipe, Xva, va.y, opts.calibration)
     val_auc = float(roc_auc_score(va.y, pipe.predict_proba(Xva)[:, 1]))
     p_skl = pipe.predict_proba(Xte)[:, 1]

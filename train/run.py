@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ from threadpoolctl import threadpool_limits
 from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
 from train import manifest as mf
 from train.check_vectors import write_check_vectors
-from train.dataset import build_dataset
+from train.dataset import Dataset, build_dataset
 from train.errors import GateFailedError
 from train.export import VARIANT_FILES
 from train.families import NAMES as FAMILIES
 from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
-from train.io import read_records
+from train.io import Records, read_records
 from train.labels import LabelParams
+from train.parquet import sha256_data
 from train.reference import build_reference
 
 log = logging.getLogger("train")
@@ -47,6 +49,9 @@ class FitArgs:
     max_parity: float = 1e-4
     report: bool = True
     walk_forward_s: float | None = None  # add a walk-forward section to report.md
+    engine: str = "local"  # or "dask" (train.distributed)
+    scheduler: str = "local"  # dask: "local" (a LocalCluster) or the scheduler's address
+    workers: int = 2  # dask, --scheduler local: worker processes
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
@@ -78,14 +83,27 @@ def run_fit(args: FitArgs) -> Path:
 
 
 def _run_fit(args: FitArgs) -> Path:
+    if args.engine == "dask":
+        from train import distributed
+
+        with distributed.connect(args.scheduler, args.workers) as client:
+            ds, fit_one = distributed.build(client, args)
+            return _publish(args, ds, fit_one)
     recs = read_records(args.data, args.features, args.max_bad)
     ds = build_dataset(recs, args.features, args.label, args.embargo_s, args.symbol)
+    # The raw columns are the largest arrays of a big input: kept only for the walk-forward.
+    return _publish(args, ds, fit_family, recs if args.walk_forward_s else None)
+
+
+def _publish(
+    args: FitArgs, ds: Dataset, fit_one: Callable[..., FamilyResult], recs: Records | None = None
+) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=args.out))
     try:
         results: dict[str, FamilyResult] = {}
         for fam in args.families:
-            results[fam] = fit_family(fam, ds, args.opts, tmp / f"_{fam}")
+            results[fam] = fit_one(fam, ds, args.opts, tmp / f"_{fam}")
         # Choose on validation, never on test: the test split stays untouched.
         best = max(results.values(), key=lambda r: r.val_auc)
         failures = _gate(best, args)
@@ -105,7 +123,7 @@ def _run_fit(args: FitArgs) -> Path:
         serve = choose_serve_variant(best.variants)
         data_info = {
             "source": str(args.data),
-            "sha256": sha256_file(args.data),
+            "sha256": sha256_data(args.data),
             "first": mf.iso(ds.first_ns),
             "last": mf.iso(ds.last_ns),
             "rows": ds.rows,
@@ -163,7 +181,7 @@ def _run_fit(args: FitArgs) -> Path:
             from train.report import write_report
 
             write_report(tmp, man, ds, best, results)
-            if args.walk_forward_s:
+            if args.walk_forward_s and recs is not None:
                 from train.walkforward import add_to_report
 
                 add_to_report(tmp, recs, args, best.family)

@@ -63,8 +63,11 @@ def test_parquet_and_jsonl_of_the_same_sample_read_identically(tmp_path):
     a = read_records(tmp_path / "s.jsonl", FEATS)
     b = read_records(tmp_path / "s.parquet", FEATS)
     assert (a.ts_ns == b.ts_ns).all() and (a.symbols == b.symbols).all()
-    for c in [*FEATS, "price", "vwap", "std_dev"]:
+    for c in ["price", "vwap", "std_dev"]:  # the price path stays float64 for the labels
         np.testing.assert_allclose(a.columns[c], b.columns[c], atol=1e-9)  # JSONL keeps 10 decimals
+    for c in FEATS:  # Parquet keeps features float32, as the model sees them
+        assert b.columns[c].dtype == np.float32
+        np.testing.assert_allclose(a.columns[c], b.columns[c], rtol=1e-6, atol=1e-9)
 
 
 def test_missing_file_is_an_input_error(tmp_path):

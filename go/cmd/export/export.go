@@ -35,12 +35,42 @@ func (s stats) skipped() int { return s.BadKey + s.Undecodable + s.NonFinite + s
 // errNoBucket is reported with exit status 2.
 var errNoBucket = errors.New("bucket not found")
 
-// export streams the matching records of bucket as JSON Lines to w, in key
-// order, holding one record in memory at a time. Bad records are skipped,
-// counted, and the first few reported through warn.
-func export(db *bolt.DB, bucket string, f filter, w io.Writer, warn func(key []byte, why string)) (stats, error) {
+// sink receives the records that passed the filters and validation, in key
+// order; write may keep r only until it returns.
+type sink interface {
+	write(r *featurestore.FeatureRecord) error
+	close() error
+}
+
+// jsonlSink writes one JSON object per line.
+type jsonlSink struct{ bw *bufio.Writer }
+
+func newJSONLSink(w io.Writer) *jsonlSink { return &jsonlSink{bufio.NewWriterSize(w, 256<<10)} }
+
+func (s *jsonlSink) write(r *featurestore.FeatureRecord) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.bw.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func (s *jsonlSink) close() error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// scan feeds every matching, valid record of bucket to out in key order and
+// closes out, holding one record (and the sink's buffer) in memory at a time.
+// The filters and the validation are the same for every format. Bad records
+// are skipped, counted, and the first few reported through warn.
+func scan(db *bolt.DB, bucket string, f filter, out sink, warn func(key []byte, why string)) (stats, error) {
 	var st stats
-	bw := bufio.NewWriterSize(w, 256<<10)
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
@@ -108,15 +138,8 @@ func export(db *bolt.DB, bucket string, f filter, w io.Writer, warn func(key []b
 				continue
 			}
 			r.Timestamp = r.Timestamp.UTC()
-			line, err := json.Marshal(&r)
-			if err != nil {
-				st.Invalid++
-				warn(k, err.Error())
-				continue
-			}
-			line = append(line, '\n')
-			if _, err := bw.Write(line); err != nil {
-				return fmt.Errorf("write output: %w", err)
+			if err := out.write(&r); err != nil {
+				return err
 			}
 			st.Written++
 		}
@@ -125,10 +148,7 @@ func export(db *bolt.DB, bucket string, f filter, w io.Writer, warn func(key []b
 	if err != nil {
 		return st, err
 	}
-	if err := bw.Flush(); err != nil {
-		return st, fmt.Errorf("write output: %w", err)
-	}
-	return st, nil
+	return st, out.close()
 }
 
 func inRange(t time.Time, f filter) bool {

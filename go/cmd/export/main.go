@@ -1,7 +1,8 @@
 // Command export writes the bot's feature records (a bbolt file in the
-// featurestore layout) as JSON Lines for `train fit`.
+// featurestore layout) as JSON Lines or Parquet for `train fit`.
 //
 //	export -db bot.db -output data/features.jsonl [-symbol BTCUSDT] [-days 30 | -since T -until T]
+//	export -db bot.db -output data/features.parquet   # -format parquet, chosen by the suffix
 //
 // It opens the database read-only and streams it in key order in constant
 // memory. Records that cannot be decoded, that hold NaN or ±Inf, or whose
@@ -37,7 +38,9 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := fs.String("db", "", "bbolt database written by the bot (required)")
-	output := fs.String("output", "-", "JSON Lines output file, - for stdout")
+	output := fs.String("output", "-", "output file, - for stdout")
+	format := fs.String("format", "", "jsonl or parquet (default: parquet if -output ends in .parquet, else jsonl)")
+	rowGroup := fs.Int64("row-group-rows", rowGroupRows, "parquet: rows per row group (memory grows with it)")
 	symbol := fs.String("symbol", "", "export only this symbol (default: all)")
 	days := fs.Int("days", 0, "export only the last N days (exclusive with -since)")
 	since := fs.String("since", "", "first time to export, inclusive: RFC 3339 or YYYY-MM-DD (UTC)")
@@ -54,6 +57,19 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	f, err := buildFilter(*symbol, *days, *since, *until, now())
 	if err != nil {
 		return fail(2, "%v", err)
+	}
+	switch *format {
+	case "":
+		*format = "jsonl"
+		if ext := filepath.Ext(*output); ext == ".parquet" || ext == ".pq" {
+			*format = "parquet"
+		}
+	case "jsonl", "parquet":
+	default:
+		return fail(2, "-format %q: use jsonl or parquet", *format)
+	}
+	if *rowGroup <= 0 {
+		return fail(2, "-row-group-rows %d must be positive", *rowGroup)
 	}
 	if *dbPath == "" {
 		return fail(2, "-db is required: the bot's bbolt file, e.g. -db /var/lib/bot/features.db")
@@ -98,7 +114,11 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		warned++
 	}
 	start := time.Now()
-	st, err := export(db, *bucket, f, out, warn)
+	var sk sink = newJSONLSink(out)
+	if *format == "parquet" {
+		sk = newParquetSink(out, *rowGroup)
+	}
+	st, err := scan(db, *bucket, f, sk, warn)
 	if err != nil {
 		if errors.Is(err, errNoBucket) {
 			return fail(2, "database %s has no bucket %q; the bot writes to %q (see -bucket)", *dbPath, *bucket, featurestore.Bucket)
@@ -113,8 +133,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 			return fail(1, "write %s: %v", *output, err)
 		}
 	}
-	fmt.Fprintf(stderr, "export: wrote %d records to %s in %v; scanned %d, skipped %d (undecodable %d, NaN/Inf %d, non-positive std_dev %d, bad key %d, other invalid %d)\n",
-		st.Written, *output, time.Since(start).Round(time.Millisecond), st.Scanned, st.skipped(),
+	fmt.Fprintf(stderr, "export: wrote %d records (%s) to %s in %v; scanned %d, skipped %d (undecodable %d, NaN/Inf %d, non-positive std_dev %d, bad key %d, other invalid %d)\n",
+		st.Written, *format, *output, time.Since(start).Round(time.Millisecond), st.Scanned, st.skipped(),
 		st.Undecodable, st.NonFinite, st.BadStdDev, st.BadKey, st.Invalid)
 	return 0
 }

@@ -1,0 +1,132 @@
+"""`train fit --engine dask` on a real LocalCluster (2 worker processes).
+
+Same labels as the single-machine labeler, the same split, a test AUC within
+0.01 of the local xgb model, and a model the real `infer` sidecar serves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.infer.sidecar import Sidecar
+from train.cli import main
+from train.io import read_records
+from train.labels import LabelParams, label_records
+
+distributed = pytest.importorskip("distributed", reason="pip install .[dask]")
+
+FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    # Two files: the cluster reads a directory, and symbols span both files.
+    for i, seed in enumerate((7, 8)):
+        p = d / f"part-{i}.parquet"
+        syms = ["BTCUSDT", "ETHUSDT"] if i == 0 else ["SOLUSDT", "XRPUSDT"]
+        assert main(["sample", "--out", str(p), "--rows", "8000", "--seed", str(seed),
+                     "--symbols", *syms]) == 0  # fmt: skip
+    return d
+
+
+def _manifest(out: Path) -> dict:
+    (model,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    return json.loads((model / "manifest.json").read_text()) | {"_dir": str(model)}
+
+
+def test_dask_labels_equal_the_single_machine_labeler(cluster, data: Path) -> None:
+    from train.distributed import label_frame
+
+    params = LabelParams()
+    with distributed.Client(cluster) as client:
+        _, lab = label_frame(data, FEATS, params, None)
+        got = client.compute(lab[["symbol", "ts", "y"]]).result()
+    recs = read_records(data, FEATS)
+    codes = np.unique(recs.symbols, return_inverse=True)[1]
+    c = recs.columns
+    want = label_records(codes, recs.ts_ns, c["price"], c["vwap"], c["std_dev"], params)
+    assert len(got) == len(want) == 16000
+    have = sorted(zip(got["symbol"].tolist(), got["ts"].tolist(), got["y"].tolist(), strict=True))
+    ref = sorted(zip(recs.symbols.tolist(), recs.ts_ns.tolist(), want.tolist(), strict=True))
+    assert have == ref
+    assert (want == 1).sum() > 1000 and (want == -1).sum() > 0  # positives and censored rows
+
+
+def test_dask_fit_matches_local_xgb_and_serves_through_infer(
+    cluster, data: Path, tmp_path: Path
+) -> None:
+    common = ["fit", "--data", str(data), "--model", "xgb", "--no-report", "--seed", "1",
+              "--cv-folds", "2", "--tune-rows", "4000"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    assert main([*common, "--out", str(tmp_path / "dask"), *remote]) == 0
+    local, dask = _manifest(tmp_path / "local"), _manifest(tmp_path / "dask")
+    # The same split, row for row counts, and the same model quality on it.
+    assert dask["data"]["rows"] == local["data"]["rows"]
+    assert dask["data"]["first"] == local["data"]["first"]
+    assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
+    assert dask["metrics"]["test"]["auc"] > 0.7
+    assert dask["model_family"] == "xgb" and dask["gates"] == local["gates"]
+    assert set(dask["variants"]) == set(local["variants"])
+
+    rows = [[0.5, -0.2, 1.8], [-0.4, 0.3, -2.2], [0.0, 0.0, 0.1]]
+    sess = ort.InferenceSession(
+        str(Path(dask["_dir"]) / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    outs = sess.run(None, {sess.get_inputs()[0].name: np.array(rows, dtype=np.float32)})
+    with Sidecar(dask["_dir"]) as sc:
+        info = sc.ready()
+        assert info["model"]["version"] == dask["version"], info
+        res = sc.result("predict", [rows])
+    assert res["version"] == dask["version"]
+    assert len(res["p"]) == 3 and all(0.0 <= p <= 1.0 for p in res["p"])
+    assert res["p"][0] != res["p"][1]  # the model tells the rows apart
+    assert outs  # the graph itself runs in onnxruntime
+
+
+def test_dask_engine_refuses_json_lines_and_other_families(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "s.jsonl"
+    assert main(["sample", "--out", str(p), "--rows", "300"]) == 0
+    assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask"]) == 2
+    assert "reads Parquet" in capsys.readouterr().err
+    assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask",
+                 "--model", "gbm"]) == 2  # fmt: skip
+    assert "trains xgb" in capsys.readouterr().err
+
+
+def test_exact_order_statistics_and_moments_match_numpy(cluster) -> None:
+    import dask.array as da
+
+    from train.dask_stats import kth, kth_columns, moments
+
+    rng = np.random.default_rng(4)
+    ts = np.sort(rng.integers(1_795_000_000, 1_796_000_000, 30_000)) * 1_000_000_000
+    ts[100:400] = ts[100]  # a run of equal timestamps, as the bot records them
+    x = rng.normal(size=(30_000, 2)).astype(np.float32)
+    with distributed.Client(cluster) as client:
+        tparts = da.from_array(ts, chunks=7_000).to_delayed().ravel()
+        ks = [0, 150, 17_999, 29_999]
+        assert kth(client, list(tparts), ks) == np.sort(ts)[ks].tolist()
+        xparts = list(da.from_array(x, chunks=(6_000, 2)).to_delayed().ravel())
+        mean, std, n, mn, mx = moments(client, xparts)
+        q = kth_columns(client, xparts, n)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x64.std(axis=0), rtol=1e-12)
+    assert n == 30_000 and (mn == x.min(axis=0)).all() and (mx == x.max(axis=0)).all()
+    for j in range(2):
+        np.testing.assert_allclose(q[j], np.quantile(x64[:, j], [0.001, 0.999]), rtol=1e-12)
