@@ -108,14 +108,14 @@ type driftRef struct {
 	threshold float64
 }
 
-// drift receives records from the decision path through a buffered channel
-// (a non-blocking send: the only cost the decision path pays) and keeps the
-// sliding window and the statistics in its own goroutine.
+// drift receives records from the decision path through a ring (drift_ring.go:
+// one atomic add and a few atomic stores are all the decision path pays) and
+// keeps the sliding window and the statistics in its own goroutine.
 type drift struct {
 	cfg     DriftConfig
 	log     *slog.Logger
 	m       *driftMetrics
-	ch      chan driftRec
+	ring    *driftRing
 	models  chan driftModel // latest wins: capacity 1
 	dropped atomic.Uint64
 	status  atomic.Pointer[DriftStatus]
@@ -131,7 +131,7 @@ func newDrift(cfg DriftConfig, log *slog.Logger) *drift {
 	if cfg.Window < 0 {
 		return nil
 	}
-	d := &drift{cfg: cfg, log: log, m: newDriftMetrics(), ch: make(chan driftRec, 8192),
+	d := &drift{cfg: cfg, log: log, m: newDriftMetrics(), ring: newDriftRing(driftRingSize),
 		models: make(chan driftModel, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	d.status.Store(&DriftStatus{})
 	return d
@@ -142,15 +142,16 @@ func (d *drift) observe(features []float32, p float64) {
 	if d == nil {
 		return
 	}
-	var r driftRec
-	copy(r.f[:], features)
-	r.p = float32(p)
-	select {
-	case d.ch <- r:
-	default:
-		d.dropped.Add(1)
-	}
+	d.ring.put(features, float32(p))
 }
+
+// The ring holds driftRingSize records and is drained every driftDrainEvery:
+// room for 1.6 M decisions/s, more than the in-process replica answers on
+// two cores; beyond that records are dropped and counted, never waited for.
+const (
+	driftRingSize   = 16384
+	driftDrainEvery = 10 * time.Millisecond
+)
 
 // modelLoaded tells the monitor which model serves now; its manifest is read
 // in the monitor's goroutine, never under the predictor's lock.
@@ -201,6 +202,18 @@ func (d *drift) run() {
 	lastWarn := map[string]time.Time{} // per alert
 	tick := time.NewTicker(d.cfg.Every)
 	defer tick.Stop()
+	drainTick := time.NewTicker(driftDrainEvery)
+	defer drainTick.Stop()
+	var cursor uint64
+	drain := func() {
+		var lost uint64
+		cursor, lost = d.ring.drain(cursor, func(r driftRec) {
+			if ref != nil {
+				w.push(ref, r)
+			}
+		})
+		d.dropped.Add(lost)
+	}
 	for {
 		select {
 		case <-d.stop:
@@ -209,14 +222,14 @@ func (d *drift) run() {
 			if ref != nil && ref.version == mdl.version {
 				continue // the same model again (a restarted sidecar): keep the window
 			}
+			drain() // what the previous model decided belongs to its window
 			ref = loadDriftRef(mdl, d.log)
 			w.reset(ref)
 			d.status.Store(&DriftStatus{ModelVersion: mdl.version, HasReference: ref.bins != nil})
-		case r := <-d.ch:
-			if ref != nil {
-				w.push(ref, r)
-			}
+		case <-drainTick.C:
+			drain()
 		case now := <-tick.C:
+			drain()
 			if ref == nil {
 				continue
 			}

@@ -1,0 +1,63 @@
+package predictor
+
+import (
+	"sync"
+	"testing"
+)
+
+func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
+	r := newDriftRing(4)
+	for i := range 6 { // two more than it holds: the two oldest are lost
+		r.put([]float32{float32(i), -float32(i)}, float32(i)/10)
+	}
+	var got []float32
+	cursor, lost := r.drain(0, func(rec driftRec) {
+		if rec.f[1] != -rec.f[0] || rec.p != rec.f[0]/10 {
+			t.Errorf("torn record %+v", rec)
+		}
+		got = append(got, rec.f[0])
+	})
+	if cursor != 6 || lost != 2 || len(got) != 4 || got[0] != 2 || got[3] != 5 {
+		t.Fatalf("cursor %d lost %d got %v, want 6, 2, [2 3 4 5]", cursor, lost, got)
+	}
+	if _, lost := r.drain(cursor, func(driftRec) { t.Error("drained twice") }); lost != 0 {
+		t.Fatalf("lost %d on an empty drain", lost)
+	}
+}
+
+func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
+	r := newDriftRing(64)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				x := float32(g*10000 + i)
+				r.put([]float32{x, x, x}, x)
+			}
+		}()
+	}
+	var seen, lost uint64
+	var cursor uint64
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		var l uint64
+		cursor, l = r.drain(cursor, func(rec driftRec) {
+			seen++
+			if rec.f[0] != rec.f[1] || rec.f[1] != rec.f[2] || rec.p != rec.f[0] {
+				t.Errorf("torn record %+v", rec)
+			}
+		})
+		lost += l
+	}
+	if seen+lost != 16000 {
+		t.Fatalf("seen %d + lost %d != 16000 records written", seen, lost)
+	}
+}
