@@ -48,20 +48,24 @@ func (r *driftRing) put(features []float32, p float32) {
 }
 
 // drain hands every record written since cursor to fn, oldest first, and
-// returns the new cursor and how many records were lost: overwritten before
-// they were read (the decision path outran the drain), or still being
-// written by a caller that has not finished (rare; skipped, not waited for).
+// returns the new cursor and how many records were lost because the
+// decision path outran the drain and overwrote them. It stops at a record a
+// caller is still writing; the next drain resumes there.
 func (r *driftRing) drain(cursor uint64, fn func(driftRec)) (uint64, uint64) {
 	end := r.next.Load()
 	var lost uint64
-	if size := r.mask + 1; end-cursor > size {
+	size := r.mask + 1
+	if end-cursor > size {
 		lost, cursor = end-cursor-size, end-size
 	}
 	for n := cursor; n < end; n++ {
 		s := &r.slots[n&r.mask]
-		if s.seq.Load() != n+1 {
-			lost++
-			continue
+		if seq := s.seq.Load(); seq != n+1 {
+			if seq > n+1 || r.next.Load()-n > size { // overwritten by a later record
+				lost++
+				continue
+			}
+			return n, lost // still being written
 		}
 		var rec driftRec
 		for i := range rec.f {

@@ -25,6 +25,23 @@ func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
 	}
 }
 
+func TestDriftRingWaitsForARecordStillBeingWritten(t *testing.T) {
+	r := newDriftRing(8)
+	r.put([]float32{1}, 0.1)
+	r.next.Add(1) // a caller has claimed slot 1 but not written it yet
+	cursor, lost := r.drain(0, func(driftRec) {})
+	if cursor != 1 || lost != 0 {
+		t.Fatalf("cursor %d lost %d, want 1, 0: the unwritten record is neither read nor lost", cursor, lost)
+	}
+	s := &r.slots[1]
+	s.p.Store(0)
+	s.seq.Store(2) // the caller finishes
+	var got int
+	if cursor, lost = r.drain(cursor, func(driftRec) { got++ }); cursor != 2 || lost != 0 || got != 1 {
+		t.Fatalf("cursor %d lost %d read %d, want 2, 0, 1", cursor, lost, got)
+	}
+}
+
 func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 	r := newDriftRing(64)
 	var wg sync.WaitGroup
@@ -57,7 +74,9 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 		})
 		lost += l
 	}
-	if seen+lost != 16000 {
+	cursor, l := r.drain(cursor, func(driftRec) { seen++ })
+	lost += l
+	if cursor != 16000 || seen+lost != 16000 {
 		t.Fatalf("seen %d + lost %d != 16000 records written", seen, lost)
 	}
 }
