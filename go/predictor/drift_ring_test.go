@@ -3,6 +3,7 @@ package predictor
 import (
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
@@ -78,5 +79,23 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 	lost += l
 	if cursor != 16000 || seen+lost != 16000 {
 		t.Fatalf("seen %d + lost %d != 16000 records written", seen, lost)
+	}
+}
+
+func TestDrainWaitFollowsTheTraffic(t *testing.T) {
+	for _, c := range []struct {
+		wait time.Duration
+		n    uint64
+		want time.Duration
+	}{
+		{driftDrainIdle, driftRingSize / 2, driftDrainEvery},              // a burst: drain at once
+		{80 * time.Millisecond, driftRingSize / 8, 40 * time.Millisecond}, // busy: twice as often
+		{driftDrainEvery, driftRingSize / 8, driftDrainEvery},             // never below the floor
+		{40 * time.Millisecond, 3, 40 * time.Millisecond},                 // a few a second: unchanged
+		{80 * time.Millisecond, 0, driftDrainIdle},                        // idle: back off, capped
+	} {
+		if got := nextDrainWait(c.wait, c.n); got != c.want {
+			t.Errorf("nextDrainWait(%v, %d) = %v, want %v", c.wait, c.n, got, c.want)
+		}
 	}
 }
