@@ -25,10 +25,18 @@ def sidecar_io() -> list[str]:
         "* With one CPU-bound process beside the bot on 2 cores, a spinning sidecar whose "
         "yields went to that process took the Go predictor's p50 from ~9 µs to ~77 µs, against "
         "~15 µs with no spin at all: the sidecar stops spinning after repeated late yields.",
-        "* A client that blocks in read(2) for every answer measured 3.4-3.6x a bare echo on a "
-        "quiet 2-core machine with the sidecar spinning (issue 13): the sidecar now learns from "
-        "the client's turnarounds whether spinning pays (`infer/spin.py`), and the table above "
-        "shows both client disciplines.",
+        "* A client that blocks in read(2) for every answer (issue 13): its round trip depends "
+        "on whether the kernel runs it and the sidecar on one core. On one core, ~12 µs with the "
+        "sidecar spinning or blocking (Go echo: ~5.5 µs). On two, ~16 µs with the sidecar "
+        "spinning, because the client's idle core halts and waking it costs ~8-10 µs on this "
+        "VM; ~45-50 µs with the sidecar blocking too, two such wake-ups. The kernel keeps "
+        "whichever placement it has chosen for many round trips, so the sidecar compares the "
+        "two modes in runs of 16 reads (`infer/spin.py`). The sidecar's own CPU per request is "
+        "~5.5 µs: onnxruntime ~1.6, byte matching, packing and encoding ~1.9, pipe I/O ~2.",
+        "* The first version of that choice judged every read, and under 64 goroutines "
+        "(batches of ~10 requests a read) it flipped to blocking on noise, cutting infer's "
+        "throughput by ~25 %: only reads of a single request are judged now, and the sidecar "
+        "always spins after a batch.",
         "",
         "### Why the tree graphs are shaped this way (`train/fold.py`)",
         "",

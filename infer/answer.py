@@ -16,13 +16,23 @@ import msgpack
 from infer.protocol import RESPONSE
 
 KEYS = ("p", "approve", "threshold", "version", "ood")
+_P, _APPROVE, _THRESHOLD, _VERSION, _OOD = KEYS
 
 
 def result(
     p: list[float], threshold: float, version: str, ood: list[bool] | None
 ) -> dict[str, Any]:
     """The `predict` result for records scored p (in request order)."""
-    return dict(zip(KEYS, (p, [x >= threshold for x in p], threshold, version, ood), strict=True))
+    # A literal, not dict(zip(KEYS, ...)): this runs once per request of a
+    # batch, and the zip costs three times as much.
+    approve = [p[0] >= threshold] if len(p) == 1 else [x >= threshold for x in p]
+    return {
+        _P: p,
+        _APPROVE: approve,
+        _THRESHOLD: threshold,
+        _VERSION: version,
+        _OOD: ood,
+    }
 
 
 class OneRecordResult:

@@ -51,14 +51,15 @@ class Outbox:
         log.warning("bad input", extra={"code": err.code, "error": err.message})
         self.notify("error", err.to_wire())
 
-    def flush(self) -> None:
-        """Write everything packed since the last flush; a new turn starts."""
+    def flush(self, ping: bool = False) -> None:
+        """Write everything packed since the last flush; a new turn starts.
+        ping: this answers a read that held one request (Stdio.write)."""
         if self._suppressed:
             msg = f"{self._suppressed} more bad messages"
             self.notify("error", {"code": proto.BAD_MESSAGE, "message": msg})
         self._notes = self._suppressed = 0
         buf = self._packer.getbuffer()
         if len(buf):
-            self._io.write(buf)
+            self._io.write(buf, ping)
         del buf  # release the export before reset() may resize the buffer
         self._packer.reset()

@@ -147,6 +147,10 @@ class Decoder:
         self._unpacker = _new_unpacker()
         self._fed = 0  # bytes fed to the current unpacker
         self._mark = 0  # where the next, not yet complete, message starts
+        # Whether reads look like one whole message each, so one unpackb() is
+        # worth trying first; cleared when that fails, set again when the
+        # stream decoder finds a read that held exactly one message.
+        self._lone = True
 
     @property
     def pending(self) -> int:
@@ -160,14 +164,16 @@ class Decoder:
         self._mark = 0
 
     def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
-        if self.pending == 0 and len(data) <= MAX_MESSAGE_BYTES:
-            # Commonest case: the read is exactly one whole message, which one
+        if self._lone and self.pending == 0 and len(data) <= MAX_MESSAGE_BYTES:
+            # Common case: the read is exactly one whole message, which one
             # unpackb() decodes at less than half the cost of the stream decoder.
-            # Anything else (several messages, a partial one, garbage) raises.
+            # Anything else (several messages, a partial one, garbage) raises,
+            # after decoding the first message in vain: a client that sends
+            # batches skips this until a read holds one message again.
             try:
                 return [msgpack.unpackb(data, **UNPACK_LIMITS)], []
             except Exception:
-                pass
+                self._lone = False
         objs: list[Any] = []
         errors: list[RPCError] = []
         unpacker = self._unpacker
@@ -212,6 +218,7 @@ class Decoder:
         if self.pending > MAX_MESSAGE_BYTES:
             self.reset()
             errors.append(RPCError(TOO_LARGE, f"message over {MAX_MESSAGE_BYTES} bytes discarded"))
+        self._lone = len(objs) == 1 and not errors and self.pending == 0
         return objs, errors
 
     def discard_incomplete(self) -> RPCError | None:

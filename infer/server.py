@@ -134,7 +134,7 @@ class Server:
         if self.decoder.pending == 0 and model is not None:
             payload = self._single.answer(model, data)
             if payload is not None:
-                self.io.write(payload)
+                self.io.write(payload, ping=True)
                 stats = self.stats
                 stats.singles += 1
                 stats.observe_one(time.perf_counter_ns() - t0)
@@ -143,7 +143,7 @@ class Server:
         requests = self._dispatch(objs)
         for err in stream_errors:
             self.out.notify_error(err)
-        self.out.flush()
+        self.out.flush(ping=requests == 1 and not stream_errors)
         self.stats.requests += requests
         self.stats.observe(time.perf_counter_ns() - t0, requests)
 
@@ -204,7 +204,7 @@ class Server:
                     else:
                         parse_threshold(params)
                         flat.extend(flatten(records, model.features))
-                    predicts.append(batch.Request(msgid, records, len(records), t))
+                    predicts.append((msgid, records, len(records), t))
                 elif method == "info":
                     self._no_params(method, params)
                     pack([proto.RESPONSE, msgid, None, self.info()])

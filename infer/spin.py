@@ -8,16 +8,24 @@ where we keep spinning, and the client waits for that CPU while we wait for
 its request; a sidecar that blocks right after its answer leaves the CPU to
 the client at once, as a bare echo does. The sidecar cannot see how the
 client reads, so it measures: the turnaround of a request is the time from
-just before our answer's write to the next request read. Most reads use the
-preferred mode; the last TRIAL_READS of every period alternate the two
-modes, and the mode with the smaller median turnaround (by MARGIN, to keep
-noise from flipping it) is preferred for the next period. A period starts at
-PERIOD_MIN_READS and doubles, up to PERIOD_MAX_READS, each time a trial
-confirms the mode: a new client is learned within a few hundred requests, and
-a steady one sees the other mode on 16 reads in thousands (under 1%, so its
-p99 is the preferred mode's). Only turnarounds under TURNAROUND_MAX_S count:
-a slower client is idle between requests, where neither mode helps and
-spinning is capped by the spin budget anyway.
+just before our answer's write to the next request read. Only ping-pong
+traffic is measured, a read that held one request answered alone: a client
+with several requests in flight is served best by spinning (the next ones
+are usually already there), so the transport spins after a batch whatever
+the choice, and a batch restarts the current period (mixed traffic never
+completes a trial, so it never flips the mode). Most reads use the preferred
+mode; the last TRIAL_READS of every period try the two modes in runs of
+RUN_READS reads in a row, starting with the other mode, because the kernel
+needs a few round trips to settle where it places the two processes after
+a change (the first SETTLE_READS reads of a run are not sampled). The mode
+with the smaller median turnaround (by MARGIN, to keep noise from flipping
+it) is preferred for the next period. A period starts at PERIOD_MIN_READS
+and doubles, up to PERIOD_MAX_READS, each time a trial confirms the mode: a
+new client is learned within a few hundred requests, and a steady one sees
+the other mode on 32 reads in thousands (under 1%, so its p99 is the
+preferred mode's). Only turnarounds under TURNAROUND_MAX_S count: a slower
+client is idle between requests, where neither mode helps and spinning is
+capped by the spin budget anyway.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ import statistics
 
 PERIOD_MIN_READS = 512
 PERIOD_MAX_READS = 16_384
-TRIAL_READS = 32  # 16 of each mode
+TRIAL_READS = 64  # two runs of each mode
+RUN_READS = 16
+SETTLE_READS = 8
 TURNAROUND_MAX_S = 1e-3
 MARGIN = 0.9  # the other mode must be 10% faster to take over
 
@@ -42,20 +52,26 @@ class SpinChoice:
         self._samples: dict[bool, list[float]] = {True: [], False: []}
 
     def spin_next(self) -> bool:
-        """Whether the next read spins."""
-        i = self._i
-        if i < self.period - TRIAL_READS or i % 2 == 0:
+        """Whether the next ping-pong read spins."""
+        j = self._i - (self.period - TRIAL_READS)
+        if j < 0:
             return self.prefer_spin
-        return not self.prefer_spin
+        other_run = (j // RUN_READS) % 2 == 0
+        return self.prefer_spin != other_run
 
-    def observe(self, spun: bool, turnaround_s: float | None) -> None:
-        """Record one read that returned data, made with spin `spun`, and the
-        turnaround it completed (None when no answer preceded it)."""
+    def restart(self) -> None:
+        """Traffic is not ping-pong (a read held several requests): start the period over."""
+        if self._i:
+            self._i = 0
+            self._samples[True].clear()
+            self._samples[False].clear()
+
+    def observe(self, spun: bool, turnaround_s: float) -> None:
+        """Record one ping-pong read made with spin `spun` and the turnaround it completed."""
         i = self._i
         self._i += 1
-        if i < self.period - TRIAL_READS:
-            return
-        if turnaround_s is not None and turnaround_s < TURNAROUND_MAX_S:
+        j = i - (self.period - TRIAL_READS)
+        if j >= 0 and j % RUN_READS >= SETTLE_READS and turnaround_s < TURNAROUND_MAX_S:
             self._samples[spun].append(turnaround_s)
         if self._i == self.period:
             self._i = 0
@@ -63,7 +79,7 @@ class SpinChoice:
 
     def _decide(self) -> None:
         mine, other = self._samples[self.prefer_spin], self._samples[not self.prefer_spin]
-        enough = TRIAL_READS // 4
+        enough = TRIAL_READS // 8
         if len(mine) >= enough and len(other) >= enough:
             m_mine, m_other = statistics.median(mine), statistics.median(other)
             spin, block = (m_mine, m_other) if self.prefer_spin else (m_other, m_mine)

@@ -101,18 +101,19 @@ class Stdio:
         interrupted or timed out."""
         clock = time.perf_counter
         now = clock()
+        sent = self._sent_at  # 0 unless this read answers a ping (infer/spin.py)
         spin = (
             self.nonblocking
             and self.spin_s > 0
             and now >= self.spin_paused_until
-            and self.choice.spin_next()
+            and (not sent or self.choice.spin_next())
         )
         data = self._spin(now, timeout_s, interrupted) if spin else None
         if data is None:
             data = self._block(timeout_s, interrupted)
-        if data:
-            sent, self._sent_at = self._sent_at, 0.0
-            self.choice.observe(spin, clock() - sent if sent else None)
+        if data and sent:
+            self._sent_at = 0.0
+            self.choice.observe(spin, clock() - sent)
         return data
 
     def _spin(
@@ -198,9 +199,14 @@ class Stdio:
             parts.append(chunk)
         return b"".join(parts)
 
-    def write(self, data: bytes | memoryview) -> None:
-        """Write all of data; one write(2) in the common case."""
-        self._sent_at = time.perf_counter()  # a turnaround starts (infer/spin.py)
+    def write(self, data: bytes | memoryview, ping: bool = False) -> None:
+        """Write all of data; one write(2) in the common case. ping: data answers
+        a read that held one request, so a turnaround starts (infer/spin.py)."""
+        if ping:
+            self._sent_at = time.perf_counter()
+        else:
+            self._sent_at = 0.0
+            self.choice.restart()
         try:
             n = os.write(self.out_fd, data)
         except (BlockingIOError, InterruptedError):

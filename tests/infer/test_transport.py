@@ -107,23 +107,45 @@ def test_an_occasional_late_yield_keeps_the_spin_on(
 class _Recorder(SpinChoice):
     def __init__(self, prefer_spin: bool) -> None:
         super().__init__(prefer_spin)
-        self.seen: list[tuple[bool, float | None]] = []
+        self.seen: list[tuple[bool, float]] = []
+        self.restarts = 0
 
-    def observe(self, spun: bool, turnaround_s: float | None) -> None:
+    def observe(self, spun: bool, turnaround_s: float) -> None:
         self.seen.append((spun, turnaround_s))
+
+    def restart(self) -> None:
+        self.restarts += 1
 
 
 @pytest.mark.parametrize("prefer_spin", [True, False])
-def test_each_read_reports_its_mode_and_the_turnaround_since_the_last_answer(
-    pipe_io: tuple[Stdio, int], prefer_spin: bool
+def test_a_read_after_a_ping_answer_reports_its_mode_and_the_turnaround(
+    pipe_io: tuple[Stdio, int], prefer_spin: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     io, w = pipe_io
     io.choice = rec = _Recorder(prefer_spin)
-    io.write(b"answer")
+    spins: list[bool] = []
+    real_spin = io._spin
+    monkeypatch.setattr(io, "_spin", lambda *a: spins.append(True) or real_spin(*a))
+    io.write(b"answer", ping=True)
     os.write(w, b"request")
     assert bytes(io.read(None, _never) or b"") == b"request"
-    os.write(w, b"another")  # no answer was written before this one
+    ((spun, turnaround),) = rec.seen
+    assert spun is prefer_spin and 0 < turnaround < 1.0
+    assert spins == ([True] if prefer_spin else [])
+    os.write(w, b"another")  # no answer was written before this one: nothing learned
     assert bytes(io.read(None, _never) or b"") == b"another"
-    (spun, turnaround), second = rec.seen
-    assert spun is prefer_spin and turnaround is not None and 0 < turnaround < 1.0
-    assert second == (prefer_spin, None)
+    assert len(rec.seen) == 1 and rec.restarts == 0
+
+
+def test_after_a_batch_answer_the_read_spins_whatever_the_choice(
+    pipe_io: tuple[Stdio, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io, w = pipe_io
+    io.choice = rec = _Recorder(prefer_spin=False)
+    spins: list[bool] = []
+    real_spin = io._spin
+    monkeypatch.setattr(io, "_spin", lambda *a: spins.append(True) or real_spin(*a))
+    io.write(b"answers")  # not a ping: several requests were answered
+    os.write(w, b"requests")
+    assert bytes(io.read(None, _never) or b"") == b"requests"
+    assert spins == [True] and rec.seen == [] and rec.restarts == 1
