@@ -8,7 +8,7 @@ import (
 
 // The monitors watch model decisions off the decision path: drift (the live
 // window against the training reference) and shadow (a candidate model
-// scored on the same inputs). Their hooks in predictor.go are one line each.
+// scored on the same inputs). Their hooks in decide.go are one line each.
 
 func (p *Predictor) initMonitors() {
 	p.drift = newDrift(p.cfg.Drift, p.log)
@@ -43,8 +43,8 @@ func (p *Predictor) closeMonitors() {
 	p.drift.close()
 }
 
-// monitor is the decision path's hook for a model decision: two
-// non-blocking channel sends at most, and no allocation.
+// monitor is the decision path's hook for a model decision: one drift ring
+// write and, with a shadow, one non-blocking channel send; no allocation.
 func (p *Predictor) monitor(features []float32, d *Decision) {
 	p.drift.observe(features, d.Probability)
 	p.shadow.offer(features, d)

@@ -1,0 +1,128 @@
+// The decision path: input checks, the sidecar call with its timeout, and
+// the fallback ladder (replica, then heuristic) when the sidecar cannot answer.
+
+package predictor
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// decide is the one path every public call takes. A NaN threshold means
+// "the model's default".
+func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
+	start := time.Now()
+	v := p.view.Load()
+	if v.orderErr != nil && v.state == StateReady {
+		if math.IsNaN(threshold) {
+			threshold = v.threshold
+		}
+		if err := checkFeatures(features, v.layout.names); err != nil {
+			p.m.error("bad_input")
+			return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+		}
+		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), nil
+	}
+	return p.decideIn(ctx, v, features, threshold, start)
+}
+
+// decideIn answers features laid out as v.layout.
+func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, threshold float64, start time.Time) (Decision, error) {
+	if math.IsNaN(threshold) {
+		threshold = v.threshold
+	}
+	if err := checkFeatures(features, v.layout.names); err != nil {
+		p.m.error("bad_input")
+		return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+	}
+	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
+		if d, ok := p.native(features, threshold, start); ok {
+			p.monitor(features, &d)
+			return d, nil
+		}
+	}
+	switch v.state {
+	case StateReady:
+	case StateClosed:
+		return p.fallback(v, features, threshold, ReasonClosed, ErrClosed, start), nil
+	case StateNoModel:
+		return p.fallback(v, features, threshold, ReasonNoModel, ErrNoModel, start), nil
+	default:
+		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
+	}
+	c := &call{features: append([]float32(nil), features...), done: make(chan struct{})}
+	if v.sess == nil || !v.sess.sendNow(c) {
+		select {
+		case p.queue <- c:
+		default:
+			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
+		}
+	}
+	t := time.NewTimer(p.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return p.fallback(v, features, threshold, c.reason, c.err, start), nil
+		}
+		d := Decision{
+			Approve: c.p >= threshold, Probability: c.p, Threshold: threshold, Source: SourceModel,
+			ModelVersion: c.version, OutOfDistribution: c.ood, Latency: time.Since(start),
+		}
+		p.m.observeModel(d.Latency)
+		p.monitor(c.features, &d)
+		return d, nil
+	case <-t.C:
+		c.abandoned.Store(true)
+		p.m.nTimeouts.Add(1)
+		p.m.timeouts.Inc()
+		p.noteTimeout(v.sess)
+		return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
+	case <-ctx.Done():
+		c.abandoned.Store(true)
+		return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
+	}
+}
+
+// fallback answers a decision the sidecar could not: from the verified
+// replica when there is one (not for bad input, nor after Close, nor for
+// features in another order than the model's: the replica would misread them
+// as the sidecar would), else from the heuristic.
+func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
+	if reason != ReasonBadInput && reason != ReasonClosed && reason != ReasonFeatureOrder {
+		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
+			return d
+		}
+	}
+	conf, ok := v.layout.heuristic(features, threshold)
+	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceHeuristic,
+		Reason: reason, Err: err, Latency: time.Since(start)}
+	p.m.observeFallback(reason, d.Latency)
+	return d
+}
+
+// checkFeatures rejects what must never reach the sidecar.
+func checkFeatures(f []float32, names []string) error {
+	if len(f) != len(names) {
+		return fmt.Errorf("%w: got %d features, the model takes %d (%v)", ErrInvalidInput, len(f), len(names), names)
+	}
+	for i, x := range f {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%w: feature %d (%s) is %v", ErrInvalidInput, i, names[i], x)
+		}
+	}
+	return nil
+}
+
+// noteTimeout counts a timeout against the session that was serving; enough
+// of them in a row with no answer in between mean the child is hung.
+func (p *Predictor) noteTimeout(s *session) {
+	if s == nil {
+		return
+	}
+	if n := p.consecTimeouts.Add(1); n >= int64(p.cfg.MaxConsecutiveTimeouts) {
+		s.die("unresponsive", fmt.Errorf("%d predictions in a row timed out after %v; killing the sidecar", n, p.cfg.Timeout))
+	}
+}
