@@ -42,6 +42,46 @@ class Dataset:
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+@dataclass
+class Outcomes:
+    """The records of one symbol (or all) whose price path is finite, in input
+    order, with their label (-1: censored) and realised reversion."""
+
+    X: np.ndarray  # [N, features], may hold NaN
+    label: np.ndarray
+    ts: np.ndarray
+    reversion: np.ndarray
+    horizon: np.ndarray
+    first_ns: int  # the window of the records kept by the symbol filter
+    last_ns: int
+    other_symbols: int | None  # records of other symbols (None: no filter)
+    bad_price: int  # records dropped for a NaN or ±Inf price, vwap or std_dev
+
+
+def label_all(
+    recs: Records, features: list[str], params: LabelParams, symbol: str | None
+) -> Outcomes:
+    syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
+    other = None
+    if symbol:
+        keep = syms == symbol
+        if not keep.any():
+            found = ", ".join(sorted(set(syms.tolist()))[:10])
+            raise InputError(f"--symbol {symbol}: no records for it (found: {found})")
+        syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
+        other = int((~keep).sum())
+    first_ns, last_ns = int(ts.min()), int(ts.max())
+    # The price path must be finite to compute a label at all.
+    ok = finite_mask(np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]]))
+    syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
+    codes = symbol_codes(syms)
+    path = (codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
+    label = label_per_symbol(*path)
+    rev, hor = realised_reversion(*path)
+    X = np.column_stack([cols[f] for f in features])
+    return Outcomes(X, label, ts, rev, hor, first_ns, last_ns, other, int((~ok).sum()))
+
+
 def build_dataset(
     recs: Records,
     features: list[str],
@@ -50,30 +90,17 @@ def build_dataset(
     symbol: str | None = None,
 ) -> Dataset:
     rows: dict[str, int] = {"read": recs.read, "bad": recs.bad}
-    syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
-    if symbol:
-        keep = syms == symbol
-        if not keep.any():
-            found = ", ".join(sorted(set(syms.tolist()))[:10])
-            raise InputError(f"--symbol {symbol}: no records for it (found: {found})")
-        syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
-        rows["other_symbols"] = int((~keep).sum())
-    first_ns, last_ns = int(ts.min()), int(ts.max())  # the window actually trained on
-    # The price path must be finite to compute a label at all.
-    pvs = np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]])
-    ok = finite_mask(pvs)
-    dropped_nan = int((~ok).sum())
-    syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
-    codes = symbol_codes(syms)
-    label = label_per_symbol(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
-    censored = label < 0
-    rev, hor = realised_reversion(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
+    o = label_all(recs, features, params, symbol)
+    if o.other_symbols is not None:
+        rows["other_symbols"] = o.other_symbols
+    first_ns, last_ns = o.first_ns, o.last_ns  # the window actually trained on
+    censored = o.label < 0
     rows["censored"] = int(censored.sum())
-    X = np.column_stack([cols[f] for f in features])
-    ok = ~censored & finite_mask(X)
-    dropped_nan += int((~finite_mask(X) & ~censored).sum())
-    rows["dropped_nan"] = dropped_nan
-    X, y, ts, rev, hor = X[ok], label[ok].astype(np.int64), ts[ok], rev[ok], hor[ok]
+    finite = finite_mask(o.X)
+    ok = ~censored & finite
+    rows["dropped_nan"] = o.bad_price + int((~finite & ~censored).sum())
+    X, y, ts = o.X[ok], o.label[ok].astype(np.int64), o.ts[ok]
+    rev, hor = o.reversion[ok], o.horizon[ok]
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(
             f"only {len(y)} labelled rows after censoring and cleaning; need more data"

@@ -28,10 +28,10 @@ from train.errors import ExportError
 from train.fold import (
     as_logistic_regressor,
     fold_into_graph,
-    fold_scaler,
     raw_score_name,
     sigmoid_to_fold,
 )
+from train.fold_scaler import fold_scaler
 from train.fp16 import convert_to_fp16
 from train.isotonic import append_interpolation, isotonic_to_interpolate
 

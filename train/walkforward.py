@@ -29,14 +29,14 @@ from sklearn.metrics import roc_auc_score
 from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
 from train.calibrate import calibrate
 from train.clean import finite_mask
-from train.dataset import build_dataset
+from train.dataset import build_dataset, label_all
 from train.errors import GateFailedError, InputError
 from train.io import Records
-from train.labels import NS, LabelParams, label_records
+from train.labels import NS, LabelParams
 from train.manifest import iso
 from train.models import fit_pipeline
 from train.search import run_search
-from train.trading import THRESHOLDS, realised_reversion, trading_table
+from train.trading import THRESHOLDS, trading_table
 
 log = logging.getLogger("train")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -85,23 +85,10 @@ class _Rows:
 
 def _labelled(recs: Records, cfg: WalkForwardConfig) -> _Rows:
     """Every row of the data with its realised outcome (labels on all the data)."""
-    syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
-    if cfg.symbol:
-        keep = syms == cfg.symbol
-        if not keep.any():
-            raise InputError(f"--symbol {cfg.symbol}: no records for it")
-        syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
-    first, last = int(ts.min()), int(ts.max())
-    ok = finite_mask(np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]]))
-    syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
-    codes = np.unique(syms, return_inverse=True)[1]
-    args = (codes, ts, cols["price"], cols["vwap"], cols["std_dev"], cfg.label)
-    label = label_records(*args)
-    rev, hor = realised_reversion(*args)
-    X = np.column_stack([cols[f] for f in cfg.features])
-    ok = (label >= 0) & finite_mask(X)
-    return _Rows(X[ok].astype(np.float32), label[ok].astype(np.int64), ts[ok], rev[ok], hor[ok],
-                 first, last)  # fmt: skip
+    o = label_all(recs, cfg.features, cfg.label, cfg.symbol)
+    ok = (o.label >= 0) & finite_mask(o.X)
+    return _Rows(o.X[ok].astype(np.float32), o.label[ok].astype(np.int64), o.ts[ok],
+                 o.reversion[ok], o.horizon[ok], o.first_ns, o.last_ns)  # fmt: skip
 
 
 def _before(recs: Records, start_ns: int, end_ns: int) -> Records:

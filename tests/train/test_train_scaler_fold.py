@@ -1,4 +1,4 @@
-"""The Scaler folded into tree thresholds (train/fold.py) changes no branch, so no output bit."""
+"""The Scaler folded into tree thresholds (train/fold_scaler.py) changes no output bit."""
 # ruff: noqa: N806  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from train import export
 from train.calibrate import calibrate
-from train.fold import fold_scaler, fold_thresholds, scaler_output
+from train.fold_scaler import fold_scaler, fold_thresholds, scaler_output
 from train.models import fit_pipeline
 
 F32 = np.float32
