@@ -145,17 +145,13 @@ func (d *drift) observe(features []float32, p float64) {
 	d.ring.put(features, float32(p))
 }
 
-// The ring holds driftRingSize records and is drained every driftDrainEvery
-// while records come: room for 1.6 M decisions/s, more than the in-process
-// replica answers on two cores; beyond that records are dropped and counted,
-// never waited for. The drain's pace follows the traffic (nextDrainWait), so
-// an idle bot's process is not woken 100 times a second (on this project's
-// VM each wake-up cost ~0.2 ms of CPU: 2 % of a core).
-const (
-	driftRingSize   = 16384
-	driftDrainEvery = 10 * time.Millisecond
-	driftDrainIdle  = 100 * time.Millisecond
-)
+// The ring holds driftRingSize records: its drain after every quarter of it
+// (driftRing.full) keeps up with 1.6 M decisions/s as long as the drift
+// goroutine gets a core for ~1 ms every 4096 decisions, more than the
+// in-process replica answers on two cores; beyond that records are dropped
+// and counted, never waited for. An idle bot's process is woken only by the
+// evaluation tick (Every, 1 s).
+const driftRingSize = 16384
 
 // modelLoaded tells the monitor which model serves now; its manifest is read
 // in the monitor's goroutine, never under the predictor's lock.
@@ -206,12 +202,8 @@ func (d *drift) run() {
 	lastWarn := map[string]time.Time{} // per alert
 	tick := time.NewTicker(d.cfg.Every)
 	defer tick.Stop()
-	wait := driftDrainEvery
-	drainTimer := time.NewTimer(wait)
-	defer drainTimer.Stop()
 	var cursor uint64
-	drain := func() uint64 { // records consumed, kept or lost
-		before := cursor
+	drain := func() {
 		var lost uint64
 		cursor, lost = d.ring.drain(cursor, func(r driftRec) {
 			if ref != nil {
@@ -219,7 +211,6 @@ func (d *drift) run() {
 			}
 		})
 		d.dropped.Add(lost)
-		return cursor - before
 	}
 	for {
 		select {
@@ -233,9 +224,8 @@ func (d *drift) run() {
 			ref = loadDriftRef(mdl, d.log)
 			w.reset(ref)
 			d.status.Store(&DriftStatus{ModelVersion: mdl.version, HasReference: ref.bins != nil})
-		case <-drainTimer.C:
-			wait = nextDrainWait(wait, drain())
-			drainTimer.Reset(wait)
+		case <-d.ring.full:
+			drain()
 		case now := <-tick.C:
 			drain()
 			if ref == nil {
@@ -254,23 +244,6 @@ func (d *drift) run() {
 			}
 		}
 	}
-}
-
-// nextDrainWait paces the ring's drain by how full the last drain found it:
-// a quarter full or more, as often as driftDrainEvery; a sixteenth, twice as
-// often as before; empty, half as often (down to driftDrainIdle); else as
-// before. A few decisions a second then cost a wake-up every ~100 ms, and a
-// burst is drained before it can overrun the ring.
-func nextDrainWait(wait time.Duration, n uint64) time.Duration {
-	switch {
-	case n >= driftRingSize/4:
-		return driftDrainEvery
-	case n >= driftRingSize/16:
-		return max(wait/2, driftDrainEvery)
-	case n == 0:
-		return min(2*wait, driftDrainIdle)
-	}
-	return wait
 }
 
 // due reports whether one of alerts was not warned about within every, and

@@ -3,7 +3,6 @@ package predictor
 import (
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
@@ -82,20 +81,30 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 	}
 }
 
-func TestDrainWaitFollowsTheTraffic(t *testing.T) {
-	for _, c := range []struct {
-		wait time.Duration
-		n    uint64
-		want time.Duration
-	}{
-		{driftDrainIdle, driftRingSize / 2, driftDrainEvery},              // a burst: drain at once
-		{80 * time.Millisecond, driftRingSize / 8, 40 * time.Millisecond}, // busy: twice as often
-		{driftDrainEvery, driftRingSize / 8, driftDrainEvery},             // never below the floor
-		{40 * time.Millisecond, 3, 40 * time.Millisecond},                 // a few a second: unchanged
-		{80 * time.Millisecond, 0, driftDrainIdle},                        // idle: back off, capped
-	} {
-		if got := nextDrainWait(c.wait, c.n); got != c.want {
-			t.Errorf("nextDrainWait(%v, %d) = %v, want %v", c.wait, c.n, got, c.want)
+func TestPutPokesTheDrainOncePerQuarterRing(t *testing.T) {
+	r := newDriftRing(64) // a quarter is 16 records
+	f := []float32{1, 2, 3}
+	pokes := 0
+	for i := range 160 {
+		r.put(f, 0.5)
+		select {
+		case <-r.full:
+			pokes++
+			if (i+1)%16 != 0 {
+				t.Fatalf("poked after record %d, want only after every 16th", i+1)
+			}
+		default:
 		}
+	}
+	if pokes != 10 {
+		t.Fatalf("%d pokes for 160 records, want 10", pokes)
+	}
+	// A drain that falls behind finds one poke pending, not one per quarter:
+	// put never blocks.
+	for range 64 {
+		r.put(f, 0.5)
+	}
+	if len(r.full) != 1 {
+		t.Fatalf("%d pokes pending, want 1", len(r.full))
 	}
 }
