@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def rate(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
+
+
+def mib(kib: float | None) -> str:
+    return f"{kib / 1024:.1f} MiB" if kib else "—"
+
+
 def fmt_us(v: float) -> str:
     if v >= 1e6:
         return f"{v / 1e6:.2f} s"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report_idle, report_notes, report_replica, report_traffic, summary
-from bench.markdown import fmt_us, table
+from bench import (
+    report_idle,
+    report_notes,
+    report_pipe,
+    report_reload,
+    report_replica,
+    report_traffic,
+    report_training,
+    summary,
+)
+from bench.markdown import fmt_us, mib, rate, table
 from bench.summary import LABELS, TARGET_ORDER
-
-
-def _rate(v: float) -> str:
-    return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
-
-
-def _mib(kib: float | None) -> str:
-    return f"{kib / 1024:.1f} MiB" if kib else "—"
 
 
 def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
@@ -144,14 +145,14 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
                     [
                         LABELS[t],
                         c,
-                        _rate(r["per_second"]),
+                        rate(r["per_second"]),
                         fmt_us(lat["p50"]),
                         fmt_us(lat["p99"]),
                         fmt_us(lat["p999"]),
                         f"{r['mean_batch']:.1f}" if r.get("mean_batch") else "—",
                         f"{r['calls']:,}",
                         f"{r['failures']} / {r['fallbacks']}",
-                        _mib(r.get("child_rss_kb")),
+                        mib(r.get("child_rss_kb")),
                     ]
                 )
         lines += table(
@@ -183,12 +184,12 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     lines += report_replica.section(decisions)
     lines += report_traffic.sparse(dec.get("sparse"))
     lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))
-    lines += _reload(dec.get("reload"), res.get("reload_models", "?"))
-    lines += _sidecar(dec.get("sidecar"), decisions)
-    lines += _pipe(res.get("pipe"))
+    lines += report_reload.section(dec.get("reload"), res.get("reload_models", "?"))
+    lines += report_reload.sidecar(dec.get("sidecar"), decisions)
+    lines += report_pipe.section(res.get("pipe"))
     lines += report_notes.sidecar_io()
     lines += report_idle.render(res.get("idle_cpu"))
-    lines += _training(res, img_prefix)
+    lines += report_training.section(res, img_prefix)
     lines += _suites(res.get("suites"))
 
     skipped = dict(res.get("skipped", {}))
@@ -218,206 +219,6 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _reload(r: dict[str, Any] | None, models: str) -> list[str]:
-    lines = ["## Reload under load", ""]
-    if not r:
-        return [*lines, "Not measured.", ""]
-    lines += [
-        f"Models: {models}.",
-        "",
-        f"{r['reloads']} reloads ({r['reloads_ok']} confirmed by the version the predictor "
-        f"reports) while {r['concurrency']} goroutines ask for decisions: each reload flips the "
-        "`current` symlink between two model directories (new symlink, then rename, as a "
-        "deploy does), calls `Predictor.Reload()` (SIGHUP), waits until the predictor reports "
-        f"the new version, then pauses {r['interval_ms']:.0f} ms. Baseline: the same load for "
-        "the benchmark's measurement time without reloads. A failed call is an error from "
-        "`Decide`; a fallback is a decision the model did not make.",
-        "",
-    ]
-    b, d = r["baseline"], r["during"]
-    lines += table(
-        ["phase", "decisions", "decisions/s", "p50", "p99", "p99.9", "max", "failed", "fallback"],
-        [
-            [name, f"{x['calls']:,}", _rate(x["per_second"]), fmt_us(x["latency_us"]["p50"]),
-             fmt_us(x["latency_us"]["p99"]), fmt_us(x["latency_us"]["p999"]),
-             fmt_us(x["latency_us"]["max"]), x["failures"], x["fallbacks"]]
-            for name, x in (("no reload", b), ("100 reloads" if r["reloads"] == 100
-                                                else f"{r['reloads']} reloads", d))
-        ],
-    )  # fmt: skip
-    if r.get("reload_ms"):
-        rm = r["reload_ms"]
-        lines += [
-            f"Time from `Reload()` to the predictor reporting the new version: p50 "
-            f"{rm['p50']:.1f} ms, max {rm['max']:.1f} ms. Fallbacks by reason: "
-            f"{r.get('fallbacks_by_reason') or 'none'}. Answers seen per version: "
-            + ", ".join(f"`{k}` {v:,}" for k, v in sorted(r.get("versions", {}).items()))
-            + ".",
-            "",
-        ]
-    return lines
-
-
-def _sidecar(s: dict[str, Any] | None, decisions: list[dict[str, Any]]) -> list[str]:
-    lines = ["## Sidecar start-up and memory", ""]
-    if not s:
-        return [*lines, "Not measured.", ""]
-    starts = ", ".join(f"{x:.0f}" for x in s["startup_ms"])
-    lines += table(
-        ["", ""],
-        [
-            ["exec → `ready` (median)", f"{s['startup_median_ms']:.0f} ms (runs: {starts} ms)"],
-            ["RSS at idle (1 s after `ready`)", _mib(s["idle_rss_kb"])],
-            [f"RSS under load ({s['load_goroutines']} goroutines, {s['load_seconds']:.0f} s, max "
-             "sampled)", _mib(s["load_rss_kb"])],
-            ["peak RSS (VmHWM) after that load", _mib(s["load_hwm_kb"])],
-            *[[f"`predictor.New` until ready (before the {r['concurrency']}-goroutine run)",
-               f"{r['setup_ms']:.0f} ms"]
-              for r in decisions if r["target"] == "sigmagate" and r.get("setup_ms")],
-        ],
-    )  # fmt: skip
-    return lines
-
-
-def _pipe(p: dict[str, Any] | None) -> list[str]:
-    lines = ["## Python client over the pipe (bench/sidecar_pipe.py)", ""]
-    if not p or "result" not in p:
-        return [*lines, f"Not run: {(p or {}).get('skipped', 'not available')}.", ""]
-    lines += [
-        "The Python-client benchmark, run as is by `python -m bench` "
-        f"(`{' '.join(p['argv'][2:])}`): a Python client's round trip to `infer` beside a "
-        "bare echo over the same kind of pipe with the same client code, and pipelined "
-        "throughput. Its full output is in `results.json` under `pipe`.",
-        "",
-    ]
-    try:
-        lines += _pipe_tables(p["json"])
-    except (KeyError, TypeError, ValueError):
-        # Its output format is its own; when it is not what this page expects, quote it.
-        lines += ["```", p["result"].strip(), "```", ""]
-    return lines
-
-
-def _pipe_tables(j: dict[str, Any]) -> list[str]:
-    rows = [
-        [name.split(", ")[0], r.get("client", "spinning"),
-         fmt_us(r["sidecar"]["p50_us"]), fmt_us(r["sidecar"]["p99_us"]),
-         fmt_us(r["echo"]["p50_us"]), fmt_us(r["echo"]["p99_us"]), f"{r['ratio_p50']:.2f}x"]
-        for name, r in j["rtt"].items()
-    ]  # fmt: skip
-    lines = [
-        "A *spinning* client polls its pipe for up to 50 µs before it sleeps, as the Go "
-        "predictor does; a *blocking* client sleeps in read(2) for every answer, as most "
-        "hand-written clients do. Each row's echo floor is driven by the same client.",
-        "",
-    ]
-    lines += table(
-        [
-            "sidecar setting",
-            "client",
-            "infer p50",
-            "infer p99",
-            "echo p50",
-            "echo p99",
-            "p50 ratio",
-        ],
-        rows,
-    )
-    lines += table(
-        ["records per request", "records/s", "requests/s"],
-        [
-            [t["records_per_request"], _rate(t["records_per_s"]), _rate(t["requests_per_s"])]
-            for t in j["throughput"]
-        ],
-    )
-    return lines
-
-
-def _training(res: dict[str, Any], img_prefix: str) -> list[str]:
-    lines = ["## Training", "", "### Labeling throughput", ""]
-    lab = res.get("labeling") or {}
-    runs = lab.get("runs", [])
-    if runs:
-        lines += [
-            "The same synthetic records (3 symbols, exponential gaps averaging 3 s with 3 % "
-            "duplicate timestamps, 60 s lookahead) labelled by `train.labels.label_records` "
-            "(sort + sliding-window extrema) and by the seed's O(n²) scan "
-            "(`tests/train/reference_labels.py`), each in its own process; time excludes data "
-            "generation.",
-            "",
-        ]
-        lines += table(
-            ["implementation", "rows", "time", "rows/s", "peak RSS", "same labels as train.labels"],
-            [
-                [
-                    "train.labels" if r["impl"] == "fast" else "O(n²) reference",
-                    f"{r['rows']:,}",
-                    f"{r['seconds']:.2f} s" if r.get("seconds") is not None else "—",
-                    _rate(r["rows_per_s"]) if r.get("rows_per_s") else "—",
-                    _mib(r.get("max_rss_kib")),
-                    {True: "yes", False: "**no**"}.get(r.get("same_as_train_labels"), "—"),
-                ]
-                for r in runs
-            ],
-        )
-        lines += [f"![labeling]({img_prefix}labeling.png)", ""]
-    for note in lab.get("notes", []):
-        lines += [f"* {note}"]
-    if lab.get("notes"):
-        lines += [""]
-
-    lines += ["### `train fit`", ""]
-    fits = res.get("fit") or []
-    if fits:
-        lines += [
-            "`train sample --signal planted` data, then `train fit` with its defaults apart from "
-            "`--search` (and the options the table shows: with `--tune-rows N` the search runs on "
-            "the most recent N training rows and the best setting is refit on all of them; "
-            "`--cv-folds` sets the number of time-ordered folds). Wall "
-            "time and peak memory are the fit's alone (peak: the largest resident set of the "
-            "`train` process or any child it waited for, from wait4); AUC is on the untouched "
-            "test split, from the manifest.",
-            "",
-        ]
-        lines += table(
-            ["rows", "search", "tuned on", "result", "wall time", "peak RSS", "test AUC", "model"],
-            [
-                [
-                    f"{f['rows']:,}",
-                    f["search"] + "".join(f" {a}" for a in f.get("extra_args", [])),
-                    f"{f['tuned_rows']:,} rows, {f['search_fits']} fits"
-                    if f.get("tuned_rows")
-                    else "—",
-                    f["status"],
-                    f"{f['wall_s']:.0f} s" if f.get("wall_s") is not None else "—",
-                    _mib(f.get("max_rss_kib")),
-                    f"{f['auc']:.3f}" if f.get("auc") is not None else "—",
-                    f.get("family") or "—",
-                ]
-                for f in fits
-            ],
-        )
-        lines += [
-            f"* {f['rows']:,} rows, `--search {f['search']}`: {f['status']}: {f['reason']}"
-            for f in fits
-            if f.get("reason")
-        ]
-        lines += [
-            "* Grid search is run with a smaller tuning slice and fewer folds (train's own "
-            "`--tune-rows` and `--cv-folds`), because the full grid of 81 GradientBoosting "
-            "settings times 5 folds at train's default tuning size does not fit in the "
-            "20-minute budget of `make bench` on 2 cores beside everything else; see "
-            "`build/bench/logs/fit-grid-*.log` for its progress bars.",
-            "",
-        ]
-    else:
-        lines += ["Not measured.", ""]
-    lines += [f"* {n}" for n in res.get("fit_notes", [])]
-    if res.get("fit_notes"):
-        lines += [""]
-    return lines
 
 
 def _suites(suites: list[dict[str, Any]] | None) -> list[str]:

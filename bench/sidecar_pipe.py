@@ -84,6 +84,10 @@ def _pct(ns: np.ndarray) -> dict[str, float]:
     }
 
 
+def _round_p50s(rounds: list[np.ndarray]) -> list[float]:
+    return [round(float(np.percentile(ns, 50)) / 1000.0, 1) for ns in rounds]
+
+
 def rtt(
     model: Path,
     echo: str | None,
@@ -113,10 +117,14 @@ def rtt(
         out: dict[str, Any] = {
             "client": "blocking" if blocking else "spinning",
             "sidecar": _pct(np.concatenate(s_ns)),
+            # Where the kernel runs the two processes holds for a round or more and
+            # moves the p50 several-fold (docs/BENCHMARKS.md): each round's p50 shows it.
+            "sidecar_round_p50_us": _round_p50s(s_ns),
         }
         out["sidecar_cpu_share_during_rtt"] = round(cpu / s_wall, 3) if s_wall else None
         if ec:
             out["echo"] = _pct(np.concatenate(e_ns))
+            out["echo_round_p50_us"] = _round_p50s(e_ns)
             out["ratio_p50"] = round(out["sidecar"]["p50_us"] / out["echo"]["p50_us"], 2)
             out["ratio_p99"] = round(out["sidecar"]["p99_us"] / out["echo"]["p99_us"], 2)
         # Check the answer is a real prediction, not an error.

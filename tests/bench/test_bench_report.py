@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import proc, report, summary
+from bench import proc, report, report_pipe, summary
 
 
 def result(target: str, conc: int, per_s: float, p50: float, failures: int = 0) -> dict:
@@ -149,3 +149,33 @@ def test_blocking_client_and_idle_cpu_targets_follow_the_measurements() -> None:
     assert [c["pass"] for c in summary.pipe_targets(rtt(1.8), idle(0.5))] == [True, True]
     assert [c["pass"] for c in summary.pipe_targets(rtt(2.4), idle(3.0))] == [False, False]
     assert summary.pipe_targets(None, None) == []
+
+
+def test_pipe_section_shows_the_range_of_round_p50s() -> None:
+    def row(client: str, infer_rounds: list[float] | None) -> dict:
+        r = {
+            "client": client,
+            "sidecar": {"p50_us": 12.0, "p99_us": 40.0},
+            "echo": {"p50_us": 6.0, "p99_us": 9.0},
+            "ratio_p50": 2.0,
+        }
+        if infer_rounds is not None:
+            r |= {"sidecar_round_p50_us": infer_rounds, "echo_round_p50_us": [6.1, 6.1]}
+        return r
+
+    pipe = {
+        "argv": ["python", "-m", "bench.sidecar_pipe"],
+        "result": "{}",
+        "json": {
+            "rtt": {
+                "default_spin": row("spinning", [11.8, 47.5, 12.2]),
+                "default_spin, blocking client": row("blocking", None),
+            },
+            "throughput": [{"records_per_request": 1, "records_per_s": 2e5, "requests_per_s": 2e5}],
+        },
+    }
+    text = "\n".join(report_pipe.section(pipe))
+    assert "| default_spin | spinning | 12.0 µs | 40.0 µs | 6.0 µs | 9.0 µs | 2.00x | " in text
+    assert "| 11.8 to 47.5 µs | 6.1 µs |" in text
+    # An older results.json without round figures still renders, with dashes.
+    assert "| 2.00x | — | — |" in text
