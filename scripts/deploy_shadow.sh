@@ -2,7 +2,8 @@
 # Shadow deployment for scripts/deploy_model.sh (sourced by it; not run alone):
 # --shadow installs a validated model at models/shadow, --promote switches current
 # to it when its live record (shadow-report.json, written by go/predictor) holds.
-# Uses the deploy script's log, die, checks, switch_link, record_history, activate.
+# Uses log and die (deploy_model.sh) and checks, switch_link, record_history, activate
+# (deploy_switch.sh).
 
 SHADOW_REPORT="$MODELS_DIR/shadow-report.json"
 

@@ -16,9 +16,9 @@
 // into slog), fallback.go (the heuristic), replica.go (building and
 // verifying the replica at each model load), replica_native.go (ModeReplica
 // and its background sampling), monitors.go (the drift and shadow hooks),
-// drift.go and drift_window.go (live drift against the manifest's
-// reference), shadow.go and shadow_run.go (scoring a shadow model),
-// metrics.go (Prometheus and Health counters).
+// drift.go, drift_loop.go, drift_ring.go and drift_window.go (live drift
+// against the manifest's reference), shadow.go and shadow_run.go (scoring a
+// shadow model), metrics.go (Prometheus and Health counters).
 package predictor
 
 import (

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
@@ -142,207 +138,6 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 	case <-ctx.Done():
 		// The call is still owned by the reader; leave it to the garbage collector.
 		return ctx.Err()
-	}
-}
-
-// sendNow writes pc's request from the caller's goroutine when nothing is
-// queued, the writer is idle and a slot is free; false, having done nothing,
-// otherwise.
-func (c *pipeClient) sendNow(pc *pcall) bool {
-	if len(c.queue) != 0 || !c.wmu.TryLock() {
-		return false
-	}
-	defer c.wmu.Unlock()
-	select {
-	case c.slots <- struct{}{}:
-	default:
-		return false
-	}
-	c.send([]*pcall{pc})
-	return true
-}
-
-func (c *pipeClient) writeLoop() {
-	batch := make([]*pcall, 0, c.maxBatch)
-	for {
-		c.slots <- struct{}{}
-		first, ok := <-c.queue
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < c.maxBatch {
-			select {
-			case pc := <-c.queue:
-				batch = append(batch, pc)
-			default:
-				break drain
-			}
-		}
-		c.wmu.Lock()
-		c.send(slices.Clone(batch))
-		c.wmu.Unlock()
-	}
-}
-
-// send encodes owned as one request and writes it; c.wmu must be held and a
-// slot taken. On failure it frees the slot and fails every call of owned.
-func (c *pipeClient) send(owned []*pcall) {
-	c.id++
-	id := c.id
-	c.enc.Reset()
-	recs := c.recs[:0]
-	for _, pc := range owned {
-		recs = append(recs, pc.rec)
-	}
-	err := c.enc.Predict(id, recs)
-	if err != nil {
-		err = fmt.Errorf("encode request %d: %w", id, err)
-	}
-	c.mu.Lock()
-	if err == nil && c.broken != nil {
-		err = c.broken
-	}
-	if err == nil {
-		c.pending[id] = owned
-	}
-	c.mu.Unlock()
-	if err == nil {
-		c.records.Add(int64(len(owned)))
-		c.batches.Add(1)
-		if _, werr := c.stdin.Write(c.enc.Bytes()); werr != nil {
-			c.mu.Lock()
-			_, still := c.pending[id]
-			delete(c.pending, id)
-			c.mu.Unlock()
-			if !still {
-				return // the reader saw the child die and has failed this batch already
-			}
-			err = fmt.Errorf("write request %d: %w", id, werr)
-		}
-	}
-	if err != nil {
-		<-c.slots
-		for _, pc := range owned {
-			pc.done <- err
-		}
-	}
-}
-
-// predictResult is the part of a `predict` answer gatebench checks.
-type predictResult struct {
-	P       []float64 `msgpack:"p"`
-	Version string    `msgpack:"version"`
-}
-
-func (c *pipeClient) readLoop(r io.Reader) {
-	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<16))
-	readyOnce := sync.Once{}
-	for {
-		err := c.readOne(dec, func() { readyOnce.Do(func() { close(c.ready) }) })
-		if err != nil {
-			c.mu.Lock()
-			c.broken = fmt.Errorf("read from child: %w", err)
-			for id, batch := range c.pending {
-				<-c.slots
-				for _, pc := range batch {
-					pc.done <- c.broken
-				}
-				delete(c.pending, id)
-			}
-			c.mu.Unlock()
-			c.readErr <- err
-			return
-		}
-	}
-}
-
-func (c *pipeClient) readOne(dec *msgpack.Decoder, onReady func()) error {
-	if _, err := dec.DecodeArrayLen(); err != nil {
-		return err
-	}
-	kind, err := dec.DecodeInt()
-	if err != nil {
-		return err
-	}
-	switch kind {
-	case 0: // our own request, echoed: decode it as fully as a real answer would be
-		id, err := dec.DecodeUint32()
-		if err != nil {
-			return err
-		}
-		if _, err := dec.DecodeString(); err != nil {
-			return err
-		}
-		if _, err := dec.DecodeArrayLen(); err != nil {
-			return err
-		}
-		n, err := dec.DecodeArrayLen()
-		if err != nil {
-			return err
-		}
-		for range n {
-			m, err := dec.DecodeArrayLen()
-			if err != nil {
-				return err
-			}
-			for range m {
-				if _, err := dec.DecodeFloat32(); err != nil {
-					return err
-				}
-			}
-		}
-		c.finish(id, n, nil)
-	case 1:
-		id, err := dec.DecodeUint32()
-		if err != nil {
-			return err
-		}
-		rpcErr, err := dec.DecodeInterface()
-		if err != nil {
-			return err
-		}
-		var res predictResult
-		if err := dec.Decode(&res); err != nil {
-			return err
-		}
-		var callErr error
-		if rpcErr != nil {
-			callErr = fmt.Errorf("sidecar error: %v", rpcErr)
-		}
-		c.finish(id, len(res.P), callErr)
-	case 2:
-		method, err := dec.DecodeString()
-		if err != nil {
-			return err
-		}
-		if err := dec.Skip(); err != nil {
-			return err
-		}
-		if method == "ready" {
-			onReady()
-		}
-	default:
-		return fmt.Errorf("unexpected message type %d", kind)
-	}
-	return nil
-}
-
-func (c *pipeClient) finish(id uint32, n int, err error) {
-	c.mu.Lock()
-	batch, ok := c.pending[id]
-	delete(c.pending, id)
-	c.mu.Unlock()
-	if !ok {
-		return
-	}
-	<-c.slots
-	if err == nil && n != len(batch) {
-		err = fmt.Errorf("answer %d has %d results for %d records", id, n, len(batch))
-	}
-	for _, pc := range batch {
-		pc.done <- err
 	}
 }
 

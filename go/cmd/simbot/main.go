@@ -22,16 +22,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	bolt "go.etcd.io/bbolt"
 
-	"github.com/sigmagate/sigmagate/go/featurestore"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
@@ -89,49 +85,6 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-rate must be >= 0 and -threshold in [0, 1]")
 	}
 	return o, nil
-}
-
-// loadSignals reads every valid record, ordered by time across symbols, as
-// the bot's feature vectors [tick_ratio, depth_ratio, price_dist].
-func loadSignals(path string) ([][]float32, int, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		return nil, 0, fmt.Errorf("open %s (is a writer holding it?): %w", path, err)
-	}
-	defer db.Close()
-	type rec struct {
-		t time.Time
-		f []float32
-	}
-	var recs []rec
-	skipped := 0
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(featurestore.Bucket))
-		if b == nil {
-			return fmt.Errorf("%s has no bucket %q", path, featurestore.Bucket)
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var r featurestore.FeatureRecord
-			if json.Unmarshal(v, &r) != nil || r.Validate() != nil {
-				skipped++
-				return nil
-			}
-			recs = append(recs, rec{r.Timestamp, []float32{float32(r.TickRatio), float32(r.DepthRatio), float32(r.PriceDist)}})
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(recs) == 0 {
-		return nil, skipped, fmt.Errorf("%s: no valid records to replay", path)
-	}
-	sort.SliceStable(recs, func(i, j int) bool { return recs[i].t.Before(recs[j].t) })
-	out := make([][]float32, len(recs))
-	for i, r := range recs {
-		out[i] = r.f
-	}
-	return out, skipped, nil
 }
 
 func run(ctx context.Context, o options) (Summary, error) {
@@ -227,75 +180,4 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error
 		defer cancel()
 		srv.Shutdown(ctx) //nolint:errcheck // best effort at exit
 	}, nil
-}
-
-func rateText(r float64) string {
-	if r == 0 {
-		return "full speed"
-	}
-	return fmt.Sprintf("%.0f decisions/s", r)
-}
-
-// replay feeds signal indexes to the workers at the configured rate (looping
-// over the recorded signals) until ctx ends, and collects per-worker stats.
-func replay(ctx context.Context, p *predictor.Predictor, signals [][]float32, o options) []*workerStats {
-	jobs := make(chan int, o.workers*4)
-	stats := make([]*workerStats, o.workers)
-	var wg sync.WaitGroup
-	for w := range stats {
-		stats[w] = newWorkerStats()
-		wg.Add(1)
-		go func(ws *workerStats) {
-			defer wg.Done()
-			for i := range jobs {
-				var d predictor.Decision
-				var err error
-				if o.threshold > 0 {
-					d, err = p.DecideThreshold(context.Background(), marketFeatures(signals[i]), o.threshold)
-				} else {
-					d, err = p.Decide(context.Background(), marketFeatures(signals[i]))
-				}
-				ws.add(d, err)
-			}
-		}(stats[w])
-	}
-	var progress <-chan time.Time
-	if o.progress > 0 {
-		t := time.NewTicker(o.progress)
-		defer t.Stop()
-		progress = t.C
-	}
-	var interval time.Duration
-	if o.rate > 0 {
-		interval = time.Duration(float64(time.Second) / o.rate)
-	}
-	next := time.Now()
-	start := next
-	sent := 0
-feed:
-	for {
-		if interval > 0 {
-			next = next.Add(interval)
-			if wait := time.Until(next); wait > time.Millisecond { // sleep in ≥1 ms steps; the schedule catches up
-				select {
-				case <-ctx.Done():
-					break feed
-				case <-time.After(wait):
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			break feed
-		case jobs <- sent % len(signals):
-			sent++
-		case <-progress:
-			h := p.Health()
-			fmt.Fprintf(os.Stderr, "simbot: %6.1fs  %8d decisions  sidecar %-8s pid %-7d model %-28q replica %d (verified %q)  heuristic %d\n",
-				time.Since(start).Seconds(), sent, h.State, h.PID, h.ModelVersion, h.ReplicaAnswers, h.Replica.Version, h.Fallbacks)
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	return stats
 }

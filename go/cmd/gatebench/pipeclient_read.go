@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// predictResult is the part of a `predict` answer gatebench checks.
+type predictResult struct {
+	P       []float64 `msgpack:"p"`
+	Version string    `msgpack:"version"`
+}
+
+func (c *pipeClient) readLoop(r io.Reader) {
+	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	readyOnce := sync.Once{}
+	for {
+		err := c.readOne(dec, func() { readyOnce.Do(func() { close(c.ready) }) })
+		if err != nil {
+			c.mu.Lock()
+			c.broken = fmt.Errorf("read from child: %w", err)
+			for id, batch := range c.pending {
+				<-c.slots
+				for _, pc := range batch {
+					pc.done <- c.broken
+				}
+				delete(c.pending, id)
+			}
+			c.mu.Unlock()
+			c.readErr <- err
+			return
+		}
+	}
+}
+
+func (c *pipeClient) readOne(dec *msgpack.Decoder, onReady func()) error {
+	if _, err := dec.DecodeArrayLen(); err != nil {
+		return err
+	}
+	kind, err := dec.DecodeInt()
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case 0: // our own request, echoed: decode it as fully as a real answer would be
+		id, err := dec.DecodeUint32()
+		if err != nil {
+			return err
+		}
+		if _, err := dec.DecodeString(); err != nil {
+			return err
+		}
+		if _, err := dec.DecodeArrayLen(); err != nil {
+			return err
+		}
+		n, err := dec.DecodeArrayLen()
+		if err != nil {
+			return err
+		}
+		for range n {
+			m, err := dec.DecodeArrayLen()
+			if err != nil {
+				return err
+			}
+			for range m {
+				if _, err := dec.DecodeFloat32(); err != nil {
+					return err
+				}
+			}
+		}
+		c.finish(id, n, nil)
+	case 1:
+		id, err := dec.DecodeUint32()
+		if err != nil {
+			return err
+		}
+		rpcErr, err := dec.DecodeInterface()
+		if err != nil {
+			return err
+		}
+		var res predictResult
+		if err := dec.Decode(&res); err != nil {
+			return err
+		}
+		var callErr error
+		if rpcErr != nil {
+			callErr = fmt.Errorf("sidecar error: %v", rpcErr)
+		}
+		c.finish(id, len(res.P), callErr)
+	case 2:
+		method, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		if err := dec.Skip(); err != nil {
+			return err
+		}
+		if method == "ready" {
+			onReady()
+		}
+	default:
+		return fmt.Errorf("unexpected message type %d", kind)
+	}
+	return nil
+}
+
+func (c *pipeClient) finish(id uint32, n int, err error) {
+	c.mu.Lock()
+	batch, ok := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	<-c.slots
+	if err == nil && n != len(batch) {
+		err = fmt.Errorf("answer %d has %d results for %d records", id, n, len(batch))
+	}
+	for _, pc := range batch {
+		pc.done <- err
+	}
+}
