@@ -35,13 +35,14 @@ def sidecar_io() -> list[str]:
         "~5.5 µs: onnxruntime ~1.6, byte matching, packing and encoding ~1.9, pipe I/O ~2.",
         "* Moving the sidecar onto its blocking client's CPU when its turnarounds showed two "
         "CPUs (a one-shot `sched_setaffinity` to the CPU `/proc` gives for the client's "
-        "thread, then back to all CPUs) did not keep the two together: with the real sidecar "
-        "the kernel split them again within a few requests in every one of ten runs (p50 "
-        "not better: 59-109 µs blocking, against 61-89 µs without the move). A Python echo that "
-        "burns 4 µs per request and makes the same move stayed on one CPU in some runs "
-        "(10.8-13 µs) and not in others, so it was not kept. Even the bare Go echo lands on "
-        "two CPUs for whole rounds (6 against 35-50 µs): the rounds' p50 ranges in the "
-        "table above show which rounds were which.",
+        "thread, then back to all CPUs) was tried and not kept. The client, woken by the "
+        "sidecar's answer, often moved to the CPU the sidecar had just left, and the two "
+        "swapped CPUs every few requests (5,000 moves in 14,000 requests, p50 59-109 µs "
+        "against 61-89 µs without the move). In the runs where the pair did stay together "
+        "(a 4 µs Python stand-in for the sidecar: 10.9-13 µs in most rounds, 1.8x the echo's "
+        "6.1 µs), the echo, which the same client alternates with, was the one left on the "
+        "other CPU (39-68 µs): the client shared a CPU with one of the two servers, rarely "
+        "with both. The rounds' p50 ranges in the table above show which rounds were which.",
         "* The first version of that choice judged every read, and under 64 goroutines "
         "(batches of ~10 requests a read) it flipped to blocking on noise, cutting infer's "
         "throughput by ~25 %: only reads of a single request are judged now, and the sidecar "
