@@ -18,15 +18,6 @@ from train.fold_scaler import fold_scaler, fold_thresholds, scaler_output
 from train.models import fit_pipeline
 
 
-def _assert_same_side(x: np.ndarray, t_new: np.ndarray, t: np.ndarray, o, s) -> None:
-    """x <= t' ⇔ (x - o)·s <= t, elementwise with broadcasting, reporting a counterexample."""
-    with np.errstate(invalid="ignore"):
-        lhs = x <= t_new
-    rhs = scaler_output(x, o, s) <= t
-    bad = np.argwhere(lhs != rhs)
-    assert not len(bad), f"{len(bad)} mismatches, first at {tuple(bad[0])}"
-
-
 def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
