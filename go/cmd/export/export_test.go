@@ -143,7 +143,7 @@ func TestExportToFileIsAtomicAndReadableByTrain(t *testing.T) {
 	if py == "" {
 		py = filepath.Join(root, ".venv", "bin", "python")
 	}
-	if _, err := os.Stat(filepath.Join(root, "train", "io.py")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "train", "data", "load.py")); err != nil {
 		t.Skipf("train package not found under %s", root)
 	}
 	if _, err := os.Stat(py); err != nil {
