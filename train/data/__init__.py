@@ -1,1 +1,1 @@
-"""Input data: reading records (JSON Lines, Parquet), cleaning, the chronological split, synthetic samples."""
+"""Input data: records (JSON Lines, Parquet), cleaning, the chronological split, samples."""

@@ -10,10 +10,10 @@ import numpy as np
 
 from train.data.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
 from train.data.records import Records
+from train.data.split import chronological_split
 from train.errors import InputError
 from train.labels.labeler import NS, LabelParams
 from train.labels.per_symbol import label_per_symbol, symbol_codes
-from train.data.split import chronological_split
 from train.labels.realised import realised_reversion
 
 log = logging.getLogger("train")
@@ -25,7 +25,7 @@ class Part:
     X: np.ndarray
     y: np.ndarray
     ts_ns: np.ndarray
-    # Realised sigma-reversion and move at horizon per row (train/labels/realised.py), for the report.
+    # Realised sigma-reversion and move at horizon per row (labels/realised.py), for the report.
     reversion: np.ndarray | None = None
     horizon: np.ndarray | None = None
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from modelformat.manifest import sha256_file
-from train.errors import InputError
 from train.data.records import LABEL_COLUMNS, Records, parse_timestamp
+from train.errors import InputError
 
 log = logging.getLogger("train")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -144,4 +144,3 @@ def read_parquet_records(path: Path, features: list[str]) -> Records:
     if len(recs) == 0:
         raise InputError(f"{path}: no records")
     return recs
-

@@ -133,4 +133,3 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
         bad=bad,
         bad_examples=examples,
     )
-
