@@ -60,7 +60,7 @@ def synthetic(rows: int, seed: int = 7) -> dict[str, np.ndarray]:
 
 
 def fast(d: dict[str, np.ndarray]) -> np.ndarray:
-    from train.labels import LabelParams, label_records
+    from train.labels.labeler import LabelParams, label_records
 
     return label_records(d["code"], d["ts_ns"], d["price"], d["vwap"], d["std"], LabelParams())
 

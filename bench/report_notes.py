@@ -1,5 +1,5 @@
 """Measurements behind the sidecar's I/O design and the tree graphs' shape (moved
-here from the docstrings of infer/transport.py, infer/scorer.py and train/fold.py,
+here from the docstrings of infer/transport.py, infer/scorer.py and train/onnx/fold.py,
 which keep only the invariants)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def sidecar_io() -> list[str]:
         "throughput by ~25 %: only reads of a single request are judged now, and the sidecar "
         "always spins after a batch.",
         "",
-        "### Why the tree graphs are shaped this way (`train/fold.py`)",
+        "### Why the tree graphs are shaped this way (`train/onnx/fold.py`)",
         "",
         "* Folding a sigmoid calibration into the trees removes the ~10 small calibrator "
         "nodes skl2onnx emits: about 2 µs of a ~6 µs single-record call.",

@@ -14,7 +14,8 @@ def section(res: dict[str, Any], img_prefix: str) -> list[str]:
     if runs:
         lines += [
             "The same synthetic records (3 symbols, exponential gaps averaging 3 s with 3 % "
-            "duplicate timestamps, 60 s lookahead) labelled by `train.labels.label_records` "
+            "duplicate timestamps, 60 s lookahead) labelled by "
+            "`train.labels.labeler.label_records` "
             "(sort + sliding-window extrema) and by the seed's O(n²) scan "
             "(`tests/train/reference_labels.py`), each in its own process; time excludes data "
             "generation.",

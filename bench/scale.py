@@ -39,9 +39,9 @@ END = "2026-11-30T00:00:00Z"
 PREPARE = """
 import sys, time
 from pathlib import Path
-from train.io import read_records
-from train.dataset import build_dataset
-from train.labels import LabelParams
+from train.data.load import read_records
+from train.data.dataset import build_dataset
+from train.labels.labeler import LabelParams
 t = time.perf_counter()
 recs = read_records(Path(sys.argv[1]), ["tick_ratio", "depth_ratio", "price_dist"])
 t_read = time.perf_counter() - t

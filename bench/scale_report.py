@@ -199,8 +199,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         "The export's own peak RSS (not shown) is dominated by the read-only mmap of the "
         "database (page cache), not by the heap: both writers stream. The last column is the "
-        "peak RSS curve of the single-machine path against rows: `train.io.read_records` + "
-        "`train.dataset.build_dataset` (labels, split, cleaning), features float32.",
+        "peak RSS curve of the single-machine path against rows: `train.data.load.read_records` + "
+        "`train.data.dataset.build_dataset` (labels, split, cleaning), features float32.",
         "",
         "### Fit: wall time, peak RSS, test AUC",
         "",

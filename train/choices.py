@@ -1,7 +1,7 @@
 """Names the CLI offers, kept free of heavy imports so `train --help` and argument
 errors answer at once."""
 
-from train.families import NAMES as FAMILIES
+from train.model.families import NAMES as FAMILIES
 
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
 

@@ -12,64 +12,13 @@ import logging
 import sys
 from pathlib import Path
 
-from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
-from train.backtest_cli import add_parser as add_backtest_parser
-from train.backtest_cli import cmd_backtest, duration
-from train.choices import CALIBRATIONS, FAMILIES
+from train.arguments import _positive_int, _unit, add_data_args, duration, parse_features
+from train.backtest.cli import add_parser as add_backtest_parser
+from train.backtest.cli import cmd_backtest
+from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
 
 log = logging.getLogger("train")
-DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
-KNOWN_FEATURES = (
-    "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
-    "rolling_volatility", "bid_ask_spread", "volume_spike",
-)  # fmt: skip
-
-
-def _positive_int(s: str) -> int:
-    v = int(s)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
-    return v
-
-
-def _unit(s: str) -> float:
-    v = float(s)
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
-    return v
-
-
-def _positive(s: str) -> float:
-    v = float(s)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
-    return v
-
-
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    """What `fit` and `backtest` share: the data, its labels, the gate and the decision."""
-    p.add_argument(
-        "--data", required=True, type=Path,
-        help="JSON Lines file, Parquet file, or a directory of Parquet files",
-    )  # fmt: skip
-    p.add_argument("--symbol", help="one symbol only (default: all symbols)")
-    p.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
-    p.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
-    p.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
-    p.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
-    p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
-    p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
-    p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
-    p.add_argument(
-        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
-        help=f"decision threshold ({DEFAULT_THRESHOLD})",
-    )  # fmt: skip
-    p.add_argument(
-        "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
-    )
-    p.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from train.sample import generate, write
+    from train.data.sample import generate, write
 
     cols = generate(a.rows, a.symbols, a.seed, a.signal)
     write(cols, a.out)
@@ -131,20 +80,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
-def parse_features(spec: str) -> list[str]:
-    feats = [x.strip() for x in spec.split(",") if x.strip()]
-    unknown = [x for x in feats if x not in KNOWN_FEATURES]
-    if not feats or unknown or len(set(feats)) != len(feats):
-        raise InputError(
-            f"--features {spec!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
-        )
-    return feats
-
-
 def cmd_fit(a: argparse.Namespace) -> int:
-    from train.fit import FitOptions
-    from train.labels import LabelParams
-    from train.run import FitArgs, parse_families, run_fit
+    from train.labels.labeler import LabelParams
+    from train.model.fit import FitOptions
+    from train.publish.run import FitArgs, parse_families, run_fit
 
     feats = parse_features(a.features)
     folds = a.cv_folds or (5 if a.search == "grid" else 3)

@@ -1,4 +1,4 @@
-"""The two failures the CLI maps to exit codes (kept import-light)."""
+"""The failures the CLI maps to exit codes (kept import-light)."""
 
 
 class InputError(Exception):

@@ -12,20 +12,20 @@ import (
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
-// The features `train fit --features` accepts (train/cli.py KNOWN_FEATURES)
+// The features `train fit --features` accepts (train/arguments.py KNOWN_FEATURES)
 // are exactly the numbers the bot records: the JSON tags of FeatureRecord
 // other than symbol and timestamp. Both sides are read as the programs see
 // them — reflection here, the imported module in Python — not parsed as text.
 func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 	argv, root, err := predictor.DetectSidecar()
 	if err != nil {
-		t.Skipf("no project Python to import train.cli: %v", err)
+		t.Skipf("no project Python to import train.arguments: %v", err)
 	}
-	cmd := exec.Command(argv[0], "-c", "import json; from train.cli import KNOWN_FEATURES; print(json.dumps(list(KNOWN_FEATURES)))")
+	cmd := exec.Command(argv[0], "-c", "import json; from train.arguments import KNOWN_FEATURES; print(json.dumps(list(KNOWN_FEATURES)))")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("import train.cli with %s: %v", argv[0], err)
+		t.Fatalf("import train.arguments with %s: %v", argv[0], err)
 	}
 	var known []string
 	if err := json.Unmarshal(out, &known); err != nil {
@@ -51,7 +51,7 @@ func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 		}
 	}
 	if len(onlyPython)+len(onlyGo) > 0 || len(known) != len(recorded) {
-		t.Fatalf("train/cli.py KNOWN_FEATURES %v and go/featurestore.FeatureRecord's JSON fields %v differ: "+
+		t.Fatalf("train/arguments.py KNOWN_FEATURES %v and go/featurestore.FeatureRecord's JSON fields %v differ: "+
 			"only in Python %v, only in Go %v", known, recorded, onlyPython, onlyGo)
 	}
 }

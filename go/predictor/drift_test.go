@@ -22,7 +22,7 @@ func trainingRow(r *rand.Rand, shift float64) []float32 {
 	return []float32{float32(r.Float64()*2 - 1), float32(r.Float64()*2 - 1), float32(r.NormFloat64()*1.5 + shift)}
 }
 
-// decileBins mirrors train/reference.py: deciles of the sample, duplicate
+// decileBins mirrors train/publish/reference.py: deciles of the sample, duplicate
 // edges merged, true shares per bin.
 func decileBins(xs []float64) manifest.Bins {
 	s := slices.Clone(xs)

@@ -1,7 +1,7 @@
 """Brute-force O(n²) sigma-reversion labels: the executable definition.
 
 Written for clarity, not speed: for every record it scans all records of the
-same symbol. `train.labels` must agree with it exactly. The bench engineer
+same symbol. `train.labels.labeler` must agree with it exactly. The bench engineer
 imports `reference_labels` to time the naive approach.
 """
 

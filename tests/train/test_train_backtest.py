@@ -8,12 +8,17 @@ from pathlib import Path
 import pytest
 
 from tests.train.conftest import run_cli
+from train.backtest.walkforward import (
+    WalkForwardConfig,
+    add_to_report,
+    parse_duration,
+    walk_forward,
+)
 from train.cli import main
-from train.fit import FitOptions
-from train.io import read_records
-from train.labels import LabelParams
-from train.run import FitArgs
-from train.walkforward import WalkForwardConfig, add_to_report, parse_duration, walk_forward
+from train.data.load import read_records
+from train.labels.labeler import LabelParams
+from train.model.fit import FitOptions
+from train.publish.run import FitArgs
 
 NS = 1_000_000_000
 FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.train.reference_labels import reference_labels
-from train.labels import LabelParams, label_records
+from train.labels.labeler import LabelParams, label_records
 
 NS = 1_000_000_000
 

@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 
 from tests.train.conftest import manifest
-from train import check_vectors, export
-from train.check_vectors import FILE, _split_points, build_rows
+from train.onnx import check_vectors, export
+from train.onnx.check_vectors import FILE, _split_points, build_rows
 
 
 def test_published_model_lists_check_vectors_with_true_hash_rows_and_onnxruntime_answers(

@@ -15,8 +15,8 @@ import pytest
 
 from tests.infer.sidecar import Sidecar
 from train.cli import main
-from train.io import read_records
-from train.labels import LabelParams, label_records
+from train.data.load import read_records
+from train.labels.labeler import LabelParams, label_records
 
 distributed = pytest.importorskip("distributed", reason="pip install .[dask]")
 
@@ -49,7 +49,7 @@ def _manifest(out: Path) -> dict:
 
 
 def test_dask_labels_equal_the_single_machine_labeler(cluster, data: Path) -> None:
-    from train.distributed import label_frame
+    from train.distributed.engine import label_frame
 
     params = LabelParams()
     with distributed.Client(cluster) as client:
@@ -111,7 +111,7 @@ def test_dask_engine_refuses_json_lines_and_other_families(tmp_path: Path, capsy
 def test_exact_order_statistics_and_moments_match_numpy(cluster) -> None:
     import dask.array as da
 
-    from train.dask_stats import kth, kth_columns, moments
+    from train.distributed.dask_stats import kth, kth_columns, moments
 
     rng = np.random.default_rng(4)
     ts = np.sort(rng.integers(1_795_000_000, 1_796_000_000, 30_000)) * 1_000_000_000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.dataset import build_dataset
-from train.io import Records
-from train.labels import LabelParams
-from train.sample import generate
+from train.data.dataset import build_dataset
+from train.data.records import Records
+from train.data.sample import generate
+from train.labels.labeler import LabelParams
 
 FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
 

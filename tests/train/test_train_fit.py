@@ -16,8 +16,8 @@ import pytest
 from tests.infer.sidecar import python
 from tests.train.conftest import manifest, run_cli
 from train.cli import main
-from train.families import NAMES
-from train.io import read_records
+from train.data.load import read_records
+from train.model.families import NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = python()
@@ -181,12 +181,12 @@ def test_isotonic_calibration_is_interpolated_and_passes_the_parity_gate(
 
 
 def test_a_crash_while_writing_leaves_no_directory(tmp_path, small_data, monkeypatch):
-    import train.report
+    import train.publish.report
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(train.report, "write_report", boom)
+    monkeypatch.setattr(train.publish.report, "write_report", boom)
     with pytest.raises(OSError, match="disk full"):
         main(["fit", "--data", str(small_data), "--out", str(tmp_path), "--model", "hgb",
               "--cv-folds", "2", "--min-auc", "0"])  # fmt: skip

@@ -1,4 +1,4 @@
-"""Cheaper tree-ensemble graphs (train/fold.py) give scikit-learn's probability exactly."""
+"""Cheaper tree-ensemble graphs (train/onnx/fold.py) give scikit-learn's probability exactly."""
 # ruff: noqa: N803, N806  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
-from train import export
-from train.calibrate import calibrate
-from train.fold import sigmoid_to_fold
-from train.models import fit_pipeline
+from train.model.calibrate import calibrate
+from train.model.models import fit_pipeline
+from train.onnx import export
+from train.onnx.fold import sigmoid_to_fold
 
 CALIBRATION_OPS = {"Exp", "Div", "Mul", "Add", "ArrayFeatureExtractor", "Concat", "Sum"}
 
@@ -69,7 +69,7 @@ def test_uncalibrated_boosting_becomes_a_regressor_plus_sigmoid_with_parity(fami
     pipe = fit_pipeline(family, params, 0, X[:4000], y[:4000])
     model = export.to_onnx_fp32(pipe, 3, family)
     ops = [n.op_type for n in model.graph.node]
-    # xgb splits are BRANCH_LT: its Scaler stays (train/fold.py folds BRANCH_LEQ only).
+    # xgb splits are BRANCH_LT: its Scaler stays (train/onnx/fold.py folds BRANCH_LEQ only).
     assert ops == (["Scaler"] if family == "xgb" else []) + ["TreeEnsembleRegressor", "Sigmoid"]
     (out,) = model.graph.output
     assert [d.dim_value for d in out.type.tensor_type.shape.dim] == [0, 1]  # [N, 1]

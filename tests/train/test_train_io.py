@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from train.io import InputError, parse_timestamp, read_records
-from train.sample import generate, write
+from train.data.load import read_records
+from train.data.records import parse_timestamp
+from train.data.sample import generate, write
+from train.errors import InputError
 
 FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
 GOOD = {

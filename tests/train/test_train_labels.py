@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.train.reference_labels import reference_labels
-from train.labels import LabelParams, label_records, range_extrema
+from train.labels.labeler import LabelParams, label_records, range_extrema
 
 NS = 1_000_000_000
 

@@ -1,4 +1,4 @@
-"""`--model lgbm`: a family added through train/families.py alone goes the whole way.
+"""`--model lgbm`: a family added through train/model/families.py alone goes the whole way.
 
 Real pipeline on small data: fit, ONNX export with onnxmltools' LightGBM
 converter, the parity and variant gates, the report, and the real `infer`
@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from tests.infer.sidecar import Sidecar
 from tests.train.conftest import manifest, run_cli
-from train.io import read_records
+from train.data.load import read_records
 
 
 def test_lgbm_fit_publishes_a_model_infer_serves_like_onnxruntime(tmp_path, small_data, capsys):

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from train.data.load import read_records
+from train.data.parquet import sha256_data
+from train.data.sample import generate, write
 from train.errors import InputError
-from train.io import read_records
-from train.labels import LabelParams, label_records
-from train.parquet import label_per_symbol, sha256_data
-from train.sample import generate, write
+from train.labels.labeler import LabelParams, label_records
+from train.labels.per_symbol import label_per_symbol
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATS = ["tick_ratio", "depth_ratio", "price_dist"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import manifest
-from train.reference import bin_index, build_reference, feature_bins
+from train.publish.reference import bin_index, build_reference, feature_bins
 
 
 def test_continuous_feature_gets_ten_decile_bins_of_a_tenth_each() -> None:

@@ -1,11 +1,11 @@
-"""The Scaler folded into tree thresholds (train/fold_scaler.py) changes no output bit."""
+"""The Scaler folded into tree thresholds (train/onnx/fold_scaler.py) changes no output bit."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tests.train.float32_line import F32, INF, MAX, SPECIAL, TINY, random_float32, ulps
-from train.fold_scaler import fold_thresholds, scaler_output
+from train.onnx.fold_scaler import fold_thresholds, scaler_output
 
 
 def _assert_same_side(x: np.ndarray, t_new: np.ndarray, t: np.ndarray, o, s) -> None:
@@ -19,7 +19,7 @@ def _assert_same_side(x: np.ndarray, t_new: np.ndarray, t: np.ndarray, o, s) -> 
 
 def _cases(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t, offset, scale): StandardScaler-like, arbitrary and extreme ones."""
-    # Power-of-two scales and float32 means, as train.models.exact_scaler makes them.
+    # Power-of-two scales and float32 means, as train.model.models.exact_scaler makes them.
     o1 = rng.normal(0, 1, n).astype(F32) * F32(10.0) ** rng.integers(-3, 5, n).astype(F32)
     s1 = np.exp2(rng.integers(-12, 8, n)).astype(F32)
     t1 = rng.normal(0, 2, n).astype(F32)

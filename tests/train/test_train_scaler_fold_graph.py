@@ -12,10 +12,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.train.float32_line import F32, INF, SPECIAL, random_float32, ulps
-from train import export
-from train.calibrate import calibrate
-from train.fold_scaler import fold_scaler, fold_thresholds, scaler_output
-from train.models import fit_pipeline
+from train.model.calibrate import calibrate
+from train.model.models import fit_pipeline
+from train.onnx import export
+from train.onnx.fold_scaler import fold_scaler, fold_thresholds, scaler_output
 
 
 def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:

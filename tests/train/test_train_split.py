@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.split import PurgedTimeSeriesSplit, chronological_split
+from train.data.split import PurgedTimeSeriesSplit, chronological_split
 
 NS = 1_000_000_000
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-import train.fit
+import train.model.fit
 from tests.train.conftest import manifest, run_cli
-from train import export
-from train.dataset import build_dataset
-from train.io import read_records
-from train.labels import LabelParams
+from train.data.dataset import build_dataset
+from train.data.load import read_records
+from train.labels.labeler import LabelParams
+from train.onnx import export
 
 FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 
@@ -23,14 +23,14 @@ def test_tune_rows_tunes_on_a_slice_but_refits_on_all_training_rows(
     tmp_path, small_data, capsys, monkeypatch
 ):
     final_fit_rows: list[int] = []
-    real = train.fit.fit_pipeline
+    real = train.model.fit.fit_pipeline
 
     def spy(family, params, seed, X, y):
         final_fit_rows.append(len(y))
         return real(family, params, seed, X, y)
 
-    # train.search binds its own fit_pipeline: only the refit after the search is seen here.
-    monkeypatch.setattr(train.fit, "fit_pipeline", spy)
+    # train.model.search binds its own fit_pipeline: only the refit after the search is seen here.
+    monkeypatch.setattr(train.model.fit, "fit_pipeline", spy)
     code, out, err = run_cli(
         ["fit", "--data", str(small_data), "--out", str(tmp_path), "--search", "fast",
          "--tune-rows", "600", "--cv-folds", "2", "--min-auc", "0", "--no-report"],

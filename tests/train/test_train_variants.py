@@ -7,9 +7,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from train import export
-from train.fit import choose_serve_variant
-from train.models import fit_pipeline
+from train.model.fit import choose_serve_variant
+from train.model.models import fit_pipeline
+from train.onnx import export
 
 
 def _data(seed=0, n=4000):

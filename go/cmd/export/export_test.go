@@ -143,7 +143,7 @@ func TestExportToFileIsAtomicAndReadableByTrain(t *testing.T) {
 	if py == "" {
 		py = filepath.Join(root, ".venv", "bin", "python")
 	}
-	if _, err := os.Stat(filepath.Join(root, "train", "io.py")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "train", "data", "load.py")); err != nil {
 		t.Skipf("train package not found under %s", root)
 	}
 	if _, err := os.Stat(py); err != nil {
@@ -151,7 +151,7 @@ func TestExportToFileIsAtomicAndReadableByTrain(t *testing.T) {
 	}
 	cmd := exec.Command(py, "-c", `
 import sys
-from train.io import read_records
+from train.data.load import read_records
 r = read_records(sys.argv[1], ["tick_ratio", "depth_ratio", "price_dist"])
 print(len(r), r.bad, int(r.ts_ns[0]))`, out)
 	cmd.Dir = root
@@ -159,7 +159,7 @@ print(len(r), r.bad, int(r.ts_ns[0]))`, out)
 	cmd.Stderr = &stderr // progress bars and logs; only stdout carries the answer
 	b, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("train.io.read_records: %v\n%s", err, stderr.String())
+		t.Fatalf("train.data.load.read_records: %v\n%s", err, stderr.String())
 	}
 	if got, want := strings.TrimSpace(string(b)), "48 0 "+strconv.FormatInt(t0.UnixNano(), 10); got != want {
 		t.Fatalf("train read %q, want %q", got, want)

@@ -5,16 +5,16 @@ directly comparable with `--engine local --model xgb`:
 
 * labels: the frame is shuffled on `symbol`, so each partition holds whole
   symbols and a lookahead window is never cut at a partition border; each
-  partition is labelled by train.parquet.label_per_symbol, the same code as
+  partition is labelled by train.labels.per_symbol.label_per_symbol, the same code as
   the single-machine path (identical labels, asserted by the tests);
 * split: the chronological cuts are the exact time quantiles (found with a
   two-pass histogram: no sort, nothing row-sized on the client), then the
   same embargo; outlier bounds from the training split's exact moments;
 * fit: the hyper-parameters are searched on the most recent --tune-rows
-  training rows (train.search, on the client), then xgboost.dask refits on the
+  training rows (train.model.search, on the client), then xgboost.dask refits on the
   whole training split across the workers;
 * after the fit the booster is loaded into a plain XGBClassifier behind the
-  same exact StandardScaler, and train.fit.finish_family calibrates, exports
+  same exact StandardScaler, and train.model.fit.finish_family calibrates, exports
   the ONNX variants and gates them exactly as for a local fit. Validation and
   test are gathered to the client for that (40 % of the labelled rows).
 """
@@ -31,15 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from train.clean import OUTLIER_SIGMA
-from train.dask_stats import count_codes, kth, kth_columns, moments
-from train.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
+from train.data.clean import OUTLIER_SIGMA
+from train.data.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
+from train.data.parquet import is_parquet, timestamps_ns
+from train.data.records import LABEL_COLUMNS
+from train.distributed.dask_stats import count_codes, kth, kth_columns, moments
 from train.errors import InputError
-from train.fit import FamilyResult, FitOptions, finish_family
-from train.io import LABEL_COLUMNS
-from train.labels import NS, LabelParams
-from train.parquet import is_parquet, label_per_symbol, symbol_codes, timestamps_ns
-from train.search import run_search
+from train.labels.labeler import NS, LabelParams
+from train.labels.per_symbol import label_per_symbol, symbol_codes
+from train.model.fit import FamilyResult, FitOptions, finish_family
+from train.model.search import run_search
 
 log = logging.getLogger("train")
 DEFAULT_TUNE_ROWS = 100_000
@@ -99,7 +100,7 @@ def _label_partition(df, features: list[str], params: LabelParams):
 
 
 def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
-    """train.models.exact_scaler's StandardScaler, from distributed moments."""
+    """train.model.models.exact_scaler's StandardScaler, from distributed moments."""
     from sklearn.preprocessing import StandardScaler
 
     sc = StandardScaler()
@@ -229,7 +230,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
 
 def fit_xgb_dask(client, train, feats, scaler, ds: Dataset, opts: FitOptions, workdir: Path):
     """Search on the tuning sample, refit on every training row with xgboost.dask,
-    then the shared calibrate → export → gates of train.fit."""
+    then the shared calibrate → export → gates of train.model.fit."""
     from sklearn.pipeline import Pipeline
     from xgboost import XGBClassifier
     from xgboost import dask as dxgb

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from train.fold import ML_DOMAIN, node_attr
+from train.onnx.fold import ML_DOMAIN, node_attr
 
 TREE_ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier")
 _SIGN = np.int64(1 << 31)

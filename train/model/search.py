@@ -21,10 +21,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
 from tqdm import tqdm
 
-from train import families
+from train.data.split import PurgedTimeSeriesSplit
 from train.errors import InputError
-from train.models import fit_pipeline
-from train.split import PurgedTimeSeriesSplit
+from train.model import families
+from train.model.models import fit_pipeline
 
 log = logging.getLogger("train")
 

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from train import export
+from train.onnx import export
 
 FILE = "check_vectors.json"
 TEST_ROWS = 256

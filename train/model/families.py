@@ -2,8 +2,11 @@
 
 An entry says how to build the classifier, which grid the search explores,
 what to register before skl2onnx converts it, whether a sigmoid calibration
-folds into its trees (train/fold.py) and which libraries the manifest records
-for it. Nothing else in `train` names a family: adding one is adding an entry.
+folds into its trees (train/onnx/fold.py) and which libraries the manifest records
+for it. Adding a family is adding an entry. The only other places that name
+one are defaults and the Dask engine's limit: gbm is the default `--model` of
+`fit` and `backtest` (train/cli.py, train/backtest/) and xgb the only family
+`--engine dask` trains (train/cli.py, train/distributed/engine.py).
 
 Importing this module imports no ML library (`train --help` must answer at
 once): every library is imported inside the functions that use it.
@@ -237,7 +240,7 @@ def get(name: str) -> Family:
 
 
 def sigmoid_folding_classes() -> tuple[type, ...]:
-    """Classifier classes whose sigmoid calibration folds into the trees (train/fold.py)."""
+    """Classifier classes whose sigmoid calibration folds into the trees (train/onnx/fold.py)."""
     return tuple(f.estimator_class() for f in _ENTRIES if f.sigmoid_folds)
 
 

@@ -2,8 +2,8 @@
 
 Every graph has one input `features` float32 [N, F] (raw features) and one
 output `probability` float32 [N] or [N, 1] (class-1 probability; [N, 1] where
-the graph ends in the Sigmoid of train/fold.py's regressor rewrite). For tree
-ensembles the scaler is folded into the split thresholds (train/fold.py).
+the graph ends in the Sigmoid of train/onnx/fold.py's regressor rewrite). For tree
+ensembles the scaler is folded into the split thresholds (train/onnx/fold.py).
 """
 # ruff: noqa: N803  (X is scikit-learn's name for a feature matrix)
 
@@ -23,17 +23,17 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import INPUT_NAME, OUTPUT_NAME
-from train import families
 from train.errors import ExportError
-from train.fold import (
+from train.model import families
+from train.onnx.fold import (
     as_logistic_regressor,
     fold_into_graph,
     raw_score_name,
     sigmoid_to_fold,
 )
-from train.fold_scaler import fold_scaler
-from train.fp16 import convert_to_fp16
-from train.isotonic import append_interpolation, isotonic_to_interpolate
+from train.onnx.fold_scaler import fold_scaler
+from train.onnx.fp16 import convert_to_fp16
+from train.onnx.isotonic import append_interpolation, isotonic_to_interpolate
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 CALIBRATION_PROP = "sigmagate.calibration"
@@ -60,7 +60,7 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
         return _with_isotonic(*iso, n_features, family)
     families.get(family).prepare_export()
     # A sigmoid calibration of GradientBoosting/HistGradientBoosting is folded into
-    # the ensemble's leaves (train/fold.py): convert the bare classifier, then rewrite.
+    # the ensemble's leaves (train/onnx/fold.py): convert the bare classifier, then rewrite.
     folded = sigmoid_to_fold(pipeline)
     if folded is not None:
         pipeline = folded[0]
@@ -108,7 +108,7 @@ def to_onnx_fp32(pipeline: Any, n_features: int, family: str) -> onnx.ModelProto
 def _with_isotonic(
     bare: Any, iso: Any, raw_input: bool, n_features: int, family: str
 ) -> onnx.ModelProto:
-    """The bare classifier's graph + scikit-learn's isotonic interpolation (train/isotonic.py)."""
+    """The bare classifier's graph + scikit-learn's isotonic interpolation (isotonic.py)."""
     model = to_onnx_fp32(bare, n_features, family)
     score = OUTPUT_NAME
     if raw_input:  # the calibrator sees decision_function: the ensemble's raw score

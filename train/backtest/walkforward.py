@@ -27,16 +27,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
-from train.calibrate import calibrate
-from train.clean import finite_mask
-from train.dataset import build_dataset, label_all
+from train.data.clean import finite_mask
+from train.data.dataset import build_dataset, label_all
+from train.data.records import Records
 from train.errors import GateFailedError, InputError
-from train.io import Records
-from train.labels import NS, LabelParams
-from train.manifest import iso
-from train.models import fit_pipeline
-from train.search import run_search
-from train.trading import THRESHOLDS, trading_table
+from train.labels.labeler import NS, LabelParams
+from train.model.calibrate import calibrate
+from train.model.models import fit_pipeline
+from train.model.search import run_search
+from train.publish.manifest import iso
+from train.publish.trading import THRESHOLDS, trading_table
 
 log = logging.getLogger("train")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -217,7 +217,7 @@ def add_to_report(out: Path, recs: Records, args: Any, family: str) -> None:
     gate and seed. Too little data for a walk-forward never fails the fit: the
     section then says why it was skipped.
     """
-    from train.walkforward_report import write
+    from train.backtest.walkforward_report import write
 
     cfg = WalkForwardConfig(
         features=args.features,

@@ -19,7 +19,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
-from train import trading
+from train.publish import trading
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 

@@ -1,4 +1,4 @@
-"""Parquet input read in batches, and the per-symbol labeling that keeps big inputs small.
+"""Parquet input read in batches (labeled per symbol by train/labels/per_symbol.py).
 
 Why pyarrow and not polars or pandas: pyarrow is already a dependency (the
 exporter's Parquet is read with it, and dask reads Parquet through it), it
@@ -14,16 +14,14 @@ cleaning, measured by bench/scale.py).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from modelformat.manifest import sha256_file
+from train.data.records import LABEL_COLUMNS, Records, parse_timestamp
 from train.errors import InputError
-from train.io import LABEL_COLUMNS, Records, parse_timestamp
-from train.labels import LabelParams, label_records
 
 log = logging.getLogger("train")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -146,38 +144,3 @@ def read_parquet_records(path: Path, features: list[str]) -> Records:
     if len(recs) == 0:
         raise InputError(f"{path}: no records")
     return recs
-
-
-def symbol_codes(symbols: np.ndarray) -> np.ndarray:
-    """Integer codes, one per distinct symbol, found by hashing (np.unique on
-    10⁷ Python strings would sort them, minutes instead of a second)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return (
-        pc.dictionary_encode(pa.array(symbols, type=pa.string())).indices.to_numpy().astype(np.intp)
-    )
-
-
-def label_per_symbol(
-    codes: np.ndarray,
-    ts_ns: np.ndarray,
-    price: np.ndarray,
-    vwap: np.ndarray,
-    std_dev: np.ndarray,
-    params: LabelParams,
-) -> np.ndarray:
-    """label_records, one symbol at a time (a label never looks at another symbol).
-
-    The labeler's temporaries (sort order, window bounds, range extrema: about
-    80 bytes a row) then scale with the largest symbol, not the whole input.
-    """
-    out = np.empty(len(ts_ns), dtype=np.int8)
-    if len(out) == 0:
-        return out
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
-    for s, e in itertools.pairwise(bounds):
-        ix = order[s:e]
-        out[ix] = label_records(codes[ix], ts_ns[ix], price[ix], vwap[ix], std_dev[ix], params)
-    return out

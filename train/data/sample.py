@@ -27,7 +27,6 @@ import numpy as np
 
 START_NS = 1_795_132_800 * 1_000_000_000  # 2026-11-20T00:00:00Z
 BASE_PRICE = {"BTCUSDT": 60000.0, "ETHUSDT": 3000.0, "SOLUSDT": 150.0, "XRPUSDT": 0.6}
-DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 MEAN_GAP_S = 3.0  # average seconds between a symbol's records
 FLOW_TAU_S = 60.0  # memory of the order-flow imbalance
 VOL_TAU_S = 900.0  # memory of the volatility regime

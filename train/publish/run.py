@@ -19,17 +19,18 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
-from train import manifest as mf
-from train.check_vectors import write_check_vectors
-from train.dataset import Dataset, build_dataset
+from train.data.dataset import Dataset, build_dataset
+from train.data.load import read_records
+from train.data.parquet import sha256_data
+from train.data.records import Records
 from train.errors import GateFailedError
-from train.export import VARIANT_FILES
-from train.families import NAMES as FAMILIES
-from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
-from train.io import Records, read_records
-from train.labels import LabelParams
-from train.parquet import sha256_data
-from train.reference import build_reference
+from train.labels.labeler import LabelParams
+from train.model.families import NAMES as FAMILIES
+from train.model.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
+from train.onnx.check_vectors import write_check_vectors
+from train.onnx.export import VARIANT_FILES
+from train.publish import manifest as train_manifest
+from train.publish.reference import build_reference
 
 log = logging.getLogger("train")
 
@@ -49,7 +50,7 @@ class FitArgs:
     max_parity: float = 1e-4
     report: bool = True
     walk_forward_s: float | None = None  # add a walk-forward section to report.md
-    engine: str = "local"  # or "dask" (train.distributed)
+    engine: str = "local"  # or "dask" (train.distributed.engine)
     scheduler: str = "local"  # dask: "local" (a LocalCluster) or the scheduler's address
     workers: int = 2  # dask, --scheduler local: worker processes
 
@@ -84,10 +85,10 @@ def run_fit(args: FitArgs) -> Path:
 
 def _run_fit(args: FitArgs) -> Path:
     if args.engine == "dask":
-        from train import distributed
+        from train.distributed import engine
 
-        with distributed.connect(args.scheduler, args.workers) as client:
-            ds, fit_one = distributed.build(client, args)
+        with engine.connect(args.scheduler, args.workers) as client:
+            ds, fit_one = engine.build(client, args)
             return _publish(args, ds, fit_one)
     recs = read_records(args.data, args.features, args.max_bad)
     ds = build_dataset(recs, args.features, args.label, args.embargo_s, args.symbol)
@@ -116,16 +117,16 @@ def _publish(
         created = datetime.now(UTC).replace(microsecond=0)
         fp32_sha = sha256_file(tmp / VARIANT_FILES["fp32"])
         salt = 0
-        version = mf.version_name(created, fp32_sha)
+        version = train_manifest.version_name(created, fp32_sha)
         while (args.out / version).exists():
             salt += 1
-            version = mf.version_name(created, fp32_sha, salt)
+            version = train_manifest.version_name(created, fp32_sha, salt)
         serve = choose_serve_variant(best.variants)
         data_info = {
             "source": str(args.data),
             "sha256": sha256_data(args.data),
-            "first": mf.iso(ds.first_ns),
-            "last": mf.iso(ds.last_ns),
+            "first": train_manifest.iso(ds.first_ns),
+            "last": train_manifest.iso(ds.last_ns),
             "rows": ds.rows,
             "embargo_s": ds.embargo_s,
             "symbol": args.symbol,
@@ -153,14 +154,14 @@ def _publish(
             }
             for fam, r in results.items()
         }
-        man = mf.build_manifest(
+        man = train_manifest.build_manifest(
             version=version,
             created=created,
             family=best.family,
             features=args.features,
             threshold=args.opts.threshold,
             serve_variant=serve,
-            variants=mf.variant_entries(tmp, best.variants),
+            variants=train_manifest.variant_entries(tmp, best.variants),
             feature_stats=ds.stats,
             label=args.label.to_dict(),
             data=data_info,
@@ -178,14 +179,14 @@ def _publish(
         man["check_vectors"] = write_check_vectors(tmp, man, ds.test.X)
         man["reference"] = build_reference(ds.features, ds.train.X, best.p_onnx, man)
         if args.report:
-            from train.report import write_report
+            from train.publish.report import write_report
 
             write_report(tmp, man, ds, best, results)
             if args.walk_forward_s and recs is not None:
-                from train.walkforward import add_to_report
+                from train.backtest.walkforward import add_to_report
 
                 add_to_report(tmp, recs, args, best.family)
-        mf.write_manifest(tmp / "manifest.json", man)
+        train_manifest.write_manifest(tmp / "manifest.json", man)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; others (the sidecar) must read it
         final = args.out / version
         os.rename(tmp, final)

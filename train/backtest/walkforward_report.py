@@ -1,4 +1,4 @@
-"""Markdown, JSON and PNG for a walk-forward result (train/walkforward.py)."""
+"""Markdown, JSON and PNG for a walk-forward result (train/backtest/walkforward.py)."""
 
 # ruff: noqa: RUF001, RUF003  (σ is the unit the labels are in)
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.trading import markdown_table
+from train.publish.trading import markdown_table
 
 
 def _f(v: Any, spec: str = ".3f") -> str:

@@ -13,7 +13,7 @@ probability from the ensemble node alone, without the small nodes skl2onnx
 emits for the calibrator (docs/BENCHMARKS.md has what that saves per call).
 
 It is exact only where the calibrator's input is the raw score: the families
-marked `sigmoid_folds` in train/families.py (GradientBoosting,
+marked `sigmoid_folds` in train/model/families.py (GradientBoosting,
 HistGradientBoosting, LightGBM: they have `decision_function`).
 XGBClassifier, RandomForest and MLP have only `predict_proba`, so their
 calibrator sees logistic(f) or a vote share, and A·p + B is not linear in f;
@@ -28,7 +28,7 @@ onnxruntime's classifier also computes a label and a two-column output that
 nobody reads (the saving is measured in docs/BENCHMARKS.md).
 
 A third rewrite, the StandardScaler folded into the split thresholds, is in
-train/fold_scaler.py.
+train/onnx/fold_scaler.py.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from onnx import helper, numpy_helper
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 
-from train.families import sigmoid_folding_classes
+from train.model.families import sigmoid_folding_classes
 
 ML_DOMAIN = "ai.onnx.ml"
 

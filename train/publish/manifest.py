@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from modelformat import manifest as mf
-from train import families
-from train.export import VARIANT_FILES, VariantCheck
+from train.model import families
+from train.onnx.export import VARIANT_FILES, VariantCheck
 
 
 def library_versions(family: str) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Reading the exporter's records (JSON Lines or Parquet) into column arrays.
+"""The exporter's records as column arrays, and the JSON Lines reader.
+
+`Records`, `LABEL_COLUMNS` and `parse_timestamp` are what both readers share
+(train/data/parquet.py is the other one; train/data/load.py picks between them).
 
 A malformed JSON line is reported with its line number; up to `max_bad` such
 lines are skipped and counted, one more and the read fails.
@@ -130,23 +133,3 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
         bad=bad,
         bad_examples=examples,
     )
-
-
-def read_records(path: str | Path, features: list[str], max_bad: int = 0) -> Records:
-    """Read the fields labels and features need; unknown fields are ignored.
-
-    A Parquet file or a directory of them is read in batches by train.parquet
-    (features float32); anything else is JSON Lines.
-    """
-    path = Path(path)
-    if path.is_dir() or (path.is_file() and path.suffix in (".parquet", ".pq")):
-        from train.parquet import read_parquet_records
-
-        return read_parquet_records(path, features)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
-    recs = read_jsonl(path, needed, max_bad)
-    if len(recs) == 0:
-        raise InputError(f"{path}: no usable records ({recs.read} read, {recs.bad} bad)")
-    return recs

@@ -13,12 +13,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import DEFAULT_THRESHOLD
-from train import export
-from train.calibrate import calibrate
-from train.dataset import Dataset
-from train.metrics import classification_metrics
-from train.models import fit_pipeline
-from train.search import SearchResult, run_search
+from train.data.dataset import Dataset
+from train.model.calibrate import calibrate
+from train.model.metrics import classification_metrics
+from train.model.models import fit_pipeline
+from train.model.search import SearchResult, run_search
+from train.onnx import export
 
 log = logging.getLogger("train")
 

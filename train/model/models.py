@@ -1,4 +1,4 @@
-"""A StandardScaler + classifier pipeline for any family of train/families.py.
+"""A StandardScaler + classifier pipeline for any family of train/model/families.py.
 
 The scaler is always the first step, so the exported ONNX graph takes raw
 features (the sidecar never scales anything itself).
@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from train import families
+from train.model import families
 
 
 def exact_scaler(X: np.ndarray) -> StandardScaler:

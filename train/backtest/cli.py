@@ -1,4 +1,4 @@
-"""`train backtest`: walk-forward evaluation (train/walkforward.py) from the command line.
+"""`train backtest`: walk-forward evaluation (train/backtest/walkforward.py) from the command line.
 
 Writes OUT/backtest.md, OUT/backtest.json and OUT/backtest.png; prints the
 markdown file's path as the last stdout line. Exit 2 on bad arguments or too
@@ -12,25 +12,14 @@ import logging
 import sys
 from pathlib import Path
 
+from train.arguments import _positive_int, add_data_args, duration, parse_features
 from train.choices import FAMILIES
 from train.errors import GateFailedError, InputError
 
 log = logging.getLogger("train")
 
 
-def duration(text: str) -> float:
-    """argparse type: '1d', '6h', '30m' → seconds."""
-    from train.walkforward import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from train.cli import _positive_int, add_data_args
-
     b = sub.add_parser(
         "backtest", help="walk-forward: retrain every period vs a model trained once"
     )
@@ -49,11 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_backtest(a: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
-    from train.cli import parse_features
-    from train.io import read_records
-    from train.labels import LabelParams
-    from train.walkforward import WalkForwardConfig, walk_forward
-    from train.walkforward_report import write
+    from train.backtest.walkforward import WalkForwardConfig, walk_forward
+    from train.backtest.walkforward_report import write
+    from train.data.load import read_records
+    from train.labels.labeler import LabelParams
 
     if a.cv_folds < 2:
         raise InputError("--cv-folds must be at least 2")
@@ -75,7 +63,7 @@ def cmd_backtest(a: argparse.Namespace) -> int:
     )
     recs = read_records(a.data, cfg.features, a.max_bad)
     try:
-        with threadpool_limits(1):  # see train/run.py: one thread per fit on a shared box
+        with threadpool_limits(1):  # see train/publish/run.py: one thread per fit on a shared box
             res = walk_forward(recs, cfg)
     except GateFailedError as e:
         print(f"train backtest: {e}", file=sys.stderr)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
-from train.io import InputError, Records
-from train.labels import NS, LabelParams
-from train.parquet import label_per_symbol, symbol_codes
-from train.split import chronological_split
-from train.trading import realised_reversion
+from train.data.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
+from train.data.records import Records
+from train.data.split import chronological_split
+from train.errors import InputError
+from train.labels.labeler import NS, LabelParams
+from train.labels.per_symbol import label_per_symbol, symbol_codes
+from train.labels.realised import realised_reversion
 
 log = logging.getLogger("train")
 MIN_ROWS_PER_SPLIT = 50
@@ -24,7 +25,7 @@ class Part:
     X: np.ndarray
     y: np.ndarray
     ts_ns: np.ndarray
-    # Realised sigma-reversion and move at horizon per row (train/trading.py), for the report.
+    # Realised sigma-reversion and move at horizon per row (labels/realised.py), for the report.
     reversion: np.ndarray | None = None
     horizon: np.ndarray | None = None
 

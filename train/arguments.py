@@ -1,0 +1,85 @@
+"""The arguments `fit` and `backtest` share (data, labels, gate, decision) and their types.
+
+Kept import-light like train/cli.py: `train --help` must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from train.choices import CALIBRATIONS
+from train.errors import InputError
+
+DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
+KNOWN_FEATURES = (
+    "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
+    "rolling_volatility", "bid_ask_spread", "volume_spike",
+)  # fmt: skip
+
+
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+    return v
+
+
+def _unit(s: str) -> float:
+    v = float(s)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
+    return v
+
+
+def _positive(s: str) -> float:
+    v = float(s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+    return v
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """What `fit` and `backtest` share: the data, its labels, the gate and the decision."""
+    p.add_argument(
+        "--data", required=True, type=Path,
+        help="JSON Lines file, Parquet file, or a directory of Parquet files",
+    )  # fmt: skip
+    p.add_argument("--symbol", help="one symbol only (default: all symbols)")
+    p.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
+    p.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
+    p.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
+    p.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
+    p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
+    p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
+    p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
+    p.add_argument(
+        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
+        help=f"decision threshold ({DEFAULT_THRESHOLD})",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
+    )
+    p.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def parse_features(spec: str) -> list[str]:
+    feats = [x.strip() for x in spec.split(",") if x.strip()]
+    unknown = [x for x in feats if x not in KNOWN_FEATURES]
+    if not feats or unknown or len(set(feats)) != len(feats):
+        raise InputError(
+            f"--features {spec!r}: give distinct names from {', '.join(KNOWN_FEATURES)}"
+        )
+    return feats
+
+
+def duration(text: str) -> float:
+    """argparse type: '1d', '6h', '30m' → seconds."""
+    from train.backtest.walkforward import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

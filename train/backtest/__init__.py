@@ -1,0 +1,1 @@
+"""`train backtest`: walk-forward retraining against a model trained once, and its report."""

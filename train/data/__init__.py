@@ -1,0 +1,1 @@
+"""Input data: records (JSON Lines, Parquet), cleaning, the chronological split, samples."""

@@ -1,0 +1,1 @@
+"""`train fit --engine dask`: labeling, splitting and fitting on a Dask cluster."""

@@ -1,0 +1,1 @@
+"""The model families, the scaler + classifier pipeline, search, calibration, metrics, fit."""
