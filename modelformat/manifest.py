@@ -22,20 +22,54 @@ from typing import Any, ClassVar
 from modelformat.blocks import (
     Block,
     ManifestError,
+    exact_keys,
     kind,
     need,
+    number,
+    numbers,
     opt,
+    opt_number,
+    parse_json,
     plain_file,
+    sha256_hex,
     split,
+    typed_names,
 )
+from modelformat.defaults import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+
+__all__ = [
+    "DEFAULT_MIN_AUC",
+    "DEFAULT_THRESHOLD",
+    "FILE_NAME",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SCHEMA",
+    "Bins",
+    "FileRef",
+    "Manifest",
+    "ManifestError",
+    "Reference",
+    "Variant",
+    "finite",
+    "load",
+    "loads",
+    "read_json",
+    "sha256_file",
+    "verify_file",
+    "write",
+]
 
 SCHEMA = 1
 FILE_NAME = "manifest.json"
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
-# The defaults `train fit` and the deploy use, and the one place they are written.
-DEFAULT_THRESHOLD = 0.65  # decision threshold: approve when p >= it
-DEFAULT_MIN_AUC = 0.55  # quality gate: test-split AUC a model must reach to be published
+# The untyped blocks a consumer reads by key: their known keys are checked for
+# case twins and finite numbers, like go/manifest's Label and FeatureStats.
+LABEL_KEYS = ("lookahead_s", "threshold_sigma", "min_dist_sigma", "min_std")
+STATS_KEYS = ("mean", "std", "min", "max", "q001", "q999")
+# A threshold of exactly 0 approves every trade and 1 approves none (p is
+# never above 1): legal only when the manifest says so in this key.
+OPT_IN = "allow_extreme_thresholds"
 
 
 @dataclass(kw_only=True)
@@ -53,11 +87,11 @@ class Variant(Block):
     @classmethod
     def from_dict(cls, d: Any, where: str, at: str) -> Variant:
         d = kind(d, dict, where, at.rstrip("."))
-        file = plain_file(d, where, at)
+        exact_keys(d, typed_names(cls), where, at)
         typed, extra = split(cls, d)
         typed.update(
-            file=file,
-            sha256=need(d, "sha256", str, where, at).lower(),
+            file=plain_file(d, where, at),
+            sha256=sha256_hex(d, where, at),
             bytes=opt(d, "bytes", int, where, at),
             accepted=need(d, "accepted", bool, where, at),
             reason=opt(d, "reason", str, where, at),
@@ -76,10 +110,11 @@ class FileRef(Block):
     @classmethod
     def from_dict(cls, d: Any, where: str, at: str) -> FileRef:
         d = kind(d, dict, where, at.rstrip("."))
+        exact_keys(d, typed_names(cls), where, at)
         file = plain_file(d, where, at)
-        _, extra = split(cls, d)
-        sha = need(d, "sha256", str, where, at).lower()
+        sha = sha256_hex(d, where, at)
         rows = opt(d, "rows", int, where, at)
+        _, extra = split(cls, d)
         return cls(file=file, sha256=sha, rows=rows, extra=extra, keys=tuple(d))
 
 
@@ -93,15 +128,17 @@ class Bins(Block):
     @classmethod
     def from_dict(cls, d: Any, where: str, at: str) -> Bins:
         d = kind(d, dict, where, at.rstrip("."))
-        edges = need(d, "edges", list, where, at)
-        fractions = need(d, "fractions", list, where, at)
+        exact_keys(d, typed_names(cls), where, at)
+        edges = numbers(d, "edges", where, at)
+        fractions = numbers(d, "fractions", where, at)
         if not fractions or len(edges) != len(fractions) + 1:
             raise ManifestError(
                 f"{where}: field {at.rstrip('.')!r}: {len(edges)} edges for "
-                f"{len(fractions)} fractions (want one more edge than fractions)"
+                f"{len(fractions)} fractions (want one more edge than fractions)",
+                at.rstrip("."),
             )
         _, extra = split(cls, d)
-        return cls(edges=edges, fractions=fractions, extra=extra, keys=tuple(d))
+        return cls(edges=d["edges"], fractions=d["fractions"], extra=extra, keys=tuple(d))
 
 
 @dataclass(kw_only=True)
@@ -116,12 +153,38 @@ class Reference(Block):
     @classmethod
     def from_dict(cls, d: Any, where: str, at: str) -> Reference:
         d = kind(d, dict, where, at.rstrip("."))
+        exact_keys(d, typed_names(cls), where, at)
         feats = need(d, "features", dict, where, at)
         typed, extra = split(cls, d)
         typed["features"] = {
             k: Bins.from_dict(v, where, f"{at}features.{k}.") for k, v in feats.items()
         }
+        opt_number(d, "approval_rate", where, at)
+        opt_number(d, "approval_threshold", where, at)
+        opt(d, "rows", int, where, at)
         return cls(**typed, extra=extra, keys=tuple(d))
+
+
+def _threshold(v: Any, opt_in: bool, where: str, name: str) -> float:
+    """A decision threshold: in (0, 1), or exactly 0 or 1 with the opt-in."""
+    t = number(v, where, name)
+    if not 0.0 <= t <= 1.0:
+        raise ManifestError(f"{where}: field {name!r} {t} is outside [0, 1]", name)
+    if t in (0.0, 1.0) and not opt_in:
+        what = "approves every trade" if t == 0.0 else "approves no trade"
+        raise ManifestError(
+            f"{where}: field {name!r} is {t:g}, which {what}; if that is meant, "
+            f'set "{OPT_IN}": true in the manifest',
+            name,
+        )
+    return t
+
+
+def _plain_numbers(d: dict[str, Any], known: tuple[str, ...], where: str, at: str) -> None:
+    """An untyped block's known keys: exact case, finite numbers when set."""
+    exact_keys(d, known, where, at)
+    for key in known:
+        opt_number(d, key, where, at)
 
 
 @dataclass(kw_only=True)
@@ -138,6 +201,8 @@ class Manifest(Block):
     input_name: str = INPUT_NAME
     output_name: str = OUTPUT_NAME
     default_threshold: float = DEFAULT_THRESHOLD
+    allow_extreme_thresholds: bool | None = None
+    symbol_thresholds: dict[str, float] | None = None
     serve_variant: str
     variants: dict[str, Variant]
     feature_stats: dict[str, dict[str, Any]] | None = None
@@ -154,16 +219,17 @@ class Manifest(Block):
 
     @classmethod
     def from_dict(cls, d: Any, where: str = FILE_NAME) -> Manifest:
-        """Validate (rule 1 of MODEL_FORMAT.md and every key's type) and type `d`.
-        `where` names the file in errors."""
+        """Validate (the rules of MODEL_FORMAT.md, in the order go/manifest applies
+        them) and type `d`. `where` names the file in errors."""
         if not isinstance(d, dict):
             raise ManifestError(f"{where}: manifest must be a JSON object")
+        exact_keys(d, typed_names(cls), where, "")
         schema = need(d, "schema", int, where, "")
         if schema != SCHEMA:
-            raise ManifestError(f"{where}: schema {schema!r}, this build reads {SCHEMA}")
+            raise ManifestError(f"{where}: schema {schema!r}, this build reads {SCHEMA}", "schema")
         version = need(d, "version", str, where, "")
         if not version:
-            raise ManifestError(f"{where}: field 'version' is empty")
+            raise ManifestError(f"{where}: field 'version' is empty", "version")
         features = need(d, "features", list, where, "")
         if (
             not features
@@ -171,23 +237,53 @@ class Manifest(Block):
             or len(set(features)) != len(features)
         ):
             raise ManifestError(
-                f"{where}: field 'features' must be distinct names, got {features!r}"
+                f"{where}: field 'features' must be distinct non-empty names, got {features!r}",
+                "features",
             )
-        threshold = float(need(d, "default_threshold", (int, float), where, ""))
-        if not 0.0 <= threshold <= 1.0:
-            raise ManifestError(f"{where}: field 'default_threshold' {threshold} is outside [0, 1]")
+        names = {}
+        for key in ("input_name", "output_name"):
+            names[key] = need(d, key, str, where, "")
+            if not names[key]:
+                raise ManifestError(f"{where}: field {key!r} is empty", key)
+        opt_in = opt(d, OPT_IN, bool, where, "") is True
+        threshold = _threshold(
+            need(d, "default_threshold", (int, float), where, ""), opt_in, where,
+            "default_threshold",
+        )  # fmt: skip
+        symbols = opt(d, "symbol_thresholds", dict, where, "")
+        if symbols is not None:
+            if "" in symbols:
+                raise ManifestError(
+                    f"{where}: field 'symbol_thresholds' has an empty symbol", "symbol_thresholds"
+                )
+            symbols = {
+                k: _threshold(v, opt_in, where, f"symbol_thresholds.{k}")
+                for k, v in symbols.items()
+            }
         variants = need(d, "variants", dict, where, "")
+        typed_variants = {
+            k: Variant.from_dict(v, where, f"variants.{k}.") for k, v in variants.items()
+        }
+        serve = need(d, "serve_variant", str, where, "")
+        for key in ("created", "model_family"):
+            opt(d, key, str, where, "")
+        stats = opt(d, "feature_stats", dict, where, "")
+        for name, s in (stats or {}).items():
+            kind(s, dict, where, f"feature_stats.{name}")
+            _plain_numbers(s, STATS_KEYS, where, f"feature_stats.{name}.")
+        label = opt(d, "label", dict, where, "")
+        if label is not None:
+            _plain_numbers(label, LABEL_KEYS, where, "label.")
         typed, extra = split(cls, d)
         typed.update(
             version=version,
             features=list(features),
-            input_name=need(d, "input_name", str, where, ""),
-            output_name=need(d, "output_name", str, where, ""),
+            input_name=names["input_name"],
+            output_name=names["output_name"],
             default_threshold=threshold,
-            serve_variant=need(d, "serve_variant", str, where, ""),
-            variants={
-                k: Variant.from_dict(v, where, f"variants.{k}.") for k, v in variants.items()
-            },
+            symbol_thresholds=symbols,
+            serve_variant=serve,
+            variants=typed_variants,
             check_vectors=None
             if d.get("check_vectors") is None
             else FileRef.from_dict(d["check_vectors"], where, "check_vectors."),
@@ -195,20 +291,29 @@ class Manifest(Block):
             if d.get("reference") is None
             else Reference.from_dict(d["reference"], where, "reference."),
         )
-        for key in ("feature_stats", "label", "data", "training", "metrics", "parity", "gates",
-                    "comparison", "libraries"):  # fmt: skip
+        for key in ("data", "training", "metrics", "parity", "gates", "comparison", "libraries"):
             opt(d, key, dict, where, "")
-        return cls(**typed, extra=extra, keys=tuple(d))
+        m = cls(**typed, extra=extra, keys=tuple(d))
+        m.served(where=where)  # rule 2: serve_variant names an accepted variant
+        return m
+
+    def threshold_for(self, symbol: str) -> float:
+        """The decision threshold of one symbol: its own, else default_threshold."""
+        return (self.symbol_thresholds or {}).get(symbol, self.default_threshold)
 
     def served(self, name: str | None = None, where: str = FILE_NAME) -> tuple[str, Variant]:
         """The variant to serve (rule 2): `name` or serve_variant, present and accepted."""
+        field = "" if name else "serve_variant"
         name = name or self.serve_variant
         spec = self.variants.get(name)
         if spec is None:
-            raise ManifestError(f"{where}: no variant {name!r} (have {sorted(self.variants)})")
+            raise ManifestError(
+                f"{where}: no variant {name!r} (have {sorted(self.variants)})", field
+            )
         if not spec.accepted:
             raise ManifestError(
-                f"{where}: variant {name!r} was rejected ({spec.reason}), not serving it"
+                f"{where}: variant {name!r} was rejected ({spec.reason}), not serving it",
+                field and f"variants.{name}.accepted",
             )
         return name, spec
 
@@ -220,13 +325,12 @@ def read_json(directory: str | os.PathLike[str]) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read manifest: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: manifest must be a JSON object")
-    return data
+    return parse_json(text, str(path))
+
+
+def loads(text: str, where: str = FILE_NAME) -> Manifest:
+    """Parse and validate a manifest's text; `where` names it in errors."""
+    return Manifest.from_dict(parse_json(text, where), where)
 
 
 def load(directory: str | os.PathLike[str]) -> Manifest:
@@ -256,7 +360,7 @@ def verify_file(path: str | os.PathLike[str], want: str) -> bytes:
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     got = hashlib.sha256(blob).hexdigest()
-    if got != want.lower():
+    if got != want:
         raise ManifestError(f"{path}: sha256 {got} does not match the manifest's {want}")
     return blob
 

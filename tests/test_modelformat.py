@@ -65,6 +65,8 @@ def test_a_built_manifest_writes_null_reason_and_comparison_and_reads_back(tmp_p
         (("features",), ["a", "a"], "field 'features' must be distinct"),
         (("default_threshold",), "high", "field 'default_threshold' has the wrong type"),
         (("variants", "fp32", "sha256"), 5, "field 'variants.fp32.sha256' has the wrong type"),
+        (("variants", "fp32", "sha256"), "AB" * 32, "64 lowercase hex digits"),
+        (("default_threshold",), 0.0, "approves every trade"),
         (("variants", "fp32", "file"), "../x.onnx", "field 'variants.fp32.file' must be a plain"),
         (("reference", "features", "tick_ratio", "edges"), [0.0], "reference.features.tick_ratio"),
         (("check_vectors", "file"), None, "missing key 'check_vectors.file'"),
@@ -90,18 +92,21 @@ def test_served_refuses_missing_and_rejected_variants() -> None:
     d = _full()
     d["variants"]["fp32"]["accepted"] = False
     d["variants"]["fp32"]["reason"] = "agreement 0.9 < 0.995"
-    m = mf.Manifest.from_dict(d)
-    with pytest.raises(mf.ManifestError, match=r"rejected \(agreement 0.9"):
-        m.served()
+    with pytest.raises(mf.ManifestError, match=r"rejected \(agreement 0.9") as exc:
+        mf.Manifest.from_dict(d)  # serve_variant must name an accepted variant
+    assert exc.value.field == "variants.fp32.accepted"
+    d["variants"]["fp32"]["accepted"] = True
     with pytest.raises(mf.ManifestError, match="no variant 'int8'"):
-        m.served("int8")
+        mf.Manifest.from_dict(d).served("int8")
 
 
 def test_verify_file_returns_the_bytes_it_hashed_or_names_the_mismatch(tmp_path) -> None:
     f = tmp_path / "model.onnx"
     f.write_bytes(b"graph")
     want = mf.sha256_file(f)
-    assert mf.verify_file(f, want.upper()) == b"graph"
+    assert mf.verify_file(f, want) == b"graph"
+    with pytest.raises(mf.ManifestError, match="does not match"):
+        mf.verify_file(f, want.upper())  # one spelling, as the manifest's rule says
     with pytest.raises(mf.ManifestError, match=r"model\.onnx: sha256 .* does not match"):
         mf.verify_file(f, "0" * 64)
 
@@ -114,3 +119,31 @@ def test_importing_it_imports_nothing_heavy() -> None:
         "sys.exit(sorted(heavy) or 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_error_carries_the_field_path(tmp_path) -> None:
+    d = _full()
+    d["check_vectors"]["file"] = ".."
+    with pytest.raises(mf.ManifestError) as exc:
+        mf.Manifest.from_dict(d)
+    assert exc.value.field == "check_vectors.file"
+
+
+def test_defaults_command_prints_json_shell_and_one_value() -> None:
+    from modelformat import defaults
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "modelformat", "defaults", *args],
+            check=True, cwd=ROOT, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+
+    values = json.loads(run())
+    assert values["DEFAULT_THRESHOLD"] == mf.DEFAULT_THRESHOLD == defaults.DEFAULT_THRESHOLD
+    assert values["KNOWN_FEATURES"][:3] == ["tick_ratio", "depth_ratio", "price_dist"]
+    assert run("--get", "drift_psi").strip() == "0.2"
+    shell = subprocess.run(
+        ["bash", "-c", 'eval "$1"; echo "$DEFAULT_MIN_AUC $KNOWN_FEATURES"', "_", run("--shell")],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert shell == ["0.55", ",".join(defaults.KNOWN_FEATURES)]

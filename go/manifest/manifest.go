@@ -8,11 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Schema is the manifest format version this package understands.
@@ -25,13 +25,19 @@ const FileName = "manifest.json"
 // and the optional blocks later stages read. Keys it does not name are kept
 // in the file and ignored here.
 type Manifest struct {
-	Schema           int                     `json:"schema"`
-	Version          string                  `json:"version"`
-	ModelFamily      string                  `json:"model_family"`
-	Features         []string                `json:"features"`
-	InputName        string                  `json:"input_name"`
-	OutputName       string                  `json:"output_name"`
-	DefaultThreshold float64                 `json:"default_threshold"`
+	Schema           int      `json:"schema"`
+	Version          string   `json:"version"`
+	Created          string   `json:"created"`
+	ModelFamily      string   `json:"model_family"`
+	Features         []string `json:"features"`
+	InputName        string   `json:"input_name"`
+	OutputName       string   `json:"output_name"`
+	DefaultThreshold float64  `json:"default_threshold"`
+	// AllowExtremeThresholds is the opt-in a threshold of exactly 0 or 1 needs.
+	AllowExtremeThresholds bool `json:"allow_extreme_thresholds,omitempty"`
+	// SymbolThresholds overrides DefaultThreshold per symbol; absent in
+	// models made before it existed. Read it through ThresholdFor.
+	SymbolThresholds map[string]float64      `json:"symbol_thresholds,omitempty"`
 	ServeVariant     string                  `json:"serve_variant"`
 	Variants         map[string]Variant      `json:"variants"`
 	FeatureStats     map[string]FeatureStats `json:"feature_stats"`
@@ -121,68 +127,43 @@ func Load(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// Parse decodes and validates a manifest's bytes.
+// Parse decodes and validates a manifest's bytes, strictly: a key given
+// twice, a key that differs from a known one only in case, a required key
+// missing or null, or a value of the wrong type is an *Error naming the field
+// (docs/MODEL_FORMAT.md, "Validation rules"). Unknown keys are allowed.
 func Parse(b []byte) (*Manifest, error) {
+	tree, err := decodeStrict(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTree(tree); err != nil {
+		return nil, err
+	}
+	// Safe now: no duplicate or case-twin keys are left for encoding/json's
+	// last-wins, case-insensitive matching to pick from, and every typed
+	// value has its type.
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("not a manifest: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decode a validated manifest: %w", err)
 	}
 	return &m, nil
 }
 
-// Validate applies the rules of docs/MODEL_FORMAT.md that need no file I/O.
-func (m *Manifest) Validate() error {
-	var errs []error
-	if m.Schema != Schema {
-		errs = append(errs, fmt.Errorf("schema is %d, this build reads %d", m.Schema, Schema))
+// ThresholdFor is the decision threshold of one symbol: its own in
+// symbol_thresholds, else default_threshold.
+func (m *Manifest) ThresholdFor(symbol string) float64 {
+	if t, ok := m.SymbolThresholds[symbol]; ok {
+		return t
 	}
-	if m.Version == "" {
-		errs = append(errs, errors.New("version is missing"))
-	}
-	if len(m.Features) == 0 {
-		errs = append(errs, errors.New("features is empty"))
-	}
-	seen := make(map[string]bool, len(m.Features))
-	for _, f := range m.Features {
-		if seen[f] {
-			errs = append(errs, fmt.Errorf("feature %q is listed twice", f))
-		}
-		seen[f] = true
-	}
-	if !(m.DefaultThreshold >= 0 && m.DefaultThreshold <= 1) {
-		errs = append(errs, fmt.Errorf("default_threshold %v is not in [0, 1]", m.DefaultThreshold))
-	}
-	if _, err := m.Served(); err != nil {
-		errs = append(errs, err)
-	}
-	for name, v := range m.Variants {
-		if err := plainFile(v.File); err != nil {
-			errs = append(errs, fmt.Errorf("variants.%s.file: %w", name, err))
-		}
-	}
-	if m.CheckVectors != nil {
-		if err := plainFile(m.CheckVectors.File); err != nil {
-			errs = append(errs, fmt.Errorf("check_vectors.file: %w", err))
-		}
-	}
-	if r := m.Reference; r != nil {
-		for name, b := range r.Features {
-			if len(b.Fractions) == 0 || len(b.Edges) != len(b.Fractions)+1 {
-				errs = append(errs, fmt.Errorf("reference.features.%s: %d edges for %d fractions", name, len(b.Edges), len(b.Fractions)))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return m.DefaultThreshold
 }
 
 // plainFile accepts a file name inside the model directory, never a path
 // that leaves it (a manifest must not make a reader hash or load /etc/...).
+// Both separators are refused, so the rule does not depend on the OS.
 func plainFile(name string) error {
-	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
-		return fmt.Errorf("%q is not a plain file name in the model directory", name)
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+		return fmt.Errorf("%q is not a plain file name in the model directory (no '/', '\\', not '.' or '..', not empty)", name)
 	}
 	return nil
 }

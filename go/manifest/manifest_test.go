@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,20 +28,21 @@ func TestLoadReadsTheVectorsModel(t *testing.T) {
 	}
 }
 
-func TestValidateNamesEachFault(t *testing.T) {
-	_, err := Parse([]byte(`{"schema": 2, "features": ["a", "a"], "default_threshold": 1.5,
-		"serve_variant": "fp16", "variants": {"fp16": {"file": "m.onnx", "accepted": false},
-		"int8": {"file": "../../etc/passwd", "accepted": true}},
-		"reference": {"features": {"a": {"edges": [0, 1], "fractions": [0.5, 0.5]}}}}`))
-	if err == nil {
-		t.Fatal("no error")
+func TestLoadNamesTheFileAndTheField(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "..", "tests", "vectors", "model", FileName))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"schema is 2", "version is missing", `"a" is listed twice`,
-		"default_threshold 1.5", `"fp16" was rejected`, "reference.features.a",
-		`variants.int8.file: "../../etc/passwd" is not a plain file name`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
+	b = []byte(strings.Replace(string(b), `"default_threshold": 0.65`, `"default_threshold": 0.65, "Default_Threshold": 0`, 1))
+	if err := os.WriteFile(filepath.Join(dir, FileName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(dir)
+	var e *Error
+	if !errors.As(err, &e) || e.Field != "Default_Threshold" ||
+		!strings.HasPrefix(err.Error(), filepath.Join(dir, FileName)+": ") || !strings.Contains(err.Error(), "only in case") {
+		t.Fatalf("got %v", err)
 	}
 }
 
