@@ -7,14 +7,14 @@ import gc
 import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from infer import logs
 from infer.model import Model, ModelError, load
+from infer.pidfile import Pidfile, PidfileError
 from infer.reload import Reloader
 from infer.server import Server
-from infer.status import write_atomic
+from infer.status import set_model_path
 from infer.transport import Stdio
 
 DEFAULT_SPIN_US = 50.0
@@ -41,7 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--threshold", type=_threshold, help="default approve threshold; default: the manifest's"
     )
-    ap.add_argument("--pidfile", help="write the process id here; removed at exit")
+    ap.add_argument(
+        "--pidfile",
+        help="write the process id here and hold it locked; refused if a live sidecar holds it",
+    )
     ap.add_argument(
         "--status-file", help="JSON status rewritten atomically on every load and reload"
     )
@@ -88,6 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signum))
 
+    pidfile = Pidfile(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        # Before the model loads: a clash fails fast, and a deploy that signals this
+        # pid during the load is answered with a reload once it is done.
+        try:
+            pidfile.acquire()
+        except PidfileError as exc:
+            log.error("refusing to start", extra={"error": str(exc)})
+            return 1
+    set_model_path(args.model)
+
     def load_model() -> Model:
         return load(args.model, args.variant, args.threshold, args.threads)
 
@@ -105,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             "no usable model; serving no_model until a reload succeeds", extra={"error": error}
         )
 
-    if args.pidfile:
-        write_atomic(args.pidfile, f"{os.getpid()}\n")
     io = Stdio(0, proto_fd, args.spin_us / 1e6)
     server = Server(
         io,
@@ -142,16 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.set_wakeup_fd(-1)
         io.close()
-        if args.pidfile:
-            _remove_pidfile(args.pidfile)
-
-
-def _remove_pidfile(path: str) -> None:
-    try:
-        if Path(path).read_text().strip() == str(os.getpid()):
-            os.unlink(path)
-    except OSError:
-        pass
+        if pidfile is not None:
+            pidfile.release()
 
 
 if __name__ == "__main__":

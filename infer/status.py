@@ -1,4 +1,5 @@
-"""The status file a deploy script reads to see what is being served."""
+"""The status file a deploy script reads to see what is being served, by which process,
+from which --model path."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 log = logging.getLogger("infer")
 
+# The --model path as given (absolute, links not resolved), set once at start: a deploy
+# reads it to tell whether this sidecar serves its models directory, even when the
+# pidfile that should name this process is missing.
+_model_path: str | None = None
+
+
+def set_model_path(model: str | os.PathLike[str]) -> None:
+    global _model_path
+    _model_path = os.path.abspath(model)
+
 
 def write_status(
     path: str | os.PathLike[str], model_info: dict[str, Any] | None, last_error: str | None
@@ -33,6 +44,7 @@ def write_status(
         "loaded_at": model_info["loaded_at"] if model_info else None,
         "last_error": last_error,
         "pid": os.getpid(),
+        "model": _model_path,
     }
     try:
         write_atomic(path, json.dumps(status) + "\n")

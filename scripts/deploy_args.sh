@@ -27,7 +27,8 @@ validation:
                           gets --min-auc 0)
       --skip-smoke        do not serve the new model in a throw-away sidecar first
 deployment:
-      --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/)
+      --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/;
+                          only a deploy or --shadow creates it)
       --keep N            keep the newest N versions, never current or previous (default 5)
       --keep-backups N    archives kept in MODELS_DIR/.backup/ (default 10)
       --no-backup         do not archive the outgoing version to MODELS_DIR/.backup/
@@ -36,7 +37,8 @@ deployment:
       --status-file FILE  the sidecar's --status-file (env SIGMAGATE_STATUS_FILE;
                           default run/infer.status.json)
       --reload-timeout S  how long to wait for the sidecar to confirm (default 30)
-      --rollback [VER]    switch current back to VER (default: the previous version)
+      --rollback [VER]    switch current back to VER (default: the previous version);
+                          works without Python
 shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
       --shadow            validate and publish the model as usual, but point models/shadow
                           at it instead of current: the predictor scores it on live
@@ -115,5 +117,10 @@ parse_args() {
   [[ $((SHADOW + PROMOTE + ROLLBACK)) -le 1 ]] || { echo "error: --shadow, --promote and --rollback exclude each other" >&2; exit 2; }
   [[ $FORCE -eq 0 || $PROMOTE -eq 1 ]] || { echo "error: --force goes with --promote" >&2; exit 2; }
   [[ "$MIN_DECISIONS" =~ ^[0-9]+$ ]] || { echo "error: --min-decisions must be a whole number, got '$MIN_DECISIONS'" >&2; exit 2; }
-  [[ -x "$PY" ]] || { echo "error: Python not found at $PY; run scripts/setup.sh or set SIGMAGATE_PYTHON" >&2; exit 2; }
+  [[ "$RELOAD_TIMEOUT" =~ ^[0-9]+(\.[0-9]{1,6})?$ ]] || { echo "error: --reload-timeout must be a number of seconds, got '$RELOAD_TIMEOUT'" >&2; exit 2; }
+  # A rollback only switches links, signals and reads the status file: it runs without
+  # Python (and then checks files against the checksum list written at publication).
+  HAVE_PY=0
+  if [[ -x "$PY" ]]; then HAVE_PY=1; fi
+  [[ $HAVE_PY -eq 1 || $ROLLBACK -eq 1 ]] || { echo "error: Python not found at $PY; run scripts/setup.sh or set SIGMAGATE_PYTHON" >&2; exit 2; }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Export → train → validate → deploy → reload → verify, with automatic rollback.
-# Every failure leaves models/current where it was and exits non-zero.
+# A failure exits non-zero and says where models/current is (unchanged, or what it is now).
 # Full reference: docs/ML_PIPELINE.md ("Deploying a model").
 # The command line is in deploy_args.sh, the switch of models/current (reload, backup,
-# automatic rollback, pruning) in deploy_switch.sh, --shadow/--promote in deploy_shadow.sh.
+# automatic rollback, repair, pruning, stale scratch) in deploy_switch.sh,
+# --shadow/--promote in deploy_shadow.sh.
 set -euo pipefail
 
 ROOT="${SIGMAGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -17,46 +18,79 @@ source "$LIB_DIR/deploy_args.sh"
 source "$LIB_DIR/deploy_switch.sh"
 parse_args "$@"
 
-# --- logging: everything goes to stderr and the log file; stdout gets only the result line.
-mkdir -p "$LOG_DIR" "$MODELS_DIR"
+# Only a deploy creates the models directory: a rollback or promotion (or a dry run)
+# into a directory that does not exist is a mistyped path.
+if [[ ! -d "$MODELS_DIR" ]]; then
+  if [[ $ROLLBACK -eq 1 || $PROMOTE -eq 1 || $DRY_RUN -eq 1 ]]; then
+    echo "error: --models-dir $MODELS_DIR does not exist (only a deploy or --shadow creates it)" >&2
+    exit 2
+  fi
+  mkdir -p "$MODELS_DIR"
+fi
 MODELS_DIR="$(cd "$MODELS_DIR" && pwd -P)"
+
+# --- logging: everything goes to stderr and the log file; stdout gets only the result line.
+mkdir -p "$LOG_DIR"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 LOG="$LOG_DIR/deploy-$STAMP-$$.log"
 exec 3>&1
 exec 1> >(tee -a "$LOG" >&2) 2>&1
 TEE_PID=$!
-CLEANUP=()
+TMPBASE="${TMPDIR:-/tmp}"
+TMPBASE="${TMPBASE%/}"
+START_CURRENT="$(current_version || true)"
 cleanup() {
-  rm -rf -- "${CLEANUP[@]}"
+  # Every scratch name carries this pid: remove them whichever way the script ends.
+  local f
+  for f in "$TMPBASE"/sigmagate-deploy."$$".* "$MODELS_DIR"/.*.tmp."$$" "$MODELS_DIR"/.incoming-"$$" \
+    "$MODELS_DIR"/.publish-"$$" "$MODELS_DIR"/.restore-"$$" "$MODELS_DIR"/.backup/.*.tmp."$$" \
+    "$MODELS_DIR"/.sums/.*.tmp."$$"; do
+    if [[ -e "$f" || -L "$f" ]]; then chmod -R u+w -- "$f" 2>/dev/null || true; rm -rf -- "$f"; fi
+  done
   # Let tee drain, so every line is out before the caller sees the exit status.
   exec 1>&- 2>&-
   wait "$TEE_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-log() { printf '%s deploy: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-die() { log "FAILED: $*"; log "models/current is unchanged: $(current_version || echo none)"; exit 1; }
+# printf's own clock: no child process (see the lock note in deploy_switch.sh).
+log() { TZ=UTC printf '%(%H:%M:%S)T deploy: %s\n' -1 "$*"; }
+# The last words of every failure: where current is now, never a guess.
+report_current() {
+  local cur
+  cur="$(current_version || true)"
+  if [[ "$cur" == "$START_CURRENT" ]]; then
+    log "models/current is unchanged: ${cur:-none}"
+  else
+    log "models/current is now: ${cur:-none} (was ${START_CURRENT:-none})"
+  fi
+}
+die() { log "FAILED: $*"; report_current; exit 1; }
 # Anything that fails without its own message still says what failed and where current is.
 set -E
-trap 'rc=$?; log "FAILED: exit $rc at line $LINENO: $BASH_COMMAND"; log "models/current is now: $(current_version || echo none)"; exit $rc' ERR
+trap 'rc=$?; log "FAILED: exit $rc at line $LINENO: $BASH_COMMAND"; report_current; exit $rc' ERR
+trap 'log "interrupted (SIGINT)"; report_current; exit 130' INT
+trap 'log "terminated (SIGTERM)"; report_current; exit 143' TERM
 log "log file $LOG"
+clean_stale_tmp
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: nothing will be changed"
 else
-  # One deploy at a time per models directory.
+  # One deploy at a time per models directory (fd 9: see deploy_switch.sh).
   exec 9>"$MODELS_DIR/.deploy.lock"
   flock -n 9 || { log "FAILED: another deploy holds $MODELS_DIR/.deploy.lock"; exit 1; }
+  clean_stale_models
+  START_CURRENT="$(current_version || true)"
 fi
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/sigmagate-deploy.XXXXXX")"
-CLEANUP+=("$TMP")
-
-[[ -n "$MIN_AUC" ]] || MIN_AUC="$(checks default-min-auc)" || die "cannot read the default --min-auc"
+TMP="$(mktemp -d "$TMPBASE/sigmagate-deploy.$$.XXXXXX")"
 
 # ---------------------------------------------------------------- rollback mode
+# Pure shell: Python only makes the file check stronger (verify_version).
 if [[ $ROLLBACK -eq 1 ]]; then
   target="$ROLLBACK_TO"
   [[ -n "$target" ]] || target="$(previous_version || true)"
   [[ -n "$target" ]] || die "--rollback: no previous version recorded in $MODELS_DIR/previous; name one: --rollback VERSION"
+  plain_name "$target" || die "--rollback: '$target' is not a version name (one plain name in $MODELS_DIR)"
   if [[ ! -d "$MODELS_DIR/$target" ]]; then
     archive="$MODELS_DIR/.backup/$target.tar.gz"
     [[ -f "$archive" ]] || die "--rollback: $MODELS_DIR/$target does not exist and there is no backup $archive"
@@ -64,16 +98,15 @@ if [[ $ROLLBACK -eq 1 ]]; then
     # Extract next to the versions (same filesystem), so the final rename is atomic.
     restore="$MODELS_DIR/.restore-$$"
     [[ $DRY_RUN -eq 1 ]] && restore="$TMP/restore"
-    CLEANUP+=("$MODELS_DIR/.restore-$$")
     mkdir -p "$restore"
-    tar -C "$restore" -xzf "$archive"
-    checks verify-files "$restore/$target" || die "backup $archive is corrupt (see above)"
+    tar -C "$restore" -xzf "$archive" 9>&- || die "cannot extract $archive"
+    [[ -d "$restore/$target" ]] || die "backup $archive does not hold a directory $target"
+    verify_version "$restore/$target" "$target" || die "backup $archive is corrupt (see above)"
     if [[ $DRY_RUN -eq 0 ]]; then
       mv -T "$restore/$target" "$MODELS_DIR/$target"
     fi
-  fi
-  if [[ $DRY_RUN -eq 0 || -d "$MODELS_DIR/$target" ]]; then
-    checks validate "$MODELS_DIR/$target" >/dev/null || die "--rollback: $target is not servable (see above)"
+  else
+    verify_version "$MODELS_DIR/$target" "$target" || die "--rollback: $target is not servable (see above)"
   fi
   activate rollback "$target"
   exit 0
@@ -96,14 +129,14 @@ else
     EXPORT_BIN="${SIGMAGATE_EXPORT:-$ROOT/build/bin/export}"
     if [[ -z "${SIGMAGATE_EXPORT:-}" ]]; then
       log "building go/cmd/export"
-      (cd "$ROOT/go" && go build -o "$EXPORT_BIN" ./cmd/export) || die "cannot build go/cmd/export (is Go installed?)"
+      (exec 9>&-; cd "$ROOT/go" && go build -o "$EXPORT_BIN" ./cmd/export) || die "cannot build go/cmd/export (is Go installed?)"
     fi
     DATA="$TMP/export.jsonl"
     args=(-db "$DB_PATH" -output "$DATA")
     [[ -n "$DAYS" ]] && args+=(-days "$DAYS")
     [[ -n "$SYMBOL" ]] && args+=(-symbol "$SYMBOL")
     log "export: ${args[*]}"
-    "$EXPORT_BIN" "${args[@]}" || die "export from $DB_PATH failed (exit $?)"
+    "$EXPORT_BIN" "${args[@]}" 9>&- || die "export from $DB_PATH failed (exit $?)"
     log "export: $(wc -l <"$DATA") records"
   fi
   [[ -f "$DATA" ]] || die "training data $DATA not found"
@@ -111,14 +144,14 @@ else
   OUT="$MODELS_DIR/.incoming-$$"
   [[ $DRY_RUN -eq 1 ]] && OUT="$TMP/models"
   mkdir -p "$OUT"
-  CLEANUP+=("$MODELS_DIR/.incoming-$$")
   fit=("$PY" -m train fit --data "$DATA" --out "$OUT")
-  if [[ "$MIN_AUC" == none ]]; then fit+=(--min-auc 0); else fit+=(--min-auc "$MIN_AUC"); fi
+  # No --min-auc: train's default is the floor (modelformat's DEFAULT_MIN_AUC).
+  if [[ "$MIN_AUC" == none ]]; then fit+=(--min-auc 0); elif [[ -n "$MIN_AUC" ]]; then fit+=(--min-auc "$MIN_AUC"); fi
   [[ -n "$SYMBOL" ]] && fit+=(--symbol "$SYMBOL")
   fit+=("${TRAIN_ARGS[@]}")
   log "train: ${fit[*]}"
   rc=0
-  (cd "$ROOT" && "${fit[@]}") >"$TMP/fit.out" || rc=$?
+  (exec 9>&-; cd "$ROOT" && "${fit[@]}") >"$TMP/fit.out" || rc=$?
   case $rc in
     0) ;;
     1) die "train fit: a quality gate failed (exit 1); no model was published" ;;
@@ -129,20 +162,23 @@ else
 fi
 
 # ---------------------------------------------------------------- validate
-vargs=(); [[ "$MIN_AUC" != none ]] && vargs=(--min-auc "$MIN_AUC")
+# The manifest, the version and file names (plain names), every file's sha256 and the
+# metric floor: on every path, smoke test or not.
+vargs=(--sums "$TMP/sums")
+[[ "$MIN_AUC" != none ]] && vargs+=(--min-auc "${MIN_AUC:-default}")
 [[ -n "$FROM" ]] && vargs+=(--any-name)  # e.g. a downloaded artifact; published under its version
-VERSION="$(checks validate "$SRC" "${vargs[@]}")" || die "validation of $SRC failed (see above)"
-log "validate: $VERSION manifest ok, metrics.test.auc=$(checks field "$SRC" metrics.test.auc) (floor $MIN_AUC)"
+line="$(exec 9>&-; checks validate "$SRC" "${vargs[@]}")" || die "validation of $SRC failed (see above)"
+IFS=$'\t' read -r VERSION auc floor <<<"$line"
+plain_name "$VERSION" || die "validation of $SRC: '$VERSION' is not a version name"
+log "validate: $VERSION manifest ok, every file matches its sha256, metrics.test.auc=$auc (floor $floor)"
 if [[ $SKIP_SMOKE -eq 0 ]]; then
-  variant=""
   # Smoke-test the variant the running sidecar serves, when we can tell.
-  if [[ -f "$STATUS_FILE" ]]; then
-    variant="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("variant") or "")' "$STATUS_FILE" 2>/dev/null || true)"
-  fi
+  read_status
+  variant="$(status_field variant || true)"
   log "smoke test: serving $VERSION in a throw-away sidecar${variant:+ (variant $variant)}"
   smoke_args=("$SRC" --python "$PY")
   [[ -n "$variant" ]] && smoke_args+=(--variant "$variant")
-  out="$(cd "$ROOT" && "$PY" "$SCRIPTS/smoke_test.py" "${smoke_args[@]}")" || die "smoke test of $VERSION failed (see above)"
+  out="$(exec 9>&-; cd "$ROOT" && "$PY" "$SCRIPTS/smoke_test.py" "${smoke_args[@]}")" || die "smoke test of $VERSION failed (see above)"
   log "smoke test: ok $out"
 else
   log "smoke test skipped (--skip-smoke)"
@@ -153,18 +189,24 @@ DEST="$MODELS_DIR/$VERSION"
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: would publish $VERSION as $DEST"
 elif [[ "$SRC" != "$DEST" ]]; then
-  if [[ -e "$DEST" ]]; then
-    checks verify-files "$DEST" >/dev/null && cmp -s "$SRC/manifest.json" "$DEST/manifest.json" \
-      || die "$DEST already exists with different content; versions are immutable"
+  if [[ -e "$DEST" || -L "$DEST" ]]; then
+    if ! { [[ -d "$DEST" && ! -L "$DEST" ]] && cmp -s "$SRC/manifest.json" "$DEST/manifest.json" \
+      && verify_version "$DEST" "$VERSION" quick; }; then
+      die "$DEST already exists with different content; versions are immutable"
+    fi
     log "$VERSION is already published"
-  elif [[ "$SRC" == "$MODELS_DIR/.incoming-$$/"* ]]; then
-    mv -T "$SRC" "$DEST"  # same filesystem: the directory appears complete or not at all
-    log "published $DEST"
   else
-    cp -a "$SRC" "$MODELS_DIR/.publish-$$"
-    mv -T "$MODELS_DIR/.publish-$$" "$DEST"
+    install_sums "$TMP/sums" "$VERSION"
+    if [[ "$SRC" == "$MODELS_DIR/.incoming-$$/"* ]]; then
+      mv -T "$SRC" "$DEST"  # same filesystem: the directory appears complete or not at all
+    else
+      cp -a "$SRC" "$MODELS_DIR/.publish-$$" 9>&-
+      mv -T "$MODELS_DIR/.publish-$$" "$DEST"
+    fi
     log "published $DEST"
   fi
+else
+  install_sums "$TMP/sums" "$VERSION"
 fi
 # Immutable: the files are read-only from here on (pruning restores write access).
 if [[ $DRY_RUN -eq 0 ]]; then chmod a-w "$DEST"/*; fi

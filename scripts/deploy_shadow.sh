@@ -35,10 +35,10 @@ promote_shadow() {
   local target verdict rc=0
   target="$(shadow_version || true)"
   [[ -n "$target" ]] || die "--promote: there is no shadow model ($MODELS_DIR/shadow); install one with --shadow"
+  plain_name "$target" || die "--promote: shadow points to '$target', which is not a version name"
   [[ -d "$MODELS_DIR/$target" ]] || die "--promote: shadow points to $target, which is not in $MODELS_DIR"
-  checks validate "$MODELS_DIR/$target" >/dev/null || die "--promote: $target is not servable (see above)"
-  checks verify-files "$MODELS_DIR/$target" >/dev/null || die "--promote: $target's files do not match its manifest"
-  verdict="$("$PY" "$SCRIPTS/shadow_checks.py" "$SHADOW_REPORT" --version "$target" --model-dir "$MODELS_DIR/$target" \
+  verify_version "$MODELS_DIR/$target" "$target" || die "--promote: $target is not servable (see above)"
+  verdict="$(exec 9>&-; "$PY" "$SCRIPTS/shadow_checks.py" "$SHADOW_REPORT" --version "$target" --model-dir "$MODELS_DIR/$target" \
     --min-decisions "$MIN_DECISIONS" --min-agreement "$MIN_AGREEMENT" --approval-band "$APPROVAL_BAND")" || rc=$?
   case $rc in
     0) log "shadow criteria hold: $verdict" ;;

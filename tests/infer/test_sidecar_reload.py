@@ -119,6 +119,7 @@ def test_reload_method_answers_with_new_info(tmp_path: Path) -> None:
             "loaded_at": info["model"]["loaded_at"],
             "last_error": None,
             "pid": sc.proc.pid,
+            "model": os.path.abspath(current),
         }
         assert sc.result("stats")["reloads"] == 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,11 +24,36 @@ PYTHON = python()
 DEPLOY = ROOT / "scripts" / "deploy_model.sh"
 
 
+class ModelCache:
+    """Fixture models built once per session (fitting and converting is the slow part);
+    each test gets its own copy."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.built: dict[tuple[Any, ...], Path] = {}
+
+    def copy(self, dest_parent: Path, version: str, seed: int, **kw: Any) -> Path:
+        key = (version, seed, *sorted(kw.items()))
+        if key not in self.built:
+            self.built[key] = build_model_dir(self.root / str(len(self.built)), version, seed, **kw)
+        dest = dest_parent / version
+        shutil.copytree(self.built[key], dest)
+        os.utime(dest)  # pruning goes by directory age: a copy is as new as a fresh build
+        return dest
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> ModelCache:
+    return ModelCache(tmp_path_factory.mktemp("fixture-models"))
+
+
 @dataclass
 class Env:
     models: Path
     run: Path
     logs: Path
+    cache: ModelCache
+    tmp: Path
 
     @property
     def pidfile(self) -> Path:
@@ -45,23 +71,38 @@ class Env:
         return json.loads(self.status_file.read_text())
 
     def model(self, version: str, seed: int = 0, **kw: Any) -> Path:
-        """A real fixture model built outside the models directory (as a CI artifact is)."""
-        return build_model_dir(self.models.parent / "incoming", version, seed, **kw)
+        """A real fixture model outside the models directory (as a CI artifact is)."""
+        parent = self.models.parent / "incoming"
+        parent.mkdir(exist_ok=True)
+        return self.cache.copy(parent, version, seed, **kw)
 
-    def deploy(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, SIGMAGATE_PYTHON=PYTHON, SIGMAGATE_ROOT=str(ROOT))
+    def argv(self, *args: str) -> list[str]:
         argv = ["bash", str(DEPLOY), "--models-dir", str(self.models), "--pidfile"]
         argv += [str(self.pidfile), "--status-file", str(self.status_file)]
-        argv += ["--log-dir", str(self.logs), "--reload-timeout", "15", *args]
-        return subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+        return [*argv, "--log-dir", str(self.logs), "--reload-timeout", "15", *args]
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        # A private TMPDIR: a test can count the scratch directories a deploy leaves.
+        return (
+            dict(
+                os.environ, SIGMAGATE_PYTHON=PYTHON, SIGMAGATE_ROOT=str(ROOT), TMPDIR=str(self.tmp)
+            )
+            | extra
         )
+
+    def deploy(
+        self, *args: str, timeout: float = 120, **extra_env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, env=self.environ(**extra_env),
+            timeout=timeout, cwd=ROOT,
+        )  # fmt: skip
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    e = Env(tmp_path / "models", tmp_path / "run", tmp_path / "logs")
-    for d in (e.models, e.run, e.logs):
+def env(tmp_path: Path, model_cache: ModelCache) -> Env:
+    e = Env(tmp_path / "models", tmp_path / "run", tmp_path / "logs", model_cache, tmp_path / "tmp")
+    for d in (e.models, e.run, e.logs, e.tmp):
         d.mkdir()
     return e
 

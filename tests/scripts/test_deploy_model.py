@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -52,7 +54,7 @@ def test_metric_floor_failure_leaves_current_untouched(
     assert env.status() == status_before
 
 
-def test_smoke_test_refuses_model_whose_file_does_not_match_manifest(
+def test_validation_refuses_model_whose_file_does_not_match_manifest(
     env: Env, serving: tuple[Sidecar, str]
 ) -> None:
     before, status_before = tree(env.models), env.status()
@@ -61,8 +63,9 @@ def test_smoke_test_refuses_model_whose_file_does_not_match_manifest(
     res = env.deploy("--from", str(b), *NO_FLOOR)
 
     assert res.returncode == 1
-    assert "smoke test of model-b failed" in res.stderr
-    assert "sha256" in res.stderr
+    assert f"validation of {b} failed" in res.stderr
+    assert "does not match the manifest's" in res.stderr and "variants.fp32.sha256" in res.stderr
+    assert "smoke test" not in res.stderr
     assert tree(env.models) == before
     assert env.status() == status_before, "the running sidecar was never signalled"
 
@@ -72,9 +75,9 @@ def test_sidecar_refusing_new_model_triggers_automatic_rollback(
 ) -> None:
     sidecar, old = serving
     old_tree = tree(env.models / old)
-    # --skip-smoke: the deploy's own checks pass (manifest, variant, files present), so
-    # the running sidecar's sha256 check is the one that refuses: the last line of defence.
-    b = _model_with_swapped_file(env)
+    # --skip-smoke: the deploy's own checks pass (manifest, names, every sha256), so the
+    # running sidecar's load is the one that refuses: the last line of defence.
+    b = _model_with_unloadable_file(env)
 
     res = env.deploy("--from", str(b), *NO_FLOOR, "--skip-smoke")
 
@@ -182,6 +185,18 @@ def _model_with_swapped_file(env: Env) -> Path:
     other = env.model("model-x", seed=9)
     (b / "model.onnx").unlink()
     shutil.copyfile(other / "model.onnx", b / "model.onnx")
+    return b
+
+
+def _model_with_unloadable_file(env: Env) -> Path:
+    """Model B whose model.onnx is not an ONNX graph, with a manifest that vouches for
+    exactly these bytes: every file check passes, only loading it fails."""
+    b = env.model("model-b", seed=2)
+    blob = b"not an onnx graph"
+    (b / "model.onnx").write_bytes(blob)
+    manifest = json.loads((b / "manifest.json").read_text())
+    manifest["variants"]["fp32"] |= {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)}
+    (b / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return b
 
 
