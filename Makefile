@@ -18,11 +18,12 @@ ACTIONLINT_VERSION  := v1.7.12
 export SIGMAGATE_PYTHON := $(PY)
 export SIGMAGATE_ROOT   := $(abspath .)
 
-.PHONY: help venv test test-py test-go lint lint-py lint-go lint-workflows bench bench-scale demo clean
+.PHONY: help venv test test-py test-go test-monitoring monitoring-tools lint lint-py lint-go lint-workflows bench bench-scale demo clean
 
 help:
 	@echo "make demo   – set up, then run the whole pipeline end to end on generated data"
-	@echo "make test   – every test and linter (Python and Go)"
+	@echo "make test   – every test and linter (Python and Go, and the Prometheus alert rules)"
+	@echo "make test-monitoring – promtool check and unit tests of monitoring/sigmagate.rules.yml"
 	@echo "make bench  – the benchmarks; rewrites docs/BENCHMARKS.md"
 	@echo "make bench-scale – export and training at 10⁶…5·10⁷ rows (hours); its section of BENCHMARKS.md"
 
@@ -56,13 +57,24 @@ lint-workflows: $(GOBIN)/actionlint
 
 lint: lint-py lint-go lint-workflows
 
-test-py: $(STAMP)
+# Prometheus and promtool (Debian's prometheus package) for the monitoring tests.
+monitoring-tools:
+	scripts/install_prometheus.sh
+
+# The alert rules: syntax, then their promtool unit tests (monitoring/sigmagate.rules.test.yml).
+test-monitoring: monitoring-tools
+	promtool check rules monitoring/sigmagate.rules.yml
+	cd monitoring && promtool check config prometheus.example.yml
+	cd monitoring && promtool test rules sigmagate.rules.test.yml
+
+# tests/monitoring runs a real Prometheus, hence monitoring-tools.
+test-py: $(STAMP) monitoring-tools
 	$(VENV)/bin/pytest -q
 
 test-go: $(STAMP)
 	cd go && go test -race -count=1 ./...
 
-test: lint test-py test-go
+test: lint test-monitoring test-py test-go
 
 bench: $(STAMP)
 	$(PY) -m bench
