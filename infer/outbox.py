@@ -49,7 +49,7 @@ class Outbox:
             return
         self._notes += 1
         log.warning("bad input", extra={"code": err.code, "error": err.message})
-        self.notify("error", err.to_wire())
+        self.notify("error", err.to_map())
 
     def flush(self, ping: bool = False) -> None:
         """Write everything packed since the last flush; a new turn starts.

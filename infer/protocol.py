@@ -6,12 +6,17 @@ errors out. docs/PROTOCOL.md is the contract this module implements.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+from infer.skip import Skipper
+
+# 2: a response's error is an array [code, message, details?], no longer a map.
+PROTOCOL_VERSION = 2
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 MAX_MSGID = 2**32
@@ -29,6 +34,7 @@ BAD_MESSAGE = "bad_message"
 TOO_LARGE = "too_large"
 BAD_OUTPUT = "bad_output"
 INTERNAL = "internal"
+# Every code the sidecar sends; docs/PROTOCOL.md's table is checked against it.
 ERROR_CODES = (
     BAD_REQUEST,
     BAD_FEATURES,
@@ -54,13 +60,45 @@ class RPCError(Exception):
         self.record = record
         self.field = field
 
-    def to_wire(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
+    def to_wire(self) -> list[Any]:
+        """The error element of a response: [code, message] or, with details,
+        [code, message, {"record": int, "field": str}] (docs/PROTOCOL.md, Errors).
+        An array because that is what msgpack-rpc clients (pynvim, neovim's Go
+        client) read: element 1 is the message."""
+        details: dict[str, Any] = {}
         if self.record is not None:
-            err["record"] = self.record
+            details["record"] = self.record
         if self.field is not None:
-            err["field"] = self.field
-        return err
+            details["field"] = self.field
+        return [self.code, self.message, details] if details else [self.code, self.message]
+
+    @classmethod
+    def from_wire(cls, err: Any) -> RPCError:
+        """The error element of a response as an RPCError: the array of
+        to_wire(), a protocol 1 map, or another server's bare value."""
+        if type(err) is list and err:
+            code = err[0] if type(err[0]) is str else str(err[0])
+            message = err[1] if len(err) > 1 and type(err[1]) is str else ""
+            details = err[2] if len(err) > 2 and type(err[2]) is dict else {}
+            return cls(code, message, details.get("record"), details.get("field"))
+        if type(err) is dict:
+            return cls(
+                str(err.get("code", INTERNAL)),
+                str(err.get("message", "")),
+                err.get("record"),
+                err.get("field"),
+            )
+        return cls(INTERNAL, str(err))
+
+    def __str__(self) -> str:
+        where = "" if self.record is None else f" (record {self.record}"
+        if where and self.field is not None:
+            where += f", field {self.field}"
+        return f"{self.code}: {self.message}{where + ')' if where else ''}"
+
+    def to_map(self) -> dict[str, Any]:
+        """The param of an `error` notification: {"code": str, "message": str}."""
+        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +108,15 @@ class Request:
     params: list[Any]
 
 
-def _describe(obj: Any) -> str:
-    text = repr(obj)
+# Describes a bad value in an error message. reprlib stops at maxlevel, so a
+# message nested thousands of levels deep costs a few lines, not a RecursionError.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 4, 4
+_REPR.maxstring = _REPR.maxother = 40
+
+
+def describe(obj: Any) -> str:
+    text = _REPR.repr(obj)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -82,32 +127,32 @@ def classify(obj: Any) -> Request:
     sends a notification), and an Answerable wrapping the error when there is.
     """
     if type(obj) is not list or not obj:
-        raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc array: {_describe(obj)}")
+        raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc array: {describe(obj)}")
     kind = obj[0]
     if kind == REQUEST and type(kind) is int and len(obj) == 4:
         msgid = obj[1]
         if type(msgid) is not int or not 0 <= msgid < MAX_MSGID:
             raise RPCError(
                 BAD_MESSAGE,
-                f"request msgid must be an integer in [0, 2^32), got {_describe(msgid)}",
+                f"request msgid must be an integer in [0, 2^32), got {describe(msgid)}",
             )
         method, params = obj[2], obj[3]
         if type(method) is not str:
             raise Answerable(
-                msgid, RPCError(BAD_REQUEST, f"method must be a string, got {_describe(method)}")
+                msgid, RPCError(BAD_REQUEST, f"method must be a string, got {describe(method)}")
             )
         if type(params) is not list:
             raise Answerable(
-                msgid, RPCError(BAD_REQUEST, f"params must be an array, got {_describe(params)}")
+                msgid, RPCError(BAD_REQUEST, f"params must be an array, got {describe(params)}")
             )
         return Request(msgid, method, params)
     if kind == NOTIFICATION and type(kind) is int and len(obj) == 3:
         raise RPCError(
-            BAD_MESSAGE, f"notifications from the client are not accepted: {_describe(obj[1])}"
+            BAD_MESSAGE, f"notifications from the client are not accepted: {describe(obj[1])}"
         )
     if kind == RESPONSE and type(kind) is int and len(obj) == 4:
         raise RPCError(BAD_MESSAGE, "responses from the client are not accepted")
-    raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc request: {_describe(obj)}")
+    raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc request: {describe(obj)}")
 
 
 class Answerable(Exception):  # noqa: N818 - a carrier, not an error condition
@@ -135,18 +180,28 @@ def _new_unpacker() -> msgpack.Unpacker:
     return msgpack.Unpacker(max_buffer_size=4 * MAX_MESSAGE_BYTES, **UNPACK_LIMITS)
 
 
+# How msgpack words a header over one of UNPACK_LIMITS' max_*_len.
+_OVER_LIMIT = re.compile(r"exceeds max_(str|bin|ext|array|map)_len")
+
+
 class Decoder:
     """Turns a byte stream into MessagePack objects, enforcing PROTOCOL.md's limits.
 
-    feed() returns the complete objects and the stream errors found. A stream
-    error (undecodable bytes, an over-limit message) discards everything
-    buffered but not yet decoded; decoding restarts with the next bytes fed.
+    feed() returns the complete objects and the stream errors found. A message
+    over the size limit is reported once and skipped by the lengths its headers
+    declare (infer/skip.py), however many bytes it has. Other undecodable
+    bytes discard everything buffered but not yet decoded; decoding restarts
+    with the next bytes fed.
     """
 
     def __init__(self) -> None:
         self._unpacker = _new_unpacker()
         self._fed = 0  # bytes fed to the current unpacker
         self._mark = 0  # where the next, not yet complete, message starts
+        # The bytes of that incomplete message: what the skipper walks if it
+        # turns out too large (the unpacker does not give its buffer back).
+        self._tail = bytearray()
+        self._skip: Skipper | None = None  # skipping the rest of a too-large message
         # Whether reads look like one whole message each, so one unpackb() is
         # worth trying first; cleared when that fails, set again when the
         # stream decoder finds a read that held exactly one message.
@@ -154,7 +209,9 @@ class Decoder:
 
     @property
     def pending(self) -> int:
-        """Bytes buffered that do not yet form a complete message."""
+        """Bytes buffered (or skipped) that do not yet form a complete message."""
+        if self._skip is not None:
+            return max(1, self._skip.skipped)
         # tell() counts bytes a partial parse has consumed, so track our own mark.
         return self._fed - self._mark
 
@@ -162,8 +219,18 @@ class Decoder:
         self._unpacker = _new_unpacker()
         self._fed = 0
         self._mark = 0
+        self._tail = bytearray()
+        self._skip = None
 
     def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
+        if self._skip is not None:
+            n = self._skip.feed(data)
+            if not self._skip.done:
+                return [], []
+            self._skip = None
+            data = data[n:]
+            if not data:
+                return [], []
         if self._lone and self.pending == 0 and len(data) <= MAX_MESSAGE_BYTES:
             # Common case: the read is exactly one whole message, which one
             # unpackb() decodes at less than half the cost of the stream decoder.
@@ -177,11 +244,11 @@ class Decoder:
         objs: list[Any] = []
         errors: list[RPCError] = []
         unpacker = self._unpacker
+        fed_before = self._fed
         try:
             unpacker.feed(data)
         except msgpack.BufferFull:
-            self.reset()
-            return objs, [RPCError(TOO_LARGE, f"message over {MAX_MESSAGE_BYTES} bytes discarded")]
+            return self._skip_message(self._from_mark(fed_before, data), objs, errors)
         self._fed += len(data)
         start = self._mark
         try:
@@ -197,7 +264,18 @@ class Decoder:
                 else:
                     objs.append(obj)
                 start = self._mark = end
-        except ValueError as exc:  # includes FormatError, StackError, over-limit headers
+        except msgpack.StackError:
+            # Nested deeper than msgpack's fixed stack (1024 levels; it has no
+            # option for it): skip the message by its headers, which needs no
+            # stack, so requests after it in the same read are still answered.
+            err = RPCError(BAD_MESSAGE, "message nested over 1024 levels deep skipped")
+            return self._skip_message(self._from_mark(fed_before, data), objs, errors, err)
+        except ValueError as exc:  # includes FormatError, over-limit headers
+            if _OVER_LIMIT.search(str(exc)):
+                # A header declaring more than the limit: the message is too
+                # large by its own account, so skip it whole rather than
+                # decoding its payload as messages.
+                return self._skip_message(self._from_mark(fed_before, data), objs, errors)
             self.reset()
             errors.append(
                 RPCError(
@@ -216,15 +294,59 @@ class Decoder:
             )
             return objs, errors
         if self.pending > MAX_MESSAGE_BYTES:
-            self.reset()
-            errors.append(RPCError(TOO_LARGE, f"message over {MAX_MESSAGE_BYTES} bytes discarded"))
+            return self._skip_message(self._from_mark(fed_before, data), objs, errors)
+        if self.pending:
+            self._keep_tail(fed_before, data)
+        else:
+            self._tail = bytearray()
         self._lone = len(objs) == 1 and not errors and self.pending == 0
         return objs, errors
+
+    def _from_mark(self, fed_before: int, data: bytes | memoryview) -> bytes | memoryview:
+        """The bytes of the incomplete message that starts at _mark, data included."""
+        if self._mark >= fed_before:
+            return memoryview(data)[self._mark - fed_before :]
+        return bytes(self._tail) + bytes(data)
+
+    def _keep_tail(self, fed_before: int, data: bytes | memoryview) -> None:
+        if self._mark <= fed_before:  # the same message as before this feed goes on
+            self._tail += data
+        else:
+            self._tail = bytearray(memoryview(data)[self._mark - fed_before :])
+
+    def _skip_message(
+        self,
+        message: bytes | memoryview,
+        objs: list[Any],
+        errors: list[RPCError],
+        error: RPCError | None = None,
+    ) -> tuple[list[Any], list[RPCError]]:
+        """Report the message that starts `message` (once; too_large unless
+        `error` says otherwise) and skip it; bytes after its end, if already
+        here, are decoded afresh."""
+        self.reset()
+        skipper = Skipper()
+        n = skipper.feed(message)
+        errors.append(
+            error
+            or RPCError(
+                TOO_LARGE,
+                f"message over {MAX_MESSAGE_BYTES} bytes skipped by its declared length",
+            )
+        )
+        if not skipper.done:
+            self._skip = skipper
+            return objs, errors
+        more_objs, more_errors = self.feed(message[n:])
+        return objs + more_objs, errors + more_errors
 
     def discard_incomplete(self) -> RPCError | None:
         """Drop a partial message (the idle-resync rule); say so if there was one."""
         n = self.pending
         if n == 0:
+            return None
+        if self._skip is not None:  # reported as too_large already
+            self.reset()
             return None
         self.reset()
         return RPCError(

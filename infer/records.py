@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from infer.protocol import BAD_FEATURES, BAD_REQUEST, MAX_RECORDS, RPCError
+from infer.protocol import BAD_FEATURES, BAD_REQUEST, MAX_RECORDS, RPCError, describe
 
 _NUMBER = (float, int)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -37,7 +37,7 @@ def parse_threshold(params: list[Any]) -> float | None:
         return None
     t = params[1]
     if type(t) not in _NUMBER or not 0.0 <= t <= 1.0:  # NaN fails the range test too
-        raise RPCError(BAD_REQUEST, f"threshold must be a number in [0, 1], got {t!r}")
+        raise RPCError(BAD_REQUEST, f"threshold must be a number in [0, 1], got {describe(t)}")
     return float(t)
 
 

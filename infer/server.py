@@ -217,7 +217,7 @@ class Server:
                 else:
                     raise proto.RPCError(
                         proto.UNKNOWN_METHOD,
-                        f"unknown method {method!r} (predict, info, stats, reload)",
+                        f"unknown method {proto.describe(method)} (predict, info, stats, reload)",
                     )
             except proto.RPCError as err:
                 self.out.fail(msgid, err)

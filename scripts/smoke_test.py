@@ -15,16 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import select
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
+from infer.client import Client, RPCError
 from modelformat import manifest as mf
 
 
@@ -43,69 +38,17 @@ def canary_records(manifest: dict[str, Any]) -> list[list[float]]:
     return records
 
 
-class Sidecar:
-    """Just enough of a msgpack-rpc client to run one canary (docs/PROTOCOL.md)."""
-
-    def __init__(self, argv: list[str], timeout: float) -> None:
-        self.timeout = timeout
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self.unpacker = msgpack.Unpacker(raw=False)
-
-    def next_message(self) -> list[Any]:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + self.timeout
-        while True:
-            for msg in self.unpacker:
-                return msg
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SmokeError(f"no message from the sidecar within {self.timeout:g} s")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise SmokeError(f"sidecar exited (code {self.proc.wait()}) before answering")
-                self.unpacker.feed(chunk)
-
-    def call(self, method: str, params: list[Any]) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(msgpack.packb([0, 1, method, params]))
-        self.proc.stdin.flush()
-        while True:
-            msg = self.next_message()
-            if msg[0] == 1 and msg[1] == 1:
-                if msg[2] is not None:
-                    raise SmokeError(f"{method} answered with error {msg[2]}")
-                return msg[3]
-
-    def close(self) -> str:
-        """Close stdin (the sidecar exits 0 on EOF); return its stderr."""
-        assert self.proc.stdin is not None and self.proc.stderr is not None
-        try:
-            self.proc.stdin.close()
-            code = self.proc.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        err = self.proc.stderr.read().decode(errors="replace")
-        if code != 0:
-            raise SmokeError(f"sidecar exited with code {code} on EOF; stderr:\n{err}")
-        return err
-
-
 def smoke(model_dir: Path, variant: str | None, timeout: float, python: str) -> dict[str, Any]:
     manifest = mf.read_json(model_dir)
     argv = [python, "-m", "infer", "--model", str(model_dir), "--log-level", "warning"]
     if variant:
         argv += ["--variant", variant]
-    sidecar = Sidecar(argv, timeout)
+    sidecar = Client.spawn(argv)
     try:
-        msg = sidecar.next_message()
-        if msg[:2] != [2, "ready"]:
-            raise SmokeError(f"first message was {msg!r}, expected the ready notification")
-        info = msg[2][0]
+        try:
+            info = sidecar.ready(timeout)
+        except (TimeoutError, EOFError) as exc:
+            raise SmokeError(f"no ready notification from the sidecar: {exc}") from exc
         if not info.get("model"):
             raise SmokeError(f"sidecar refused {model_dir}: {info.get('error')}")
         if info["model"]["version"] != manifest["version"]:
@@ -113,12 +56,25 @@ def smoke(model_dir: Path, variant: str | None, timeout: float, python: str) -> 
                 f"sidecar serves {info['model']['version']}, expected {manifest['version']}"
             )
         records = canary_records(manifest)
-        result = sidecar.call("predict", [records])
+        try:
+            result = sidecar.call("predict", [records], timeout)
+        except RPCError as exc:
+            raise SmokeError(f"predict answered with error {exc}") from exc
+        except (TimeoutError, EOFError) as exc:
+            raise SmokeError(f"no answer to the canary: {exc}") from exc
     except BaseException:
-        sidecar.proc.kill()
-        sidecar.proc.wait()
+        sidecar.kill()
         raise
-    sidecar.close()
+    try:
+        code = sidecar.close(timeout)  # the sidecar exits 0 on EOF
+    except TimeoutError:
+        sidecar.kill()
+        code = sidecar.proc.returncode if sidecar.proc else None
+    assert sidecar.proc and sidecar.proc.stderr
+    err = sidecar.proc.stderr.read().decode(errors="replace")
+    sidecar.kill()
+    if code != 0:
+        raise SmokeError(f"sidecar exited with code {code} on EOF; stderr:\n{err}")
     probs = result.get("p") or []
     if len(probs) != len(records):
         raise SmokeError(f"canary: {len(records)} records sent, {len(probs)} probabilities back")

@@ -92,3 +92,48 @@ def test_one_record_encoding_is_byte_identical_to_packing_the_answer_shape(
         assert tuple(shape) == KEYS
         assert shape["approve"] == [p >= t]
         assert enc.encode(msgid, p, t, ood) == msgpack.packb([1, msgid, None, shape])
+
+
+def test_protocol_doc_lists_exactly_the_error_codes() -> None:
+    import re
+    from pathlib import Path
+
+    from infer.protocol import ERROR_CODES
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
+    errors = doc.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    table = re.findall(r"^\| `([a-z_]+)`\s*\|", errors, flags=re.M)
+    assert sorted(table) == sorted(ERROR_CODES)
+
+
+def test_error_wire_shape_round_trips() -> None:
+    plain = RPCError("no_model", "none")
+    assert plain.to_wire() == ["no_model", "none"]
+    full = RPCError("bad_features", "nan", 2, "price_dist")
+    assert full.to_wire() == ["bad_features", "nan", {"record": 2, "field": "price_dist"}]
+    back = RPCError.from_wire(msgpack.unpackb(msgpack.packb(full.to_wire())))
+    assert (back.code, back.message, back.record, back.field) == (
+        "bad_features",
+        "nan",
+        2,
+        "price_dist",
+    )
+    old = RPCError.from_wire({"code": "bad_request", "message": "m", "record": 0})
+    assert (old.code, old.message, old.record) == ("bad_request", "m", 0)
+
+
+def test_decoder_skips_deep_and_oversized_messages_and_decodes_what_follows() -> None:
+    good = msgpack.packb([0, 1, "info", []])
+    d = Decoder()
+    objs, errs = d.feed(b"\x91" * 2000 + b"\x00" + good)
+    assert objs == [[0, 1, "info", []]] and [e.code for e in errs] == ["bad_message"]
+    head = b"\xc6" + (3 * MAX_MESSAGE_BYTES).to_bytes(4, "big")
+    payload = bytes(3 * MAX_MESSAGE_BYTES)
+    got, errors = [], []
+    stream = head + payload + good
+    for i in range(0, len(stream), 1 << 18):
+        o, e = d.feed(stream[i : i + (1 << 18)])
+        got += o
+        errors += e
+    assert got == [[0, 1, "info", []]] and [e.code for e in errors] == ["too_large"]
+    assert d.pending == 0

@@ -85,16 +85,16 @@ def test_a_record_scored_outside_0_1_is_answered_bad_output(linear_dir: Path) ->
         assert sc.ready()["model"]["version"] == "linear-1"
         assert sc.result("predict", [[GOOD]])["p"] == pytest.approx([0.51])
         err = sc.error("predict", [[GOOD, GOOD, BAD]])
-        assert err["code"] == "bad_output"
-        assert err["record"] == 2
-        assert "2.5" in err["message"] and "no decision" in err["message"]
+        assert err.code == "bad_output"
+        assert err.record == 2
+        assert "2.5" in err.message and "no decision" in err.message
         # The byte-level single-record path and the object path agree.
         sc.send_raw(_single(900, BAD))
         _, _, err, result = sc.response(900)
-        assert result is None and err["code"] == "bad_output" and err["record"] == 0
+        assert result is None and err[0] == "bad_output" and err[2] == {"record": 0}
         sc.send_raw(_single(901, NEGATIVE))
         _, _, err, result = sc.response(901)
-        assert result is None and err["code"] == "bad_output"
+        assert result is None and err[0] == "bad_output"
         sc.send_raw(_single(902, GOOD))
         _, _, err, result = sc.response(902)
         assert err is None and result["p"] == pytest.approx([0.51])
@@ -112,6 +112,6 @@ def test_only_the_requests_with_a_bad_answer_fail_in_a_batch(linear_dir: Path) -
         )
         first, second, third = (sc.response(i) for i in (1, 2, 3))
         assert first[2] is None and first[3]["p"] == pytest.approx([0.51])
-        assert second[3] is None and second[2]["code"] == "bad_output"
-        assert second[2]["record"] == 1
+        assert second[3] is None and second[2][0] == "bad_output"
+        assert second[2][2] == {"record": 1}
         assert third[2] is None and third[3]["approve"] == [True, True]

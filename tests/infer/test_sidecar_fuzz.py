@@ -126,7 +126,7 @@ def test_arbitrary_predict_params_get_an_answer(
     fuzz_sidecar.request("predict", [records, threshold], msgid=msgid)
     _, _, err, res = fuzz_sidecar.response(msgid, timeout=10)
     if err is not None:
-        assert err["code"] in {"bad_request", "bad_features"}
+        assert err[0] in {"bad_request", "bad_features"}
     else:
         assert len(res["p"]) == len(records)
     fuzz_sidecar.responses.clear()

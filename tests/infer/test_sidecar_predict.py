@@ -27,7 +27,7 @@ def test_ready_announces_model_info(model_a: Path) -> None:
     manifest = json.loads((model_a / "manifest.json").read_text())
     with Sidecar(model_a) as sc:
         info = sc.ready()
-        assert info["protocol"] == 1
+        assert info["protocol"] == 2
         assert info["pid"] == sc.proc.pid
         assert info["error"] is None
         m = info["model"]
@@ -46,7 +46,7 @@ def test_ready_without_model_reports_error_and_predict_says_no_model(tmp_path: P
         assert info["model"] is None
         assert "missing" in info["error"]
         err = sc.error("predict", [[ROWS[0]]])
-        assert err["code"] == "no_model"
+        assert err.code == "no_model"
 
 
 def test_predict_single_array_record_matches_onnxruntime(sidecar: Sidecar, model_a: Path) -> None:

@@ -74,7 +74,7 @@ def test_sighup_swaps_under_pipelined_load_without_losing_a_request(tmp_path: Pa
             swapped_at = None
             deadline = time.monotonic() + 20
             while seen_b < 2000 and time.monotonic() < deadline:
-                sc._pump(0.05)
+                sc.read_some(0.05)
                 if swapped_at is None and len(sc.responses) > 2000:
                     point(current, b)
                     sc.proc.send_signal(signal.SIGHUP)
@@ -139,7 +139,7 @@ def test_failed_reload_keeps_old_model(tmp_path: Path) -> None:
         st = json.loads(status.read_text())
         assert st["version"] == "tiny-a" and "sha256" in st["last_error"]
         err = sc.error("reload")
-        assert err["code"] == "reload_failed" and "sha256" in err["message"]
+        assert err.code == "reload_failed" and "sha256" in err.message
         stats = sc.result("stats")
         assert stats["failed_reloads"] == 2 and stats["reloads"] == 0
         assert sc.result("info")["model"]["version"] == "tiny-a"
@@ -151,7 +151,7 @@ def test_sha256_mismatch_is_refused_at_start(tmp_path: Path, model_a: Path) -> N
         info = sc.ready()
         assert info["model"] is None
         assert "sha256" in info["error"] and "model.onnx" in info["error"]
-        assert sc.error("predict", [ROWS])["code"] == "no_model"
+        assert sc.error("predict", [ROWS]).code == "no_model"
 
 
 def test_start_without_model_then_reload_loads_it(tmp_path: Path, model_a: Path) -> None:

@@ -7,6 +7,7 @@ import struct
 import msgpack
 import pytest
 
+from infer.protocol import RPCError
 from infer.single import SinglePredict
 from tests.infer.sidecar import Sidecar
 
@@ -103,14 +104,14 @@ def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> No
 
 def test_byte_path_sends_values_beyond_float32_to_the_full_checks(sidecar: Sidecar) -> None:
     sidecar.send_raw(msgpack.packb([0, 9, "predict", [[[0.1, 1e300, 0.3]]]]))
-    err = sidecar.response(9)[2]
-    assert err["code"] == "bad_features" and err["field"] == "depth_ratio"
+    err = RPCError.from_wire(sidecar.response(9)[2])
+    assert err.code == "bad_features" and err.field == "depth_ratio"
 
 
 def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) -> None:
     sidecar.send_raw(go_request(7, [0.1, float("nan"), 0.3]))
-    err = sidecar.response(7)[2]
-    assert err["code"] == "bad_features" and err["record"] == 0 and err["field"] == "depth_ratio"
+    err = RPCError.from_wire(sidecar.response(7)[2])
+    assert err.code == "bad_features" and err.record == 0 and err.field == "depth_ratio"
     sidecar.send_raw(go_request(8, [0.1, 0.2, 0.3]))
     assert sidecar.response(8)[2] is None
     stats = sidecar.result("stats")

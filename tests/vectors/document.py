@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def draft_document() -> dict[str, Any]:
     """The document with its sessions and every case's request, but no expectations yet."""
     doc: dict[str, Any] = {
-        "protocol": 1,
+        "protocol": 2,
         "about": "Byte-exact msgpack-rpc examples for the infer sidecar; see README.md.",
         "sessions": {
             "model": {"model": "model", "args": []},

@@ -30,8 +30,9 @@ def check_intent(name: str, out: bytes, intent: tuple[Any, ...]) -> None:
         assert res["approve"] == [p >= t for p in res["p"]] and res["threshold"] == t, name
     elif kind == "error":
         _, code, record, field = intent
-        err = first[2]
-        assert err is not None and err["code"] == code, f"{name}: {first}"
-        assert err.get("record") == record and err.get("field") == field, f"{name}: {err}"
+        err = first[2]  # [code, message] or [code, message, details]
+        assert type(err) is list and err[0] == code and type(err[1]) is str, f"{name}: {first}"
+        details = err[2] if len(err) == 3 else {}
+        assert details.get("record") == record and details.get("field") == field, f"{name}: {err}"
     else:
         assert first[:2] == [2, "error"] and first[2][0]["code"] == intent[1], f"{name}: {first}"

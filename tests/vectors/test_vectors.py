@@ -31,7 +31,7 @@ def test_vectors_cover_every_error_code() -> None:
             msg.feed(c.expect)
             obj = next(iter(msg))
             if obj[0] == 1 and obj[2]:
-                codes.add(obj[2]["code"])
+                codes.add(obj[2][0])
             elif obj[0] == 2 and obj[1] == "error":
                 codes.add(obj[2][0]["code"])
     want = {"bad_request", "bad_features", "unknown_method", "no_model", "reload_failed"}

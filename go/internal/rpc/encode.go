@@ -92,14 +92,18 @@ func (e *Encoder) Response(msgid uint32, rpcErr *Error, result any) error {
 			return err
 		}
 	} else {
-		m := map[string]any{"code": rpcErr.Code, "message": rpcErr.Message}
+		v := []any{rpcErr.Code, rpcErr.Message}
+		details := map[string]any{}
 		if rpcErr.Record >= 0 {
-			m["record"] = rpcErr.Record
+			details["record"] = rpcErr.Record
 		}
 		if rpcErr.Field != "" {
-			m["field"] = rpcErr.Field
+			details["field"] = rpcErr.Field
 		}
-		if err := e.enc.Encode(m); err != nil {
+		if len(details) > 0 {
+			v = append(v, details)
+		}
+		if err := e.enc.Encode(v); err != nil {
 			return err
 		}
 	}

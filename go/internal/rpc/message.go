@@ -38,7 +38,8 @@ type Message struct {
 	Result []byte // responses: nil (MessagePack nil) on error
 }
 
-// Error is the protocol's error map {"code", "message", "record"?, "field"?}.
+// Error is a sidecar's error answer: the protocol's array
+// [code, message] or [code, message, {"record", "field"}] (docs/PROTOCOL.md).
 type Error struct {
 	Code    string
 	Message string

@@ -86,6 +86,28 @@ func TestBackToBackMessagesDecodeInOrder(t *testing.T) {
 	}
 }
 
+func TestErrorShapesFromOtherImplementationsAndProtocol1(t *testing.T) {
+	cases := []struct {
+		name string
+		in   any
+		want Error
+	}{
+		{"array without details", []any{"no_model", "none loaded"}, Error{Code: "no_model", Message: "none loaded", Record: -1}},
+		{"array with details", []any{"bad_features", "NaN", map[string]any{"record": 3, "field": "tick_ratio"}}, Error{Code: "bad_features", Message: "NaN", Record: 3, Field: "tick_ratio"}},
+		{"neovim numeric type", []any{1, "validation"}, Error{Code: "1", Message: "validation", Record: -1}},
+		{"protocol 1 map", map[string]any{"code": "bad_features", "message": "NaN", "record": 1, "field": "price_dist"}, Error{Code: "bad_features", Message: "NaN", Record: 1, Field: "price_dist"}},
+		{"empty array", []any{}, Error{Code: CodeInternal, Record: -1}},
+		{"array of odd types", []any{nil, 5, []any{1}, "extra"}, Error{Code: CodeInternal, Record: -1}},
+	}
+	for _, c := range cases {
+		b, _ := msgpack.Marshal([]any{1, 9, c.in, nil})
+		ms := decodeAll(t, b)
+		if ms[0].Error == nil || *ms[0].Error != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, ms[0].Error, c.want)
+		}
+	}
+}
+
 func TestStringErrorFromOtherImplementationsIsKept(t *testing.T) {
 	b, _ := msgpack.Marshal([]any{1, 9, "boom", nil})
 	ms := decodeAll(t, b)

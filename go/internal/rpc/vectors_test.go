@@ -40,7 +40,7 @@ func loadVectors(t *testing.T) vectorFile {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Protocol != 1 || len(v.Cases) == 0 {
+	if v.Protocol != 2 || len(v.Cases) == 0 {
 		t.Fatalf("vectors: protocol %d, %d cases", v.Protocol, len(v.Cases))
 	}
 	return v
@@ -117,9 +117,9 @@ func TestDecoderReadsEveryVectorResponse(t *testing.T) {
 	}
 }
 
-// The error map of every error response decodes into Error with the code,
-// record and field the sidecar sent.
-func TestVectorErrorMapsDecode(t *testing.T) {
+// The error array of every error response decodes into Error with the code,
+// message, record and field the sidecar sent.
+func TestVectorErrorArraysDecode(t *testing.T) {
 	seen := 0
 	for _, c := range loadVectors(t).Cases {
 		if c.Mode != "bytes" {
@@ -131,12 +131,21 @@ func TestVectorErrorMapsDecode(t *testing.T) {
 		}
 		var raw []any
 		_ = msgpack.Unmarshal(unhex(t, c.Expect), &raw)
-		em := raw[2].(map[string]any)
-		if m.Error.Code != em["code"] || m.Error.Message != em["message"] {
-			t.Errorf("%s: decoded %+v from %v", c.Name, m.Error, em)
+		ea, ok := raw[2].([]any)
+		if !ok || len(ea) < 2 || len(ea) > 3 {
+			t.Fatalf("%s: error element %v is not [code, message, details?]", c.Name, raw[2])
 		}
-		if rec, ok := em["record"]; ok && rec != nil && int64(m.Error.Record) != toInt(rec) {
-			t.Errorf("%s: record %d, sent %v", c.Name, m.Error.Record, rec)
+		if m.Error.Code != ea[0] || m.Error.Message != ea[1] {
+			t.Errorf("%s: decoded %+v from %v", c.Name, m.Error, ea)
+		}
+		if len(ea) == 3 {
+			details := ea[2].(map[string]any)
+			if rec, ok := details["record"]; ok && int64(m.Error.Record) != toInt(rec) {
+				t.Errorf("%s: record %d, sent %v", c.Name, m.Error.Record, rec)
+			}
+			if f, ok := details["field"]; ok && m.Error.Field != f {
+				t.Errorf("%s: field %q, sent %v", c.Name, m.Error.Field, f)
+			}
 		}
 		seen++
 	}
