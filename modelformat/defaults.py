@@ -26,6 +26,10 @@ LABEL_THRESHOLD_SIGMA = 1.5
 LABEL_MIN_DIST_SIGMA = 0.5
 LABEL_MIN_STD = 0.1
 
+# The features `train fit` uses when --features is not given, in the order the
+# bot lays them out (go/predictor's default order when no model is served).
+DEFAULT_FEATURES = ("tick_ratio", "depth_ratio", "price_dist")
+
 # Every feature the bot records, the names `train fit --features` accepts.
 KNOWN_FEATURES = (
     "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
@@ -55,7 +59,7 @@ DRIFT_WARN_EVERY_S = 60.0
 NAMES = (
     "DEFAULT_THRESHOLD", "DEFAULT_MIN_AUC",
     "LABEL_LOOKAHEAD_S", "LABEL_THRESHOLD_SIGMA", "LABEL_MIN_DIST_SIGMA", "LABEL_MIN_STD",
-    "KNOWN_FEATURES",
+    "DEFAULT_FEATURES", "KNOWN_FEATURES",
     "PROMOTE_MIN_DECISIONS", "PROMOTE_MIN_AGREEMENT", "PROMOTE_APPROVAL_LOW",
     "PROMOTE_APPROVAL_HIGH",
     "DRIFT_WINDOW", "DRIFT_PSI", "DRIFT_OOD", "DRIFT_APPROVAL_LOW", "DRIFT_APPROVAL_HIGH",
@@ -64,6 +68,6 @@ NAMES = (
 
 
 def as_dict() -> dict[str, Any]:
-    """Every default by name, JSON-ready (KNOWN_FEATURES as a list)."""
+    """Every default by name, JSON-ready (the feature tuples as lists)."""
     g = globals()
     return {n: list(g[n]) if isinstance(g[n], tuple) else g[n] for n in NAMES}

@@ -67,6 +67,8 @@ STATUS_FILE="${SIGMAGATE_STATUS_FILE:-$ROOT/run/infer.status.json}"
 RELOAD_TIMEOUT=30
 LOG_DIR="${SIGMAGATE_LOG_DIR:-$ROOT/logs}"
 TRAIN_ARGS=()
+# The promotion defaults are modelformat/defaults.py's PROMOTE_*, copied because a rollback
+# must work without Python; tests/scripts/test_deploy_defaults.py proves the copies equal.
 SHADOW=0; PROMOTE=0; FORCE=0; MIN_DECISIONS=1000; MIN_AGREEMENT=0.8; APPROVAL_BAND=0.5,2
 
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value (see --help)" >&2; exit 2; }; }

@@ -9,10 +9,12 @@ every criterion holds, 1 when one does not (the line then says which), 2 on bad
 usage. The criteria:
 
 * the report is about V (the model `shadow` points to now, not an earlier one);
-* the shadow answered at least N live decisions (default 1000);
-* it approved or rejected like the live model on at least X of them (default 0.8);
+* the shadow answered at least N live decisions (default PROMOTE_MIN_DECISIONS);
+* it approved or rejected like the live model on at least X of them (default
+  PROMOTE_MIN_AGREEMENT);
 * its live approval rate is within [LO, HI] times its own approval rate on its
-  test split (the manifest's reference.approval_rate in DIR; default band 0.5,2):
+  test split (the manifest's reference.approval_rate in DIR; default band
+  PROMOTE_APPROVAL_LOW,PROMOTE_APPROVAL_HIGH; all in modelformat/defaults.py):
   the candidate behaves on live traffic as it did when it was evaluated. A model
   without a reference block is compared with the live model's approval rate on
   the same decisions instead.
@@ -25,6 +27,13 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from modelformat.defaults import (
+    PROMOTE_APPROVAL_HIGH,
+    PROMOTE_APPROVAL_LOW,
+    PROMOTE_MIN_AGREEMENT,
+    PROMOTE_MIN_DECISIONS,
+)
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -104,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("report", type=Path)
     ap.add_argument("--version", required=True)
     ap.add_argument("--model-dir", type=Path, help="the shadow model (for its reference)")
-    ap.add_argument("--min-decisions", type=int, default=1000)
-    ap.add_argument("--min-agreement", type=float, default=0.8)
-    ap.add_argument("--approval-band", type=parse_band, default=(0.5, 2.0))
+    ap.add_argument("--min-decisions", type=int, default=PROMOTE_MIN_DECISIONS)
+    ap.add_argument("--min-agreement", type=float, default=PROMOTE_MIN_AGREEMENT)
+    ap.add_argument(
+        "--approval-band", type=parse_band, default=(PROMOTE_APPROVAL_LOW, PROMOTE_APPROVAL_HIGH)
+    )
     args = ap.parse_args(argv)
     try:
         report = load_report(args.report)

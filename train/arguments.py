@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from modelformat.defaults import (
+    DEFAULT_FEATURES,
+    DEFAULT_MIN_AUC,
+    DEFAULT_THRESHOLD,
+    KNOWN_FEATURES,
+    LABEL_LOOKAHEAD_S,
+    LABEL_MIN_DIST_SIGMA,
+    LABEL_MIN_STD,
+    LABEL_THRESHOLD_SIGMA,
+)
 from train.choices import CALIBRATIONS
 from train.errors import InputError
-
-DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
-KNOWN_FEATURES = (
-    "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
-    "rolling_volatility", "bid_ask_spread", "volume_spike",
-)  # fmt: skip
 
 
 def _positive_int(s: str) -> int:
@@ -47,11 +50,25 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         help="JSON Lines file, Parquet file, or a directory of Parquet files",
     )  # fmt: skip
     p.add_argument("--symbol", help="one symbol only (default: all symbols)")
-    p.add_argument("--features", default=DEFAULT_FEATURES, help="comma-separated, in order")
-    p.add_argument("--lookahead", type=_positive, default=60.0, help="label window, s (60)")
-    p.add_argument("--sigma", type=_positive, default=1.5, help="reversion threshold, sigma (1.5)")
-    p.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
-    p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
+    p.add_argument(
+        "--features", default=",".join(DEFAULT_FEATURES), help="comma-separated, in order"
+    )
+    p.add_argument(
+        "--lookahead", type=_positive, default=LABEL_LOOKAHEAD_S,
+        help=f"label window, s ({LABEL_LOOKAHEAD_S:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--sigma", type=_positive, default=LABEL_THRESHOLD_SIGMA,
+        help=f"reversion threshold, sigma ({LABEL_THRESHOLD_SIGMA:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-dist", type=float, default=LABEL_MIN_DIST_SIGMA,
+        help=f"candidate |dist|, sigma ({LABEL_MIN_DIST_SIGMA:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-std", type=_positive, default=LABEL_MIN_STD,
+        help=f"floor on std_dev ({LABEL_MIN_STD:g})",
+    )  # fmt: skip
     p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
     p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
     p.add_argument(

@@ -12,13 +12,17 @@ const (
 	DefaultMinAUC    = 0.55
 )
 
-// Sigma-reversion label parameters (train/labels.py).
+// Sigma-reversion label parameters (train/labels/labeler.py).
 const (
 	LabelLookaheadS     = 60.0
 	LabelThresholdSigma = 1.5
 	LabelMinDistSigma   = 0.5
 	LabelMinStd         = 0.1
 )
+
+// DefaultFeatures are the features train uses when none are named, in the
+// order the bot lays them out.
+var DefaultFeatures = []string{"tick_ratio", "depth_ratio", "price_dist"}
 
 // KnownFeatures are every feature the bot records.
 var KnownFeatures = []string{"tick_ratio", "depth_ratio", "price_dist", "price", "vwap",

@@ -46,15 +46,18 @@ func TestGoDefaultsEqualModelformat(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatal(err)
 	}
-	features := make([]any, len(KnownFeatures))
-	for i, f := range KnownFeatures {
-		features[i] = f
+	strings := func(ss []string) []any {
+		out := make([]any, len(ss))
+		for i, s := range ss {
+			out[i] = s
+		}
+		return out
 	}
 	want := map[string]any{
 		"DEFAULT_THRESHOLD": DefaultThreshold, "DEFAULT_MIN_AUC": DefaultMinAUC,
 		"LABEL_LOOKAHEAD_S": LabelLookaheadS, "LABEL_THRESHOLD_SIGMA": LabelThresholdSigma,
 		"LABEL_MIN_DIST_SIGMA": LabelMinDistSigma, "LABEL_MIN_STD": LabelMinStd,
-		"KNOWN_FEATURES":        features,
+		"DEFAULT_FEATURES": strings(DefaultFeatures), "KNOWN_FEATURES": strings(KnownFeatures),
 		"PROMOTE_MIN_DECISIONS": float64(PromoteMinDecisions), "PROMOTE_MIN_AGREEMENT": PromoteMinAgreement,
 		"PROMOTE_APPROVAL_LOW": PromoteApprovalLow, "PROMOTE_APPROVAL_HIGH": PromoteApprovalHigh,
 		"DRIFT_WINDOW": float64(DriftWindow), "DRIFT_PSI": DriftPSI, "DRIFT_OOD": DriftOOD,

@@ -12,7 +12,7 @@ import (
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
-// The features `train fit --features` accepts (train/arguments.py KNOWN_FEATURES)
+// The features `train fit --features` accepts (modelformat/defaults.py KNOWN_FEATURES)
 // are exactly the numbers the bot records: the JSON tags of FeatureRecord
 // other than symbol and timestamp. Both sides are read as the programs see
 // them — reflection here, the imported module in Python — not parsed as text.
@@ -21,7 +21,7 @@ func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 	if err != nil {
 		t.Skipf("no project Python to import train.arguments: %v", err)
 	}
-	cmd := exec.Command(argv[0], "-c", "import json; from train.arguments import KNOWN_FEATURES; print(json.dumps(list(KNOWN_FEATURES)))")
+	cmd := exec.Command(argv[0], "-c", "import json; from modelformat.defaults import KNOWN_FEATURES; print(json.dumps(list(KNOWN_FEATURES)))")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
@@ -51,7 +51,7 @@ func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 		}
 	}
 	if len(onlyPython)+len(onlyGo) > 0 || len(known) != len(recorded) {
-		t.Fatalf("train/arguments.py KNOWN_FEATURES %v and go/featurestore.FeatureRecord's JSON fields %v differ: "+
+		t.Fatalf("modelformat/defaults.py KNOWN_FEATURES %v and go/featurestore.FeatureRecord's JSON fields %v differ: "+
 			"only in Python %v, only in Go %v", known, recorded, onlyPython, onlyGo)
 	}
 }

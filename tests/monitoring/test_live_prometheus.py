@@ -29,7 +29,7 @@ import pytest
 from tests.fixtures.tiny_model import FEATURES, INPUT_NAME, build_model_dir, synthetic_data
 from tests.infer.sidecar import python
 from tests.monitoring.prom import Prometheus, prometheus, require
-from train.reference import build_reference
+from train.publish.reference import build_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "monitoring" / "sigmagate.rules.yml"

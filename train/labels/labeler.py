@@ -17,15 +17,22 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from modelformat.defaults import (
+    LABEL_LOOKAHEAD_S,
+    LABEL_MIN_DIST_SIGMA,
+    LABEL_MIN_STD,
+    LABEL_THRESHOLD_SIGMA,
+)
+
 NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
 class LabelParams:
-    lookahead_s: float = 60.0
-    threshold_sigma: float = 1.5
-    min_dist_sigma: float = 0.5
-    min_std: float = 0.1
+    lookahead_s: float = LABEL_LOOKAHEAD_S
+    threshold_sigma: float = LABEL_THRESHOLD_SIGMA
+    min_dist_sigma: float = LABEL_MIN_DIST_SIGMA
+    min_std: float = LABEL_MIN_STD
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
