@@ -25,7 +25,7 @@ def sidecar_io() -> list[str]:
         "* With one CPU-bound process beside the bot on 2 cores, a spinning sidecar whose "
         "yields went to that process took the Go predictor's p50 from ~9 µs to ~77 µs, against "
         "~15 µs with no spin at all: the sidecar stops spinning after repeated late yields.",
-        "* A client that blocks in read(2) for every answer (issue 13): its round trip depends "
+        "* A client that blocks in read(2) for every answer: its round trip depends "
         "on whether the kernel runs it and the sidecar on one core. On one core, ~12 µs with the "
         "sidecar spinning or blocking (Go echo: ~5.5 µs). On two, ~16 µs with the sidecar "
         "spinning, because the client's idle core halts and waking it costs ~8-10 µs on this "

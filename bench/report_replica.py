@@ -18,7 +18,7 @@ def section(decisions: list[dict[str, Any]]) -> list[str]:
     if not any(t in ("replica", "replica-fallback") for t, _ in idx):
         return []
     lines = [
-        "## In-process replica (issue 14)",
+        "## In-process replica",
         "",
         "The predictor compiles the served tree model into Go (`go/replica`), checks it against "
         "the sidecar on the model's check vectors at every load, and answers from it when the "

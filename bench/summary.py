@@ -22,11 +22,12 @@ LABELS = {
     "replica-fallback": "replica fallback (sidecar down)",
 }
 
-# The targets of issue 6 (and issues 2 and 4).
+# The sidecar path's targets: p50 against the echo floor, throughput at 64
+# goroutines, speed-up over the reference design.
 P50_VS_FLOOR_MAX = 2.0
 MIN_RATE_AT_64 = 200_000
 MIN_SPEEDUP_VS_REFERENCE = 1000.0
-# Issue 14: the in-process replica.
+# The in-process replica's targets.
 REPLICA_P50_MAX_US = 1.5
 REPLICA_MIN_RATE_AT_64 = 1_000_000
 
@@ -132,8 +133,8 @@ def replica_targets(idx: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str
     return out
 
 
-# Issue 13: a client that blocks in read(2) for every answer, beside the echo
-# floor driven by that same client (bench/sidecar_pipe.py); issue 14: idle CPU.
+# A client that blocks in read(2) for every answer, beside the echo floor
+# driven by that same client (bench/sidecar_pipe.py); and idle CPU.
 MAX_IDLE_CORE_PCT = 2.0
 
 
