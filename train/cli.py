@@ -1,8 +1,9 @@
-"""Command line: `train sample`, `train fit` and `train backtest` (also `python -m train`).
+"""Command line: `train sample`, `fit`, `backtest` and `monitor` (also `python -m train`).
 
 Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
-or arguments. On success `fit` prints the new model directory as the last
-line of stdout; everything else goes to stderr.
+or arguments; 3 (`monitor`) the model's realised precision has degraded.
+On success `fit` prints the new model directory as the last line of stdout;
+everything else goes to stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from train.backtest.cli import add_parser as add_backtest_parser
 from train.backtest.cli import cmd_backtest
 from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
+from train.monitor.cli import add_parser as add_monitor_parser
+from train.monitor.cli import cmd_monitor
 
 log = logging.getLogger("train")
 
@@ -32,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--signal", choices=("planted", "none"), default="planted")
+    s.add_argument(
+        "--volatility", nargs="+", default=[], metavar="SYMBOL=X",
+        help="std_dev multiplier per symbol (default 1)",
+    )  # fmt: skip
+    s.add_argument(
+        "--regime-change", type=_unit, default=None, metavar="FRAC",
+        help="from this fraction of each symbol's records on, the recorded order flow no longer "
+        "drives the price (every feature's marginal distribution unchanged)",
+    )  # fmt: skip
+    s.add_argument(
+        "--collapse", nargs="+", default=[], metavar="SYMBOL[=FRAC]",
+        help="the same for one symbol, from FRAC of its records on (default 0: all of them)",
+    )  # fmt: skip
 
     f = sub.add_parser("fit", help="label, train, export and publish a model directory")
     add_data_args(f)
@@ -67,13 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--walk-forward", type=duration, metavar="DURATION",
                    help="report.md: add a walk-forward, retraining every DURATION")  # fmt: skip
     add_backtest_parser(sub)
+    add_monitor_parser(sub)
     return p
+
+
+def _symbol_values(flag: str, specs: list[str], default: float | None) -> dict[str, float]:
+    """SYMBOL=X pairs (X may be omitted when there is a default)."""
+    out = {}
+    for spec in specs:
+        sym, eq, val = spec.partition("=")
+        try:
+            if not sym or (not eq and default is None):
+                raise ValueError
+            out[sym] = float(val) if eq else float(default)  # type: ignore[arg-type]
+        except ValueError:
+            raise InputError(f"{flag} {spec!r}: want SYMBOL=NUMBER") from None
+    return out
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
     from train.data.sample import generate, write
 
-    cols = generate(a.rows, a.symbols, a.seed, a.signal)
+    vol = _symbol_values("--volatility", a.volatility, None)
+    collapse = _symbol_values("--collapse", a.collapse, 0.0)
+    if any(v <= 0 for v in vol.values()) or any(not 0 <= v <= 1 for v in collapse.values()):
+        raise InputError("--volatility wants multipliers > 0, --collapse fractions in [0, 1]")
+    cols = generate(a.rows, a.symbols, a.seed, a.signal, vol, a.regime_change, collapse)
     write(cols, a.out)
     log.info("wrote %d records (%s, signal=%s) to %s", a.rows, ",".join(a.symbols), a.signal, a.out)
     print(a.out.resolve())
@@ -139,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return {"sample": cmd_sample, "fit": cmd_fit, "backtest": cmd_backtest}[a.cmd](a)
+        return {
+            "sample": cmd_sample,
+            "fit": cmd_fit,
+            "backtest": cmd_backtest,
+            "monitor": cmd_monitor,
+        }[a.cmd](a)
     except InputError as e:
         print(f"train {a.cmd}: error: {e}", file=sys.stderr)
         return 2

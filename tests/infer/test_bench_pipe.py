@@ -1,4 +1,4 @@
-"""The sidecar's pipe performance targets, measured by bench/sidecar_pipe.py (run: pytest -m bench)."""
+"""The sidecar's pipe targets, measured by bench/sidecar_pipe.py (run: pytest -m bench)."""
 
 from __future__ import annotations
 

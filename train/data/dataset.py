@@ -28,6 +28,8 @@ class Part:
     # Realised sigma-reversion and move at horizon per row (labels/realised.py), for the report.
     reversion: np.ndarray | None = None
     horizon: np.ndarray | None = None
+    # Each row's symbol, for the per-symbol figures and thresholds (None: not kept).
+    symbols: np.ndarray | None = None
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Outcomes:
     last_ns: int
     other_symbols: int | None  # records of other symbols (None: no filter)
     bad_price: int  # records dropped for a NaN or ±Inf price, vwap or std_dev
+    symbols: np.ndarray | None = None  # each record's symbol
 
 
 def label_all(
@@ -80,7 +83,7 @@ def label_all(
     label = label_per_symbol(*path)
     rev, hor = realised_reversion(*path)
     X = np.column_stack([cols[f] for f in features])
-    return Outcomes(X, label, ts, rev, hor, first_ns, last_ns, other, int((~ok).sum()))
+    return Outcomes(X, label, ts, rev, hor, first_ns, last_ns, other, int((~ok).sum()), syms)
 
 
 def build_dataset(
@@ -102,6 +105,7 @@ def build_dataset(
     rows["dropped_nan"] = o.bad_price + int((~finite & ~censored).sum())
     X, y, ts = o.X[ok], o.label[ok].astype(np.int64), o.ts[ok]
     rev, hor = o.reversion[ok], o.horizon[ok]
+    syms = o.symbols[ok] if o.symbols is not None else None
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(
             f"only {len(y)} labelled rows after censoring and cleaning; need more data"
@@ -116,7 +120,9 @@ def build_dataset(
         keep = inlier_mask(X[ix], bounds)
         dropped_out += int((~keep).sum())
         ix = ix[keep]
-        parts[name] = Part(X[ix], y[ix], ts[ix], rev[ix], hor[ix])
+        parts[name] = Part(
+            X[ix], y[ix], ts[ix], rev[ix], hor[ix], None if syms is None else syms[ix]
+        )
         rows[name] = len(ix)
         if len(ix) < MIN_ROWS_PER_SPLIT or len(np.unique(y[ix])) < 2:
             raise InputError(

@@ -14,6 +14,19 @@ timestamps, rare long pauses). The price is VWAP + d·sigma, where the deviation
   In this mode `price_dist` is deliberately *not* (price - vwap)/std_dev, and the
   path is noisier so that reversals (positives) are common and the AUC estimate
   of the check is tight.
+
+Scenarios with a known answer, for the outcome monitor (`train monitor`):
+
+* `volatility`: a per-symbol multiplier on std_dev (the bot's sigma). The
+  price path is simulated in sigma units, so the features→outcome relationship
+  is the same at every volatility; the prices simply move more.
+* `regime_change` / `collapse`: from a fraction of a symbol's records on, the
+  recorded tick_ratio and depth_ratio come from an independent copy of the
+  order-flow process (same law, drawn from a separate random stream) while the
+  price keeps following the real, now unrecorded, flow. Every feature's
+  marginal distribution is unchanged and the price path is the very one the
+  same seed gives without the change; only the link between the recorded
+  features and the outcome is gone.
 """
 
 from __future__ import annotations
@@ -32,17 +45,30 @@ FLOW_TAU_S = 60.0  # memory of the order-flow imbalance
 VOL_TAU_S = 900.0  # memory of the volatility regime
 
 
-def _symbol_path(n: int, base: float, planted: bool, rng: random.Random) -> dict[str, list]:
-    """Simulate one symbol's n records; pure-Python floats keep the loop fast."""
+def _symbol_path(
+    n: int,
+    base: float,
+    planted: bool,
+    rng: random.Random,
+    vol: float = 1.0,
+    decouple_from: int | None = None,
+    decoy: random.Random | None = None,
+) -> dict[str, list]:
+    """Simulate one symbol's n records; pure-Python floats keep the loop fast.
+
+    From record `decouple_from` on, the recorded flow is the decoy's (see the
+    module docstring); the decoy's draws never touch `rng`, so the path is unchanged.
+    """
     g = rng.gauss
     t_ns = START_NS + rng.randrange(0, 10**9)
     z1 = z2 = z3 = d = dn = v = 0.0
+    y1 = y2 = 0.0  # the decoy flow
     vwap = base
     out: dict[str, list] = {k: [] for k in ("ts", "tick", "depth", "dist", "price", "vwap", "std")}
     # Without a signal, a noisier path gives more reversals, hence more positives
     # and a tighter AUC estimate for the leakage check.
     noise = 0.06 if planted else 0.2
-    for _ in range(n):
+    for i in range(n):
         u = rng.random()
         if u < 0.03:
             dt = 0.0  # a duplicate timestamp
@@ -71,12 +97,18 @@ def _symbol_path(n: int, base: float, planted: bool, rng: random.Random) -> dict
         d = max(min(d, 6.0), -6.0)
         pv = math.exp(-dt / VOL_TAU_S)
         v = pv * v + math.sqrt(1 - pv * pv) * g(0.0, 0.3)
-        sigma = base * 0.001 * math.exp(v)
+        sigma = vol * base * 0.001 * math.exp(v)
         vwap *= 1.0 + 2e-5 * math.sqrt(dt) * g(0.0, 1.0)
         price = vwap + d * sigma
         # Independent deviation-like series for --signal none.
         z3 = phi * z3 + s * g(0.0, 1.0)
         dn = 1.1 * z3 + (g(0.0, 1.5) if rng.random() < 0.03 else 0.0)
+        if decoy is not None:
+            y1 = phi * y1 + s * decoy.gauss(0.0, 1.0)
+            y2 = phi * y2 + s * decoy.gauss(0.0, 1.0)
+            if decouple_from is not None and i >= decouple_from:
+                tick = math.tanh(1.2 * y1)
+                depth = math.tanh(0.9 * y2 + 0.4 * y1)
         out["ts"].append(t_ns)
         out["tick"].append(tick)
         out["depth"].append(depth)
@@ -87,10 +119,28 @@ def _symbol_path(n: int, base: float, planted: bool, rng: random.Random) -> dict
     return out
 
 
-def generate(rows: int, symbols: list[str], seed: int, signal: str) -> dict[str, np.ndarray]:
-    """Columns of `rows` records over `symbols`, in timestamp order."""
+def generate(
+    rows: int,
+    symbols: list[str],
+    seed: int,
+    signal: str,
+    volatility: dict[str, float] | None = None,
+    regime_change: float | None = None,
+    collapse: dict[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Columns of `rows` records over `symbols`, in timestamp order.
+
+    volatility: symbol → std_dev multiplier (default 1). regime_change: from
+    this fraction of every symbol's records on, the recorded flow is decoupled
+    from the price; collapse: symbol → the fraction from which its own is.
+    """
     if signal not in ("planted", "none"):
         raise ValueError(f"signal must be planted or none, got {signal!r}")
+    volatility = volatility or {}
+    collapse = collapse or {}
+    for name, frac in [("regime_change", regime_change), *collapse.items()]:
+        if frac is not None and not 0.0 <= frac <= 1.0:
+            raise ValueError(f"{name}: fraction {frac} is outside [0, 1]")
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     per = [
@@ -99,7 +149,13 @@ def generate(rows: int, symbols: list[str], seed: int, signal: str) -> dict[str,
     parts = []
     for sym, n in zip(symbols, per, strict=True):
         base = BASE_PRICE.get(sym, 100.0)
-        p = _symbol_path(n, base, signal == "planted", rng)
+        fracs = [f for f in (regime_change, collapse.get(sym)) if f is not None]
+        decouple = math.floor(min(fracs) * n) if fracs else None
+        # The decoy stream is seeded apart from the path's so the path stays the same.
+        decoy = random.Random(f"{seed}:{sym}:decoy") if decouple is not None else None
+        p = _symbol_path(
+            n, base, signal == "planted", rng, volatility.get(sym, 1.0), decouple, decoy
+        )
         cols = {k: np.asarray(v) for k, v in p.items()}
         cols["symbol"] = np.full(n, sym, dtype=object)
         parts.append(cols)

@@ -19,6 +19,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
+from train.monitor.promise import report_section as per_symbol_section
 from train.publish import trading
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
@@ -169,6 +170,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         "",
         "![ROC](roc.png) ![threshold](threshold.png)",
         "",
+        *per_symbol_section(man),
         *trading.report_section(out, y, p, ds.test.reversion, ds.test.horizon, man["label"], thr),
         "## Calibration",
         "",

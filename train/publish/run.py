@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
@@ -122,6 +123,7 @@ def _publish(
             salt += 1
             version = train_manifest.version_name(created, fp32_sha, salt)
         serve = choose_serve_variant(best.variants)
+        promised, sym_thr = _promise(tmp, serve, ds, args)
         data_info = {
             "source": str(args.data),
             "sha256": sha256_data(args.data),
@@ -166,7 +168,11 @@ def _publish(
             label=args.label.to_dict(),
             data=data_info,
             training=training,
-            metrics={"validation": {"auc": best.val_auc}, "test": best.metrics},
+            metrics={
+                "validation": {"auc": best.val_auc},
+                "test": {**best.metrics, **_test_extras(ds, best)},
+                **promised,
+            },
             parity=best.parity,
             gates={
                 "min_auc": args.min_auc,
@@ -176,6 +182,8 @@ def _publish(
             },
             comparison=comparison if len(results) > 1 else None,
         ).to_dict()
+        if sym_thr:
+            man["symbol_thresholds"] = sym_thr
         man["check_vectors"] = write_check_vectors(tmp, man, ds.test.X)
         man["reference"] = build_reference(ds.features, ds.train.X, best.p_onnx, man)
         if args.report:
@@ -194,6 +202,30 @@ def _publish(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _test_extras(ds: Dataset, best: FamilyResult) -> dict:
+    """The test split's approvals, expected precision and ECE at the default threshold."""
+    from train.monitor.figures import figures
+
+    f = figures(ds.test.y, best.p_onnx, best.p_onnx >= best.metrics["threshold"])
+    return {"approvals": f.approvals, "expected_precision": f.expected_precision, "ece": f.ece}
+
+
+def _promise(tmp: Path, serve: str | None, ds: Dataset, args: FitArgs) -> tuple[dict, dict]:
+    """Per-symbol test figures and thresholds, scored with the served variant's graph."""
+    from train.export import predict, session
+    from train.monitor.promise import training_figures
+
+    if serve is None:
+        return {}, {}
+    sess = session(tmp / VARIANT_FILES[serve])
+    f32 = np.float32
+    p_val, p_test = (predict(sess, part.X.astype(f32)) for part in (ds.validation, ds.test))
+    metrics, thresholds, _ = training_figures(
+        ds, p_val, p_test, args.opts.threshold, args.label.lookahead_s, args.opts.seed
+    )
+    return metrics, thresholds
 
 
 def parse_families(spec: str) -> list[str]:

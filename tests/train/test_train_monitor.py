@@ -1,0 +1,225 @@
+"""`train monitor` and the per-symbol figures of `train fit`, on data with a known answer.
+
+One model is trained once (session fixture) on four symbols with different
+volatility, one of them (ADAUSDT) with its features→outcome relationship
+collapsed throughout; fresh windows of the same process must pass, windows
+where the relationship changes (marginals unchanged) must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from tests.train.conftest import manifest, run_cli
+from train.cli import main
+from train.data.load import read_records
+from train.monitor.bootstrap import Blocks, interval
+from train.monitor.promise import choose_threshold
+
+SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"]
+COMMON = ["--symbols", *SYMS, "--volatility", "ETHUSDT=2", "SOLUSDT=3"]
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
+GAUGES = (
+    "healthy", "degraded", "precision", "precision_lower", "precision_upper",
+    "expected_precision", "test_precision", "approvals", "candidates",
+    "last_run_timestamp_seconds",
+)  # fmt: skip
+
+
+def sample(path: Path, seed: int, rows: int, *extra: str, collapse=("ADAUSDT",)) -> Path:
+    argv = ["sample", "--out", str(path), "--rows", str(rows), "--seed", str(seed), *COMMON]
+    argv += ["--collapse", *collapse, *extra]
+    assert main(argv) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def mon_model(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("monitor")
+    data = sample(d / "train.parquet", 1, 40000)
+    out = d / "models"
+    argv = ["fit", "--data", str(data), "--out", str(out), "--model", "hgb", "--cv-folds", "2",
+            "--tune-rows", "8000"]  # fmt: skip
+    assert main(argv) == 0
+    (model,) = out.iterdir()
+    return model
+
+
+def monitor(capsys, model: Path, data: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli(["monitor", "--model", str(model), "--data", str(data), *extra], capsys)
+
+
+def test_training_writes_per_symbol_figures_thresholds_and_warns(mon_model):
+    m = manifest(mon_model)
+    per = m["metrics"]["per_symbol"]
+    assert set(per) == set(SYMS)
+    for f in per.values():
+        assert set(f) >= {"rows", "base_rate", "approvals", "approval_rate", "precision",
+                          "expected_precision", "ece", "auc"}  # fmt: skip
+    assert sum(f["rows"] for f in per.values()) == m["metrics"]["test"]["rows"]
+    t = m["metrics"]["test"]
+    assert t["approvals"] == round(t["approval_rate"] * t["rows"])
+    assert 0 <= t["ece"] <= 1 and 0 < t["expected_precision"] < 1
+    served = m["metrics"]["served"]
+    assert served["overall"]["precision_se"] > 0
+    # The collapsed symbol: warned about in the report, held by its own threshold.
+    thr = m["symbol_thresholds"]
+    assert "ADAUSDT" in thr and 0 < thr["ADAUSDT"] < 1
+    report = (mon_model / "report.md").read_text()
+    assert "## Per symbol (test split)" in report
+    warned = set(re.findall(r"\* WARNING: ([A-Z]+): ", report))
+    assert warned, "the report warns about no symbol"
+    assert warned <= set(thr), (warned, thr)  # a warned symbol is held by its own threshold
+    assert warned == {w.split(":")[0] for w in m["metrics"]["warnings"]}
+
+
+def test_relationship_change_with_unchanged_marginals_is_degraded(mon_model, tmp_path, capsys):
+    ok = sample(tmp_path / "ok.parquet", 500, 40000)
+    rc = sample(tmp_path / "rc.parquet", 501, 40000, "--regime-change", "0")
+    a, b = read_records(ok, FEATURES), read_records(rc, FEATURES)
+    for f in FEATURES:  # the inputs look the same: input drift cannot see this
+        assert ks_2samp(a.columns[f], b.columns[f]).statistic < 0.05, f
+    code, out, err = monitor(capsys, mon_model, rc, "--json", str(tmp_path / "m.json"))
+    assert code == 3, out + err
+    assert "verdict: DEGRADED" in out and "all candidates: realised precision" in out
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert "all" in doc["degraded"] and doc["exit_code"] == 3
+    s = doc["scopes"]["all"]
+    assert s["realised"]["precision"] < s["test"]["precision"]
+    assert s["judgement"]["difference_upper"] < 0
+
+
+def test_unchanged_windows_pass_in_19_of_20_seeds(mon_model, tmp_path, capsys):
+    codes = []
+    for seed in range(3000, 3020):
+        w = sample(tmp_path / f"w{seed}.parquet", seed, 20000)
+        codes.append(monitor(capsys, mon_model, w)[0])
+        w.unlink()
+    assert set(codes) <= {0, 3}
+    assert codes.count(0) >= 19, codes
+
+
+def test_a_symbol_that_collapses_is_named(mon_model, tmp_path, capsys):
+    w = sample(tmp_path / "eth.parquet", 600, 40000, collapse=("ADAUSDT", "ETHUSDT"))
+    prom = tmp_path / "out.prom"
+    code, out, err = monitor(capsys, mon_model, w, "--textfile", str(prom))
+    assert code == 3, out + err
+    assert "ETHUSDT: realised precision" in out.split("verdict: DEGRADED")[1]
+    g = parse_textfile(prom.read_text())
+    assert g[("sigmagate_outcome_degraded", "ETHUSDT")] == 1.0
+    assert g[("sigmagate_outcome_degraded", "BTCUSDT")] == 0.0
+    assert g[("sigmagate_outcome_healthy", None)] == 0.0
+
+
+_SAMPLE = re.compile(r'^([a-z_]+)(?:\{symbol="([A-Za-z0-9_]+)"\})? (\S+)$')
+
+
+def parse_textfile(text: str) -> dict[tuple[str, str | None], float]:
+    """A strict reading of the text exposition format: HELP and TYPE before each
+    metric's samples, gauges only, one known label, float values."""
+    out: dict[tuple[str, str | None], float] = {}
+    declared: dict[str, list[str]] = {}
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split()[2]
+            assert name not in declared, f"{name} declared twice"
+            declared[name] = ["help"]
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert kind == "gauge" and declared[name] == ["help"]
+            declared[name].append("type")
+        else:
+            m = _SAMPLE.match(line)
+            assert m, f"bad sample line {line!r}"
+            name, sym, val = m.groups()
+            assert declared.get(name) == ["help", "type"], f"{name} sampled before HELP/TYPE"
+            assert (name, sym) not in out
+            out[(name, sym)] = float(val)  # NaN allowed (the format spells it NaN)
+    assert {n.removeprefix("sigmagate_outcome_") for n in declared} == set(GAUGES)
+    return out
+
+
+def test_textfile_and_json_hold_every_named_gauge(mon_model, tmp_path, capsys):
+    w = sample(tmp_path / "w.jsonl", 700, 12000)
+    prom, js = tmp_path / "o.prom", tmp_path / "o.json"
+    prom.write_text("stale")
+    code, _, err = monitor(capsys, mon_model, w, "--textfile", str(prom), "--json", str(js))
+    assert code in (0, 3), err
+    g = parse_textfile(prom.read_text())
+    assert not list(tmp_path.glob(".o.prom.*")), "temporary file left behind"
+    doc = json.loads(js.read_text())
+    for scope in ["all", *SYMS]:
+        r = doc["scopes"][scope]["realised"]
+        assert g[("sigmagate_outcome_candidates", scope)] == r["rows"]
+        assert g[("sigmagate_outcome_approvals", scope)] == r["approvals"]
+        p = g[("sigmagate_outcome_precision", scope)]
+        assert (math.isnan(p) and r["precision"] is None) or p == pytest.approx(r["precision"])
+    assert g[("sigmagate_outcome_healthy", None)] == (1.0 if code == 0 else 0.0)
+    assert g[("sigmagate_outcome_last_run_timestamp_seconds", None)] > 1.7e9
+    assert doc["scopes"]["all"]["test"]["precision"] == pytest.approx(
+        manifest(mon_model)["metrics"]["served"]["overall"]["precision"]
+    )
+
+
+def test_exit_2_on_bad_input_names_the_fault(mon_model, tmp_path, capsys):
+    w = sample(tmp_path / "w.jsonl", 800, 3000)
+    code, _, err = monitor(capsys, tmp_path / "nope", w)
+    assert code == 2 and "nope: no such model directory" in err
+    code, _, err = monitor(capsys, mon_model, tmp_path / "missing.jsonl")
+    assert code == 2 and "missing.jsonl: no such file" in err
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    code, _, err = monitor(capsys, mon_model, bad)
+    assert code == 2 and "bad.parquet: not readable as Parquet" in err
+    code, _, err = monitor(capsys, mon_model, w, "--since", "2100-01-01T00:00:00Z")
+    assert code == 2 and "no records at or after --since" in err
+    code, _, err = monitor(capsys, mon_model, w, "--min-rows", "100000")
+    assert code == 2 and "labelled candidate(s) in the window, need at least 100000" in err
+    old = tmp_path / "old"
+    shutil.copytree(mon_model, old)
+    m = manifest(old)
+    del m["metrics"]["served"]
+    (old / "manifest.json").write_text(json.dumps(m))
+    code, _, err = monitor(capsys, old, w)
+    assert code == 2 and "metrics.served.overall" in err and "manifest.json" in err
+    m = manifest(mon_model)
+    m["label"].pop("lookahead_s")
+    (old / "manifest.json").write_text(json.dumps(m))
+    code, _, err = monitor(capsys, old, w)
+    assert code == 2 and "'label.lookahead_s'" in err
+
+
+def test_block_bootstrap_widens_for_shared_windows():
+    """Outcomes repeated inside one lookahead are one observation, not twenty."""
+    rng = np.random.default_rng(0)
+    cells = 600
+    y1 = rng.integers(0, 2, cells)
+    ts1 = np.arange(cells) * 60_000_000_000
+    b = Blocks(0, int(ts1[-1]), 60.0, 600.0)
+    one = interval(b.precision_samples(ts1, y1, np.ones(cells, bool), 1), 0.95)
+    ts20 = np.repeat(ts1, 20) + np.tile(np.arange(20) * 1_000_000_000, cells)
+    twenty = interval(
+        b.precision_samples(ts20, np.repeat(y1, 20), np.ones(20 * cells, bool), 1), 0.95
+    )
+    w1, w20 = one[1] - one[0], twenty[1] - twenty[0]
+    assert w20 == pytest.approx(w1, rel=0.25)  # a binomial interval would shrink by √20
+    assert w1 > 3.0 * math.sqrt(0.25 / (20 * cells)) * 2  # wider than the naive one
+    again = interval(b.precision_samples(ts1, y1, np.ones(cells, bool), 1), 0.95)
+    assert again == one  # seeded
+
+
+def test_choose_threshold_is_the_lowest_that_reaches_the_target():
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    assert choose_threshold(y, p, 0.75, 2) == 0.5  # 4/5 at 0.5; 3/4 at 0.6
+    assert choose_threshold(y, p, 0.9, 2) == 0.7
+    assert choose_threshold(y, p, 0.9, 4) is None

@@ -1,0 +1,226 @@
+"""What `train fit` promises per symbol: test-split figures and per-symbol thresholds.
+
+Stored in the manifest (docs/TRAINING.md, "Per-symbol figures and thresholds"):
+
+* `metrics.per_symbol`: per symbol, the test split at the default threshold
+  (rows, base rate, approvals, approval rate, precision, expected precision,
+  ECE, AUC; null where a symbol has one class or no approval);
+* `symbol_thresholds`: per symbol, chosen on the VALIDATION split — the lowest
+  threshold whose validation precision reaches the overall validation
+  precision at the default threshold, on at least MIN_APPROVALS approvals.
+  Choosing the lowest such point favours a lucky stretch of the validation
+  curve; the promise the monitor checks is therefore measured on the TEST
+  split at the chosen thresholds, never on validation. (Requiring the curve to
+  stay above the target at every higher threshold was tried: noise in the top
+  few dozen approvals then blocked healthy symbols.) A
+  symbol that reaches it nowhere gets BLOCKED (approves nothing in practice)
+  and a warning; a symbol with too few validation rows to judge is left out
+  (it keeps the default threshold);
+* `metrics.served`: the test split at the served thresholds (default or the
+  symbol's), overall and per symbol, with each precision's block-bootstrap
+  standard error — what `train monitor` compares the live outcomes with.
+
+Everything is scored with the served variant's graph, as the sidecar scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, Blocks, standard_error
+from train.monitor.evaluate import ALL, scope_seed
+from train.monitor.figures import figures
+
+log = logging.getLogger("train")
+MIN_APPROVALS = 30  # validation approvals a per-symbol threshold must rest on
+BLOCKED = 0.999  # the format wants (0, 1); a calibrated p this high practically never occurs
+FAR_BELOW = 0.10  # a symbol's precision this far below the overall one is warned about
+MIN_WARN_APPROVALS = 10  # below this many test approvals a symbol's precision is noise
+
+
+def choose_threshold(
+    y: np.ndarray, p: np.ndarray, target: float, min_approvals: int
+) -> float | None:
+    """The lowest t with precision(p ≥ t) ≥ target on ≥ min_approvals rows; None if none."""
+    order = np.argsort(-p.astype(np.float64), kind="stable")
+    ps, ys = p[order], y[order]
+    k = np.arange(1, len(ps) + 1)
+    prec = np.cumsum(ys) / k
+    # Only cut after the last of a run of equal scores: p ≥ t approves all of them.
+    cut = np.r_[ps[1:] < ps[:-1], True]
+    ok = np.flatnonzero(cut & (k >= min_approvals) & (prec >= target))
+    if len(ok) == 0:
+        return None
+    return float(ps[ok[-1]])
+
+
+def symbol_thresholds(
+    symbols: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    default: float,
+    min_approvals: int = MIN_APPROVALS,
+) -> tuple[dict[str, float], list[str]]:
+    target_mask = p >= default
+    if not target_mask.any():
+        return {}, ["validation: no approval at the default threshold; no per-symbol thresholds"]
+    target = float(y[target_mask].mean())
+    out: dict[str, float] = {}
+    warnings = []
+    for sym in sorted(set(symbols.tolist())):
+        m = symbols == sym
+        if m.sum() < min_approvals:
+            continue  # too few rows to choose anything: the default threshold applies
+        t = choose_threshold(y[m], p[m], target, min_approvals)
+        if t is None:
+            out[sym] = BLOCKED
+            warnings.append(
+                f"{sym}: no threshold reaches the overall validation precision {target:.3f} on "
+                f"{min_approvals}+ approvals; threshold set to {BLOCKED} (approves nothing)"
+            )
+        else:
+            out[sym] = float(min(max(t, 1e-6), BLOCKED))
+    return out, warnings
+
+
+def _figs(y: np.ndarray, p: np.ndarray, approved: np.ndarray) -> dict[str, Any]:
+    d = figures(y, p, approved).to_dict()
+    d.pop("log_loss")
+    return d
+
+
+def per_symbol_figures(
+    symbols: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float
+) -> dict[str, dict[str, Any]]:
+    """The test split per symbol at one threshold (the report's table)."""
+    return {
+        sym: _figs(y[m], p[m], p[m] >= threshold)
+        for sym in sorted(set(symbols.tolist()))
+        for m in [symbols == sym]
+    }
+
+
+def served_figures(
+    symbols: np.ndarray,
+    ts_ns: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    default: float,
+    thresholds: dict[str, float],
+    lookahead_s: float,
+    seed: int,
+) -> dict[str, Any]:
+    """The test split at the served thresholds, with block-bootstrap standard errors."""
+    thr = np.full(len(y), default)
+    for sym, t in thresholds.items():
+        thr[symbols == sym] = t
+    approved = p >= thr
+    blocks = Blocks(
+        int(ts_ns.min()), int(ts_ns.max()), lookahead_s, DEFAULT_BLOCK_LOOKAHEADS * lookahead_s
+    )
+
+    def one(name: str, m: np.ndarray | None, t: float | None) -> dict[str, Any]:
+        sel = slice(None) if m is None else m
+        ys, ps, ap, ts = y[sel], p[sel], approved[sel], ts_ns[sel]
+        d = _figs(ys, ps, ap)
+        d["threshold"] = t
+        se = standard_error(blocks.precision_samples(ts, ys, ap, scope_seed(seed, name)))
+        d["precision_se"] = se if ap.any() else None
+        return d
+
+    return {
+        "thresholds": "symbol_thresholds where given, else default_threshold",
+        "block_seconds": blocks.block_s,
+        "overall": one(ALL, None, None if thresholds else default),
+        "per_symbol": {
+            sym: one(sym, symbols == sym, thresholds.get(sym, default))
+            for sym in sorted(set(symbols.tolist()))
+        },
+    }
+
+
+def warnings_for(per_symbol: dict[str, dict[str, Any]], overall_precision: float) -> list[str]:
+    """Symbols whose test precision at the default threshold is below their base
+    rate (the gate picks worse than chance there) or FAR_BELOW the overall."""
+    out = []
+    for sym, f in per_symbol.items():
+        prec, base = f["precision"], f["base_rate"]
+        if prec is None or f["approvals"] < MIN_WARN_APPROVALS:
+            continue
+        if base is not None and prec < base:
+            out.append(f"{sym}: test precision {prec:.3f} is below its base rate {base:.3f}")
+        elif prec < overall_precision - FAR_BELOW:
+            out.append(
+                f"{sym}: test precision {prec:.3f} is far below the overall {overall_precision:.3f}"
+            )
+    return out
+
+
+def training_figures(
+    ds: Any, p_val: np.ndarray, p_test: np.ndarray, default: float, lookahead_s: float, seed: int
+) -> tuple[dict[str, Any], dict[str, float], list[str]]:
+    """(additions to the manifest's `metrics`, `symbol_thresholds`, warnings).
+
+    p_val, p_test: the served variant's probabilities on the validation and test
+    splits. Nothing when the dataset kept no symbols (the distributed engine).
+    """
+    va, te = ds.validation, ds.test
+    if va.symbols is None or te.symbols is None:
+        return {}, {}, []
+    thresholds, warnings = symbol_thresholds(va.symbols, va.y, p_val, default)
+    per = per_symbol_figures(te.symbols, te.y, p_test, default)
+    overall = _figs(te.y, p_test, p_test >= default)
+    if overall["precision"] is not None:
+        warnings += warnings_for(per, overall["precision"])
+    served = served_figures(
+        te.symbols, te.ts_ns, te.y, p_test, default, thresholds, lookahead_s, seed
+    )
+    for w in warnings:
+        log.warning("per-symbol: %s", w)
+    return {"per_symbol": per, "served": served, "warnings": warnings}, thresholds, warnings
+
+
+def _f(v: Any, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report_section(man: dict[str, Any]) -> list[str]:
+    """report.md: the per-symbol table, the thresholds and the warnings."""
+    m = man.get("metrics") or {}
+    per = m.get("per_symbol")
+    if not per:
+        return []
+    thr = man.get("symbol_thresholds") or {}
+    served = (m.get("served") or {}).get("per_symbol") or {}
+    lines = [
+        "## Per symbol (test split)",
+        "",
+        f"At the default threshold {man['default_threshold']}; the last three columns at the "
+        "symbol's own threshold (chosen on the validation split, `symbol_thresholds`).",
+        "",
+        "| symbol | rows | base rate | approvals | approval rate | precision | expected "
+        "precision | ECE | AUC | threshold | approvals | precision ± se |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sym, f in per.items():
+        s = served.get(sym, {})
+        lines.append(
+            f"| {sym} | {f['rows']} | {_f(f['base_rate'])} | {f['approvals']} | "
+            f"{_f(f['approval_rate'])} | {_f(f['precision'])} | {_f(f['expected_precision'])} | "
+            f"{_f(f['ece'], '.4f')} | {_f(f['auc'])} | {_f(thr.get(sym), '.4g')} | "
+            f"{s.get('approvals', '-')} | {_f(s.get('precision'))} ± {_f(s.get('precision_se'))} |"
+        )
+    o = (m.get("served") or {}).get("overall") or {}
+    lines += [
+        "",
+        f"Overall at the served thresholds: {o.get('approvals')} approvals, precision "
+        f"{_f(o.get('precision'))} ± {_f(o.get('precision_se'))}, expected precision "
+        f"{_f(o.get('expected_precision'))} (what `train monitor` compares live outcomes with).",
+        "",
+    ]
+    if m.get("warnings"):
+        lines += ["**Warnings:**", "", *[f"* WARNING: {w}" for w in m["warnings"]], ""]
+    return lines
