@@ -126,7 +126,7 @@ type Config struct {
 	// own registry or a prometheus.WrapRegistererWith label.
 	Registerer prometheus.Registerer
 
-	// Drift tunes live drift monitoring (drift.go); the zero value is the
+	// Drift tunes live drift monitoring; the zero value is the
 	// documented defaults.
 	Drift DriftConfig
 

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/drift"
 )
 
 // State is the sidecar's state as the predictor sees it.
@@ -92,7 +94,7 @@ type Predictor struct {
 	nativeWhyV atomic.Pointer[string]
 	samples    chan sample
 	bg         sync.WaitGroup // replica checks and the sampler
-	drift      *drift         // nil when Config.Drift.Window < 0 (drift.go)
+	drift      *drift.Monitor // nil when Config.Drift.Window < 0
 	shadow     *shadowWatcher // nil when no shadow can exist (shadow.go)
 
 	ctx       context.Context

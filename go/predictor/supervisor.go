@@ -166,7 +166,7 @@ func (p *Predictor) setModel(s *session, info *rpc.Info) {
 	}
 	if info.Model != nil {
 		p.m.modelInfo.WithLabelValues(info.Model.Version, info.Model.Variant).Set(1)
-		p.drift.modelLoaded(info.Model.Version, info.Model.Path)
+		p.drift.ModelLoaded(info.Model.Version, info.Model.Path)
 		p.log.Info("sidecar serving model", "pid", s.pid, "version", info.Model.Version, "variant", info.Model.Variant, "threshold", info.Model.Threshold)
 	} else {
 		msg := "unknown"

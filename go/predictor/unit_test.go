@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -107,7 +105,7 @@ func TestDetectionFindsTheVenvFromTheWorkingDirectory(t *testing.T) {
 	e := needSidecar(t)
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
-	testutil.Chdir(t, e.root+"/go/predictor")
+	t.Chdir(e.root + "/go/predictor")
 	argv, root, err := detectSidecar()
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +119,7 @@ func TestDetectionFailureExplainsTheFix(t *testing.T) {
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
 	t.Setenv("PATH", t.TempDir())
-	testutil.Chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	_, _, err := detectSidecar()
 	if err == nil {
 		// The test binary itself may live under the checkout.
