@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // Config configures a Predictor. The zero value of every field except
@@ -126,7 +128,7 @@ type Config struct {
 	// own registry or a prometheus.WrapRegistererWith label.
 	Registerer prometheus.Registerer
 
-	// Drift tunes live drift monitoring (drift.go); the zero value is the
+	// Drift tunes live drift monitoring; the zero value is the
 	// documented defaults.
 	Drift DriftConfig
 
@@ -243,3 +245,31 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// sidecarCommand resolves the argv and working directory of the sidecar.
+func (c *Config) sidecarCommand() (argv []string, dir string, err error) {
+	argv = append([]string(nil), c.Command...)
+	dir = c.Dir
+	if len(argv) == 0 {
+		var root string
+		argv, root, err = sidecar.Detect()
+		if err != nil {
+			return nil, "", err
+		}
+		if dir == "" {
+			dir = root
+		}
+	}
+	if c.ModelDir != "" {
+		argv = append(argv, "--model", c.ModelDir)
+	}
+	if c.Variant != "" {
+		argv = append(argv, "--variant", c.Variant)
+	}
+	return append(argv, c.Args...), dir, nil
+}
+
+// DetectSidecar reports the argv and working directory automatic detection
+// would use when Config.Command is empty (tools such as cmd/gatecheck use it
+// to find the same Python).
+func DetectSidecar() (argv []string, dir string, err error) { return sidecar.Detect() }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // decide is the one path every public call takes. A NaN threshold means
@@ -52,8 +54,8 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	default:
 		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
-	c := &call{features: append([]float32(nil), features...), done: make(chan struct{})}
-	if v.sess == nil || !v.sess.sendNow(c) {
+	c := sidecar.NewCall(append([]float32(nil), features...))
+	if v.sess == nil || !v.sess.SendNow(c) {
 		select {
 		case p.queue <- c:
 		default:
@@ -63,25 +65,25 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	t := time.NewTimer(p.cfg.Timeout)
 	defer t.Stop()
 	select {
-	case <-c.done:
-		if c.err != nil {
-			return p.fallback(v, features, threshold, c.reason, c.err, start), nil
+	case <-c.Done():
+		if c.Err != nil {
+			return p.fallback(v, features, threshold, c.Reason, c.Err, start), nil
 		}
 		d := Decision{
-			Approve: c.p >= threshold, Probability: c.p, Threshold: threshold, Source: SourceModel,
-			ModelVersion: c.version, OutOfDistribution: c.ood, Latency: time.Since(start),
+			Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
+			ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
 		}
 		p.m.observeModel(d.Latency)
-		p.monitor(c.features, &d)
+		p.monitor(c.Features, &d)
 		return d, nil
 	case <-t.C:
-		c.abandoned.Store(true)
+		c.Abandon()
 		p.m.nTimeouts.Add(1)
 		p.m.timeouts.Inc()
 		p.noteTimeout(v.sess)
 		return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
 	case <-ctx.Done():
-		c.abandoned.Store(true)
+		c.Abandon()
 		return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
 	}
 }
@@ -118,11 +120,11 @@ func checkFeatures(f []float32, names []string) error {
 
 // noteTimeout counts a timeout against the session that was serving; enough
 // of them in a row with no answer in between mean the child is hung.
-func (p *Predictor) noteTimeout(s *session) {
+func (p *Predictor) noteTimeout(s *sidecar.Session) {
 	if s == nil {
 		return
 	}
 	if n := p.consecTimeouts.Add(1); n >= int64(p.cfg.MaxConsecutiveTimeouts) {
-		s.die("unresponsive", fmt.Errorf("%d predictions in a row timed out after %v; killing the sidecar", n, p.cfg.Timeout))
+		s.Die("unresponsive", fmt.Errorf("%d predictions in a row timed out after %v; killing the sidecar", n, p.cfg.Timeout))
 	}
 }

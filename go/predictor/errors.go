@@ -1,6 +1,10 @@
 package predictor
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
+)
 
 // Errors returned by Predict, PredictContext and Decide. Match them with
 // errors.Is; a sidecar error answer is an *rpc.Error wrapped in ErrSidecar.
@@ -11,15 +15,15 @@ var (
 	// ErrTimeout: no answer within Config.Timeout.
 	ErrTimeout = errors.New("predictor: prediction timed out")
 	// ErrUnavailable: no sidecar is up, or it died while the request was in flight.
-	ErrUnavailable = errors.New("predictor: sidecar unavailable")
+	ErrUnavailable = sidecar.ErrUnavailable
 	// ErrNoModel: the sidecar runs but has no model loaded.
-	ErrNoModel = errors.New("predictor: sidecar has no model loaded")
+	ErrNoModel = sidecar.ErrNoModel
 	// ErrOverloaded: the request queue is full.
 	ErrOverloaded = errors.New("predictor: request queue full")
 	// ErrSidecar: the sidecar answered with an error.
-	ErrSidecar = errors.New("predictor: sidecar error")
+	ErrSidecar = sidecar.ErrSidecar
 	// ErrClosed: Close was called.
-	ErrClosed = errors.New("predictor: closed")
+	ErrClosed = sidecar.ErrClosed
 	// ErrFeatureOrder: Config.Features (the order of the bot's slices) is not
 	// the served model's order; Decide answers from the fallback until it is.
 	ErrFeatureOrder = errors.New("predictor: feature order differs from the model's")

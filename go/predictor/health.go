@@ -35,7 +35,7 @@ func (p *Predictor) Health() Health {
 		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
-		Drift:               p.drift.snapshot(),
+		Drift:               p.drift.Snapshot(),
 		Shadow:              p.shadow.snapshot(),
 	}
 }

@@ -58,9 +58,9 @@ func needSidecar(t testing.TB) sidecarEnv {
 			py = filepath.Join(root, ".venv", "bin", "python")
 		}
 		switch {
-		case !isExecutable(py):
+		case !executable(py):
 			envErr = fmt.Errorf("no Python at %s (run `make venv`, or set SIGMAGATE_PYTHON)", py)
-		case !isProjectRoot(root):
+		case !fileExists(filepath.Join(root, "infer", "__main__.py")):
 			envErr = fmt.Errorf("%s has no infer/__main__.py (set SIGMAGATE_ROOT to the checkout)", root)
 		}
 		env = sidecarEnv{python: py, root: root}
@@ -282,4 +282,14 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func executable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

@@ -119,7 +119,7 @@ func TestMissingModelAnswersFromFallbackThenPicksUpTheModel(t *testing.T) {
 		t.Fatalf("state %s, want %s", s, StateNoModel)
 	}
 	d, err := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1})
-	if err != nil || d.Source != SourceFallback || d.Reason != ReasonNoModel || !d.Approve {
+	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonNoModel || !d.Approve {
 		t.Fatalf("no model: %+v %v", d, err)
 	}
 	if _, err := h.p.Predict([]float32{0.8, 0.6, 0.1}); !errors.Is(err, ErrNoModel) {
@@ -140,7 +140,7 @@ func TestMissingPythonAnswersFromFallbackAndKeepsRetrying(t *testing.T) {
 		t.Fatalf("New took %v with no Python", el)
 	}
 	d, err := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1})
-	if err != nil || d.Source != SourceFallback || d.Reason != ReasonChildDown || !d.Approve {
+	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonChildDown || !d.Approve {
 		t.Fatalf("%+v %v", d, err)
 	}
 	waitFor(t, 5*time.Second, "retries", func() bool { return h.p.Health().Restarts >= 3 })
@@ -158,7 +158,7 @@ func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
 			t.Errorf("Predict(%v): err = %v, want ErrInvalidInput", f, err)
 		}
 		d, err := h.p.Decide(ctxT(t), f)
-		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceFallback || d.Reason != ReasonBadInput {
+		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceHeuristic || d.Reason != ReasonBadInput {
 			t.Errorf("Decide(%v) = %+v, %v", f, d, err)
 		}
 		h.p.Approve(f, 0.5)

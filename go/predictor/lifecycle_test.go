@@ -119,7 +119,7 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	}
 	t0 := time.Now()
 	d, _ := h.p.Decide(ctxT(t), rec)
-	if d.Source != SourceFallback || d.Reason != ReasonTimeout || !errors.Is(d.Err, ErrTimeout) {
+	if d.Source != SourceHeuristic || d.Reason != ReasonTimeout || !errors.Is(d.Err, ErrTimeout) {
 		t.Fatalf("stopped child: %+v", d)
 	}
 	if el := time.Since(t0); el < timeout || el > timeout+300*time.Millisecond {
@@ -194,7 +194,7 @@ func TestCloseLeavesNoProcessBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := h.p.Decide(ctxT(t), []float32{0.5, 0.5, 0})
-	if err != nil || d.Source != SourceFallback || d.Reason != ReasonClosed {
+	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonClosed {
 		t.Fatalf("after Close: %+v %v", d, err)
 	}
 	if _, err := h.p.Predict([]float32{0.5, 0.5, 0}); !errors.Is(err, ErrClosed) {

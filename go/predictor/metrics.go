@@ -6,19 +6,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // Fallback reasons, the `reason` label of sigmagate_predictor_fallbacks_total
 // and Decision.Reason.
 const (
-	ReasonTimeout    = "timeout"    // no answer within Config.Timeout
-	ReasonChildDown  = "child_down" // no sidecar running, starting, or it died mid-request
-	ReasonNoModel    = "no_model"   // the sidecar runs but has no model loaded
-	ReasonError      = "error"      // the sidecar answered with an error
-	ReasonBadInput   = "bad_input"  // NaN/Inf, a wrong feature count, a missing or unknown name
-	ReasonOverloaded = "overloaded" // the request queue was full
-	ReasonCanceled   = "canceled"   // the caller's context ended first
-	ReasonClosed     = "closed"     // Close was called
+	ReasonTimeout    = "timeout"               // no answer within Config.Timeout
+	ReasonChildDown  = sidecar.ReasonChildDown // no sidecar running, starting, or it died mid-request
+	ReasonNoModel    = sidecar.ReasonNoModel   // the sidecar runs but has no model loaded
+	ReasonError      = sidecar.ReasonError     // the sidecar answered with an error
+	ReasonBadInput   = "bad_input"             // NaN/Inf, a wrong feature count, a missing or unknown name
+	ReasonOverloaded = "overloaded"            // the request queue was full
+	ReasonCanceled   = "canceled"              // the caller's context ended first
+	ReasonClosed     = "closed"                // Close was called
 	// ReasonFeatureOrder: Config.Features differs from the served model's
 	// order, so Decide's slice would be scored in the wrong columns.
 	ReasonFeatureOrder = "feature_order"
@@ -29,7 +31,7 @@ var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel,
 // metrics holds the Prometheus collectors and the atomic counters Health
 // reads (Prometheus counters cannot be read back cheaply).
 type metrics struct {
-	predictions *prometheus.CounterVec // source=model|fallback
+	predictions *prometheus.CounterVec // source=model|replica|heuristic
 	fallbacks   *prometheus.CounterVec // reason
 	timeouts    prometheus.Counter
 	restarts    *prometheus.CounterVec // reason

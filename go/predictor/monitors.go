@@ -4,22 +4,30 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/internal/drift"
 )
 
 // The monitors watch model decisions off the decision path: drift (the live
 // window against the training reference) and shadow (a candidate model
 // scored on the same inputs). Their hooks in decide.go are one line each.
 
+// DriftConfig tunes live drift monitoring (Config.Drift): the live window of
+// model decisions is compared with the served model's manifest `reference`
+// (its training distribution). The zero value is the documented defaults.
+type DriftConfig = drift.Config
+
+// DriftStatus is the last evaluation of the live window (Health().Drift).
+type DriftStatus = drift.Status
+
 func (p *Predictor) initMonitors() {
-	p.drift = newDrift(p.cfg.Drift, p.log)
+	p.drift = drift.New(p.cfg.Drift, p.log)
 	p.shadow = newShadowWatcher(p)
 }
 
 func (p *Predictor) registerMonitors(r prometheus.Registerer) error {
 	var cs []prometheus.Collector
-	if p.drift != nil {
-		cs = append(cs, p.drift.m.collectors()...)
-	}
+	cs = append(cs, p.drift.Collectors()...)
 	if p.shadow != nil {
 		cs = append(cs, p.shadow.m.collectors()...)
 	}
@@ -32,7 +40,7 @@ func (p *Predictor) registerMonitors(r prometheus.Registerer) error {
 }
 
 func (p *Predictor) startMonitors() {
-	p.drift.start()
+	p.drift.Start()
 	p.shadow.start()
 }
 
@@ -40,12 +48,12 @@ func (p *Predictor) startMonitors() {
 // report and stops its sidecar.
 func (p *Predictor) closeMonitors() {
 	p.shadow.close()
-	p.drift.close()
+	p.drift.Close()
 }
 
 // monitor is the decision path's hook for a model decision: one drift ring
 // write and, with a shadow, one non-blocking channel send; no allocation.
 func (p *Predictor) monitor(features []float32, d *Decision) {
-	p.drift.observe(features, d.Probability)
+	p.drift.Observe(features, d.Probability)
 	p.shadow.offer(features, d)
 }

@@ -6,19 +6,16 @@
 // in-process replica of the same model (go/replica), and from the bot's old
 // heuristic only when there is none.
 //
-// Files: config.go (settings and defaults), detect.go (finding Python),
-// predictor.go (types, New and the public API), decide.go (the decision
-// path and the fallback ladder), features.go (feature order: Features,
-// DecideNamed), health.go, errors.go, session.go (one child process, its
-// reaper and stderr forwarder), session_write.go and session_read.go (its
-// writer and reader goroutines), result.go (decoding predict answers),
-// supervisor.go (start, restart, backoff, shutdown), stderr.go (child logs
-// into slog), fallback.go (the heuristic), replica.go (building and
-// verifying the replica at each model load), replica_native.go (ModeReplica
-// and its background sampling), monitors.go (the drift and shadow hooks),
-// drift.go, drift_loop.go, drift_ring.go and drift_window.go (live drift
-// against the manifest's reference), shadow.go and shadow_run.go (scoring a
-// shadow model), metrics.go (Prometheus and Health counters).
+// The parts, by concept: the sidecar's process, its msgpack-rpc session and
+// its supervision (restarts with backoff, graceful shutdown, finding Python)
+// live in go/internal/sidecar; this package turns their events into the
+// state Health reports and the decision path reads. The decision path
+// itself is the fallback ladder: the verified replica (built and checked
+// against the sidecar at each model load; in ModeReplica it answers first),
+// then the heuristic. Two monitors watch model decisions off that path:
+// live drift against the model's training reference (go/internal/drift) and
+// an optional shadow model scored on the same inputs. Everything is
+// exported as Prometheus metrics and Health counters.
 package predictor
 
 import (
@@ -29,6 +26,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/drift"
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // State is the sidecar's state as the predictor sees it.
@@ -49,8 +49,6 @@ const (
 	SourceModel     Source = "model"     // the sidecar's onnxruntime
 	SourceReplica   Source = "replica"   // the verified in-process replica of the same model version
 	SourceHeuristic Source = "heuristic" // the bot's old heuristic (fallback.go)
-	// SourceFallback is the heuristic's old name, kept for callers.
-	SourceFallback = SourceHeuristic
 )
 
 // Decision is one answer with its provenance.
@@ -78,7 +76,7 @@ type Predictor struct {
 	cfg   Config
 	log   *slog.Logger
 	m     *metrics
-	queue chan *call
+	queue chan *sidecar.Call
 
 	mu   sync.Mutex // serialises view updates
 	view atomic.Pointer[view]
@@ -92,7 +90,7 @@ type Predictor struct {
 	nativeWhyV atomic.Pointer[string]
 	samples    chan sample
 	bg         sync.WaitGroup // replica checks and the sampler
-	drift      *drift         // nil when Config.Drift.Window < 0 (drift.go)
+	drift      *drift.Monitor // nil when Config.Drift.Window < 0
 	shadow     *shadowWatcher // nil when no shadow can exist (shadow.go)
 
 	ctx       context.Context
@@ -104,7 +102,7 @@ type Predictor struct {
 // view is an immutable snapshot of what the hot path needs.
 type view struct {
 	state State
-	sess  *session // set in StateReady and StateNoModel
+	sess  *sidecar.Session // set in StateReady and StateNoModel
 	// layout is the order of the slices Decide gets: Config.Features when
 	// set, else the served model's order (default order before one is served).
 	layout featureLayout
@@ -120,19 +118,6 @@ type view struct {
 	lastErr   string
 }
 
-// call is one prediction waiting for its answer.
-type call struct {
-	features  []float32
-	done      chan struct{}
-	abandoned atomic.Bool // the caller gave up; the writer may skip it
-	// Written before done is closed:
-	p       float64
-	version string
-	ood     bool
-	reason  string
-	err     error
-}
-
 // New starts the sidecar and waits up to Config.StartTimeout (or ctx) for
 // its ready handshake. If the sidecar cannot start, or starts without a
 // model, New still returns a working Predictor — it answers from the
@@ -146,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	p := &Predictor{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "sigmagate.predictor"),
-		queue: make(chan *call, 16384),
+		queue: make(chan *sidecar.Call, 16384),
 		done:  make(chan struct{}),
 	}
 	p.m = newMetrics(p)
@@ -246,7 +231,7 @@ func (p *Predictor) Reload() error {
 	if v.sess == nil {
 		return fmt.Errorf("%w: no sidecar is running (state %s); it loads the current model when it starts", ErrUnavailable, v.state)
 	}
-	return v.sess.signal(syscallSIGHUP)
+	return v.sess.Reload()
 }
 
 // ModelVersion is the version of the model being served, "" when none.
@@ -272,16 +257,11 @@ func (p *Predictor) drainQueue(reason string, err error) {
 	for {
 		select {
 		case c := <-p.queue:
-			c.fail(reason, err)
+			c.Fail(reason, err)
 		default:
 			return
 		}
 	}
-}
-
-func (c *call) fail(reason string, err error) {
-	c.reason, c.err = reason, err
-	close(c.done)
 }
 
 // update applies f to a copy of the current view and publishes it.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/replica"
 )
@@ -42,7 +43,7 @@ type replicaState struct {
 // replicaOnModel starts building and verifying the replica of the model the
 // sidecar just reported serving. Until it passes, the previous replica is
 // withdrawn unless it is of the same version.
-func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
+func (p *Predictor) replicaOnModel(s *sidecar.Session, info *rpc.Info) {
 	if info.Model == nil {
 		return // no model: keep the last verified replica of what was served
 	}
@@ -78,7 +79,7 @@ func (p *Predictor) replicaOnModel(s *session, info *rpc.Info) {
 
 // verifyReplica builds the replica from the directory the sidecar serves and
 // compares it with the sidecar on the check vectors.
-func (p *Predictor) verifyReplica(s *session, mi *rpc.ModelInfo) (*replica.Replica, error) {
+func (p *Predictor) verifyReplica(s *sidecar.Session, mi *rpc.ModelInfo) (*replica.Replica, error) {
 	dir := mi.Path
 	if dir == "" {
 		dir = p.cfg.ModelDir
@@ -136,15 +137,15 @@ func (p *Predictor) verifyReplica(s *session, mi *rpc.ModelInfo) (*replica.Repli
 // askSidecar scores rows on the sidecar through the ordinary request path
 // (they are batched like any other calls) and returns its probabilities.
 // Every answer must come from the given model version.
-func (p *Predictor) askSidecar(s *session, rows [][]float32, version string) ([]float64, error) {
+func (p *Predictor) askSidecar(s *sidecar.Session, rows [][]float32, version string) ([]float64, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, max(p.cfg.Timeout, 10*time.Second))
 	defer cancel()
-	calls := make([]*call, len(rows))
+	calls := make([]*sidecar.Call, len(rows))
 	for i, r := range rows {
-		calls[i] = &call{features: r, done: make(chan struct{})}
+		calls[i] = sidecar.NewCall(r)
 		select {
 		case p.queue <- calls[i]:
-		case <-s.dead:
+		case <-s.Dead():
 			return nil, errors.New("the sidecar died")
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -153,20 +154,20 @@ func (p *Predictor) askSidecar(s *session, rows [][]float32, version string) ([]
 	out := make([]float64, len(rows))
 	for i, c := range calls {
 		select {
-		case <-c.done:
+		case <-c.Done():
 		case <-ctx.Done():
 			for _, c := range calls {
-				c.abandoned.Store(true)
+				c.Abandon()
 			}
 			return nil, ctx.Err()
 		}
-		if c.err != nil {
-			return nil, fmt.Errorf("row %d: %w", i, c.err)
+		if c.Err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, c.Err)
 		}
-		if c.version != version {
-			return nil, fmt.Errorf("row %d was answered by version %s, not %s", i, c.version, version)
+		if c.Version != version {
+			return nil, fmt.Errorf("row %d was answered by version %s, not %s", i, c.Version, version)
 		}
-		out[i] = c.p
+		out[i] = c.P
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // Mode says who answers a decision first.
@@ -69,7 +70,7 @@ func (p *Predictor) checkSample(s sample) {
 	if v.state != StateReady || v.version != s.version {
 		return // nothing comparable is serving
 	}
-	c := &call{features: s.features, done: make(chan struct{})}
+	c := sidecar.NewCall(s.features)
 	t := time.NewTimer(p.cfg.Timeout)
 	defer t.Stop()
 	select {
@@ -80,32 +81,32 @@ func (p *Predictor) checkSample(s sample) {
 		return
 	}
 	select {
-	case <-c.done:
+	case <-c.Done():
 	case <-t.C:
-		c.abandoned.Store(true)
+		c.Abandon()
 		return
 	case <-p.ctx.Done():
-		c.abandoned.Store(true)
+		c.Abandon()
 		return
 	}
-	if c.err != nil || c.version != s.version {
+	if c.Err != nil || c.Version != s.version {
 		return
 	}
 	p.rm.samples.Inc()
 	if p.cfg.corruptReplicaCheck != nil {
-		v := []float64{c.p}
+		v := []float64{c.P}
 		p.cfg.corruptReplicaCheck("sample", v)
-		c.p = v[0]
+		c.P = v[0]
 	}
-	if probabilityEqual(c.p, s.p) {
+	if probabilityEqual(c.P, s.p) {
 		return
 	}
-	why := fmt.Sprintf("replica %v, sidecar %v for %v (version %s)", s.p, c.p, s.features, s.version)
+	why := fmt.Sprintf("replica %v, sidecar %v for %v (version %s)", s.p, c.P, s.features, s.version)
 	p.nativeWhyV.Store(&why)
 	if !p.nativeOff.Swap(true) {
 		p.rm.mismatches.Inc()
 		p.log.Error("REPLICA DISAGREES WITH THE SIDECAR: leaving native mode; the sidecar answers every decision from now on",
-			"replica_p", s.p, "sidecar_p", c.p, "features", s.features, "version", s.version)
+			"replica_p", s.p, "sidecar_p", c.P, "features", s.features, "version", s.version)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -234,7 +233,7 @@ func (r *shadowRun) renice() {
 		return
 	}
 	r.nicedPID = pid
-	if err := syscall.Setpriority(syscall.PRIO_PGRP, pid, shadowNice); err != nil {
+	if err := lowerGroupPriority(pid, shadowNice); err != nil {
 		r.w.p.log.Info("cannot lower the shadow sidecar's priority", "pid", pid, "err", err)
 	}
 }

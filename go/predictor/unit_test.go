@@ -1,7 +1,6 @@
 package predictor
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -63,38 +60,11 @@ func TestConfigErrorsSayHowToFixThem(t *testing.T) {
 	}
 }
 
-func TestBackoffDoublesAndIsCapped(t *testing.T) {
-	p := &Predictor{cfg: Config{RestartBackoffMin: 100 * time.Millisecond, RestartBackoffMax: time.Second}}
-	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, w := range want {
-		if got := p.backoff(i + 1); got != w*time.Millisecond {
-			t.Errorf("backoff(%d) = %v, want %v", i+1, got, w*time.Millisecond)
-		}
-	}
-	if got := p.backoff(1000); got != time.Second {
-		t.Errorf("backoff(1000) = %v", got)
-	}
-}
-
-func TestChildJSONLogLinesBecomeStructuredRecords(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	logChildLine(log, `{"ts":"2026-11-24T02:00:00Z","level":"warning","msg":"reload failed","path":"/m"}`)
-	logChildLine(log, `Traceback (most recent call last):`)
-	out := buf.String()
-	if !containsAll(out, `"level":"WARN","msg":"reload failed"`, `"path":"/m"`, `"child_ts":"2026-11-24T02:00:00Z"`) {
-		t.Fatalf("structured line lost: %s", out)
-	}
-	if !containsAll(out, `"msg":"Traceback (most recent call last):"`) {
-		t.Fatalf("plain line lost: %s", out)
-	}
-}
-
 func TestDetectionPrefersSIGMAGATEPython(t *testing.T) {
 	e := needSidecar(t)
 	t.Setenv("SIGMAGATE_PYTHON", e.python)
 	t.Setenv("SIGMAGATE_ROOT", e.root)
-	argv, root, err := detectSidecar()
+	argv, root, err := DetectSidecar()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +77,8 @@ func TestDetectionFindsTheVenvFromTheWorkingDirectory(t *testing.T) {
 	e := needSidecar(t)
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
-	testutil.Chdir(t, e.root+"/go/predictor")
-	argv, root, err := detectSidecar()
+	t.Chdir(e.root + "/go/predictor")
+	argv, root, err := DetectSidecar()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +91,8 @@ func TestDetectionFailureExplainsTheFix(t *testing.T) {
 	t.Setenv("SIGMAGATE_PYTHON", "")
 	t.Setenv("SIGMAGATE_ROOT", "")
 	t.Setenv("PATH", t.TempDir())
-	testutil.Chdir(t, t.TempDir())
-	_, _, err := detectSidecar()
+	t.Chdir(t.TempDir())
+	_, _, err := DetectSidecar()
 	if err == nil {
 		// The test binary itself may live under the checkout.
 		t.Skip("executable lives inside a checkout; detection legitimately succeeds")

@@ -2,7 +2,7 @@
 
 Per feature, decile bins of the training split (the data the model learnt from)
 and the share of training rows in each; plus the approval rate of the model on
-the test split at the default threshold. The predictor (go/predictor/drift.go)
+the test split at the default threshold. The predictor (go/internal/drift)
 bins live values with exactly the rule below, so the two must stay in step.
 
 Binning rule (docs/MODEL_FORMAT.md, "reference"): edges are strictly ascending;

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command gatebench measures, from a Go client and in one run, the decision
 // latency and throughput of sigmagate and of the designs it is compared with:
 // the reference design (a Python process per prediction), a bare echo process

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -112,8 +114,8 @@ func (s *sigmagateTarget) call(ctx context.Context, rec []float32) error {
 		return fmt.Errorf("expected a replica decision, got one from %s (%s)", d.Source, d.Reason)
 	}
 	if s.wantFallback {
-		if d.Source != predictor.SourceFallback {
-			return fmt.Errorf("expected a fallback decision, got one from %s", d.Source)
+		if d.Source != predictor.SourceHeuristic {
+			return fmt.Errorf("expected a heuristic decision, got one from %s", d.Source)
 		}
 		return nil
 	}

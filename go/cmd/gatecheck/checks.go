@@ -161,7 +161,7 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Man
 		default:
 			e.Want = "ErrInvalidInput, fallback, not sent"
 			e.Got = fmt.Sprintf("%s/%s err=%v", d.Source, d.Reason, err)
-			e.Pass = errors.Is(err, predictor.ErrInvalidInput) && d.Source == predictor.SourceFallback
+			e.Pass = errors.Is(err, predictor.ErrInvalidInput) && d.Source == predictor.SourceHeuristic
 		}
 		_ = p.Approve(c.f, 0.5) // must not panic
 		out = append(out, e)

@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // onnxGraphScript writes a one-output model over the committed test model's
@@ -157,7 +155,7 @@ func wantOneFailure(t *testing.T, jsonCode int, r Report, textCode int, text, ch
 // are not the model file's scores — and nothing else about it is wrong.
 func TestGatecheckFailsAgreementWhenTheSidecarsScoresDifferFromOnnxruntime(t *testing.T) {
 	python, root := sidecar(t)
-	testutil.Chdir(t, root)
+	t.Chdir(root)
 	model := filepath.Join(t.TempDir(), "batch_mean")
 	modelDir(t, python, root, model, "batch_mean")
 	jc, r, tc, text := runBoth(t, python, model)
@@ -176,7 +174,7 @@ func TestGatecheckFailsAgreementWhenTheSidecarsScoresDifferFromOnnxruntime(t *te
 // feature catches it.
 func TestGatecheckFailsTheEdgeCaseAModelGetsWrong(t *testing.T) {
 	python, root := sidecar(t)
-	testutil.Chdir(t, root)
+	t.Chdir(root)
 	model := filepath.Join(t.TempDir(), "linear")
 	modelDir(t, python, root, model, "linear")
 	jc, r, tc, text := runBoth(t, python, model)
@@ -200,7 +198,7 @@ func TestGatecheckFailsTheEdgeCaseAModelGetsWrong(t *testing.T) {
 // link's target. gatecheck must check the directory the sidecar serves.
 func TestGatecheckServesTheDirectoryItChecks(t *testing.T) {
 	python, root := sidecar(t)
-	testutil.Chdir(t, root)
+	t.Chdir(root)
 	tmp := t.TempDir()
 	modelDir(t, python, root, filepath.Join(tmp, "b", "m"), "sigmoid")
 	for _, dir := range []string{filepath.Join(tmp, "b", "sub"), filepath.Join(tmp, "x")} {

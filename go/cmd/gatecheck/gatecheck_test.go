@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func sidecar(t *testing.T) (python, root string) {
@@ -32,7 +30,7 @@ func sidecar(t *testing.T) (python, root string) {
 
 func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 	python, root := sidecar(t)
-	testutil.Chdir(t, root) // the sidecar is run as `python -m infer` from the checkout
+	t.Chdir(root) // the sidecar is run as `python -m infer` from the checkout
 	var out, errOut bytes.Buffer
 	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", python,
 		"-json", "-sample", "300", "-duration", "150ms", "-goroutines", "1,8"}, &out, &errOut)
@@ -58,7 +56,7 @@ func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 
 func TestGatecheckHumanReadableOutputNamesEachCheck(t *testing.T) {
 	python, root := sidecar(t)
-	testutil.Chdir(t, root)
+	t.Chdir(root)
 	var out, errOut bytes.Buffer
 	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", python,
 		"-sample", "50", "-duration", "50ms", "-goroutines", "1"}, &out, &errOut)

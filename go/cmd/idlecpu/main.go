@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command idlecpu measures the CPU that a bot's predictor and its sidecar
 // burn when the bot makes few or no decisions, with default settings.
 //

@@ -6,7 +6,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/predictor"
@@ -29,11 +28,11 @@ func marketFeatures(f []float32) []float32 {
 	return []float32{f[0]*0.5 + 0.45, f[1], f[2] * 2.5}
 }
 
-// watchRegime switches the regime on SIGUSR1 and reports the predictor's
+// watchRegime switches the regime on SIGUSR1 (where there is one) and reports the predictor's
 // drift alerts on stderr as they appear. The returned func stops both.
 func watchRegime(p *predictor.Predictor) (stop func()) {
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
+	notifyRegimeSwitch(sig)
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {

@@ -1,11 +1,11 @@
-package predictor
+package drift
 
 import (
 	"math"
 	"sync/atomic"
 )
 
-// driftRing carries records from the decision path to the drift goroutine
+// ring carries records from the decision path to the drift goroutine
 // without a lock: a caller claims a slot with one atomic add and writes it;
 // the drift goroutine drains what was written on its evaluation tick, and
 // also whenever a quarter of the ring has filled since the last poke (full),
@@ -15,39 +15,39 @@ import (
 // 100 times a second, which at one goroutine moved the p50 of a decision
 // against a Go fake sidecar from ~8 to ~10-13 µs (each wake-up reshuffles
 // which core runs what).
-type driftRing struct {
+type ring struct {
 	next    atomic.Uint64 // records claimed so far
 	mask    uint64
 	quarter uint64 // put pokes full after every quarter-ring of records (a mask)
-	slots   []driftSlot
+	slots   []slot
 	full    chan struct{}
 }
 
-// driftSlot is one record under a sequence lock: seq is 0 while a writer
+// slot is one record under a sequence lock: seq is 0 while a writer
 // fills it and n+1 once record n is complete, so a reader can tell a whole
 // record from one being overwritten.
-type driftSlot struct {
+type slot struct {
 	seq atomic.Uint64
-	f   [maxDriftFeatures]atomic.Uint32 // float32 bits
+	f   [maxFeatures]atomic.Uint32 // float32 bits
 	p   atomic.Uint32
 }
 
-// newDriftRing holds at least size records (rounded up to a power of two).
-func newDriftRing(size int) *driftRing {
+// newRing holds at least size records (rounded up to a power of two).
+func newRing(size int) *ring {
 	n := 1
 	for n < size {
 		n <<= 1
 	}
-	return &driftRing{mask: uint64(n - 1), quarter: uint64(max(n/4, 1) - 1),
-		slots: make([]driftSlot, n), full: make(chan struct{}, 1)}
+	return &ring{mask: uint64(n - 1), quarter: uint64(max(n/4, 1) - 1),
+		slots: make([]slot, n), full: make(chan struct{}, 1)}
 }
 
 // put is the decision path's cost: O(1), no allocation, never blocks.
-func (r *driftRing) put(features []float32, p float32) {
+func (r *ring) put(features []float32, p float32) {
 	n := r.next.Add(1) - 1
 	s := &r.slots[n&r.mask]
 	s.seq.Store(0)
-	for i, x := range features[:min(len(features), maxDriftFeatures)] {
+	for i, x := range features[:min(len(features), maxFeatures)] {
 		s.f[i].Store(math.Float32bits(x))
 	}
 	s.p.Store(math.Float32bits(p))
@@ -64,7 +64,7 @@ func (r *driftRing) put(features []float32, p float32) {
 // returns the new cursor and how many records were lost because the
 // decision path outran the drain and overwrote them. It stops at a record a
 // caller is still writing; the next drain resumes there.
-func (r *driftRing) drain(cursor uint64, fn func(driftRec)) (uint64, uint64) {
+func (r *ring) drain(cursor uint64, fn func(record)) (uint64, uint64) {
 	end := r.next.Load()
 	var lost uint64
 	size := r.mask + 1
@@ -80,7 +80,7 @@ func (r *driftRing) drain(cursor uint64, fn func(driftRec)) (uint64, uint64) {
 			}
 			return n, lost // still being written
 		}
-		var rec driftRec
+		var rec record
 		for i := range rec.f {
 			rec.f[i] = math.Float32frombits(s.f[i].Load())
 		}

@@ -1,4 +1,4 @@
-package predictor
+package drift
 
 import (
 	"sync"
@@ -6,12 +6,12 @@ import (
 )
 
 func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
-	r := newDriftRing(4)
+	r := newRing(4)
 	for i := range 6 { // two more than it holds: the two oldest are lost
 		r.put([]float32{float32(i), -float32(i)}, float32(i)/10)
 	}
 	var got []float32
-	cursor, lost := r.drain(0, func(rec driftRec) {
+	cursor, lost := r.drain(0, func(rec record) {
 		if rec.f[1] != -rec.f[0] || rec.p != rec.f[0]/10 {
 			t.Errorf("torn record %+v", rec)
 		}
@@ -20,16 +20,16 @@ func TestDriftRingDrainsRecordsInOrderAndCountsOverwrittenOnes(t *testing.T) {
 	if cursor != 6 || lost != 2 || len(got) != 4 || got[0] != 2 || got[3] != 5 {
 		t.Fatalf("cursor %d lost %d got %v, want 6, 2, [2 3 4 5]", cursor, lost, got)
 	}
-	if _, lost := r.drain(cursor, func(driftRec) { t.Error("drained twice") }); lost != 0 {
+	if _, lost := r.drain(cursor, func(record) { t.Error("drained twice") }); lost != 0 {
 		t.Fatalf("lost %d on an empty drain", lost)
 	}
 }
 
 func TestDriftRingWaitsForARecordStillBeingWritten(t *testing.T) {
-	r := newDriftRing(8)
+	r := newRing(8)
 	r.put([]float32{1}, 0.1)
 	r.next.Add(1) // a caller has claimed slot 1 but not written it yet
-	cursor, lost := r.drain(0, func(driftRec) {})
+	cursor, lost := r.drain(0, func(record) {})
 	if cursor != 1 || lost != 0 {
 		t.Fatalf("cursor %d lost %d, want 1, 0: the unwritten record is neither read nor lost", cursor, lost)
 	}
@@ -37,13 +37,13 @@ func TestDriftRingWaitsForARecordStillBeingWritten(t *testing.T) {
 	s.p.Store(0)
 	s.seq.Store(2) // the caller finishes
 	var got int
-	if cursor, lost = r.drain(cursor, func(driftRec) { got++ }); cursor != 2 || lost != 0 || got != 1 {
+	if cursor, lost = r.drain(cursor, func(record) { got++ }); cursor != 2 || lost != 0 || got != 1 {
 		t.Fatalf("cursor %d lost %d read %d, want 2, 0, 1", cursor, lost, got)
 	}
 }
 
 func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
-	r := newDriftRing(64)
+	r := newRing(64)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -66,7 +66,7 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 		default:
 		}
 		var l uint64
-		cursor, l = r.drain(cursor, func(rec driftRec) {
+		cursor, l = r.drain(cursor, func(rec record) {
 			seen++
 			if rec.f[0] != rec.f[1] || rec.f[1] != rec.f[2] || rec.p != rec.f[0] {
 				t.Errorf("torn record %+v", rec)
@@ -74,7 +74,7 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 		})
 		lost += l
 	}
-	cursor, l := r.drain(cursor, func(driftRec) { seen++ })
+	cursor, l := r.drain(cursor, func(record) { seen++ })
 	lost += l
 	if cursor != 16000 || seen+lost != 16000 {
 		t.Fatalf("seen %d + lost %d != 16000 records written", seen, lost)
@@ -82,7 +82,7 @@ func TestDriftRingUnderConcurrentWritersNeverYieldsATornRecord(t *testing.T) {
 }
 
 func TestPutPokesTheDrainOncePerQuarterRing(t *testing.T) {
-	r := newDriftRing(64) // a quarter is 16 records
+	r := newRing(64) // a quarter is 16 records
 	f := []float32{1, 2, 3}
 	pokes := 0
 	for i := range 160 {

@@ -1,4 +1,4 @@
-package predictor
+package sidecar
 
 import (
 	"bufio"
@@ -12,9 +12,9 @@ import (
 // {"ts","level","msg",…} per docs/PROTOCOL.md — into records of the bot's
 // logger. Lines that are not JSON (a Python traceback, a crash message from
 // a native library) are logged as they are, at warning level.
-func (s *session) forwardStderr() {
+func (s *Session) forwardStderr() {
 	defer s.wg.Done()
-	log := s.p.cfg.Logger.With("component", "sigmagate.infer", "pid", s.pid)
+	log := s.o.ChildLog.With("pid", s.pid)
 	// Lines longer than the buffer are logged in pieces rather than
 	// buffered without bound.
 	r := bufio.NewReaderSize(s.stderr, 64<<10)

@@ -1,4 +1,4 @@
-package predictor
+package sidecar
 
 import (
 	"errors"
@@ -8,33 +8,10 @@ import (
 	"path/filepath"
 )
 
-// sidecarCommand resolves the argv and working directory of the sidecar.
-func (c *Config) sidecarCommand() (argv []string, dir string, err error) {
-	argv = append([]string(nil), c.Command...)
-	dir = c.Dir
-	if len(argv) == 0 {
-		var root string
-		argv, root, err = detectSidecar()
-		if err != nil {
-			return nil, "", err
-		}
-		if dir == "" {
-			dir = root
-		}
-	}
-	if c.ModelDir != "" {
-		argv = append(argv, "--model", c.ModelDir)
-	}
-	if c.Variant != "" {
-		argv = append(argv, "--variant", c.Variant)
-	}
-	return append(argv, c.Args...), dir, nil
-}
-
-// detectSidecar implements "automatic Python detection": the project's
+// Detect implements "automatic Python detection": the project's
 // virtualenv first, because it is the one `make venv` installs onnxruntime
 // into; an `infer` console script on PATH second (a pip-installed sidecar).
-func detectSidecar() (argv []string, root string, err error) {
+func Detect() (argv []string, root string, err error) {
 	roots := candidateRoots()
 	if py := os.Getenv("SIGMAGATE_PYTHON"); py != "" {
 		if !isExecutable(py) {
@@ -98,8 +75,3 @@ func isExecutable(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
-
-// DetectSidecar reports the argv and working directory automatic detection
-// would use when Config.Command is empty (tools such as cmd/gatecheck use it
-// to find the same Python).
-func DetectSidecar() (argv []string, dir string, err error) { return detectSidecar() }

@@ -1,31 +1,86 @@
-package predictor
+package drift
 
 import (
+	"log/slog"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
-// driftWindow is the sliding window of the last `size` decisions, kept as
+// loadReference reads the served model's reference; a model without one
+// (older than the reference block) is monitored for nothing.
+func loadReference(mdl model, log *slog.Logger) *reference {
+	r := &reference{version: mdl.version}
+	m, err := manifest.Load(mdl.path)
+	if err != nil {
+		log.Warn("drift monitoring off for this model: cannot read its manifest", "version", mdl.version, "err", err)
+		return r
+	}
+	r.names = m.Features
+	if m.Reference == nil {
+		log.Info("drift monitoring off for this model: its manifest has no reference block", "version", mdl.version)
+		return r
+	}
+	if len(m.Features) > maxFeatures {
+		log.Warn("drift monitoring off for this model: it has more features than the monitor tracks",
+			"version", mdl.version, "features", len(m.Features), "max", maxFeatures)
+		return r
+	}
+	r.bins = make([][]float64, len(m.Features))
+	r.expected = make([][]float64, len(m.Features))
+	for i, f := range m.Features {
+		if b, ok := m.Reference.Features[f]; ok {
+			r.bins[i], r.expected[i] = b.Edges, b.Fractions
+		}
+	}
+	r.approval, r.threshold = m.Reference.ApprovalRate, m.Reference.ApprovalThreshold
+	return r
+}
+
+// binOf applies the training side's rule (train/reference.py): the number of
+// interior edges <= x, so the last bin also holds the maximum.
+func binOf(edges []float64, x float64) int {
+	inner := edges[1 : len(edges)-1]
+	return sort.Search(len(inner), func(i int) bool { return inner[i] > x })
+}
+
+// psi is Σ (a−e)·ln(a/e) over the bins, with empty shares floored so that a
+// bin the live window never visits still counts, boundedly.
+func psi(expected []float64, counts []int, n int) float64 {
+	const floor = 1e-4
+	s := 0.0
+	for i, e := range expected {
+		a := math.Max(float64(counts[i])/float64(n), floor)
+		e = math.Max(e, floor)
+		s += (a - e) * math.Log(a/e)
+	}
+	return s
+}
+
+// window is the sliding window of the last `size` decisions, kept as
 // per-feature bin counts, OOD counts and an approval count: adding a record
 // and evicting the oldest are O(features), evaluating is O(features·bins).
-type driftWindow struct {
+type window struct {
 	size     int
-	bins     [][maxDriftFeatures]uint8 // ring: each record's bin per feature
-	ood      []uint8                   // ring: bit i set when feature i was out of range
-	approved []bool                    // ring
+	bins     [][maxFeatures]uint8 // ring: each record's bin per feature
+	ood      []uint8              // ring: bit i set when feature i was out of range
+	approved []bool               // ring
 	next, n  int
 	counts   [][]int // per feature, per bin
 	oods     []int   // per feature
 	approves int
 }
 
-func newDriftWindow(size int) *driftWindow {
-	return &driftWindow{size: size, bins: make([][maxDriftFeatures]uint8, size),
+func newWindow(size int) *window {
+	return &window{size: size, bins: make([][maxFeatures]uint8, size),
 		ood: make([]uint8, size), approved: make([]bool, size)}
 }
 
-func (w *driftWindow) reset(ref *driftRef) {
+func (w *window) reset(ref *reference) {
 	w.next, w.n, w.approves = 0, 0, 0
 	w.counts = make([][]int, len(ref.bins))
 	for i, e := range ref.expected {
@@ -34,7 +89,7 @@ func (w *driftWindow) reset(ref *driftRef) {
 	w.oods = make([]int, len(ref.bins))
 }
 
-func (w *driftWindow) push(ref *driftRef, r driftRec) {
+func (w *window) push(ref *reference, r record) {
 	if ref.bins == nil {
 		return
 	}
@@ -75,8 +130,8 @@ func (w *driftWindow) push(ref *driftRef, r driftRec) {
 	w.next = (i + 1) % w.size
 }
 
-func (w *driftWindow) evaluate(ref *driftRef, cfg DriftConfig, now time.Time) DriftStatus {
-	s := DriftStatus{ModelVersion: ref.version, HasReference: ref.bins != nil, Decisions: w.n,
+func (w *window) evaluate(ref *reference, cfg Config, now time.Time) Status {
+	s := Status{ModelVersion: ref.version, HasReference: ref.bins != nil, Decisions: w.n,
 		ReferenceApprovalRate: ref.approval, ReferenceThreshold: ref.threshold, EvaluatedAt: now,
 		PSI: map[string]float64{}, OODShare: map[string]float64{}}
 	if ref.bins == nil || w.n == 0 {
@@ -105,18 +160,18 @@ func (w *driftWindow) evaluate(ref *driftRef, cfg DriftConfig, now time.Time) Dr
 	return s
 }
 
-type driftMetrics struct {
+type metrics struct {
 	psi, ood              *prometheus.GaugeVec
 	approval, refApproval prometheus.Gauge
 	decisions, alert      prometheus.Gauge
 	warnings              prometheus.Counter
 }
 
-func newDriftMetrics() *driftMetrics {
+func newMetrics() *metrics {
 	g := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_" + name, Help: help})
 	}
-	return &driftMetrics{
+	return &metrics{
 		psi: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_psi",
 			Help: "Population stability index of the live window against the training bins, per feature."}, []string{"feature"}),
 		ood: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_ood_share",
@@ -130,11 +185,11 @@ func newDriftMetrics() *driftMetrics {
 	}
 }
 
-func (m *driftMetrics) collectors() []prometheus.Collector {
+func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.psi, m.ood, m.approval, m.refApproval, m.decisions, m.alert, m.warnings}
 }
 
-func (m *driftMetrics) set(s DriftStatus) {
+func (m *metrics) set(s Status) {
 	m.psi.Reset()
 	m.ood.Reset()
 	for f, v := range s.PSI {

@@ -1,4 +1,4 @@
-package predictor
+package sidecar
 
 import (
 	"bytes"
@@ -12,22 +12,21 @@ import (
 
 // pipeSession is a session whose stdin is a pipe the test reads (or not);
 // no process behind it.
-func pipeSession(t *testing.T) (*session, *os.File) {
+func pipeSession(t *testing.T) (*Session, *os.File) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
-	p := &Predictor{queue: make(chan *call, 4)}
-	p.m = newMetrics(p)
+	o := &Options{Queue: make(chan *Call, 4), Hooks: Hooks{Batch: func(int) {}}}
 	rc, err := w.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &session{
-		p: p, stdin: w, stdinRC: rc, dead: make(chan struct{}),
-		slots: make(chan struct{}, 4), pending: map[uint32][]*call{},
+	s := &Session{
+		o: o, stdin: w, stdinRC: rc, dead: make(chan struct{}),
+		slots: make(chan struct{}, 4), pending: map[uint32][]*Call{},
 		enc: rpc.NewEncoder(), records: make([][]float32, 0, 8),
 	}
 	return s, r
@@ -51,9 +50,9 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 			return true
 		})
 	}
-	c := &call{features: []float32{1, 2, 3}, done: make(chan struct{})}
-	if s.sendNow(c) {
-		t.Fatal("sendNow reported the request sent into a full pipe")
+	c := NewCall([]float32{1, 2, 3})
+	if s.SendNow(c) {
+		t.Fatal("SendNow reported the request sent into a full pipe")
 	}
 	select {
 	case <-c.done:
@@ -72,8 +71,8 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 			break
 		}
 	}
-	if !s.sendNow(c) {
-		t.Fatal("sendNow refused an idle session with room in its pipe")
+	if !s.SendNow(c) {
+		t.Fatal("SendNow refused an idle session with room in its pipe")
 	}
 	if len(s.pending) != 1 || len(s.slots) != 1 {
 		t.Fatalf("pending %v, slots taken %d; want the call registered", s.pending, len(s.slots))

@@ -1,0 +1,162 @@
+package drift
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
+)
+
+const (
+	featTick  = "tick_ratio"
+	featDepth = "depth_ratio"
+	featDist  = "price_dist"
+)
+
+// gauge sums the values of the gauge name whose labels include labels.
+func gauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for k, v := range labels {
+				if !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool { return lp.GetName() == k && lp.GetValue() == v }) {
+					continue next
+				}
+			}
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+type rig struct {
+	d   *Monitor
+	reg *prometheus.Registry
+	log *testutil.LogBuffer
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	rg := &rig{reg: prometheus.NewRegistry(), log: &testutil.LogBuffer{}}
+	rg.d = New(Config{Window: 2000, Every: 5 * time.Millisecond, WarnEvery: time.Hour},
+		slog.New(slog.NewJSONHandler(rg.log, nil)))
+	for _, c := range rg.d.Collectors() {
+		rg.reg.MustRegister(c)
+	}
+	rg.d.Start()
+	t.Cleanup(rg.d.Close)
+	rg.d.ModelLoaded("ref-test", testutil.WithReference(t, t.TempDir(), ""))
+	testutil.WaitFor(t, 5*time.Second, "the reference to load", func() bool { return rg.d.Snapshot().HasReference })
+	return rg
+}
+
+// feed sends n decisions drawn with seed, price_dist shifted by shift σ-units,
+// and waits until a full window has been evaluated.
+func (rg *rig) feed(t *testing.T, seed uint64, shift float64, n int) Status {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	for range n {
+		rg.d.Observe(testutil.TrainingRow(r, shift), r.Float64()*0.3+0.5)
+	}
+	var s Status
+	testutil.WaitFor(t, 5*time.Second, "a full window", func() bool {
+		s = rg.d.Snapshot()
+		return s.Decisions == 2000 && !s.EvaluatedAt.IsZero() && s.Dropped == 0
+	})
+	time.Sleep(20 * time.Millisecond) // a few more evaluations: the warning must stay one line
+	return rg.d.Snapshot()
+}
+func TestDriftShiftedFeedRaisesPSIWarningAndGauge(t *testing.T) {
+	rig := newRig(t)
+	s := rig.feed(t, 42, 1.5, 3000)
+	if !slices.Contains(s.Alerts, "psi:"+featDist) {
+		t.Fatalf("alerts %v, want psi:%s (PSI %v)", s.Alerts, featDist, s.PSI)
+	}
+	if g := gauge(t, rig.reg, "sigmagate_predictor_drift_psi", map[string]string{"feature": featDist}); g <= 0.2 {
+		t.Errorf("psi gauge for %s = %v, want > 0.2", featDist, g)
+	}
+	if g := gauge(t, rig.reg, "sigmagate_predictor_drift_alert", nil); g != 1 {
+		t.Errorf("alert gauge = %v, want 1", g)
+	}
+	if s.PSI[featTick] > 0.05 || s.PSI[featDepth] > 0.05 {
+		t.Errorf("unshifted features have PSI %v", s.PSI)
+	}
+	if n := strings.Count(rig.log.String(), "live features drifted"); n != 1 {
+		t.Errorf("%d drift warnings logged, want exactly 1 (rate-limited):\n%s", n, rig.log.String())
+	}
+}
+
+func TestDriftUnshiftedFeedStaysQuiet(t *testing.T) {
+	rig := newRig(t)
+	s := rig.feed(t, 43, 0, 3000)
+	if len(s.Alerts) != 0 {
+		t.Fatalf("alerts %v on an unshifted feed (PSI %v, OOD %v)", s.Alerts, s.PSI, s.OODShare)
+	}
+	for f, v := range s.PSI {
+		if v > 0.05 {
+			t.Errorf("PSI of %s = %v on an unshifted feed", f, v)
+		}
+	}
+	if g := gauge(t, rig.reg, "sigmagate_predictor_drift_alert", nil); g != 0 {
+		t.Errorf("alert gauge = %v, want 0", g)
+	}
+	if strings.Contains(rig.log.String(), "live features drifted") {
+		t.Errorf("drift warning on an unshifted feed:\n%s", rig.log.String())
+	}
+}
+
+func TestDriftCountsOutOfRangeValuesAndApprovalCollapse(t *testing.T) {
+	rig := newRig(t)
+	r := rand.New(rand.NewPCG(5, 5))
+	for range 2000 {
+		row := testutil.TrainingRow(r, 0)
+		row[0] = 3 // tick_ratio never leaves [-1, 1] in training
+		rig.d.Observe(row, 0.1)
+	}
+	var s Status
+	testutil.WaitFor(t, 5*time.Second, "a full window", func() bool {
+		s = rig.d.Snapshot()
+		return s.Decisions == 2000 && len(s.Alerts) > 0
+	})
+	if s.OODShare[featTick] != 1 || !slices.Contains(s.Alerts, "ood:"+featTick) || !slices.Contains(s.Alerts, "approval") {
+		t.Fatalf("want tick_ratio fully OOD and an approval alert, got OOD %v alerts %v approval %v", s.OODShare, s.Alerts, s.ApprovalRate)
+	}
+}
+
+func TestDriftWarningIsRateLimitedPerAlertSoANewKindIsLoggedAtOnce(t *testing.T) {
+	last := map[string]time.Time{}
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at     time.Duration
+		alerts []string
+		want   bool
+	}{
+		{0, []string{"approval"}, true},
+		{10 * time.Second, []string{"approval"}, false},                  // the same drift, within a minute
+		{20 * time.Second, []string{"approval", "psi:price_dist"}, true}, // a new kind: at once
+		{30 * time.Second, []string{"psi:price_dist"}, false},            // both warned within a minute
+		{90 * time.Second, []string{"approval", "psi:price_dist"}, true}, // a minute later: again
+		{95 * time.Second, nil, false},
+	}
+	for i, s := range steps {
+		if got := due(last, s.alerts, t0.Add(s.at), time.Minute); got != s.want {
+			t.Fatalf("step %d (%v at %v): warn %v, want %v", i, s.alerts, s.at, got, s.want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package sidecar
+
+import (
+	"errors"
+	"sync/atomic"
+)
+
+// The errors a Call fails with. The predictor exports them under the same
+// names; match them with errors.Is. A sidecar error answer is an *rpc.Error
+// wrapped in ErrSidecar (or ErrNoModel).
+var (
+	// ErrUnavailable: no sidecar is up, or it died while the request was in flight.
+	ErrUnavailable = errors.New("predictor: sidecar unavailable")
+	// ErrNoModel: the sidecar runs but has no model loaded.
+	ErrNoModel = errors.New("predictor: sidecar has no model loaded")
+	// ErrSidecar: the sidecar answered with an error.
+	ErrSidecar = errors.New("predictor: sidecar error")
+	// ErrClosed: the session was shut down.
+	ErrClosed = errors.New("predictor: closed")
+)
+
+// Why a Call failed; the predictor's Reason* constants of the same values.
+const (
+	ReasonChildDown = "child_down" // no sidecar running, or it died mid-request
+	ReasonNoModel   = "no_model"   // the sidecar runs but has no model loaded
+	ReasonError     = "error"      // the sidecar answered with an error
+)
+
+// Call is one record waiting for its probability. Whoever creates it puts it
+// on Options.Queue (or hands it to Session.SendNow); the session answers it
+// by closing Done, having set P, Version and OOD, or Reason and Err.
+type Call struct {
+	Features  []float32
+	done      chan struct{}
+	abandoned atomic.Bool
+
+	// Written before Done is closed:
+	P       float64
+	Version string
+	OOD     bool
+	Reason  string
+	Err     error
+}
+
+// NewCall returns a call for features (not copied: keep them unchanged
+// until the call is answered).
+func NewCall(features []float32) *Call {
+	return &Call{Features: features, done: make(chan struct{})}
+}
+
+// Done is closed once the call is answered or failed.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Abandon tells the writer that nobody waits for the answer any more: a
+// call still queued is skipped.
+func (c *Call) Abandon() { c.abandoned.Store(true) }
+
+// Fail answers the call with an error; only for a call no session holds
+// (one still queued after every session ended).
+func (c *Call) Fail(reason string, err error) {
+	c.Reason, c.Err = reason, err
+	close(c.done)
+}

@@ -1,0 +1,143 @@
+// The predictor's side of the sidecar's life (go/internal/sidecar runs and
+// restarts the process): what each start, handshake, model load and exit
+// means for the view the decision path reads, and for the metrics.
+
+package predictor
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
+)
+
+// sidecarOptions are the sidecar package's settings and the predictor's
+// hooks. signalFirst is called when the first start attempt has an outcome
+// (New waits for it).
+func (p *Predictor) sidecarOptions(signalFirst func()) *sidecar.Options {
+	cfg := &p.cfg
+	return &sidecar.Options{
+		Command:      cfg.sidecarCommand,
+		Env:          cfg.Env,
+		Queue:        p.queue,
+		MaxBatch:     cfg.MaxBatch,
+		MaxInFlight:  cfg.MaxInFlight,
+		ReadSpin:     cfg.ReadSpin,
+		StartTimeout: cfg.StartTimeout,
+		KillGrace:    cfg.KillGrace,
+		BackoffMin:   cfg.RestartBackoffMin,
+		BackoffMax:   cfg.RestartBackoffMax,
+		Log:          p.log,
+		ChildLog:     cfg.Logger.With("component", "sigmagate.infer"),
+		Hooks: sidecar.Hooks{
+			Error:        p.m.error,
+			Batch:        func(n int) { p.m.batchSize.Observe(float64(n)) },
+			Answered:     func() { p.consecTimeouts.Store(0) },
+			ModelLoaded:  p.setModel,
+			ReloadFailed: func(msg string) { p.update(func(v *view) { v.lastErr = msg }) },
+			Starting: func(restartReason string) {
+				if restartReason != "" {
+					p.m.restart(restartReason)
+				}
+				p.update(func(v *view) { v.state, v.sess, v.pid = StateStarting, nil, 0 })
+			},
+			StartFailed: func(err error) {
+				p.setDown(err)
+				p.log.Error("cannot start the sidecar; answering from the fallback", "err", err)
+				signalFirst()
+			},
+			Spawned: func(s *sidecar.Session) { p.update(func(v *view) { v.pid = s.PID() }) },
+			Ready: func(s *sidecar.Session, info *rpc.Info) {
+				p.consecTimeouts.Store(0)
+				p.setModel(s, info)
+				signalFirst()
+			},
+			NoModel: func() bool { return p.view.Load().state == StateNoModel },
+			Ended: func(_ *sidecar.Session, err error) {
+				p.setDown(err)
+				// Calls queued after the session died have no writer until the next
+				// sidecar is up (seconds): answer them from the fallback now.
+				p.drainQueue(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, err))
+				signalFirst()
+			},
+			Closed: p.setClosed,
+		},
+	}
+}
+
+// supervise runs the sidecar until Close; firstUp is closed when the first
+// start attempt has an outcome.
+func (p *Predictor) supervise(firstUp chan struct{}) {
+	defer close(p.done)
+	var once sync.Once
+	signalFirst := func() { once.Do(func() { close(firstUp) }) }
+	defer signalFirst()
+	sidecar.Supervise(p.ctx, p.sidecarOptions(signalFirst))
+}
+
+// setModel publishes the session and the model it reports.
+func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
+	p.update(func(v *view) {
+		if v.state == StateClosed {
+			return // Close is stopping this session; keep new calls on the fallback
+		}
+		v.sess, v.pid = s, s.PID()
+		if info.Model == nil {
+			v.state, v.version, v.variant, v.loadedAt = StateNoModel, "", "", time.Time{}
+			v.modelLayout, v.orderErr = featureLayout{}, nil
+			if info.Error != nil {
+				v.lastErr = *info.Error
+			}
+			return
+		}
+		m := info.Model
+		v.modelLayout, v.orderErr = newLayout(m.Features), nil
+		switch {
+		case p.cfg.Features != nil:
+			if !slices.Equal(p.cfg.Features, m.Features) {
+				v.orderErr = orderMismatch(p.cfg.Features, m.Version, m.Features)
+			}
+		case !slices.Equal(v.layout.names, m.Features):
+			p.log.Info("feature order from the model", "features", m.Features, "was", v.layout.names)
+			v.layout = v.modelLayout
+		}
+		v.state, v.version, v.variant, v.threshold = StateReady, m.Version, m.Variant, m.Threshold
+		v.loadedAt, _ = time.Parse(time.RFC3339Nano, m.LoadedAt)
+		if v.loadedAt.IsZero() {
+			v.loadedAt = time.Now()
+		}
+	})
+	p.m.modelInfo.Reset()
+	if err := p.view.Load().orderErr; err != nil && info.Model != nil {
+		p.log.Error("feature order mismatch: Decide answers from the fallback (reason feature_order) until it is fixed; DecideNamed is unaffected",
+			"bot_features", p.cfg.Features, "model_features", info.Model.Features, "version", info.Model.Version, "err", err)
+	}
+	if info.Model != nil {
+		p.m.modelInfo.WithLabelValues(info.Model.Version, info.Model.Variant).Set(1)
+		p.drift.ModelLoaded(info.Model.Version, info.Model.Path)
+		p.log.Info("sidecar serving model", "pid", s.PID(), "version", info.Model.Version, "variant", info.Model.Variant, "threshold", info.Model.Threshold)
+	} else {
+		msg := "unknown"
+		if info.Error != nil {
+			msg = *info.Error
+		}
+		p.log.Warn("sidecar has no usable model; answering from the fallback and retrying", "pid", s.PID(), "why", msg)
+	}
+	p.replicaOnModel(s, info)
+}
+
+func (p *Predictor) setDown(err error) {
+	p.update(func(v *view) {
+		v.state, v.sess, v.pid = StateDown, nil, 0
+		if err != nil {
+			v.lastErr = err.Error()
+		}
+	})
+}
+
+func (p *Predictor) setClosed() {
+	p.update(func(v *view) { v.state, v.sess, v.pid = StateClosed, nil, 0 })
+}
