@@ -41,7 +41,7 @@ func loadReference(mdl model, log *slog.Logger) *reference {
 	return r
 }
 
-// binOf applies the training side's rule (train/reference.py): the number of
+// binOf applies the training side's rule (train/publish/reference.py): the number of
 // interior edges <= x, so the last bin also holds the maximum.
 func binOf(edges []float64, x float64) int {
 	inner := edges[1 : len(edges)-1]

@@ -64,7 +64,7 @@ func WithReference(t testing.TB, dir, src string) string {
 	return dir
 }
 
-// decileBins mirrors train/reference.py: deciles of the sample, duplicate
+// decileBins mirrors train/publish/reference.py: deciles of the sample, duplicate
 // edges merged, true shares per bin (a value's bin is the number of interior
 // edges <= it, so the last bin also holds the maximum).
 func decileBins(xs []float64) manifest.Bins {
