@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/sigmagate/sigmagate/go/manifest"
@@ -30,8 +31,10 @@ func TrainingRow(r *rand.Rand, shift float64) []float32 {
 func WithReference(t testing.TB, dir, src string) string {
 	t.Helper()
 	raw := map[string]any{"schema": 1, "version": "ref-test", "features": ReferenceFeatures,
+		"input_name": "features", "output_name": "probability",
 		"default_threshold": 0.65, "serve_variant": "fp32",
-		"variants": map[string]any{"fp32": map[string]any{"file": "model.onnx", "accepted": true}}}
+		"variants": map[string]any{"fp32": map[string]any{"file": "model.onnx",
+			"sha256": strings.Repeat("0", 64), "accepted": true}}}
 	if src != "" {
 		b, err := os.ReadFile(filepath.Join(src, manifest.FileName))
 		if err != nil {
