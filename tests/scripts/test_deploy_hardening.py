@@ -74,7 +74,7 @@ def _dotdot_variant(m: Path) -> str:
                                  "reason": "not served"}  # fmt: skip
 
     edit_manifest(m, change)
-    return "field 'variants.int8.file' is '..'"
+    return "field 'variants.int8.file' must be a plain 'file' name"
 
 
 def _wrong_check_vectors(m: Path) -> str:
