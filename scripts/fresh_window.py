@@ -75,7 +75,7 @@ def split_parquet(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple
 
     try:
         table = pq.read_table(data)
-    except Exception as e:  # noqa: BLE001  (pyarrow raises several types for a bad file)
+    except Exception as e:
         raise InputError(f"{data}: not readable as Parquet ({e})") from None
     if "timestamp" not in table.column_names:
         raise InputError(f"{data}: no column 'timestamp'")
