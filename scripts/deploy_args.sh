@@ -26,6 +26,15 @@ validation:
                           DEFAULT_MIN_AUC, 0.55; 'none' skips the floor, and train fit
                           gets --min-auc 0)
       --skip-smoke        do not serve the new model in a throw-away sidecar first
+freshness check (docs/ML_PIPELINE.md, "The freshness check"):
+      --fresh-window D    before current is switched, score the candidate and the current
+                          model on the last D of outcomes (e.g. 6h, 90m; default 6h; 0: off)
+                          and refuse a candidate significantly worse (train compare). A
+                          trained candidate never sees that window (held out of the export);
+                          with --from/--promote it is read from -b/--db-path or --data if
+                          one is given, else the check is skipped
+      --force             deploy although the candidate is worse on the fresh window (and,
+                          with --promote, although the shadow criteria do not hold); logged
 deployment:
       --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/;
                           only a deploy or --shadow creates it)
@@ -46,7 +55,6 @@ shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
       --promote           switch current to the shadow model (backup, reload, automatic
                           rollback as a deploy) if its shadow-report.json shows enough
                           decisions and the criteria below hold; else refuse with the figures
-      --force             with --promote: promote even if the criteria do not hold (logged)
       --min-decisions N   decisions the shadow must have answered (default 1000)
       --min-agreement X   share of decisions where shadow and live agree (default 0.8)
       --approval-band L,H shadow's live approval rate within L..H x its test-split rate
@@ -70,6 +78,10 @@ TRAIN_ARGS=()
 # The promotion defaults are modelformat/defaults.py's PROMOTE_*, copied because a rollback
 # must work without Python; tests/scripts/test_deploy_defaults.py proves the copies equal.
 SHADOW=0; PROMOTE=0; FORCE=0; MIN_DECISIONS=1000; MIN_AGREEMENT=0.8; APPROVAL_BAND=0.5,2
+# The freshness check: the last FRESH_WINDOW of outcomes; a DB counts as given with -b or
+# SIGMAGATE_DB (a --from deploy exports it only then).
+FRESH_WINDOW=6h; DB_GIVEN=0
+if [[ -n "${SIGMAGATE_DB:-}" ]]; then DB_GIVEN=1; fi
 
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value (see --help)" >&2; exit 2; }; }
 
@@ -77,7 +89,7 @@ need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value (see --hel
 parse_args() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      -b|--db-path) need "$@"; DB_PATH="$2"; shift ;;
+      -b|--db-path) need "$@"; DB_PATH="$2"; DB_GIVEN=1; shift ;;
       -d|--days) need "$@"; DAYS="$2"; shift ;;
       -s|--symbol) need "$@"; SYMBOL="$2"; shift ;;
       --data) need "$@"; DATA="$2"; shift ;;
@@ -107,6 +119,7 @@ parse_args() {
       --min-agreement) need "$@"; MIN_AGREEMENT="$2"; shift ;;
       --approval-band) need "$@"; APPROVAL_BAND="$2"; shift ;;
       --log-dir) need "$@"; LOG_DIR="$2"; shift ;;
+      --fresh-window) need "$@"; FRESH_WINDOW="$2"; shift ;;
       -h|--help) usage; exit 0 ;;
       *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -117,7 +130,8 @@ parse_args() {
   [[ -z "$DAYS" || "$DAYS" =~ ^[0-9]+$ ]] || { echo "error: --days must be a whole number of days, got '$DAYS'" >&2; exit 2; }
   [[ -z "$MIN_AUC" || "$MIN_AUC" == none || "$MIN_AUC" =~ ^(0|1)?(\.[0-9]+)?$ ]] || { echo "error: --min-auc must be a number in [0, 1] or 'none', got '$MIN_AUC'" >&2; exit 2; }
   [[ $((SHADOW + PROMOTE + ROLLBACK)) -le 1 ]] || { echo "error: --shadow, --promote and --rollback exclude each other" >&2; exit 2; }
-  [[ $FORCE -eq 0 || $PROMOTE -eq 1 ]] || { echo "error: --force goes with --promote" >&2; exit 2; }
+  [[ $FORCE -eq 0 || $ROLLBACK -eq 0 ]] || { echo "error: --force does not go with --rollback" >&2; exit 2; }
+  [[ "$FRESH_WINDOW" =~ ^(0|[0-9]+(\.[0-9]+)?[smhdw])$ ]] || { echo "error: --fresh-window must be a duration such as 6h, 90m or 1d (0: off), got '$FRESH_WINDOW'" >&2; exit 2; }
   [[ "$MIN_DECISIONS" =~ ^[0-9]+$ ]] || { echo "error: --min-decisions must be a whole number, got '$MIN_DECISIONS'" >&2; exit 2; }
   [[ "$RELOAD_TIMEOUT" =~ ^[0-9]+(\.[0-9]{1,6})?$ ]] || { echo "error: --reload-timeout must be a number of seconds, got '$RELOAD_TIMEOUT'" >&2; exit 2; }
   # A rollback only switches links, signals and reads the status file: it runs without

@@ -4,7 +4,8 @@
 # Full reference: docs/ML_PIPELINE.md ("Deploying a model").
 # The command line is in deploy_args.sh, the switch of models/current (reload, backup,
 # automatic rollback, repair, pruning, stale scratch) in deploy_switch.sh,
-# --shadow/--promote in deploy_shadow.sh.
+# --shadow/--promote in deploy_shadow.sh, the freshness check (champion vs challenger on
+# the last --fresh-window of outcomes) in deploy_fresh.sh.
 set -euo pipefail
 
 ROOT="${SIGMAGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -16,6 +17,7 @@ SCRIPTS="$ROOT/scripts"
 LIB_DIR="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 source "$LIB_DIR/deploy_args.sh"
 source "$LIB_DIR/deploy_switch.sh"
+source "$LIB_DIR/deploy_fresh.sh"
 parse_args "$@"
 
 # Only a deploy creates the models directory: a rollback or promotion (or a dry run)
@@ -84,6 +86,23 @@ fi
 
 TMP="$(mktemp -d "$TMPBASE/sigmagate-deploy.$$.XXXXXX")"
 
+# export_db OUT: the BoltDB's records (--days, --symbol) as JSON Lines in OUT.
+export_db() {
+  local out="$1" args
+  [[ -f "$DB_PATH" ]] || die "BoltDB $DB_PATH not found; pass -b/--db-path or --data"
+  EXPORT_BIN="${SIGMAGATE_EXPORT:-$ROOT/build/bin/export}"
+  if [[ -z "${SIGMAGATE_EXPORT:-}" ]]; then
+    log "building go/cmd/export"
+    (exec 9>&-; cd "$ROOT/go" && go build -o "$EXPORT_BIN" ./cmd/export) || die "cannot build go/cmd/export (is Go installed?)"
+  fi
+  args=(-db "$DB_PATH" -output "$out")
+  [[ -n "$DAYS" ]] && args+=(-days "$DAYS")
+  [[ -n "$SYMBOL" ]] && args+=(-symbol "$SYMBOL")
+  log "export: ${args[*]}"
+  "$EXPORT_BIN" "${args[@]}" 9>&- || die "export from $DB_PATH failed (exit $?)"
+  log "export: $(wc -l <"$out") records"
+}
+
 # ---------------------------------------------------------------- rollback mode
 # Pure shell: Python only makes the file check stronger (verify_version).
 if [[ $ROLLBACK -eq 1 ]]; then
@@ -115,6 +134,7 @@ fi
 # ---------------------------------------------------------------- promote mode
 if [[ $PROMOTE -eq 1 ]]; then
   source "$SCRIPTS/deploy_shadow.sh"
+  fresh_source
   promote_shadow
   exit 0
 fi
@@ -123,23 +143,14 @@ fi
 if [[ -n "$FROM" ]]; then
   [[ -d "$FROM" ]] || die "--from $FROM is not a directory"
   SRC="$(cd "$FROM" && pwd -P)"
+  [[ $SHADOW -eq 1 ]] || fresh_source
 else
   if [[ -z "$DATA" ]]; then
-    [[ -f "$DB_PATH" ]] || die "BoltDB $DB_PATH not found; pass -b/--db-path or --data"
-    EXPORT_BIN="${SIGMAGATE_EXPORT:-$ROOT/build/bin/export}"
-    if [[ -z "${SIGMAGATE_EXPORT:-}" ]]; then
-      log "building go/cmd/export"
-      (exec 9>&-; cd "$ROOT/go" && go build -o "$EXPORT_BIN" ./cmd/export) || die "cannot build go/cmd/export (is Go installed?)"
-    fi
     DATA="$TMP/export.jsonl"
-    args=(-db "$DB_PATH" -output "$DATA")
-    [[ -n "$DAYS" ]] && args+=(-days "$DAYS")
-    [[ -n "$SYMBOL" ]] && args+=(-symbol "$SYMBOL")
-    log "export: ${args[*]}"
-    "$EXPORT_BIN" "${args[@]}" 9>&- || die "export from $DB_PATH failed (exit $?)"
-    log "export: $(wc -l <"$DATA") records"
+    export_db "$DATA"
   fi
   [[ -f "$DATA" ]] || die "training data $DATA not found"
+  fresh_holdout
   # Train into a scratch directory on the same filesystem, so publishing is a rename.
   OUT="$MODELS_DIR/.incoming-$$"
   [[ $DRY_RUN -eq 1 ]] && OUT="$TMP/models"
@@ -183,6 +194,9 @@ if [[ $SKIP_SMOKE -eq 0 ]]; then
 else
   log "smoke test skipped (--skip-smoke)"
 fi
+
+# ---------------------------------------------------------------- freshness (current vs candidate)
+[[ $SHADOW -eq 1 ]] || fresh_check "$SRC" "$VERSION"
 
 # ---------------------------------------------------------------- publish (immutable)
 DEST="$MODELS_DIR/$VERSION"

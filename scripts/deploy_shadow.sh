@@ -3,7 +3,8 @@
 # --shadow installs a validated model at models/shadow, --promote switches current
 # to it when its live record (shadow-report.json, written by go/predictor) holds.
 # Uses log and die (deploy_model.sh) and checks, switch_link, record_history, activate
-# (deploy_switch.sh).
+# (deploy_switch.sh), fresh_check (deploy_fresh.sh: the shadow is also scored against
+# current on the freshest outcomes before it is promoted).
 
 SHADOW_REPORT="$MODELS_DIR/shadow-report.json"
 
@@ -52,6 +53,8 @@ promote_shadow() {
       fi ;;
     *) die "--promote: cannot check the shadow report (exit $rc): $verdict" ;;
   esac
+  fresh_check "$MODELS_DIR/$target" "$target"
+  [[ -z "${FRESH_SUMMARY:-}" ]] || log "promote $target: shadow criteria: $verdict; freshness $FRESH_SUMMARY"
   activate promote "$target"
   if [[ $DRY_RUN -eq 0 ]]; then
     rm -f -- "$MODELS_DIR/shadow"

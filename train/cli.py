@@ -1,7 +1,8 @@
-"""Command line: `train sample`, `fit`, `backtest` and `monitor` (also `python -m train`).
+"""Command line: `train sample`, `fit`, `backtest`, `monitor`, `compare` (also `python -m train`).
 
 Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
-or arguments; 3 (`monitor`) the model's realised precision has degraded.
+or arguments; 3 (`monitor`) the model's realised precision has degraded,
+(`compare`) the challenger is significantly worse than the champion.
 On success `fit` prints the new model directory as the last line of stdout;
 everything else goes to stderr.
 """
@@ -18,8 +19,8 @@ from train.backtest.cli import add_parser as add_backtest_parser
 from train.backtest.cli import cmd_backtest
 from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
+from train.monitor.cli import add_compare_parser, cmd_compare, cmd_monitor
 from train.monitor.cli import add_parser as add_monitor_parser
-from train.monitor.cli import cmd_monitor
 
 log = logging.getLogger("train")
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report.md: add a walk-forward, retraining every DURATION")  # fmt: skip
     add_backtest_parser(sub)
     add_monitor_parser(sub)
+    add_compare_parser(sub)
     return p
 
 
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "fit": cmd_fit,
             "backtest": cmd_backtest,
             "monitor": cmd_monitor,
+            "compare": cmd_compare,
         }[a.cmd](a)
     except InputError as e:
         print(f"train {a.cmd}: error: {e}", file=sys.stderr)

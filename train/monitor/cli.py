@@ -1,9 +1,11 @@
-"""`train monitor`: realised precision of a served model on recent records.
+"""`train monitor` (realised precision of a served model on recent records) and
+`train compare` (champion vs challenger on the same recent outcomes).
 
-Exit codes: 0 healthy; 3 degraded (realised precision significantly below the
-test split's, overall or for a symbol: see train/monitor/verdict.py); 2 bad
-input (model, manifest, data, arguments), with a message naming the file and
-field at fault.
+Exit codes: 0 healthy / challenger not significantly worse; 3 degraded
+(realised precision significantly below the test split's, overall or for a
+symbol: see train/monitor/verdict.py) / challenger significantly worse
+(train/monitor/compare.py); 2 bad input (model, manifest, data, arguments),
+with a message naming the file and field at fault.
 """
 
 from __future__ import annotations
@@ -73,6 +75,83 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--threads", type=_positive_int, default=1, help="onnxruntime threads (1)")
     m.add_argument("--json", type=Path, help="write every figure to this JSON file")
     m.add_argument("--textfile", type=Path, help="write Prometheus gauges (node_exporter textfile)")
+
+
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    from train.arguments import _positive, _positive_int
+    from train.backtest.walkforward import parse_duration
+    from train.monitor.bootstrap import DEFAULT_RESAMPLES
+
+    def window(s: str) -> float:
+        try:
+            v = parse_duration(s)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        return v
+
+    c = sub.add_parser(
+        "compare",
+        help="champion vs challenger on the same recent outcomes "
+        "(exit 0 challenger not significantly worse, 3 worse, 2 bad input)",
+    )
+    c.add_argument("--champion", required=True, type=Path, help="model directory now served")
+    c.add_argument("--challenger", required=True, type=Path, help="candidate model directory")
+    c.add_argument("--data", required=True, type=Path, help="JSON Lines, Parquet file or directory")
+    c.add_argument(
+        "--window", type=window, default=None,
+        help="candidates of the last DURATION of the data (e.g. 6h; default: all of it)",
+    )  # fmt: skip
+    c.add_argument("--confidence", type=_confidence, default=0.95, help="interval level (0.95)")
+    c.add_argument("--block-seconds", type=_positive, default=None, help="bootstrap block, s")
+    c.add_argument("--resamples", type=_positive_int, default=DEFAULT_RESAMPLES)
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    c.add_argument("--min-rows", type=_positive_int, default=200, help="labelled candidates (200)")
+    c.add_argument("--max-bad", type=int, default=0, help="malformed JSON lines to skip (0)")
+    c.add_argument("--threads", type=_positive_int, default=1, help="onnxruntime threads (1)")
+    c.add_argument("--json", type=Path, help="write every figure to this JSON file")
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from train.monitor.compare import comparable, compare, table
+    from train.monitor.served import load_served
+    from train.monitor.textfile import write_atomically
+    from train.monitor.window import load_window
+
+    if a.json is not None and not a.json.parent.is_dir():
+        raise InputError(f"{a.json}: directory {a.json.parent} does not exist")
+    champion = load_served(a.champion, a.threads)
+    challenger = load_served(a.challenger, a.threads)
+    comparable(champion, challenger)
+    if a.block_seconds is not None and a.block_seconds < champion.label.lookahead_s:
+        raise InputError(
+            f"--block-seconds {a.block_seconds:g} is shorter than the label lookahead "
+            f"{champion.label.lookahead_s:g} s: outcomes within a lookahead are dependent"
+        )
+    feats = list(dict.fromkeys([*champion.features, *challenger.features]))
+    window = load_window(
+        a.data, feats, champion.label, max_bad=a.max_bad, min_rows=a.min_rows, last_s=a.window
+    )
+    c = compare(
+        champion, challenger, window, feats, a.confidence, a.block_seconds, a.resamples, a.seed
+    )
+    sys.stdout.write(table(c, window))
+    if a.json is not None:
+        from train.publish.manifest import iso
+
+        doc = c.to_dict() | {
+            "exit_code": EXIT_DEGRADED if c.worse else EXIT_HEALTHY,
+            "data": {"source": str(a.data), "first": iso(window.first_ns),
+                     "last": iso(window.last_ns), "counts": window.counts},
+        }  # fmt: skip
+        write_atomically(a.json, json.dumps(doc, indent=2) + "\n")
+    if c.suspicious:
+        log.warning("compare: SUSPICIOUS challenger: %s", "; ".join(c.suspicious_reasons))
+    if c.worse:
+        log.warning("compare: challenger WORSE: %s", "; ".join(c.worse_reasons))
+        return EXIT_DEGRADED
+    return EXIT_HEALTHY
 
 
 def cmd_monitor(a: argparse.Namespace) -> int:

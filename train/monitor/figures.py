@@ -57,11 +57,16 @@ def auc_or_none(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p))
 
 
+def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each row's log-loss (float64; p clipped away from 0 and 1)."""
+    q = np.clip(p.astype(np.float64), _EPS, 1 - _EPS)
+    return -np.where(y == 1, np.log(q), np.log1p(-q))
+
+
 def log_loss(y: np.ndarray, p: np.ndarray) -> float | None:
     if len(y) == 0:
         return None
-    q = np.clip(p.astype(np.float64), _EPS, 1 - _EPS)
-    return float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q))))
+    return float(np.mean(row_log_loss(y, p)))
 
 
 def figures(y: np.ndarray, p: np.ndarray, approved: np.ndarray) -> Figures:

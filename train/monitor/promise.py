@@ -5,17 +5,22 @@ Stored in the manifest (docs/TRAINING.md, "Per-symbol figures and thresholds"):
 * `metrics.per_symbol`: per symbol, the test split at the default threshold
   (rows, base rate, approvals, approval rate, precision, expected precision,
   ECE, AUC; null where a symbol has one class or no approval);
-* `symbol_thresholds`: per symbol, chosen on the VALIDATION split — the lowest
-  threshold whose validation precision reaches the overall validation
-  precision at the default threshold, on at least MIN_APPROVALS approvals.
-  Choosing the lowest such point favours a lucky stretch of the validation
-  curve; the promise the monitor checks is therefore measured on the TEST
-  split at the chosen thresholds, never on validation. (Requiring the curve to
-  stay above the target at every higher threshold was tried: noise in the top
-  few dozen approvals then blocked healthy symbols.) A
-  symbol that reaches it nowhere gets BLOCKED (approves nothing in practice)
-  and a warning; a symbol with too few validation rows to judge is left out
-  (it keeps the default threshold);
+* `symbol_thresholds`: only for a symbol the VALIDATION split shows to be
+  worse than the rest (docs/TRAINING.md, "Per-symbol thresholds"). A symbol
+  is tested when it has at least MIN_APPROVALS validation approvals at the
+  default threshold: it is significantly below when the one-sided upper Wilson
+  bound of its validation precision, at level ALPHA / m (Bonferroni over the m
+  tested symbols) and counting approvals within one lookahead as one
+  observation, is below the overall validation precision at the default
+  threshold (the target). Only such a
+  symbol gets an entry: the lowest threshold >= the default whose validation
+  precision reaches the target on at least MIN_APPROVALS approvals, or
+  BLOCKED (with a warning) when none does. Every other symbol keeps the
+  default (no entry): a threshold fitted to the noise of a few hundred
+  validation approvals raised false alarms and blocked healthy symbols.
+  The promise the monitor checks is measured on the TEST split at the chosen
+  thresholds, never on validation, so the slight luck of "the lowest
+  threshold that reaches the target" does not leak into it;
 * `metrics.served`: the test split at the served thresholds (default or the
   symbol's), overall and per symbol, with each precision's block-bootstrap
   standard error — what `train monitor` compares the live outcomes with.
@@ -26,16 +31,19 @@ Everything is scored with the served variant's graph, as the sidecar scores.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
 from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, Blocks, standard_error
 from train.monitor.evaluate import ALL, scope_seed
 from train.monitor.figures import figures
 
 log = logging.getLogger("train")
-MIN_APPROVALS = 30  # validation approvals a per-symbol threshold must rest on
+MIN_APPROVALS = 30  # validation approvals a symbol's test and threshold must rest on
+ALPHA = 0.05  # one-sided level of "significantly below", shared by the tested symbols
 BLOCKED = 0.999  # the format wants (0, 1); a calibrated p this high practically never occurs
 FAR_BELOW = 0.10  # a symbol's precision this far below the overall one is warned about
 MIN_WARN_APPROVALS = 10  # below this many test approvals a symbol's precision is noise
@@ -57,32 +65,77 @@ def choose_threshold(
     return float(ps[ok[-1]])
 
 
+def wilson_upper(successes: float, n: float, level: float) -> float:
+    """The one-sided upper Wilson score bound at `level` for a proportion (n may be fractional)."""
+    z = float(norm.ppf(level))
+    ph = successes / n
+    centre = ph + z * z / (2 * n)
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n))
+    return (centre + half) / (1 + z * z / n)
+
+
+def significantly_below(
+    ts_ns: np.ndarray, y: np.ndarray, approved: np.ndarray, target: float, level: float,
+    lookahead_s: float,
+) -> tuple[bool, float, int]:  # fmt: skip
+    """(the upper bound of the precision < target, that bound, the effective approvals).
+
+    Approvals within one lookahead share most of one price window and are close to one
+    observation: the effective sample size is the number of one-lookahead cells holding
+    approvals (the precision itself is the pooled one). A binomial bound on the raw
+    approvals called healthy symbols worse; the monitor's 30-minute block bootstrap
+    needs more than the two or three blocks a symbol's validation split can span.
+    """
+    ts = ts_ns[approved]
+    n_eff = len(np.unique(ts // max(1, round(lookahead_s * 1e9))))
+    upper = wilson_upper(float(y[approved].mean()) * n_eff, n_eff, level)
+    return upper < target, upper, n_eff
+
+
 def symbol_thresholds(
     symbols: np.ndarray,
+    ts_ns: np.ndarray,
     y: np.ndarray,
     p: np.ndarray,
     default: float,
+    lookahead_s: float,
     min_approvals: int = MIN_APPROVALS,
+    alpha: float = ALPHA,
 ) -> tuple[dict[str, float], list[str]]:
-    target_mask = p >= default
-    if not target_mask.any():
+    """Per-symbol thresholds on the validation split, for the symbols that need one
+    (the module docstring's rule), and a warning for each."""
+    approved = p >= default
+    if not approved.any():
         return {}, ["validation: no approval at the default threshold; no per-symbol thresholds"]
-    target = float(y[target_mask].mean())
+    target = float(y[approved].mean())
+    masks = {sym: symbols == sym for sym in sorted(set(symbols.tolist()))}
+    tested = {s: m for s, m in masks.items() if int((m & approved).sum()) >= min_approvals}
+    level = 1.0 - alpha / max(1, len(tested))  # Bonferroni: each symbol at alpha / m
     out: dict[str, float] = {}
     warnings = []
-    for sym in sorted(set(symbols.tolist())):
-        m = symbols == sym
-        if m.sum() < min_approvals:
-            continue  # too few rows to choose anything: the default threshold applies
-        t = choose_threshold(y[m], p[m], target, min_approvals)
+    for sym, m in tested.items():
+        below, upper, n_eff = significantly_below(
+            ts_ns[m], y[m], approved[m], target, level, lookahead_s
+        )
+        if not below:
+            continue  # no evidence against it: the default threshold stays
+        prec = float(y[m & approved].mean())
+        why = (
+            f"{sym}: validation precision {prec:.3f} at the default threshold is significantly "
+            f"below the overall {target:.3f} (upper Wilson bound {upper:.3f} on {n_eff} "
+            f"one-lookahead cells, one-sided level {alpha:g}/{len(tested)})"
+        )
+        hi = m & approved  # only thresholds >= the default: a weaker symbol is never loosened
+        t = choose_threshold(y[hi], p[hi], target, min_approvals)
         if t is None:
             out[sym] = BLOCKED
             warnings.append(
-                f"{sym}: no threshold reaches the overall validation precision {target:.3f} on "
-                f"{min_approvals}+ approvals; threshold set to {BLOCKED} (approves nothing)"
+                f"{why}; no threshold reaches {target:.3f} on {min_approvals}+ approvals: "
+                f"threshold set to {BLOCKED} (approves nothing)"
             )
         else:
-            out[sym] = float(min(max(t, 1e-6), BLOCKED))
+            out[sym] = float(min(max(t, default), BLOCKED))
+            warnings.append(f"{why}; its threshold is raised to {out[sym]:.4g}")
     return out, warnings
 
 
@@ -170,7 +223,9 @@ def training_figures(
     va, te = ds.validation, ds.test
     if va.symbols is None or te.symbols is None:
         return {}, {}, []
-    thresholds, warnings = symbol_thresholds(va.symbols, va.y, p_val, default)
+    thresholds, warnings = symbol_thresholds(
+        va.symbols, va.ts_ns, va.y, p_val, default, lookahead_s
+    )
     per = per_symbol_figures(te.symbols, te.y, p_test, default)
     overall = _figs(te.y, p_test, p_test >= default)
     if overall["precision"] is not None:

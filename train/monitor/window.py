@@ -1,8 +1,10 @@
 """Recent records → labelled candidates, with the model's own label parameters.
 
 Records before `since` are dropped before labelling (a label only looks
-forward). Records at or after `until` are kept for labelling (they are the
-future of the last candidates) but are not candidates themselves. A record
+forward); `last_s` instead keeps the last `last_s` seconds of the data (measured
+from its newest record, not from now: an export is judged as of its own end).
+Records at or after `until` are kept for labelling (they are the future of the
+last candidates) but are not candidates themselves. A record
 whose lookahead runs past its symbol's last record is censored: its outcome is
 not known yet, so it is not judged (the next run will judge it).
 """
@@ -61,10 +63,13 @@ def load_window(
     until_ns: int | None = None,
     max_bad: int = 0,
     min_rows: int = 1,
+    last_s: float | None = None,
 ) -> Window:
     recs = read_records(data, features, max_bad)
     counts = {"read": recs.read or len(recs), "bad": recs.bad}
     syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
+    if last_s is not None and len(ts):
+        since_ns = max(since_ns or 0, int(ts.max()) - round(last_s * 1e9))
     if since_ns is not None:
         keep = ts >= since_ns
         if not keep.any():

@@ -214,8 +214,8 @@ def _test_extras(ds: Dataset, best: FamilyResult) -> dict:
 
 def _promise(tmp: Path, serve: str | None, ds: Dataset, args: FitArgs) -> tuple[dict, dict]:
     """Per-symbol test figures and thresholds, scored with the served variant's graph."""
-    from train.export import predict, session
     from train.monitor.promise import training_figures
+    from train.onnx.export import predict, session
 
     if serve is None:
         return {}, {}

@@ -1,0 +1,123 @@
+"""Hold out the freshest window of an export (scripts/deploy_model.sh's freshness check).
+
+    fresh_window.py DATA --window 6h --train OUT --fresh OUT
+
+Writes the records before T = (newest record - window) to --train and those at
+or after T to --fresh, in DATA's format (JSON Lines or one Parquet file), and
+prints `T<TAB>train records<TAB>fresh records` on stdout. A candidate trained
+on --train has never seen a record of --fresh; its labels end one lookahead
+before T at the latest (a label whose lookahead runs past the data is
+censored), so no outcome of the window leaks in either.
+
+A JSON Lines file is split line by line, unchanged; a malformed line (no
+readable timestamp) stays with the training records, where `train fit
+--max-bad` judges it.
+
+Exit 0 split; 3 nothing to hold out (no record before T, or none at or after
+it: the data spans less than the window), with the reason on stdout; 2 bad
+input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from train.backtest.walkforward import parse_duration  # noqa: E402
+from train.data.records import parse_timestamp  # noqa: E402
+from train.errors import InputError  # noqa: E402
+from train.publish.manifest import iso  # noqa: E402
+
+EXIT_SPLIT, EXIT_BAD, EXIT_NOTHING = 0, 2, 3
+
+
+def _line_ts(line: str) -> int | None:
+    try:
+        return parse_timestamp(json.loads(line)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def split_jsonl(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[int, int, int]:
+    newest = None
+    with data.open(encoding="utf-8") as f:
+        for line in f:
+            t = _line_ts(line) if line.strip() else None
+            if t is not None and (newest is None or t > newest):
+                newest = t
+    if newest is None:
+        raise InputError(f"{data}: no record with a readable 'timestamp'")
+    cut = newest - window_ns
+    n_train = n_fresh = 0
+    with data.open(encoding="utf-8") as f, train.open("w") as tr, fresh.open("w") as fr:
+        for line in f:
+            if not line.strip():
+                continue
+            t = _line_ts(line)
+            if t is not None and t >= cut:
+                fr.write(line)
+                n_fresh += 1
+            else:
+                tr.write(line)
+                n_train += 1
+    return cut, n_train, n_fresh
+
+
+def split_parquet(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[int, int, int]:
+    import pyarrow.parquet as pq
+
+    from train.data.parquet import timestamps_ns
+
+    try:
+        table = pq.read_table(data)
+    except Exception as e:
+        raise InputError(f"{data}: not readable as Parquet ({e})") from None
+    if "timestamp" not in table.column_names:
+        raise InputError(f"{data}: no column 'timestamp'")
+    ts = timestamps_ns(table.column("timestamp"), str(data))
+    if len(ts) == 0:
+        raise InputError(f"{data}: no records")
+    cut = int(ts.max()) - window_ns
+    keep = ts >= cut
+    pq.write_table(table.filter(~keep), train)
+    pq.write_table(table.filter(keep), fresh)
+    return cut, int((~keep).sum()), int(keep.sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--window", required=True, help="e.g. 6h, 90m, 1d")
+    ap.add_argument("--train", required=True, type=Path)
+    ap.add_argument("--fresh", required=True, type=Path)
+    a = ap.parse_args(argv)
+    try:
+        window_ns = round(parse_duration(a.window) * 1e9)
+        if a.data.is_dir():
+            raise InputError(f"{a.data}: a directory; the freshness split takes one file")
+        if not a.data.is_file():
+            raise InputError(f"{a.data}: no such file")
+        parquet = a.data.suffix in (".parquet", ".pq")
+        cut, n_train, n_fresh = (split_parquet if parquet else split_jsonl)(
+            a.data, window_ns, a.train, a.fresh
+        )
+    except (InputError, ValueError, OSError) as e:
+        print(f"fresh_window: error: {e}", file=sys.stderr)
+        return EXIT_BAD
+    if n_train == 0 or n_fresh == 0:
+        print(
+            f"{a.data} spans less than the {a.window} window ({n_train} records before "
+            f"{iso(cut)}, {n_fresh} at or after it): nothing to hold out"
+        )
+        return EXIT_NOTHING
+    print(f"{iso(cut)}\t{n_train}\t{n_fresh}")
+    return EXIT_SPLIT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
