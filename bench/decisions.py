@@ -1,6 +1,6 @@
 """Decision latency/throughput, reload and sidecar figures, measured by gatebench.
 
-gatebench (go/cmd/gatebench) is the Go client; this module builds it and the
+gatebench (go/bench/cmd/gatebench) is the Go client; this module builds it and the
 echo floor, starts the HTTP+JSON service it is compared with, runs it once for
 every target and returns its JSON report.
 """
@@ -26,7 +26,9 @@ def build_go(root: Path, bindir: Path) -> dict[str, Path]:
     for name in ("gatebench", "pipeecho"):
         path = bindir / name
         subprocess.run(
-            ["go", "build", "-o", str(path), f"./cmd/{name}"], cwd=root / "go", check=True
+            ["go", "build", "-o", str(path), f"./cmd/{name}"],
+            cwd=root / "go" / "bench",
+            check=True,
         )
         out[name] = path
     return out
