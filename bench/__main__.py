@@ -31,7 +31,8 @@ from bench.budget import FULL, QUICK
 log = logging.getLogger("bench")
 PARTS = ("fit", "labeling", "decisions", "pipe", "idle", "suites")
 GATEBENCH_TARGETS = [
-    "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference",
+    "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "onnxruntime", "http",
+    "reference",
 ]  # fmt: skip
 
 

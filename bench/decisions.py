@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import proc
+from bench import compare, proc
 from bench.budget import Budget
 
 log = logging.getLogger("bench")
@@ -32,6 +32,18 @@ def build_go(root: Path, bindir: Path) -> dict[str, Path]:
         )
         out[name] = path
     return out
+
+
+def ort_library() -> str:
+    """libonnxruntime.so from the onnxruntime wheel the sidecar's Python imports (the
+    same build serves both sides of the in-process comparison); empty if there is none."""
+    r = subprocess.run(
+        [proc.python(), "-c", "import onnxruntime, pathlib; d = pathlib.Path(onnxruntime.__file__)"
+         ".parent / 'capi'; print(*sorted(d.glob('libonnxruntime.so*')), sep='\\n')"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    libs = r.stdout.split()
+    return libs[0] if libs else ""
 
 
 class HTTPService:
@@ -80,6 +92,7 @@ def run(
         "-python", proc.python(),
         "-model", str(model),
         "-echo", str(bins["pipeecho"]),
+        "-ort-lib", ort_library(),
         "-logdir", str(logdir),
         "-out", str(out),
         "-targets", ",".join(targets),
@@ -107,4 +120,6 @@ def run(
     log.info("gatebench took %.0f s (exit %d)", time.perf_counter() - t0, r.returncode)
     if r.returncode != 0:
         raise RuntimeError(f"gatebench exited {r.returncode}")
-    return json.loads(out.read_text())
+    report: dict[str, Any] = json.loads(out.read_text())
+    report["comparison"] = compare.run(root, work, budget, model, bins["gatebench"])
+    return report

@@ -6,6 +6,7 @@ require (
 	github.com/prometheus/client_golang v1.22.0
 	github.com/sigmagate/sigmagate/go v0.0.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	github.com/yalue/onnxruntime_go v1.27.0
 )
 
 require (
