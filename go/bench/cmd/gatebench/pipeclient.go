@@ -35,7 +35,8 @@ type pipeClient struct {
 	queue chan *sidecar.Call
 	w     *sidecar.Writer
 
-	stop     chan struct{} // ends the writer goroutine
+	stop     chan struct{} // ends the writer goroutine; deadErr is set before
+	deadErr  error
 	dieOnce  sync.Once
 	ready    chan struct{}
 	readErr  chan error
@@ -129,6 +130,8 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 	if !c.w.SendNow(call) {
 		select {
 		case c.queue <- call:
+		case <-c.stop:
+			return c.deadErr
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -136,6 +139,10 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 	select {
 	case <-call.Done():
 		return call.Err
+	case <-c.stop:
+		// A call still queued when the writer stopped is never sent.
+		call.Abandon()
+		return c.deadErr
 	case <-ctx.Done():
 		call.Abandon()
 		return ctx.Err()
@@ -146,6 +153,7 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 // not answered fails with err.
 func (c *pipeClient) die(err error) {
 	c.dieOnce.Do(func() {
+		c.deadErr = fmt.Errorf("%w: %v", sidecar.ErrUnavailable, err)
 		close(c.stop)
 		for _, batch := range c.w.Finish(err) {
 			for _, call := range batch {
