@@ -31,7 +31,8 @@ from bench.budget import FULL, QUICK
 log = logging.getLogger("bench")
 PARTS = ("fit", "labeling", "decisions", "pipe", "idle", "suites")
 GATEBENCH_TARGETS = [
-    "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference",
+    "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "onnxruntime", "http",
+    "reference",
 ]  # fmt: skip
 
 
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad := set(parts) - set(PARTS):
         ap.error(f"--only: unknown part(s) {', '.join(sorted(bad))}")
     out_dir = args.out_dir or (root / "build" / "bench" / "quick" if args.quick else root / "docs")
+    if out_dir.resolve() == (root / "docs").resolve() and (dirty := _uncommitted(root)):
+        # The page names the commit it measured: that must be all the code that ran.
+        ap.error(
+            "docs/BENCHMARKS.md is written only from a clean checkout (commit or stash first, "
+            f"or write elsewhere with --out-dir or --quick); uncommitted: {dirty}"
+        )
     work = root / "build" / "bench"
     (work / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -98,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     write(res, out_dir, root)
     log.info("done in %.1f min: %s", res["total_s"] / 60, out_dir / "BENCHMARKS.md")
     return 0
+
+
+def _uncommitted(root: Path) -> str:
+    """`git status --porcelain`, abridged; empty for a clean checkout."""
+    r = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+    )
+    lines = r.stdout.splitlines()
+    return ", ".join(line[3:] for line in lines[:5]) + (" …" if len(lines) > 5 else "")
 
 
 def _decisions(

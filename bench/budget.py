@@ -26,6 +26,11 @@ class Budget:
     reloads: int = 100
     reload_concurrency: int = 8
     startup_runs: int = 5
+    # Old code against new and in-process onnxruntime, alternated round by round
+    # in one run so that the shared machine's load hits each alike.
+    compare_baseline: str = "d7a18f1"
+    compare_rounds: int = 3
+    compare_duration_s: float = 3.0
     # Labeling: rows for train.labels, and for the O(n²) reference (each capped in time).
     label_rows: tuple[int, ...] = (100_000, 1_000_000, 10_000_000)
     reference_label_rows: tuple[int, ...] = (1_000, 3_000, 10_000, 20_000)
@@ -64,6 +69,8 @@ QUICK = Budget(
     reloads=10,
     reload_concurrency=8,
     startup_runs=2,
+    compare_rounds=1,
+    compare_duration_s=0.5,
     label_rows=(10_000, 100_000),
     reference_label_rows=(1_000, 3_000),
     reference_label_timeout_s=20.0,

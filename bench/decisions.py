@@ -1,6 +1,6 @@
 """Decision latency/throughput, reload and sidecar figures, measured by gatebench.
 
-gatebench (go/cmd/gatebench) is the Go client; this module builds it and the
+gatebench (go/bench/cmd/gatebench) is the Go client; this module builds it and the
 echo floor, starts the HTTP+JSON service it is compared with, runs it once for
 every target and returns its JSON report.
 """
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import proc
+from bench import compare, proc
 from bench.budget import Budget
 
 log = logging.getLogger("bench")
@@ -26,10 +26,24 @@ def build_go(root: Path, bindir: Path) -> dict[str, Path]:
     for name in ("gatebench", "pipeecho"):
         path = bindir / name
         subprocess.run(
-            ["go", "build", "-o", str(path), f"./cmd/{name}"], cwd=root / "go", check=True
+            ["go", "build", "-o", str(path), f"./cmd/{name}"],
+            cwd=root / "go" / "bench",
+            check=True,
         )
         out[name] = path
     return out
+
+
+def ort_library() -> str:
+    """libonnxruntime.so from the onnxruntime wheel the sidecar's Python imports (the
+    same build serves both sides of the in-process comparison); empty if there is none."""
+    r = subprocess.run(
+        [proc.python(), "-c", "import onnxruntime, pathlib; d = pathlib.Path(onnxruntime.__file__)"
+         ".parent / 'capi'; print(*sorted(d.glob('libonnxruntime.so*')), sep='\\n')"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    libs = r.stdout.split()
+    return libs[0] if libs else ""
 
 
 class HTTPService:
@@ -78,6 +92,7 @@ def run(
         "-python", proc.python(),
         "-model", str(model),
         "-echo", str(bins["pipeecho"]),
+        "-ort-lib", ort_library(),
         "-logdir", str(logdir),
         "-out", str(out),
         "-targets", ",".join(targets),
@@ -105,4 +120,6 @@ def run(
     log.info("gatebench took %.0f s (exit %d)", time.perf_counter() - t0, r.returncode)
     if r.returncode != 0:
         raise RuntimeError(f"gatebench exited {r.returncode}")
-    return json.loads(out.read_text())
+    report: dict[str, Any] = json.loads(out.read_text())
+    report["comparison"] = compare.run(root, work, budget, model, bins["gatebench"])
+    return report

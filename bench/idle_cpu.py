@@ -1,5 +1,5 @@
 """Idle CPU: what a bot that makes few decisions pays for the predictor and the
-sidecar with default settings (go/cmd/idlecpu), run as its own program.
+sidecar with default settings (go/bench/cmd/idlecpu), run as its own program.
 
     build/bench/bin/idlecpu -model DIR -idle 30s -paced 30s -rate 10
 
@@ -22,7 +22,7 @@ def run(root: Path, work: Path, model: Path, quick: bool, timeout_s: float) -> d
     binary.parent.mkdir(parents=True, exist_ok=True)
     built = subprocess.run(
         ["go", "build", "-o", str(binary), "./cmd/idlecpu"],
-        cwd=root / "go",
+        cwd=root / "go" / "bench",
         capture_output=True,
         text=True,
     )

@@ -1,6 +1,8 @@
-"""The Python client of bench/sidecar_pipe.py: a child process on a pair of
-pipes, read in one of two disciplines (spinning like the Go predictor, or
-blocking in read(2) like most clients)."""
+"""The read loop of bench/sidecar_pipe.py's client, the part that benchmark
+times: a child on a pair of pipes (spawned, encoded for and closed by
+infer.client, the project's one msgpack-rpc client), read in one of two
+disciplines (spinning like the Go predictor, or blocking in read(2) like most
+clients)."""
 
 from __future__ import annotations
 
@@ -14,24 +16,27 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from infer.client import Client
+
 # How long a spinning client's read polls before it blocks: the Go predictor's DefaultReadSpin.
 READ_SPIN_NS = 50_000
 
 
 class Pipe:
-    """A child process on a pair of pipes, with a msgpack reader."""
+    """A child process on a pair of pipes, with the benchmark's own reader."""
 
     def __init__(self, argv: list[str], cwd: Path, blocking: bool = False) -> None:
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd
-        )
-        assert self.proc.stdin and self.proc.stdout
-        self.w = self.proc.stdin.fileno()
-        self.r = self.proc.stdout.fileno()
+        self.client = Client.spawn(argv, cwd=cwd, stderr=subprocess.DEVNULL)
+        assert self.client.proc is not None
+        self.proc = self.client.proc
+        self.w = self.client.write_fd
+        self.r = self.client.read_fd
         # A blocking client sleeps in read(2) until the answer is there, as most
         # clients do (a plain Python or Go reader); the other one spins first.
         self.blocking = blocking
         os.set_blocking(self.r, blocking)
+        # Not infer.client's decoding: this reader returns each message in
+        # arrival order and keeps nothing, so the timed loop pays only for the read.
         self.unpacker = msgpack.Unpacker(raw=False)
 
     def read_some(self, size: int = 1 << 16) -> bytes:
@@ -79,12 +84,9 @@ class Pipe:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
-        assert self.proc.stdin
-        self.proc.stdin.close()
+        """EOF on the child's stdin; its stdout is read to EOF and the child reaped."""
+        os.set_blocking(self.r, True)
         try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        assert self.proc.stdout
-        self.proc.stdout.close()
+            self.client.close(timeout=10)
+        except (TimeoutError, subprocess.TimeoutExpired):
+            self.client.kill()

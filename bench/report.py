@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import (
+    report_compare,
     report_idle,
     report_notes,
     report_pipe,
@@ -32,6 +33,11 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "Every number below is read from "
         "[`benchmarks/results.json`](benchmarks/results.json), written by the same run; "
         "rerun `make bench` to regenerate this page.",
+        "",
+        "Every percentile on this page (p50, p90, p99, p99.9) is **nearest-rank**: the "
+        "smallest measured value with at least that share of the sample at or below it, "
+        "over every call measured (`go/internal/stats` in Go; numpy's "
+        '`method="inverted_cdf"` in Python). No percentile is interpolated.',
         "",
     ]
     if res["budget"]["name"] != "full":
@@ -85,8 +91,8 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "",
         f"* **Model served** by every design: `{model.get('version', '?')}` — "
         f"{model.get('how', '?')}.",
-        "* **Client**: `go/cmd/gatebench`, one Go process, measures every design in the same run, "
-        "one after the other, each freshly started. At each goroutine count it runs "
+        "* **Client**: `go/bench/cmd/gatebench`, one Go process, measures every design in the "
+        "same run, one after the other, each freshly started. At each goroutine count it runs "
         f"{res['budget']['warmup_s']:g} s of unmeasured warm-up, then "
         f"{res['budget']['duration_s']:g} s of measurement in which every goroutine asks for one "
         "decision at a time, back to back, cycling through 1,024 fixed feature vectors. Latency is "
@@ -97,17 +103,18 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "separately (none is expected).",
         "* **infer, gatebench client**: the same sidecar driven by gatebench's own msgpack-rpc "
         "client (below), to separate the predictor package's cost from the sidecar's.",
-        "* **echo floor**: `go/cmd/pipeecho`, which copies stdin to stdout, driven by the *same* "
-        "gatebench client as the row above, so the floor pays exactly the same pipes, wake-ups, "
-        "encoding and decoding, with no model and no Python. The client's discipline, the "
-        "predictor's: a call that finds nothing queued, no write under way and an in-flight "
-        "slot free writes its own one-record `predict` request; otherwise calls wait and are "
-        "coalesced by one writer goroutine into one `predict` request written with one "
-        "`write`; nobody waits for answers before writing the next batch (pipelining); one "
-        "reader goroutine, reading the pipe exactly as the predictor does (polling it for up "
-        "to 50 µs before parking, `go/internal/pipe`), decodes the replies (the echoed "
-        "request, fully decoded) and wakes the batch's callers by msgid. At 1 goroutine that "
-        "is a plain round trip. The *mean batch* column shows how much coalescing happened.",
+        "* **echo floor**: `go/bench/cmd/pipeecho`, which copies stdin to stdout, driven by the"
+        " *same* gatebench client as the row above, so the floor pays exactly the same pipes, "
+        "wake-ups, encoding and decoding, with no model and no Python. The client writes "
+        "through the predictor's own write half (`go/internal/sidecar`'s `Writer`): a call that"
+        " finds nothing queued, no write under way and an in-flight slot free writes its own "
+        "one-record `predict` request; otherwise calls wait and are coalesced by one writer "
+        "goroutine into one `predict` request written with one `write`; nobody waits for "
+        "answers before writing the next batch (pipelining); one reader goroutine, reading the "
+        "pipe exactly as the predictor does (polling it for the predictor's default read spin "
+        "before parking, `go/internal/pipe`), decodes the replies (the echoed request, fully "
+        "decoded) and wakes the batch's callers by msgid. At 1 goroutine that is a plain round "
+        "trip. The *mean batch* column shows how much coalescing happened.",
         "* **HTTP+JSON service**: `bench/http_service.py` — Python's standard "
         "`ThreadingHTTPServer` (HTTP/1.1 keep-alive, TCP_NODELAY), JSON in and out, one shared "
         "onnxruntime session, on 127.0.0.1 — with a Go `net/http` client, keep-alive, one "
@@ -181,6 +188,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     else:
         lines += ["Not measured (see *Not measured* below).", ""]
 
+    lines += report_compare.section(dec.get("comparison"))
     lines += report_replica.section(decisions)
     lines += report_traffic.sparse(dec.get("sparse"))
     lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))

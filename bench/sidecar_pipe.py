@@ -6,7 +6,7 @@ Prints one JSON object on stdout:
 
 * ``rtt``: round-trip time of one `predict` request with one array record —
   write the request, read until the whole response is decoded — and the same
-  for go/cmd/pipeecho (stdin copied to stdout) over the same kind of pipe with
+  for go/bench/cmd/pipeecho (stdin copied to stdout) over the same kind of pipe with
   the same client code, measured in alternating rounds in this one run, for
   two client disciplines (bench/pipe_client.py). The *spinning* client reads
   much as the Go predictor does (go/internal/pipe): it polls its non-blocking
@@ -42,6 +42,7 @@ import numpy as np
 
 from bench import proc
 from bench.pipe_client import Pipe
+from infer.client import pack_request
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = [0.12, -0.34, 1.5]
@@ -55,7 +56,9 @@ def _echo_binary(path: str | None) -> str | None:
         return str(out)
     if shutil.which("go"):
         r = subprocess.run(
-            ["go", "build", "-o", str(out), "./cmd/pipeecho"], cwd=ROOT / "go", capture_output=True
+            ["go", "build", "-o", str(out), "./cmd/pipeecho"],
+            cwd=ROOT / "go" / "bench",
+            capture_output=True,
         )
         if r.returncode == 0:
             return str(out)
@@ -73,19 +76,26 @@ def _sidecar(model: Path, spin_us: float | None, blocking: bool = False) -> Pipe
     return p
 
 
+def nearest_rank(x: np.ndarray, q: float) -> float:
+    """The nearest-rank q-th percentile (the smallest value with at least q % of
+    the sample at or below it), the definition of go/internal/stats and so of
+    every percentile on the benchmarks page."""
+    return float(np.percentile(x, q, method="inverted_cdf"))
+
+
 def _pct(ns: np.ndarray) -> dict[str, float]:
     us = ns / 1000.0
     return {
-        "p50_us": round(float(np.percentile(us, 50)), 2),
-        "p90_us": round(float(np.percentile(us, 90)), 2),
-        "p99_us": round(float(np.percentile(us, 99)), 2),
+        "p50_us": round(nearest_rank(us, 50), 2),
+        "p90_us": round(nearest_rank(us, 90), 2),
+        "p99_us": round(nearest_rank(us, 99), 2),
         "mean_us": round(float(us.mean()), 2),
         "n": len(us),
     }
 
 
 def _round_p50s(rounds: list[np.ndarray]) -> list[float]:
-    return [round(float(np.percentile(ns, 50)) / 1000.0, 1) for ns in rounds]
+    return [round(nearest_rank(ns, 50) / 1000.0, 1) for ns in rounds]
 
 
 def rtt(
@@ -96,7 +106,7 @@ def rtt(
     per_round: int,
     blocking: bool = False,
 ) -> dict[str, Any]:
-    request = msgpack.packb([0, 1, "predict", [[ROW]]])
+    request = pack_request(1, "predict", [[ROW]])
     sc = _sidecar(model, spin_us, blocking)
     ec = Pipe([echo], ROOT, blocking) if echo else None
     try:
@@ -150,10 +160,9 @@ def throughput(
     n_requests = max(1000, int(seconds * 300_000 / records_per_request))
     request_rows = [ROW] * records_per_request
     with tempfile.NamedTemporaryFile(suffix=".msgpack", delete=False) as fh:
-        pack = msgpack.Packer().pack
         chunk = []
         for i in range(n_requests):
-            chunk.append(pack([0, i, "predict", [request_rows]]))
+            chunk.append(pack_request(i, "predict", [request_rows]))
             if len(chunk) == 4096:
                 fh.write(b"".join(chunk))
                 chunk = []
@@ -176,7 +185,7 @@ def throughput(
         elapsed = time.perf_counter() - start
         cpu = sc.cpu_s() - cpu0
         cat.wait(10)
-        os.write(sc.w, msgpack.packb([0, 2**32 - 1, "stats", []]))
+        os.write(sc.w, pack_request(2**32 - 1, "stats", []))
         stats = sc.next()[3]
     finally:
         sc.close()

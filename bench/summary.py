@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 TARGET_ORDER = [
-    "sigmagate", "replica", "replica-fallback", "infer", "echo", "http", "reference", "fallback",
+    "sigmagate", "replica", "replica-fallback", "onnxruntime", "infer", "echo", "http",
+    "reference", "fallback",
 ]  # fmt: skip
 LABELS = {
     "sigmagate": "sigmagate (predictor→infer)",
@@ -20,6 +21,7 @@ LABELS = {
     "fallback": "fallback heuristic",
     "replica": "replica mode (in-process)",
     "replica-fallback": "replica fallback (sidecar down)",
+    "onnxruntime": "onnxruntime in process (Go, per row)",
 }
 
 # The sidecar path's targets: p50 against the echo floor, throughput at 64

@@ -14,7 +14,7 @@ def test_sidecar_round_trip_and_throughput_meet_targets() -> None:
     result = run(quick=False, spins=[None])
     print(json.dumps(result, indent=2))
     rtt = result["rtt"]["default_spin"]
-    assert "echo" in rtt, "go/cmd/pipeecho could not be built, so there is no floor to compare with"
+    assert "echo" in rtt, "go/bench/cmd/pipeecho was not built: no floor to compare with"
     assert rtt["ratio_p50"] <= 2.0, rtt
     single = next(t for t in result["throughput"] if t["records_per_request"] == 1)
     assert single["errors"] == {}

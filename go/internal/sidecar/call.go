@@ -55,6 +55,13 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 // call still queued is skipped.
 func (c *Call) Abandon() { c.abandoned.Store(true) }
 
+// Resolve answers the call with a probability; only for the reader that
+// took the call from its Writer.
+func (c *Call) Resolve(p float64, version string, ood bool) {
+	c.P, c.Version, c.OOD = p, version, ood
+	close(c.done)
+}
+
 // Fail answers the call with an error; only for a call no session holds
 // (one still queued after every session ended).
 func (c *Call) Fail(reason string, err error) {

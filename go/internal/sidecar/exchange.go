@@ -1,4 +1,4 @@
-// The session's conversation with the sidecar: the writer batches waiting
+// The session's conversation with the sidecar: its Writer batches waiting
 // calls into predict requests (or the idle caller sends its own, SendNow);
 // the reader decodes stdout, matches answers to calls by msgid and acts on
 // the handshake and the notifications.
@@ -10,155 +10,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/sigmagate/sigmagate/go/internal/pipe"
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
-// writeLoop takes a free in-flight slot, then every waiting call (up to
-// MaxBatch) without waiting for more, and sends them as one predict request.
-// While all slots are taken, calls pile up in the queue and form the next,
-// larger batch — batching adapts to load with no added delay.
+// writeLoop is the session's writer goroutine (Writer.Run).
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
-	for {
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.dead:
-			return
-		}
-		var first *Call
-		select {
-		case first = <-s.o.Queue:
-		case <-s.dead:
-			return
-		}
-		batch := make([]*Call, 0, 16)
-		if !first.abandoned.Load() {
-			batch = append(batch, first)
-		}
-	drain:
-		for len(batch) < s.o.MaxBatch {
-			select {
-			case c := <-s.o.Queue:
-				if !c.abandoned.Load() {
-					batch = append(batch, c)
-				}
-			default:
-				break drain
-			}
-		}
-		if len(batch) == 0 {
-			<-s.slots
-			continue
-		}
-		s.writeMu.Lock()
-		err := s.send(batch, s.writeAll)
-		s.writeMu.Unlock()
-		if err != nil {
-			return // the session is dead (writeAll never finds the pipe full)
-		}
-	}
+	s.w.Run(s.dead)
 }
 
-// SendNow writes c's request from the caller's own goroutine when nothing is
-// queued, the writer is idle, a slot is free and the pipe has room: the
-// commonest case (one decision at a time) then skips the hand-off to the
-// writer goroutine, about half a microsecond. The write never blocks (a
-// caller has no timer running yet; a stopped sidecar must not hang it). It
-// reports false, having sent nothing, otherwise; the call then goes through
-// the queue. After true, c is answered through c.done like any other call,
-// also when the session died meanwhile.
-func (s *Session) SendNow(c *Call) bool {
-	if len(s.o.Queue) != 0 || !s.writeMu.TryLock() {
-		return false
-	}
-	defer s.writeMu.Unlock()
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		return false
-	}
-	// Sent, or the session is dead and c failed: either way c is answered.
-	// Only a full pipe leaves c untouched, for the queue.
-	return !errors.Is(s.send([]*Call{c}, s.tryWrite), syscall.EAGAIN)
-}
-
-// writeAll writes b, waiting while the pipe is full (the writer goroutine).
-func (s *Session) writeAll(b []byte) error {
-	_, err := s.stdin.Write(b)
-	return err
-}
-
-// tryWrite writes b at once or not at all: syscall.EAGAIN when the pipe has
-// no room. A single-record request is far below PIPE_BUF, so the kernel
-// writes it whole or refuses it.
-func (s *Session) tryWrite(b []byte) error {
-	n, err := writeNonBlocking(s.stdinRC, b)
-	switch {
-	case err != nil:
-		return err
-	case n != len(b):
-		return io.ErrShortWrite // cannot happen below PIPE_BUF; the session ends if it does
-	}
-	return nil
-}
-
-// errSessionDead: send found the session dead and failed the batch's calls.
-var errSessionDead = errors.New("predictor: session ended")
-
-// send registers batch under a new msgid and writes it as one predict
-// request with write; s.writeMu must be held and a slot taken. It returns
-// nil once the request is written. Otherwise nothing was sent, and either
-// the error is write's syscall.EAGAIN (the pipe is full: the batch is
-// unregistered, the slot freed and the calls untouched), or the session is
-// dead and every call of the batch has been failed.
-func (s *Session) send(batch []*Call, write func([]byte) error) error {
-	s.msgid++
-	msgid := s.msgid
-	s.pendingMu.Lock()
-	if s.finished {
-		s.pendingMu.Unlock()
-		for _, c := range batch {
-			c.Fail(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, s.deadErr))
-		}
-		return errSessionDead
-	}
-	s.pending[msgid] = batch
-	s.pendingMu.Unlock()
-	records := s.records[:0]
-	for _, c := range batch {
-		records = append(records, c.Features)
-	}
-	s.enc.Reset()
-	err := s.enc.Predict(msgid, records)
-	clear(records) // keep no caller's features alive
-	if err != nil {
-		err = fmt.Errorf("encode predict: %w", err)
-		s.Die("protocol", err)
-		return err
-	}
-	if err := write(s.enc.Bytes()); err != nil {
-		if errors.Is(err, syscall.EAGAIN) {
-			s.pendingMu.Lock()
-			_, mine := s.pending[msgid]
-			delete(s.pending, msgid)
-			s.pendingMu.Unlock()
-			if !mine {
-				// The session died meanwhile and has failed the batch already.
-				return errSessionDead
-			}
-			<-s.slots
-			return err
-		}
-		err = fmt.Errorf("write to sidecar stdin: %w", err)
-		s.Die("exited", err)
-		return err
-	}
-	s.o.Hooks.Batch(len(batch))
-	return nil
-}
+// SendNow sends c from the caller's goroutine when the session is idle
+// (Writer.SendNow).
+func (s *Session) SendNow(c *Call) bool { return s.w.SendNow(c) }
 
 // readLoop decodes everything the sidecar writes to stdout. The first
 // message must be the ready notification.
@@ -228,15 +93,11 @@ func decodeInfo(params []byte) (*rpc.Info, error) {
 
 // answer delivers a predict response to the calls of its batch.
 func (s *Session) answer(m *rpc.Message) {
-	s.pendingMu.Lock()
-	batch, ok := s.pending[m.MsgID]
-	delete(s.pending, m.MsgID)
-	s.pendingMu.Unlock()
+	batch, ok := s.w.Take(m.MsgID)
 	if !ok {
 		s.o.Log.Warn("sidecar answered an unknown msgid", "msgid", m.MsgID)
 		return
 	}
-	<-s.slots
 	if m.Error != nil {
 		reason, err := ReasonError, fmt.Errorf("%w: %w", ErrSidecar, m.Error)
 		if m.Error.Code == rpc.CodeNoModel {
@@ -263,9 +124,7 @@ func (s *Session) answer(m *rpc.Message) {
 	}
 	s.o.Hooks.Answered()
 	for i, c := range batch {
-		c.P, c.Version = res.P[i], res.Version
-		c.OOD = i < len(res.OOD) && res.OOD[i]
-		close(c.done)
+		c.Resolve(res.P[i], res.Version, i < len(res.OOD) && res.OOD[i])
 	}
 }
 

@@ -10,24 +10,21 @@ import (
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
-// pipeSession is a session whose stdin is a pipe the test reads (or not);
+// pipeWriter is a Writer whose stdin is a pipe the test reads (or not);
 // no process behind it.
-func pipeSession(t *testing.T) (*Session, *os.File) {
+func pipeWriter(t *testing.T) (*Writer, *os.File) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
-	o := &Options{Queue: make(chan *Call, 4), Hooks: Hooks{Batch: func(int) {}}}
-	rc, err := w.SyscallConn()
+	s, err := NewWriter(w, WriterOptions{
+		Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 4,
+		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	s := &Session{
-		o: o, stdin: w, stdinRC: rc, dead: make(chan struct{}),
-		slots: make(chan struct{}, 4), pending: map[uint32][]*Call{},
-		enc: rpc.NewEncoder(), records: make([][]float32, 0, 8),
 	}
 	return s, r
 }
@@ -35,7 +32,7 @@ func pipeSession(t *testing.T) (*Session, *os.File) {
 // A caller never blocks on a full pipe: with a stopped sidecar it must
 // reach its timer and fall back, not hang in write.
 func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
-	s, r := pipeSession(t)
+	s, r := pipeWriter(t)
 	rc, err := s.stdin.SyscallConn()
 	if err != nil {
 		t.Fatal(err)

@@ -101,25 +101,16 @@ type Session struct {
 	hello  atomic.Pointer[rpc.Info]
 	exited chan struct{} // closed once the process is reaped
 	dead   chan struct{} // closed by Die: stop using this session
-	slots  chan struct{} // one token per predict batch in flight
 
 	modelChanged chan struct{} // nudges the supervisor's no-model retry loop
 
-	closing   atomic.Bool // shutdown in progress: an exit is expected
-	deadOnce  sync.Once
-	deadWhy   string // restart reason label
-	deadErr   error
-	pendingMu sync.Mutex
-	pending   map[uint32][]*Call
-	finished  bool // under pendingMu: pending calls were failed, take no more
+	closing  atomic.Bool // shutdown in progress: an exit is expected
+	deadOnce sync.Once
+	deadWhy  string // restart reason label
+	deadErr  error
 
+	w       *Writer       // sends calls and holds them by msgid until answered
 	results resultDecoder // used by the reader goroutine only
-
-	writeMu sync.Mutex // serialises sends: enc, records, msgid and stdin writes
-	enc     *rpc.Encoder
-	records [][]float32
-	msgid   uint32
-	stdinRC syscall.RawConn // non-blocking writes for SendNow
 
 	wg sync.WaitGroup
 }
@@ -162,21 +153,21 @@ func Start(o *Options) (*Session, error) {
 	s := &Session{
 		o: o, cmd: cmd, pid: cmd.Process.Pid,
 		stdin: files[1], stdout: files[2], stderr: files[4],
-		ready:   make(chan *rpc.Info, 1),
-		exited:  make(chan struct{}),
-		dead:    make(chan struct{}),
-		slots:   make(chan struct{}, o.MaxInFlight),
-		pending: make(map[uint32][]*Call),
+		ready:  make(chan *rpc.Info, 1),
+		exited: make(chan struct{}),
+		dead:   make(chan struct{}),
 
 		modelChanged: make(chan struct{}, 1),
-		enc:          rpc.NewEncoder(),
-		records:      make([][]float32, 0, o.MaxBatch),
 	}
-	if s.stdinRC, err = s.stdin.SyscallConn(); err != nil {
+	s.w, err = NewWriter(s.stdin, WriterOptions{
+		Queue: o.Queue, MaxBatch: o.MaxBatch, MaxInFlight: o.MaxInFlight,
+		Batch: o.Hooks.Batch, Die: s.Die,
+	})
+	if err != nil {
 		killGroup(s.pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		closeAll()
-		return nil, fmt.Errorf("predictor: raw access to the sidecar's stdin: %w", err)
+		return nil, fmt.Errorf("predictor: %w", err)
 	}
 	o.Log.Info("sidecar started", "pid", s.pid, "argv", argv, "dir", dir)
 	s.wg.Add(4)
@@ -248,12 +239,7 @@ func (s *Session) Die(why string, err error) {
 }
 
 func (s *Session) failPending(err error) {
-	s.pendingMu.Lock()
-	pending := s.pending
-	s.pending = nil
-	s.finished = true
-	s.pendingMu.Unlock()
-	for _, batch := range pending {
+	for _, batch := range s.w.Finish(err) {
 		for _, c := range batch {
 			c.Fail(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, err))
 		}

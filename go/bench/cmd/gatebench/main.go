@@ -40,7 +40,7 @@ type Report struct {
 	Skipped map[string]string `json:"skipped"`
 }
 
-var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "http", "reference"}
+var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "onnxruntime", "http", "reference"}
 
 func main() {
 	runHogIfAsked()

@@ -51,6 +51,8 @@ func openTarget(ctx context.Context, o *options, name string, conc int, logw io.
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		t, setup, err = startPipeClient(sctx, o.inferArgv(o.model), o.root, logw, true, pipeLimits)
+	case "onnxruntime":
+		t, err = newORTTarget(o.ortLib, o.model)
 	case "http":
 		if o.httpURL == "" {
 			return nil, p, 0, errors.New("no -http URL given")

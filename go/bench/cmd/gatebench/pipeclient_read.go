@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
 // predictResult is the part of a `predict` answer gatebench checks.
@@ -17,22 +19,15 @@ type predictResult struct {
 	Version string    `msgpack:"version"`
 }
 
+// readLoop decodes what the child writes until it closes stdout; then the
+// conversation is over.
 func (c *pipeClient) readLoop(r io.Reader) {
 	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<16))
 	readyOnce := sync.Once{}
 	for {
 		err := c.readOne(dec, func() { readyOnce.Do(func() { close(c.ready) }) })
 		if err != nil {
-			c.mu.Lock()
-			c.broken = fmt.Errorf("read from child: %w", err)
-			for id, batch := range c.pending {
-				<-c.slots
-				for _, pc := range batch {
-					pc.done <- c.broken
-				}
-				delete(c.pending, id)
-			}
-			c.mu.Unlock()
+			c.die(fmt.Errorf("read from child: %w", err))
 			c.readErr <- err
 			return
 		}
@@ -110,19 +105,21 @@ func (c *pipeClient) readOne(dec *msgpack.Decoder, onReady func()) error {
 	return nil
 }
 
+// finish answers the calls of request id; the probabilities themselves are
+// not checked (the echo has none), only their count.
 func (c *pipeClient) finish(id uint32, n int, err error) {
-	c.mu.Lock()
-	batch, ok := c.pending[id]
-	delete(c.pending, id)
-	c.mu.Unlock()
+	batch, ok := c.w.Take(id)
 	if !ok {
 		return
 	}
-	<-c.slots
 	if err == nil && n != len(batch) {
 		err = fmt.Errorf("answer %d has %d results for %d records", id, n, len(batch))
 	}
-	for _, pc := range batch {
-		pc.done <- err
+	for _, call := range batch {
+		if err != nil {
+			call.Fail(sidecar.ReasonError, err)
+		} else {
+			call.Resolve(0, "", false)
+		}
 	}
 }

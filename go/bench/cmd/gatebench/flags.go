@@ -18,6 +18,7 @@ import (
 
 type options struct {
 	root, python, model, echo, httpURL, logdir, out string
+	ortLib                                          string
 	targets                                         map[string]bool
 	concurrency                                     []int
 	warmup, duration                                time.Duration
@@ -41,6 +42,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.python, "python", os.Getenv("SIGMAGATE_PYTHON"), "Python with onnxruntime (default: ROOT/.venv/bin/python)")
 	fs.StringVar(&o.model, "model", "", "model directory served by every target (required)")
 	fs.StringVar(&o.echo, "echo", "", "path of the pipeecho binary (the floor)")
+	fs.StringVar(&o.ortLib, "ort-lib", "", "libonnxruntime.so for the in-process onnxruntime target (empty: skip that target)")
 	fs.StringVar(&o.httpURL, "http", "", "URL of the HTTP+JSON prediction service (empty: skip that target)")
 	fs.IntVar(&o.httpPID, "http-pid", 0, "pid of the HTTP service, to sample its memory under load")
 	fs.StringVar(&o.logdir, "logdir", "", "directory for the children's stderr logs (empty: discard)")

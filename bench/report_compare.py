@@ -1,0 +1,71 @@
+"""BENCHMARKS.md section: the baseline commit, this checkout and in-process
+onnxruntime, alternated round by round in one run (results.json
+`decisions.comparison`, measured by bench/compare.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.markdown import fmt_us, rate, table
+
+BUILD_LABELS = {
+    "baseline": "sigmagate at the baseline commit",
+    "current": "sigmagate at this commit",
+    "onnxruntime": "onnxruntime in process (Go, per row)",
+}
+
+
+def median(xs: list[float]) -> float:
+    """Nearest-rank median, the page's one percentile definition."""
+    s = sorted(xs)
+    return s[max(0, math.ceil(0.5 * len(s)) - 1)]
+
+
+def section(cmp: dict[str, Any] | None) -> list[str]:
+    if not cmp:
+        return []
+    commit = str(cmp.get("baseline_commit", "?"))[:12]
+    lines = [
+        "## Old against new against onnxruntime in process",
+        "",
+        f"The baseline commit `{commit}` is built from a `git archive` of it and run with its "
+        "own predictor and sidecar; this commit's predictor and sidecar; and Go calling "
+        "onnxruntime's C API in process, one row per call, on the same model with the "
+        "sidecar's session options (`go/bench/cmd/gatebench`, target `onnxruntime`). The "
+        "three alternate, round after round, in one run, so the shared machine's load falls "
+        "on each alike; a row gives the median over the rounds and every round's figure.",
+        "",
+    ]
+    if cmp.get("skipped"):
+        return [*lines, f"Not measured: {cmp['skipped']}", ""]
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in cmp.get("rounds") or []:
+        by.setdefault((r["build"], r["concurrency"]), []).append(r)
+    rows = []
+    for conc in sorted({c for _, c in by}):
+        for build in BUILD_LABELS:
+            rs = by.get((build, conc))
+            if not rs:
+                continue
+            rows.append(
+                [
+                    BUILD_LABELS[build],
+                    conc,
+                    rate(median([r["per_second"] for r in rs])),
+                    " / ".join(rate(r["per_second"]) for r in rs),
+                    fmt_us(median([r["latency_us"]["p50"] for r in rs])),
+                    f"{median([r['mean_batch'] for r in rs]):.1f}"
+                    if all(r.get("mean_batch") for r in rs)
+                    else "—",
+                    sum(r["failures"] for r in rs),
+                ]
+            )
+    lines += table(
+        ["design", "goroutines", "decisions/s (median)", "decisions/s by round", "p50 (median)",
+         "mean batch", "failed"],
+        rows,
+    )  # fmt: skip
+    for e in cmp.get("errors") or []:
+        lines += [f"* {e}"]
+    return [*lines, ""] if cmp.get("errors") else lines

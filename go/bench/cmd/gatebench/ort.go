@@ -1,0 +1,133 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/sigmagate/sigmagate/go/manifest"
+)
+
+// ortTarget is the other way to serve the model: Go calls onnxruntime's C
+// API in process, one row per call (no batching, no sidecar), on the graph
+// the sidecar serves with the session options the sidecar uses. Only the
+// benchmark links it (cgo, a shared library from the onnxruntime wheel): it
+// is the comparison, not a product path.
+type ortTarget struct {
+	sess     *ort.DynamicAdvancedSession
+	features int
+	outShape ort.Shape
+	bufs     sync.Pool // *ortBufs: one row's input and output tensors per concurrent call
+}
+
+type ortBufs struct {
+	in  *ort.Tensor[float32]
+	out *ort.Tensor[float32]
+}
+
+var ortInit sync.Once
+
+// newORTTarget loads model's served variant into one onnxruntime session,
+// initialising onnxruntime from lib (libonnxruntime.so) once per process.
+func newORTTarget(lib, model string) (*ortTarget, error) {
+	if lib == "" {
+		return nil, fmt.Errorf("no -ort-lib given (libonnxruntime.so, e.g. from the onnxruntime wheel's capi/)")
+	}
+	var initErr error
+	ortInit.Do(func() {
+		ort.SetSharedLibraryPath(lib)
+		if err := ort.InitializeEnvironment(); err != nil {
+			initErr = fmt.Errorf("onnxruntime from %s: %w", lib, err)
+		}
+	})
+	if initErr != nil {
+		return nil, initErr
+	}
+	if !ort.IsInitialized() {
+		return nil, fmt.Errorf("onnxruntime from %s did not initialise", lib)
+	}
+	m, err := manifest.Load(model)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.Served()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", model, err)
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime session options: %w", err)
+	}
+	defer opts.Destroy()
+	// infer/model.py's options: one thread per run, sequential, every graph
+	// optimisation, no spinning of idle intra-op threads.
+	for _, set := range []func() error{
+		func() error { return opts.SetIntraOpNumThreads(1) },
+		func() error { return opts.SetInterOpNumThreads(1) },
+		func() error { return opts.SetExecutionMode(ort.ExecutionModeSequential) },
+		func() error { return opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll) },
+		func() error { return opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0") },
+	} {
+		if err := set(); err != nil {
+			return nil, fmt.Errorf("onnxruntime session options: %w", err)
+		}
+	}
+	sess, err := ort.NewDynamicAdvancedSession(m.Path(v.File), []string{m.InputName}, []string{m.OutputName}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime session for %s: %w", m.Path(v.File), err)
+	}
+	// The output's shape as the graph declares it ([N] or [N, 1]), for one row.
+	_, outs, err := ort.GetInputOutputInfo(m.Path(v.File))
+	if err != nil {
+		_ = sess.Destroy()
+		return nil, fmt.Errorf("onnxruntime outputs of %s: %w", m.Path(v.File), err)
+	}
+	var outShape ort.Shape
+	for _, o := range outs {
+		if o.Name == m.OutputName {
+			outShape = o.Dimensions.Clone()
+		}
+	}
+	if len(outShape) == 0 {
+		_ = sess.Destroy()
+		return nil, fmt.Errorf("%s has no tensor output %q", m.Path(v.File), m.OutputName)
+	}
+	for i := range outShape {
+		outShape[i] = 1 // the batch dimension (and any other free one) for one row
+	}
+	return &ortTarget{sess: sess, features: len(m.Features), outShape: outShape}, nil
+}
+
+func (t *ortTarget) call(_ context.Context, rec []float32) error {
+	b, _ := t.bufs.Get().(*ortBufs)
+	if b == nil {
+		in, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(t.features)))
+		if err != nil {
+			return fmt.Errorf("input tensor: %w", err)
+		}
+		out, err := ort.NewEmptyTensor[float32](t.outShape)
+		if err != nil {
+			_ = in.Destroy()
+			return fmt.Errorf("output tensor: %w", err)
+		}
+		b = &ortBufs{in: in, out: out}
+	}
+	copy(b.in.GetData(), rec)
+	if err := t.sess.Run([]ort.Value{b.in}, []ort.Value{b.out}); err != nil {
+		return fmt.Errorf("onnxruntime run: %w", err)
+	}
+	p := b.out.GetData()[0]
+	t.bufs.Put(b)
+	if !(p >= 0 && p <= 1) {
+		return fmt.Errorf("onnxruntime answered %v, not a probability", p)
+	}
+	return nil
+}
+
+// close ends the session; the pooled tensors go with the process (the
+// pool cannot be walked), a few hundred bytes per goroutine that ran.
+func (t *ortTarget) close() error { return t.sess.Destroy() }
