@@ -47,6 +47,17 @@ type Config struct {
 	// that a hung sidecar costs a trade its fallback decision, not the bot.
 	Timeout time.Duration
 
+	// HedgeDelay is how long a decision waits for the sidecar before the
+	// verified in-process replica of the same model answers it instead
+	// (Source replica, Reason slow); the sidecar's late answer is then
+	// compared with the replica's (Health().Hedge, the
+	// sigmagate_predictor_hedge_* metrics). Only with a verified replica of
+	// the served version: otherwise the decision waits up to Timeout, then
+	// takes the fallback. Default (0): adaptive, HedgeP99Multiple × the
+	// sidecar's recent p99 latency, within HedgeDelayFloor…HedgeDelayCap
+	// (2…20 ms; hedge.go says why). Negative: never hedge.
+	HedgeDelay time.Duration
+
 	// StartTimeout bounds the wait for `ready` after spawning the sidecar.
 	// Default 60s: importing onnxruntime and loading a model can take tens of
 	// seconds on a cold, busy machine.
@@ -227,6 +238,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("predictor: Timeout, StartTimeout and KillGrace must not be negative")
 	case c.MaxBatch < 1 || c.MaxBatch > 65536:
 		return c, fmt.Errorf("predictor: MaxBatch %d is outside 1…65536 (the protocol's limit)", c.MaxBatch)
+	case c.HedgeDelay > 0 && c.HedgeDelay >= c.Timeout:
+		return c, fmt.Errorf("predictor: HedgeDelay %v is not below Timeout %v; a hedge that late is no hedge (use a negative HedgeDelay to turn it off)", c.HedgeDelay, c.Timeout)
 	case c.MaxInFlight < 1:
 		return c, fmt.Errorf("predictor: MaxInFlight %d must be at least 1", c.MaxInFlight)
 	case c.RestartBackoffMin > c.RestartBackoffMax:

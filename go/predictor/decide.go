@@ -62,30 +62,56 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
 		}
 	}
-	t := time.NewTimer(p.cfg.Timeout)
+	wait, hedging := p.hedgeWait(v)
+	t := time.NewTimer(wait)
 	defer t.Stop()
-	select {
-	case <-c.Done():
-		if c.Err != nil {
-			return p.fallback(v, features, threshold, c.Reason, c.Err, start), nil
+	for {
+		select {
+		case <-c.Done():
+			return p.answered(v, c, features, threshold, start, hedging), nil
+		case <-t.C:
+			if hedging {
+				if d, ok := p.hedge(v, c, features, threshold, start); ok {
+					return d, nil
+				}
+				select {
+				case <-c.Done(): // answered while hedging
+					return p.answered(v, c, features, threshold, start, true), nil
+				default: // the replica could not answer: wait out the timeout
+				}
+				hedging = false
+				t.Reset(p.cfg.Timeout - time.Since(start))
+				continue
+			}
+			c.Abandon()
+			p.m.nTimeouts.Add(1)
+			p.m.timeouts.Inc()
+			p.noteTimeout(v.sess)
+			return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
+		case <-ctx.Done():
+			c.Abandon()
+			return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
 		}
-		d := Decision{
-			Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
-			ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
-		}
-		p.m.observeModel(d.Latency)
-		p.monitor(c.Features, &d)
-		return d, nil
-	case <-t.C:
-		c.Abandon()
-		p.m.nTimeouts.Add(1)
-		p.m.timeouts.Inc()
-		p.noteTimeout(v.sess)
-		return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
-	case <-ctx.Done():
-		c.Abandon()
-		return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
 	}
+}
+
+// answered turns the sidecar's answer (or failure) into the decision.
+func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, threshold float64, start time.Time, hedging bool) Decision {
+	if c.Err != nil {
+		return p.fallback(v, features, threshold, c.Reason, c.Err, start)
+	}
+	d := Decision{
+		Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
+		ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
+	}
+	p.m.observeModel(d.Latency)
+	p.h.observe(d.Latency)
+	if hedging {
+		p.h.nSidecarFirst.Add(1)
+		p.h.sidecarFirst.Inc()
+	}
+	p.monitor(c.Features, &d)
+	return d
 }
 
 // fallback answers a decision the sidecar could not: from the verified

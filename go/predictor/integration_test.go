@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // randomRecords spans the bot's ranges and beyond, so that both classes and
@@ -126,7 +128,7 @@ func TestMissingModelAnswersFromFallbackThenPicksUpTheModel(t *testing.T) {
 		t.Fatalf("Predict with no model: %v", err)
 	}
 	linkCurrent(t, dir, a)
-	waitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })
+	testutil.WaitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })
 	if d, _ := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1}); d.Source != SourceModel {
 		t.Fatalf("after the model appeared: %+v", d)
 	}
@@ -143,7 +145,7 @@ func TestMissingPythonAnswersFromFallbackAndKeepsRetrying(t *testing.T) {
 	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonChildDown || !d.Approve {
 		t.Fatalf("%+v %v", d, err)
 	}
-	waitFor(t, 5*time.Second, "retries", func() bool { return h.p.Health().Restarts >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "retries", func() bool { return h.p.Health().Restarts >= 3 })
 	if hl := h.p.Health(); hl.LastError == "" {
 		t.Fatalf("no LastError in %+v", hl)
 	}
@@ -180,7 +182,7 @@ func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
 
 func TestSidecarStderrIsForwardedToTheLogger(t *testing.T) {
 	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1)})
-	waitFor(t, 5*time.Second, "the child's log line", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the child's log line", func() bool {
 		return containsAll(h.log.String(), `"component":"sigmagate.infer"`, `"msg":"model loaded"`, `"version":"tiny-a"`)
 	})
 }
@@ -188,7 +190,7 @@ func TestSidecarStderrIsForwardedToTheLogger(t *testing.T) {
 func TestStartTimeoutKillsASilentChildAndRetries(t *testing.T) {
 	h := start(t, Config{Command: []string{"sh", "-c", "sleep 60", "sh"}, ModelDir: t.TempDir(),
 		StartTimeout: 150 * time.Millisecond})
-	waitFor(t, 10*time.Second, "two start timeouts", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "two start timeouts", func() bool {
 		v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "start_timeout"})
 		return v >= 2
 	})
@@ -196,7 +198,7 @@ func TestStartTimeoutKillsASilentChildAndRetries(t *testing.T) {
 
 func TestGarbageOnStdoutIsAProtocolErrorAndRestarts(t *testing.T) {
 	h := start(t, Config{Command: []string{"sh", "-c", "echo 'hello from a library'; sleep 60", "sh"}, ModelDir: t.TempDir()})
-	waitFor(t, 10*time.Second, "a protocol restart", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a protocol restart", func() bool {
 		v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "protocol"})
 		return v >= 1
 	})

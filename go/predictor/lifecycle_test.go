@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // load runs Decide in a loop on n goroutines until stop is closed, and
@@ -75,18 +77,18 @@ func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout})
 	l := startLoad(t, h.p, 16, timeout+300*time.Millisecond) // slack for a loaded CI machine
-	waitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
+	testutil.WaitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
 	old := h.p.Health().PID
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "fallback answers after SIGKILL", func() bool { return l.fallback.Load() > 0 })
-	waitFor(t, 60*time.Second, "a restarted sidecar", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "fallback answers after SIGKILL", func() bool { return l.fallback.Load() > 0 })
+	testutil.WaitFor(t, 60*time.Second, "a restarted sidecar", func() bool {
 		hl := h.p.Health()
 		return hl.State == StateReady && hl.PID != old && hl.PID != 0
 	})
 	before := l.model.Load()
-	waitFor(t, 10*time.Second, "model answers after restart", func() bool { return l.model.Load() > before+100 })
+	testutil.WaitFor(t, 10*time.Second, "model answers after restart", func() bool { return l.model.Load() > before+100 })
 	l.end()
 	if n := l.slow.Load(); n > 0 {
 		t.Errorf("%d decisions took longer than the timeout", n)
@@ -129,7 +131,7 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 		t.Fatalf("Predict on a stopped child: err = %v, want ErrTimeout", err)
 	}
 	h.p.Approve(rec, 0.5) // third timeout in a row: the child is killed
-	waitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
 		hl := h.p.Health()
 		return hl.State == StateReady && hl.PID != old && hl.PID != 0
 	})
@@ -158,14 +160,14 @@ func TestReloadUnderLoadFailsNoRequest(t *testing.T) {
 		t.Fatalf("ModelVersion = %q", v)
 	}
 	l := startLoad(t, h.p, 8, 5*time.Second)
-	waitFor(t, 10*time.Second, "load", func() bool { return l.model.Load() > 200 })
+	testutil.WaitFor(t, 10*time.Second, "load", func() bool { return l.model.Load() > 200 })
 	linkCurrent(t, dir, b)
 	if err := h.p.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "tiny-b serving", func() bool { return h.p.ModelVersion() == "tiny-b" })
+	testutil.WaitFor(t, 30*time.Second, "tiny-b serving", func() bool { return h.p.ModelVersion() == "tiny-b" })
 	n := l.model.Load()
-	waitFor(t, 10*time.Second, "load after reload", func() bool { return l.model.Load() > n+200 })
+	testutil.WaitFor(t, 10*time.Second, "load after reload", func() bool { return l.model.Load() > n+200 })
 	l.end()
 	if f := l.fallback.Load(); f != 0 {
 		t.Fatalf("%d requests fell back during the reload", f)

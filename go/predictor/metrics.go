@@ -24,6 +24,9 @@ const (
 	// ReasonFeatureOrder: Config.Features differs from the served model's
 	// order, so Decide's slice would be scored in the wrong columns.
 	ReasonFeatureOrder = "feature_order"
+	// ReasonSlow: the sidecar had not answered within the hedge delay, so
+	// the verified replica did (hedge.go); never a heuristic's reason.
+	ReasonSlow = "slow"
 )
 
 var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed, ReasonFeatureOrder}

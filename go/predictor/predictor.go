@@ -82,6 +82,7 @@ type Predictor struct {
 	view atomic.Pointer[view]
 
 	consecTimeouts atomic.Int64
+	h              *hedger // hedged decisions (hedge.go)
 
 	// The replica (replica.go, replica_native.go).
 	rm         *replicaMetrics
@@ -136,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	}
 	p.m = newMetrics(p)
 	p.rm = newReplicaMetrics(p.m)
+	p.h = newHedger(&cfg)
 	p.initMonitors()
 	names := cfg.Features
 	if names == nil {
@@ -146,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		if err := p.m.register(cfg.Registerer); err != nil {
 			return nil, err
 		}
-		for _, c := range p.rm.collectors() {
+		for _, c := range append(p.rm.collectors(), p.h.collectors()...) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("predictor: register metrics (use one registry per Predictor): %w", err)
 			}
@@ -157,6 +159,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.startMonitors()
+	p.bg.Add(1)
+	go p.hedgeLoop()
 	if cfg.Mode == ModeReplica {
 		p.samples = make(chan sample, 16)
 		p.bg.Add(1)
