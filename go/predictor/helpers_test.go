@@ -71,7 +71,7 @@ func needSidecar(t testing.TB) sidecarEnv {
 		if os.Getenv("SIGMAGATE_PYTHON") != "" {
 			t.Fatalf("SIGMAGATE_PYTHON is set but the sidecar is unusable: %v", envErr)
 		}
-		t.Skipf("integration test needs the Python sidecar: %v", envErr)
+		testutil.SkipOrFail(t, "integration test needs the Python sidecar: %v", envErr)
 	}
 	return env
 }

@@ -217,7 +217,7 @@ import signal, subprocess, sys, time, msgpack
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 subprocess.Popen(["sleep", "60"])
-sys.stdout.buffer.write(msgpack.packb([2, "ready", [{"protocol": 1, "pid": 0, "model": None, "error": "stub"}]]))
+sys.stdout.buffer.write(msgpack.packb([2, "ready", [{"protocol": 2, "pid": 0, "model": None, "error": "stub"}]]))
 sys.stdout.flush()
 time.sleep(60)
 `
