@@ -15,8 +15,12 @@ import (
 // decide is the one path every public call takes. A NaN threshold means
 // "the model's default".
 func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
+	return p.decideView(ctx, p.view.Load(), features, threshold)
+}
+
+// decideView is decide on the view v.
+func (p *Predictor) decideView(ctx context.Context, v *view, features []float32, threshold float64) (Decision, error) {
 	start := time.Now()
-	v := p.view.Load()
 	if v.orderErr != nil && v.state == StateReady {
 		if math.IsNaN(threshold) {
 			threshold = v.threshold

@@ -42,8 +42,10 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	batchSize   prometheus.Histogram
 	modelInfo   *prometheus.GaugeVec
-	modelAge    prometheus.GaugeFunc
-	up          prometheus.GaugeFunc
+	// modelCreated: the served manifest's created time, for model-age alerts.
+	modelCreated *prometheus.GaugeVec
+	modelAge     prometheus.GaugeFunc
+	up           prometheus.GaugeFunc
 
 	// The model path's children, resolved once: WithLabelValues hashes
 	// its labels on every call.
@@ -91,6 +93,10 @@ func newMetrics(p *Predictor) *metrics {
 			Help: "1 for the model version being served, labelled with version and variant.",
 		}, []string{"version", "variant"}),
 	}
+	m.modelCreated = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sigmagate_predictor_model_created_timestamp_seconds",
+		Help: "The served model's manifest created time, in Unix seconds, labelled with its version; absent with no model.",
+	}, []string{"version"})
 	m.modelAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sigmagate_predictor_model_age_seconds",
 		Help: "Seconds since the served model was loaded (-1 with no model).",
@@ -117,7 +123,7 @@ func newMetrics(p *Predictor) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.predictions, m.fallbacks, m.timeouts, m.restarts, m.errors,
-		m.latency, m.batchSize, m.modelInfo, m.modelAge, m.up}
+		m.latency, m.batchSize, m.modelInfo, m.modelCreated, m.modelAge, m.up}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

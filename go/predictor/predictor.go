@@ -29,6 +29,7 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/internal/drift"
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 // State is the sidecar's state as the predictor sees it.
@@ -112,11 +113,14 @@ type view struct {
 	// orderErr is set while Config.Features is not the served model's order.
 	orderErr  error
 	threshold float64
-	version   string
-	variant   string
-	loadedAt  time.Time
-	pid       int
-	lastErr   string
+	// man is the served model's manifest (nil while none is served, or
+	// when it could not be read): its per-symbol thresholds.
+	man      *manifest.Manifest
+	version  string
+	variant  string
+	loadedAt time.Time
+	pid      int
+	lastErr  string
 }
 
 // New starts the sidecar and waits up to Config.StartTimeout (or ctx) for
@@ -225,6 +229,25 @@ func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, e
 // DecideThreshold is Decide with an explicit threshold.
 func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, threshold float64) (Decision, error) {
 	return p.decide(ctx, features, threshold)
+}
+
+// DecideSymbol is Decide at the served model's threshold for symbol
+// (Threshold(symbol)), taken from the same model state the decision reads.
+func (p *Predictor) DecideSymbol(ctx context.Context, symbol string, features []float32) (Decision, error) {
+	v := p.view.Load()
+	return p.decideView(ctx, v, features, v.thresholdFor(symbol))
+}
+
+// Threshold is the decision threshold the served model sets for symbol:
+// its manifest's symbol_thresholds entry, else its default_threshold; with
+// no model served, Config.DefaultThreshold.
+func (p *Predictor) Threshold(symbol string) float64 { return p.view.Load().thresholdFor(symbol) }
+
+func (v *view) thresholdFor(symbol string) float64 {
+	if v.man != nil {
+		return v.man.ThresholdFor(symbol)
+	}
+	return v.threshold
 }
 
 // Reload asks the sidecar to re-resolve its model path and load the model
