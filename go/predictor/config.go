@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
@@ -109,7 +110,7 @@ type Config struct {
 
 	// DefaultThreshold is what Decide uses until a model reports its own
 	// default threshold (the manifest's default_threshold, which then wins).
-	// Default 0.65, train's default.
+	// Default defaults.DefaultThreshold (0.65), train's default.
 	DefaultThreshold float64
 
 	// Logger receives the predictor's logs and the sidecar's stderr, one
@@ -120,6 +121,14 @@ type Config struct {
 	// in-process replica answers every decision (see replica_native.go and
 	// docs/ML_PIPELINE.md for when to pick which).
 	Mode Mode
+
+	// Fallback chooses what answers when neither the sidecar nor its
+	// verified replica can (an outage with no replica): FallbackHeuristic
+	// (default), FallbackReject or FallbackCustom with FallbackFunc (setting
+	// only FallbackFunc implies FallbackCustom). Bad input and a feature
+	// order that is not the model's always get reject, whatever this says.
+	Fallback     FallbackPolicy
+	FallbackFunc FallbackFunc
 
 	// DisableReplica: never build the in-process replica; the heuristic
 	// answers whenever the sidecar cannot (the behaviour before the replica).
@@ -162,7 +171,7 @@ const (
 	DefaultMaxConsecutiveTimeouts = 3
 	DefaultRestartBackoffMin      = 100 * time.Millisecond
 	DefaultRestartBackoffMax      = 10 * time.Second
-	DefaultDecideThreshold        = 0.65
+	DefaultDecideThreshold        = defaults.DefaultThreshold
 )
 
 // checkNames accepts a non-empty list of distinct, non-empty names.
@@ -181,7 +190,7 @@ func checkNames(names []string) error {
 }
 
 // The bot's feature order before a model is served, when Config.Features is nil.
-var defaultFeatures = []string{featTick, featDepth, featDist}
+var defaultFeatures = defaults.DefaultFeatures
 
 // withDefaults fills in zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
@@ -223,6 +232,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReplicaSampleEvery <= 0 {
 		c.ReplicaSampleEvery = DefaultReplicaSampleEvery
+	}
+	if err := c.fallbackPolicy(); err != nil {
+		return c, err
 	}
 	if c.Mode == ModeReplica && c.DisableReplica {
 		return c, errors.New("predictor: Mode is ModeReplica but DisableReplica is set")

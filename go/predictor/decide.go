@@ -29,7 +29,7 @@ func (p *Predictor) decideView(ctx context.Context, v *view, features []float32,
 			p.m.error("bad_input")
 			return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
 		}
-		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), nil
+		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), v.orderErr
 	}
 	return p.decideIn(ctx, v, features, threshold, start)
 }
@@ -121,17 +121,36 @@ func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, thres
 // fallback answers a decision the sidecar could not: from the verified
 // replica when there is one (not for bad input, nor after Close, nor for
 // features in another order than the model's: the replica would misread them
-// as the sidecar would), else from the heuristic.
+// as the sidecar would), else by Config.Fallback. Misconfiguration — bad
+// input or a feature order that is not the model's — is never judged by
+// anything: it fails closed (Source reject), and Decide returns its error.
 func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
-	if reason != ReasonBadInput && reason != ReasonClosed && reason != ReasonFeatureOrder {
+	misconfigured := reason == ReasonBadInput || reason == ReasonFeatureOrder
+	if !misconfigured && reason != ReasonClosed {
 		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
 			return d
 		}
 	}
-	conf, ok := v.layout.heuristic(features, threshold)
-	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceHeuristic,
+	policy := p.cfg.Fallback
+	if misconfigured {
+		policy = FallbackReject
+	}
+	var conf float64
+	var ok bool
+	switch policy {
+	case FallbackReject:
+	case FallbackCustom:
+		ok, conf = p.cfg.FallbackFunc(FallbackInput{Features: features, Names: v.layout.names, Threshold: threshold, Reason: reason})
+		conf = max(0, min(conf, 1))
+		if math.IsNaN(conf) {
+			conf = 0
+		}
+	default:
+		conf, ok = v.layout.heuristic(features, threshold)
+	}
+	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: Source(policy),
 		Reason: reason, Err: err, Latency: time.Since(start)}
-	p.m.observeFallback(reason, d.Latency)
+	p.m.observeFallback(d.Source, reason, d.Latency)
 	return d
 }
 

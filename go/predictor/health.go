@@ -16,7 +16,7 @@ type Health struct {
 	ReplicaAnswers      uint64 // answered by the replica (fallback and native)
 	Replica             ReplicaStatus
 	Hedge               HedgeStatus // hedged decisions and the sidecar's late answers
-	Fallbacks           uint64      // answered by the heuristic
+	Fallbacks           uint64      // answered by Config.Fallback, or rejected as misconfigured
 	FallbacksByReason   map[string]uint64
 	Timeouts            uint64
 	Restarts            uint64

@@ -160,14 +160,14 @@ func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
 			t.Errorf("Predict(%v): err = %v, want ErrInvalidInput", f, err)
 		}
 		d, err := h.p.Decide(ctxT(t), f)
-		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceHeuristic || d.Reason != ReasonBadInput {
+		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceReject || d.Approve || d.Probability != 0 || d.Reason != ReasonBadInput {
 			t.Errorf("Decide(%v) = %+v, %v", f, d, err)
 		}
 		h.p.Approve(f, 0.5)
 	}
-	// Approve falls back to the heuristic, which still judges a usable slice.
-	if !h.p.Approve([]float32{0.9, 0.9, 0.1, 99}, 0.65) {
-		t.Error("Approve on a too-long slice did not use the heuristic")
+	// Invalid input fails closed: the heuristic would approve this slice.
+	if h.p.Approve([]float32{0.9, 0.9, 0.1, 99}, 0.65) {
+		t.Error("Approve approved a too-long slice")
 	}
 	if h.p.Approve([]float32{nan, 0.9, 0.1}, 0.65) {
 		t.Error("Approve approved a NaN record")

@@ -60,11 +60,11 @@ func newMetrics(p *Predictor) *metrics {
 	m := &metrics{
 		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_predictions_total",
-			Help: "Decisions returned, by source (model, replica or heuristic).",
+			Help: "Decisions returned, by source (model, replica, heuristic, reject or custom).",
 		}, []string{"source"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_fallbacks_total",
-			Help: "Decisions answered by the heuristic fallback, by reason.",
+			Help: "Decisions answered by the fallback (Config.Fallback, or reject for bad input and a feature-order mismatch), by reason.",
 		}, []string{"reason"}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_timeouts_total",
@@ -141,16 +141,16 @@ func (m *metrics) observeModel(d time.Duration) {
 	m.modelLatency.Observe(d.Seconds())
 }
 
-func (m *metrics) observeFallback(reason string, d time.Duration) {
+func (m *metrics) observeFallback(src Source, reason string, d time.Duration) {
 	m.nFallback.Add(1)
 	for i, r := range fallbackReasons {
 		if r == reason {
 			m.fallbackByReason[i].Add(1)
 		}
 	}
-	m.predictions.WithLabelValues(string(SourceHeuristic)).Inc()
+	m.predictions.WithLabelValues(string(src)).Inc()
 	m.fallbacks.WithLabelValues(reason).Inc()
-	m.latency.WithLabelValues(string(SourceHeuristic)).Observe(d.Seconds())
+	m.latency.WithLabelValues(string(src)).Observe(d.Seconds())
 }
 
 func (m *metrics) error(kind string) {

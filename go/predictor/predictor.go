@@ -47,16 +47,19 @@ const (
 type Source string
 
 const (
-	SourceModel     Source = "model"     // the sidecar's onnxruntime
-	SourceReplica   Source = "replica"   // the verified in-process replica of the same model version
-	SourceHeuristic Source = "heuristic" // the bot's old heuristic (fallback.go)
+	SourceModel     Source = "model"                   // the sidecar's onnxruntime
+	SourceReplica   Source = "replica"                 // the verified in-process replica of the same model version
+	SourceHeuristic Source = Source(FallbackHeuristic) // the bot's old heuristic (fallback.go)
+	SourceReject    Source = Source(FallbackReject)    // nothing approved: Config.Fallback reject, or bad input / feature order
+	SourceCustom    Source = Source(FallbackCustom)    // Config.FallbackFunc
 )
 
 // Decision is one answer with its provenance.
 type Decision struct {
 	Approve bool
 	// Probability is the model's class-1 probability (also from the
-	// replica); with the heuristic, its confidence (|tick_ratio| + |depth_ratio|)/2.
+	// replica); with the heuristic, its confidence min(1, (|tick_ratio| +
+	// |depth_ratio|)/2); with a FallbackFunc, its confidence; with reject, 0.
 	Probability float64
 	Threshold   float64
 	Source      Source
@@ -185,8 +188,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 }
 
 // Approve reports whether to take the trade: the model's p >= threshold, or
-// the fallback's decision when the model cannot answer within the timeout
-// (or the input is invalid). A NaN threshold means the model's default.
+// the replica's or Config.Fallback's decision when the model cannot answer;
+// false for invalid input. A NaN threshold means the model's default.
 func (p *Predictor) Approve(features []float32, threshold float64) bool {
 	return p.ApproveContext(context.Background(), features, threshold)
 }
@@ -212,16 +215,18 @@ func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]f
 	if err != nil {
 		return nil, err
 	}
-	if d.Source == SourceHeuristic {
+	if d.Source != SourceModel && d.Source != SourceReplica {
 		return nil, d.Err
 	}
 	return []float32{float32(1 - d.Probability), float32(d.Probability)}, nil
 }
 
 // Decide answers with the serving model's default threshold (from its
-// manifest) and says who answered and why. The error is non-nil only for
-// invalid input (ErrInvalidInput); every other failure is a fallback
-// Decision with Reason and Err set.
+// manifest) and says who answered and why. The error is non-nil only for a
+// misconfiguration — invalid input (ErrInvalidInput) or Config.Features in
+// another order than the served model's (ErrFeatureOrder) — and the
+// Decision then approves nothing (Source reject). Every other failure is a
+// Decision from the replica or Config.Fallback with Reason and Err set.
 func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, error) {
 	return p.decide(ctx, features, math.NaN())
 }
