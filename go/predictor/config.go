@@ -46,6 +46,8 @@ type Config struct {
 	// Timeout bounds one prediction, from the call to its answer. Default 5s:
 	// long enough for a reload or a GC pause on a loaded host, short enough
 	// that a hung sidecar costs a trade its fallback decision, not the bot.
+	// With a verified replica a decision waits only HedgeDelay; Timeout then
+	// still judges the hedged call (MaxConsecutiveTimeouts).
 	Timeout time.Duration
 
 	// HedgeDelay is how long a decision waits for the sidecar before the

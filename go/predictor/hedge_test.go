@@ -74,7 +74,7 @@ func TestHedgeDelayFollowsTheRecentLatencies(t *testing.T) {
 type stopRun struct {
 	lat                []time.Duration // decisions made while the sidecar was stopped
 	model, repl, heur  int64
-	slow, maxLatency   time.Duration
+	maxLatency         time.Duration
 	pid, pidAfter      int
 	reasonsNotSlow     []string
 	restarts, timeouts uint64

@@ -85,12 +85,14 @@ func readShadowReport(t *testing.T, path string) ShadowStatus {
 func TestShadowScoringUnder64GoroutinesLeavesLiveDecisionsByteIdentical(t *testing.T) {
 	live, cand := tinyModel(t, "tiny-a", 1), tinyModel(t, "tiny-b", 2)
 	recs := randomRecords(3000, 11)
-	base := start(t, Config{ModelDir: live, Shadow: ShadowConfig{Disable: true}})
+	// Hedging off: on a loaded test host a hedged decision (source replica,
+	// same p) would differ from the other run for reasons of timing alone.
+	base := start(t, Config{ModelDir: live, HedgeDelay: -1, Shadow: ShadowConfig{Disable: true}})
 	want := decideAll(t, base.p, recs, 64)
 	base.p.Close()
 
 	link, report := shadowDir(t, cand)
-	h := start(t, Config{ModelDir: live, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond, ReportEvery: 100 * time.Millisecond}})
+	h := start(t, Config{ModelDir: live, HedgeDelay: -1, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond, ReportEvery: 100 * time.Millisecond}})
 	testutil.WaitFor(t, 60*time.Second, "the shadow model to serve", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-b" })
 	got := decideAll(t, h.p, recs, 64)
 	for i := range want {
