@@ -58,6 +58,12 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	default:
 		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
+	wait, hedging := p.hedgeWait(v)
+	if hedging && p.h.backlogged() {
+		if d, ok := p.hedgeAtOnce(features, threshold, start); ok {
+			return d, nil
+		}
+	}
 	c := sidecar.NewCall(append([]float32(nil), features...))
 	if v.sess == nil || !v.sess.SendNow(c) {
 		select {
@@ -66,7 +72,6 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
 		}
 	}
-	wait, hedging := p.hedgeWait(v)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {

@@ -55,6 +55,9 @@ type HedgeStatus struct {
 	// SidecarFirst and ReplicaFirst count the decisions that could be hedged
 	// (a verified replica of the served version existed) by who answered.
 	SidecarFirst, ReplicaFirst uint64
+	// Skipped counts decisions the replica answered at once, never sent,
+	// because the sidecar already owed MaxBatch × MaxInFlight hedged answers.
+	Skipped uint64
 	// LateAgree and LateDisagree count the sidecar's late answers to hedged
 	// decisions by whether they made the same approval as the replica did.
 	LateAgree, LateDisagree uint64
@@ -83,23 +86,30 @@ type hedger struct {
 	kick chan struct{}
 
 	track chan hedgeTrack
+	// outstanding counts hedged calls not yet answered; at maxOutstanding
+	// (the most the sidecar can have queued for it in two full rounds of
+	// batches) new decisions skip the sidecar and go to the replica at once,
+	// so a stopped sidecar does not pile up a queue it must work off later.
+	outstanding    atomic.Int64
+	maxOutstanding int64
 
-	total                                                  *prometheus.CounterVec // outcome
-	late                                                   *prometheus.CounterVec // agree
-	unanswered                                             prometheus.Counter
-	delayGauge                                             prometheus.GaugeFunc
-	sidecarFirst, replicaFirst, lateAgree, lateDisagree    prometheus.Counter
-	nSidecarFirst, nReplicaFirst, nAgree, nDisagree, nUnan atomic.Uint64
-	maxDP                                                  atomic.Uint64 // float64 bits
+	total                                                            *prometheus.CounterVec // outcome
+	late                                                             *prometheus.CounterVec // agree
+	unanswered                                                       prometheus.Counter
+	delayGauge                                                       prometheus.GaugeFunc
+	sidecarFirst, replicaFirst, skipped, lateAgree, lateDisagree     prometheus.Counter
+	nSidecarFirst, nReplicaFirst, nSkipped, nAgree, nDisagree, nUnan atomic.Uint64
+	maxDP                                                            atomic.Uint64 // float64 bits
 }
 
 func newHedger(cfg *Config) *hedger {
 	h := &hedger{
 		off: cfg.HedgeDelay < 0, fixed: cfg.HedgeDelay > 0,
 		kick: make(chan struct{}, 1), track: make(chan hedgeTrack, 4096),
+		maxOutstanding: int64(cfg.MaxBatch * cfg.MaxInFlight),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_hedge_total",
-			Help: "Decisions that could be hedged (a verified replica existed), by who answered first: sidecar_first or replica_first.",
+			Help: "Decisions that could be hedged (a verified replica existed), by who answered: sidecar_first, replica_first, or skipped (the replica at once: the sidecar already owed too many hedged answers).",
 		}, []string{"outcome"}),
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_hedge_late_total",
@@ -116,6 +126,7 @@ func newHedger(cfg *Config) *hedger {
 	}, func() float64 { return h.current().Seconds() })
 	h.sidecarFirst = h.total.WithLabelValues("sidecar_first")
 	h.replicaFirst = h.total.WithLabelValues("replica_first")
+	h.skipped = h.total.WithLabelValues("skipped")
 	h.lateAgree = h.late.WithLabelValues("true")
 	h.lateDisagree = h.late.WithLabelValues("false")
 	switch {
@@ -176,6 +187,7 @@ func hedgeDelayFor(p99 time.Duration) time.Duration {
 // lateAnswer compares the sidecar's late answer with the replica's, on the
 // goroutine that finished the call.
 func (h *hedger) lateAnswer(c *sidecar.Call, replicaP float64, approved bool, threshold float64, start time.Time) {
+	h.outstanding.Add(-1)
 	if c.Err != nil {
 		h.nUnan.Add(1)
 		h.unanswered.Inc()
@@ -200,7 +212,7 @@ func (h *hedger) lateAnswer(c *sidecar.Call, replicaP float64, approved bool, th
 
 func (h *hedger) status() HedgeStatus {
 	return HedgeStatus{
-		Delay: h.current(), SidecarFirst: h.nSidecarFirst.Load(), ReplicaFirst: h.nReplicaFirst.Load(),
+		Delay: h.current(), SidecarFirst: h.nSidecarFirst.Load(), ReplicaFirst: h.nReplicaFirst.Load(), Skipped: h.nSkipped.Load(),
 		LateAgree: h.nAgree.Load(), LateDisagree: h.nDisagree.Load(), Unanswered: h.nUnan.Load(),
 		MaxAbsDP: math.Float64frombits(h.maxDP.Load()),
 	}
@@ -220,6 +232,24 @@ func (p *Predictor) hedgeWait(v *view) (time.Duration, bool) {
 	return min(p.h.current(), p.cfg.Timeout), true
 }
 
+// backlogged reports whether so many hedged calls wait for the sidecar that
+// a new decision should not add one.
+func (h *hedger) backlogged() bool { return h.outstanding.Load() >= h.maxOutstanding }
+
+// hedgeAtOnce answers from the replica without asking the sidecar, while
+// the hedged backlog is full; false when the replica cannot answer.
+func (p *Predictor) hedgeAtOnce(features []float32, threshold float64, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(features, threshold, start)
+	if !ok {
+		return d, false
+	}
+	d.Reason, d.Err, d.Latency = ReasonSlow, ErrSlow, time.Since(start)
+	p.h.nSkipped.Add(1)
+	p.h.skipped.Inc()
+	p.rm.observe(ReasonSlow, d.Latency)
+	return d, true
+}
+
 // hedge answers from the replica for a call the sidecar has not answered
 // within the hedge delay. It reports false when the replica cannot answer
 // or the sidecar's answer arrived meanwhile (c.Done is then closed).
@@ -229,7 +259,9 @@ func (p *Predictor) hedge(v *view, c *sidecar.Call, features []float32, threshol
 		return d, false
 	}
 	rp, approved := d.Probability, d.Approve
+	p.h.outstanding.Add(1)
 	if !c.Hedge(func(c *sidecar.Call) { p.h.lateAnswer(c, rp, approved, threshold, start) }) {
+		p.h.outstanding.Add(-1)
 		return Decision{}, false
 	}
 	select {
@@ -276,6 +308,7 @@ func (p *Predictor) hedgeLoop() {
 				default:
 				}
 				tr.c.Abandon()
+				p.h.outstanding.Add(-1)
 				p.h.nUnan.Add(1)
 				p.h.unanswered.Inc()
 				p.m.nTimeouts.Add(1)

@@ -155,7 +155,9 @@ func TestReloadUnderLoadFailsNoRequest(t *testing.T) {
 	b := tinyModel(t, "tiny-b", 2)
 	dir := t.TempDir()
 	cur := linkCurrent(t, dir, a)
-	h := start(t, Config{ModelDir: cur, Timeout: 5 * time.Second})
+	// Hedging off: the test is that the sidecar answers every request
+	// across a reload; hedging would let the replica answer slow ones.
+	h := start(t, Config{ModelDir: cur, Timeout: 5 * time.Second, HedgeDelay: -1})
 	if v := h.p.ModelVersion(); v != "tiny-a" {
 		t.Fatalf("ModelVersion = %q", v)
 	}
