@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
@@ -45,7 +46,20 @@ type Config struct {
 	// Timeout bounds one prediction, from the call to its answer. Default 5s:
 	// long enough for a reload or a GC pause on a loaded host, short enough
 	// that a hung sidecar costs a trade its fallback decision, not the bot.
+	// With a verified replica a decision waits only HedgeDelay; Timeout then
+	// still judges the hedged call (MaxConsecutiveTimeouts).
 	Timeout time.Duration
+
+	// HedgeDelay is how long a decision waits for the sidecar before the
+	// verified in-process replica of the same model answers it instead
+	// (Source replica, Reason slow); the sidecar's late answer is then
+	// compared with the replica's (Health().Hedge, the
+	// sigmagate_predictor_hedge_* metrics). Only with a verified replica of
+	// the served version: otherwise the decision waits up to Timeout, then
+	// takes the fallback. Default (0): adaptive, HedgeP99Multiple × the
+	// sidecar's recent p99 latency, within HedgeDelayFloor…HedgeDelayCap
+	// (2…20 ms; hedge.go says why). Negative: never hedge.
+	HedgeDelay time.Duration
 
 	// StartTimeout bounds the wait for `ready` after spawning the sidecar.
 	// Default 60s: importing onnxruntime and loading a model can take tens of
@@ -98,7 +112,7 @@ type Config struct {
 
 	// DefaultThreshold is what Decide uses until a model reports its own
 	// default threshold (the manifest's default_threshold, which then wins).
-	// Default 0.65, train's default.
+	// Default defaults.DefaultThreshold (0.65), train's default.
 	DefaultThreshold float64
 
 	// Logger receives the predictor's logs and the sidecar's stderr, one
@@ -109,6 +123,14 @@ type Config struct {
 	// in-process replica answers every decision (see replica_native.go and
 	// docs/ML_PIPELINE.md for when to pick which).
 	Mode Mode
+
+	// Fallback chooses what answers when neither the sidecar nor its
+	// verified replica can (an outage with no replica): FallbackHeuristic
+	// (default), FallbackReject or FallbackCustom with FallbackFunc (setting
+	// only FallbackFunc implies FallbackCustom). Bad input and a feature
+	// order that is not the model's always get reject, whatever this says.
+	Fallback     FallbackPolicy
+	FallbackFunc FallbackFunc
 
 	// DisableReplica: never build the in-process replica; the heuristic
 	// answers whenever the sidecar cannot (the behaviour before the replica).
@@ -151,7 +173,7 @@ const (
 	DefaultMaxConsecutiveTimeouts = 3
 	DefaultRestartBackoffMin      = 100 * time.Millisecond
 	DefaultRestartBackoffMax      = 10 * time.Second
-	DefaultDecideThreshold        = 0.65
+	DefaultDecideThreshold        = defaults.DefaultThreshold
 )
 
 // checkNames accepts a non-empty list of distinct, non-empty names.
@@ -170,7 +192,7 @@ func checkNames(names []string) error {
 }
 
 // The bot's feature order before a model is served, when Config.Features is nil.
-var defaultFeatures = []string{featTick, featDepth, featDist}
+var defaultFeatures = defaults.DefaultFeatures
 
 // withDefaults fills in zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
@@ -213,6 +235,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReplicaSampleEvery <= 0 {
 		c.ReplicaSampleEvery = DefaultReplicaSampleEvery
 	}
+	if err := c.fallbackPolicy(); err != nil {
+		return c, err
+	}
 	if c.Mode == ModeReplica && c.DisableReplica {
 		return c, errors.New("predictor: Mode is ModeReplica but DisableReplica is set")
 	}
@@ -227,6 +252,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("predictor: Timeout, StartTimeout and KillGrace must not be negative")
 	case c.MaxBatch < 1 || c.MaxBatch > 65536:
 		return c, fmt.Errorf("predictor: MaxBatch %d is outside 1…65536 (the protocol's limit)", c.MaxBatch)
+	case c.HedgeDelay > 0 && c.HedgeDelay >= c.Timeout:
+		return c, fmt.Errorf("predictor: HedgeDelay %v is not below Timeout %v; a hedge that late is no hedge (use a negative HedgeDelay to turn it off)", c.HedgeDelay, c.Timeout)
 	case c.MaxInFlight < 1:
 		return c, fmt.Errorf("predictor: MaxInFlight %d must be at least 1", c.MaxInFlight)
 	case c.RestartBackoffMin > c.RestartBackoffMax:

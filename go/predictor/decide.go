@@ -15,8 +15,12 @@ import (
 // decide is the one path every public call takes. A NaN threshold means
 // "the model's default".
 func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
+	return p.decideView(ctx, p.view.Load(), features, threshold)
+}
+
+// decideView is decide on the view v.
+func (p *Predictor) decideView(ctx context.Context, v *view, features []float32, threshold float64) (Decision, error) {
 	start := time.Now()
-	v := p.view.Load()
 	if v.orderErr != nil && v.state == StateReady {
 		if math.IsNaN(threshold) {
 			threshold = v.threshold
@@ -25,7 +29,7 @@ func (p *Predictor) decide(ctx context.Context, features []float32, threshold fl
 			p.m.error("bad_input")
 			return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
 		}
-		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), nil
+		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), v.orderErr
 	}
 	return p.decideIn(ctx, v, features, threshold, start)
 }
@@ -54,6 +58,12 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	default:
 		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
+	wait, hedging := p.hedgeWait(v)
+	if hedging && p.h.backlogged() {
+		if d, ok := p.hedgeAtOnce(features, threshold, start); ok {
+			return d, nil
+		}
+	}
 	c := sidecar.NewCall(append([]float32(nil), features...))
 	if v.sess == nil || !v.sess.SendNow(c) {
 		select {
@@ -62,46 +72,90 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
 		}
 	}
-	t := time.NewTimer(p.cfg.Timeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
-	select {
-	case <-c.Done():
-		if c.Err != nil {
-			return p.fallback(v, features, threshold, c.Reason, c.Err, start), nil
+	for {
+		select {
+		case <-c.Done():
+			return p.answered(v, c, features, threshold, start, hedging), nil
+		case <-t.C:
+			if hedging {
+				if d, ok := p.hedge(v, c, features, threshold, start); ok {
+					return d, nil
+				}
+				select {
+				case <-c.Done(): // answered while hedging
+					return p.answered(v, c, features, threshold, start, true), nil
+				default: // the replica could not answer: wait out the timeout
+				}
+				hedging = false
+				t.Reset(p.cfg.Timeout - time.Since(start))
+				continue
+			}
+			c.Abandon()
+			p.m.nTimeouts.Add(1)
+			p.m.timeouts.Inc()
+			p.noteTimeout(v.sess)
+			return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
+		case <-ctx.Done():
+			c.Abandon()
+			return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
 		}
-		d := Decision{
-			Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
-			ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
-		}
-		p.m.observeModel(d.Latency)
-		p.monitor(c.Features, &d)
-		return d, nil
-	case <-t.C:
-		c.Abandon()
-		p.m.nTimeouts.Add(1)
-		p.m.timeouts.Inc()
-		p.noteTimeout(v.sess)
-		return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
-	case <-ctx.Done():
-		c.Abandon()
-		return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
 	}
+}
+
+// answered turns the sidecar's answer (or failure) into the decision.
+func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, threshold float64, start time.Time, hedging bool) Decision {
+	if c.Err != nil {
+		return p.fallback(v, features, threshold, c.Reason, c.Err, start)
+	}
+	d := Decision{
+		Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
+		ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
+	}
+	p.m.observeModel(d.Latency)
+	p.h.observe(d.Latency)
+	if hedging {
+		p.h.nSidecarFirst.Add(1)
+		p.h.sidecarFirst.Inc()
+	}
+	p.monitor(c.Features, &d)
+	return d
 }
 
 // fallback answers a decision the sidecar could not: from the verified
 // replica when there is one (not for bad input, nor after Close, nor for
 // features in another order than the model's: the replica would misread them
-// as the sidecar would), else from the heuristic.
+// as the sidecar would), else by Config.Fallback. Misconfiguration — bad
+// input or a feature order that is not the model's — is never judged by
+// anything: it fails closed (Source reject), and Decide returns its error.
 func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
-	if reason != ReasonBadInput && reason != ReasonClosed && reason != ReasonFeatureOrder {
+	misconfigured := reason == ReasonBadInput || reason == ReasonFeatureOrder
+	if !misconfigured && reason != ReasonClosed {
 		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
 			return d
 		}
 	}
-	conf, ok := v.layout.heuristic(features, threshold)
-	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: SourceHeuristic,
+	policy := p.cfg.Fallback
+	if misconfigured {
+		policy = FallbackReject
+	}
+	var conf float64
+	var ok bool
+	switch policy {
+	case FallbackReject:
+	case FallbackCustom:
+		ok, conf = p.cfg.FallbackFunc(FallbackInput{Features: features, Names: v.layout.names, Threshold: threshold, Reason: reason})
+		conf = max(0, min(conf, 1))
+		if math.IsNaN(conf) {
+			conf = 0
+		}
+	default:
+		conf, ok = v.layout.heuristic(features, threshold)
+	}
+	d := Decision{Approve: ok, Probability: conf, Threshold: threshold, Source: Source(policy),
 		Reason: reason, Err: err, Latency: time.Since(start)}
-	p.m.observeFallback(reason, d.Latency)
+	p.m.observeFallback(d.Source, reason, d.Latency)
 	return d
 }
 

@@ -78,7 +78,7 @@ func TestDriftOfServedModelRaisesWarningOnShiftedLiveFeed(t *testing.T) {
 	src := tinyModel(t, "tiny-a", 1)
 	model := testutil.WithReference(t, copyModel(t, src), src)
 	h := start(t, Config{ModelDir: model, Drift: DriftConfig{Window: 500, Every: 10 * time.Millisecond}})
-	waitFor(t, 10*time.Second, "the served model's reference", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the served model's reference", func() bool {
 		s := h.p.Health().Drift
 		return s.HasReference && s.ModelVersion == "tiny-a"
 	})
@@ -88,11 +88,11 @@ func TestDriftOfServedModelRaisesWarningOnShiftedLiveFeed(t *testing.T) {
 			t.Fatalf("decision %+v %v", d, err)
 		}
 	}
-	waitFor(t, 10*time.Second, "the PSI alert", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the PSI alert", func() bool {
 		return slices.Contains(h.p.Health().Drift.Alerts, "psi:"+featDist)
 	})
 	if g := gauge(t, h.reg, "sigmagate_predictor_drift_psi", map[string]string{"feature": featDist}); g <= 0.2 {
 		t.Errorf("psi gauge %v", g)
 	}
-	waitFor(t, 5*time.Second, "the warning log", func() bool { return strings.Contains(h.log.String(), "live features drifted") })
+	testutil.WaitFor(t, 5*time.Second, "the warning log", func() bool { return strings.Contains(h.log.String(), "live features drifted") })
 }

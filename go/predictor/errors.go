@@ -24,6 +24,10 @@ var (
 	ErrSidecar = sidecar.ErrSidecar
 	// ErrClosed: Close was called.
 	ErrClosed = sidecar.ErrClosed
+	// ErrProtocolVersion: the sidecar speaks another protocol version
+	// (docs/PROTOCOL.md) than this predictor; Health().LastError says which
+	// side to upgrade. The predictor keeps restarting it with backoff.
+	ErrProtocolVersion = sidecar.ErrProtocolVersion
 	// ErrFeatureOrder: Config.Features (the order of the bot's slices) is not
 	// the served model's order; Decide answers from the fallback until it is.
 	ErrFeatureOrder = errors.New("predictor: feature order differs from the model's")

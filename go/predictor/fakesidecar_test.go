@@ -4,19 +4,30 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
-// runFakeSidecar is a model-less sidecar in Go, used only by
+// runFakeSidecar is a model-less sidecar in Go, used by
 // BenchmarkGoSideOverhead to measure what the predictor itself costs per
-// decision: it answers every predict with p = 0.5 as fast as it can.
+// decision: it answers every predict with p = 0.5 as fast as it can. It
+// announces SIGMAGATE_TEST_FAKE_PROTOCOL as its protocol version when set.
 func runFakeSidecar() {
 	out := bufio.NewWriter(os.Stdout)
 	enc := rpc.NewEncoder()
-	_ = enc.Notification("ready", map[string]any{"protocol": 1, "pid": os.Getpid(), "error": nil,
+	version := rpc.ProtocolVersion
+	if v, err := strconv.Atoi(os.Getenv("SIGMAGATE_TEST_FAKE_PROTOCOL")); err == nil {
+		version = v
+	}
+	_ = enc.Notification("ready", map[string]any{"protocol": version, "pid": os.Getpid(), "error": nil,
 		"model": map[string]any{"version": "fake", "features": defaultFeatures, "threshold": 0.5, "variant": "fp32",
 			"sha256": "", "path": "", "loaded_at": "2026-01-01T00:00:00Z"}})
 	out.Write(enc.Bytes())
@@ -68,6 +79,47 @@ func BenchmarkGoSideOverhead(b *testing.B) {
 				}
 				return err
 			})
+		})
+	}
+}
+
+func TestSidecarOfAnotherProtocolVersionIsRefusedAndRetriedWithBackoff(t *testing.T) {
+	for _, theirs := range []int{rpc.ProtocolVersion - 1, rpc.ProtocolVersion + 1} {
+		t.Run(fmt.Sprint(theirs), func(t *testing.T) {
+			h := &harness{reg: prometheus.NewRegistry(), log: &testutil.LogBuffer{}}
+			p, err := New(context.Background(), Config{
+				Command: []string{os.Args[0], "-test.run=^$"}, ModelDir: t.TempDir(),
+				Env:        []string{"SIGMAGATE_TEST_FAKE_SIDECAR=1", fmt.Sprintf("SIGMAGATE_TEST_FAKE_PROTOCOL=%d", theirs)},
+				Logger:     slog.New(slog.NewJSONHandler(h.log, nil)),
+				Registerer: h.reg, StartTimeout: 10 * time.Second,
+				RestartBackoffMin: 50 * time.Millisecond, RestartBackoffMax: 400 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			time.Sleep(1500 * time.Millisecond)
+			hl := p.Health()
+			side := "the Python side (infer) is older"
+			if theirs > rpc.ProtocolVersion {
+				side = "the Go side (go/predictor) is older"
+			}
+			if hl.State == StateReady || !containsAll(hl.LastError, fmt.Sprintf("protocol version %d", theirs), fmt.Sprintf("speaks %d", rpc.ProtocolVersion), side) {
+				t.Fatalf("state %s, last error %q", hl.State, hl.LastError)
+			}
+			d, err := p.Decide(ctxT(t), []float32{0.1, 0.2, 0.3})
+			if err != nil || d.Source == SourceModel {
+				t.Fatalf("decision from a refused sidecar: %+v, %v", d, err)
+			}
+			// 50, 100, 200, 400, 400 ms of backoff between starts: a handful in
+			// 1.5 s, never a tight loop.
+			v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "protocol_version"})
+			if v < 1 || v > 8 {
+				t.Fatalf("%v restarts for protocol_version in 1.5 s; want a few, with backoff", v)
+			}
+			if e, _ := metricValue(t, h.reg, "sigmagate_predictor_errors_total", map[string]string{"kind": "protocol_version"}); e < 1 {
+				t.Fatalf("errors_total{kind=protocol_version} = %v", e)
+			}
 		})
 	}
 }

@@ -31,8 +31,11 @@ func TestDeclaredFeatureOrderThatDiffersFromTheModelsIsNamedAndFallsBack(t *test
 
 	row := []float32{0.4, -0.3, 1.2} // depth, tick, dist: the bot's order
 	d, err := h.p.Decide(ctxT(t), row)
-	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonFeatureOrder || !errors.Is(d.Err, ErrFeatureOrder) {
-		t.Fatalf("Decide = %+v, %v; want the fallback with reason feature_order", d, err)
+	if !errors.Is(err, ErrFeatureOrder) || d.Approve || d.Source != SourceReject || d.Reason != ReasonFeatureOrder || !errors.Is(d.Err, ErrFeatureOrder) {
+		t.Fatalf("Decide = %+v, %v; want a rejection with reason feature_order and its error", d, err)
+	}
+	if h.p.Approve([]float32{0.9, 0.9, 0.1}, 0.5) {
+		t.Fatal("Approve approved with a feature-order mismatch (the heuristic would have)")
 	}
 	if msg := d.Err.Error(); !containsAll(msg, "[depth_ratio tick_ratio price_dist]", "[tick_ratio depth_ratio price_dist]") {
 		t.Fatalf("error does not name both orders: %s", msg)
@@ -78,7 +81,7 @@ func TestDecideNamedLaysFeaturesOutInTheModelsOrderAndRefusesMissingOrUnknownNam
 		{map[string]float32{"tick_ratio": 0.1, "depth_ratio": 0.2, "price_dist": 0.3, "vwap": 1}, `unknown feature(s) ["vwap"]`},
 	} {
 		d, err := h.p.DecideNamed(ctxT(t), c.in)
-		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceHeuristic || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceReject || d.Approve || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("DecideNamed(%v) = %+v, %v; want ErrInvalidInput saying %s", c.in, d, err, c.want)
 		}
 	}

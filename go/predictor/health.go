@@ -15,7 +15,8 @@ type Health struct {
 	Predictions         uint64 // answered by the model
 	ReplicaAnswers      uint64 // answered by the replica (fallback and native)
 	Replica             ReplicaStatus
-	Fallbacks           uint64 // answered by the heuristic
+	Hedge               HedgeStatus // hedged decisions and the sidecar's late answers
+	Fallbacks           uint64      // answered by Config.Fallback, or rejected as misconfigured
 	FallbacksByReason   map[string]uint64
 	Timeouts            uint64
 	Restarts            uint64
@@ -32,7 +33,7 @@ func (p *Predictor) Health() Health {
 		State: v.state, PID: v.pid, ModelVersion: v.version, Variant: v.variant,
 		Features: append([]string(nil), v.layout.names...), Threshold: v.threshold,
 		LoadedAt: v.loadedAt, LastError: v.lastErr,
-		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
+		Predictions: p.m.nModel.Load(), ReplicaAnswers: p.rm.nAnswers.Load(), Replica: p.replicaStatus(), Hedge: p.h.status(), Fallbacks: p.m.nFallback.Load(), FallbacksByReason: p.m.fallbackCounts(),
 		Timeouts: p.m.nTimeouts.Load(), Restarts: p.m.nRestarts.Load(), Errors: p.m.nErrors.Load(),
 		ConsecutiveTimeouts: p.consecTimeouts.Load(),
 		Drift:               p.drift.Snapshot(),

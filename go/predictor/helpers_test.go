@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -69,7 +71,7 @@ func needSidecar(t testing.TB) sidecarEnv {
 		if os.Getenv("SIGMAGATE_PYTHON") != "" {
 			t.Fatalf("SIGMAGATE_PYTHON is set but the sidecar is unusable: %v", envErr)
 		}
-		t.Skipf("integration test needs the Python sidecar: %v", envErr)
+		testutil.SkipOrFail(t, "integration test needs the Python sidecar: %v", envErr)
 	}
 	return env
 }
@@ -129,28 +131,10 @@ func linkCurrent(t testing.TB, dir, target string) string {
 	return cur
 }
 
-// logBuffer collects the predictor's log records; it is printed when a test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type harness struct {
 	p   *Predictor
 	reg *prometheus.Registry
-	log *logBuffer
+	log *testutil.LogBuffer
 }
 
 // start runs New with the real sidecar; cfg's zero fields get short test
@@ -174,7 +158,7 @@ func start(t *testing.T, cfg Config) *harness {
 	if cfg.RestartBackoffMax == 0 {
 		cfg.RestartBackoffMax = 500 * time.Millisecond
 	}
-	h := &harness{reg: prometheus.NewRegistry(), log: &logBuffer{}}
+	h := &harness{reg: prometheus.NewRegistry(), log: &testutil.LogBuffer{}}
 	cfg.Registerer = h.reg
 	cfg.Logger = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := New(context.Background(), cfg)
@@ -193,18 +177,6 @@ func start(t *testing.T, cfg Config) *harness {
 		}
 	})
 	return h
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // onnxProbabilities scores records with Python onnxruntime directly on the

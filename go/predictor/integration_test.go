@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // randomRecords spans the bot's ranges and beyond, so that both classes and
@@ -25,7 +27,9 @@ func randomRecords(n int, seed uint64) [][]float32 {
 
 func TestDecisionsEqualOnnxruntimeOnSameFeatures(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
-	h := start(t, Config{ModelDir: model, Timeout: 5 * time.Second})
+	// Hedging off: this is the sidecar's path, and on a loaded test host
+	// the replica would answer the slow ones (with the same p).
+	h := start(t, Config{ModelDir: model, Timeout: 5 * time.Second, HedgeDelay: -1})
 	recs := randomRecords(300, 1)
 	want := onnxProbabilities(t, model, recs)
 	thresholds := []float64{0.2, 0.5, 0.65, 0.8}
@@ -126,7 +130,7 @@ func TestMissingModelAnswersFromFallbackThenPicksUpTheModel(t *testing.T) {
 		t.Fatalf("Predict with no model: %v", err)
 	}
 	linkCurrent(t, dir, a)
-	waitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })
+	testutil.WaitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })
 	if d, _ := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1}); d.Source != SourceModel {
 		t.Fatalf("after the model appeared: %+v", d)
 	}
@@ -143,7 +147,7 @@ func TestMissingPythonAnswersFromFallbackAndKeepsRetrying(t *testing.T) {
 	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonChildDown || !d.Approve {
 		t.Fatalf("%+v %v", d, err)
 	}
-	waitFor(t, 5*time.Second, "retries", func() bool { return h.p.Health().Restarts >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "retries", func() bool { return h.p.Health().Restarts >= 3 })
 	if hl := h.p.Health(); hl.LastError == "" {
 		t.Fatalf("no LastError in %+v", hl)
 	}
@@ -158,14 +162,14 @@ func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
 			t.Errorf("Predict(%v): err = %v, want ErrInvalidInput", f, err)
 		}
 		d, err := h.p.Decide(ctxT(t), f)
-		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceHeuristic || d.Reason != ReasonBadInput {
+		if !errors.Is(err, ErrInvalidInput) || d.Source != SourceReject || d.Approve || d.Probability != 0 || d.Reason != ReasonBadInput {
 			t.Errorf("Decide(%v) = %+v, %v", f, d, err)
 		}
 		h.p.Approve(f, 0.5)
 	}
-	// Approve falls back to the heuristic, which still judges a usable slice.
-	if !h.p.Approve([]float32{0.9, 0.9, 0.1, 99}, 0.65) {
-		t.Error("Approve on a too-long slice did not use the heuristic")
+	// Invalid input fails closed: the heuristic would approve this slice.
+	if h.p.Approve([]float32{0.9, 0.9, 0.1, 99}, 0.65) {
+		t.Error("Approve approved a too-long slice")
 	}
 	if h.p.Approve([]float32{nan, 0.9, 0.1}, 0.65) {
 		t.Error("Approve approved a NaN record")
@@ -180,7 +184,7 @@ func TestInvalidInputIsRejectedAndNeverSentToTheSidecar(t *testing.T) {
 
 func TestSidecarStderrIsForwardedToTheLogger(t *testing.T) {
 	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1)})
-	waitFor(t, 5*time.Second, "the child's log line", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the child's log line", func() bool {
 		return containsAll(h.log.String(), `"component":"sigmagate.infer"`, `"msg":"model loaded"`, `"version":"tiny-a"`)
 	})
 }
@@ -188,7 +192,7 @@ func TestSidecarStderrIsForwardedToTheLogger(t *testing.T) {
 func TestStartTimeoutKillsASilentChildAndRetries(t *testing.T) {
 	h := start(t, Config{Command: []string{"sh", "-c", "sleep 60", "sh"}, ModelDir: t.TempDir(),
 		StartTimeout: 150 * time.Millisecond})
-	waitFor(t, 10*time.Second, "two start timeouts", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "two start timeouts", func() bool {
 		v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "start_timeout"})
 		return v >= 2
 	})
@@ -196,7 +200,7 @@ func TestStartTimeoutKillsASilentChildAndRetries(t *testing.T) {
 
 func TestGarbageOnStdoutIsAProtocolErrorAndRestarts(t *testing.T) {
 	h := start(t, Config{Command: []string{"sh", "-c", "echo 'hello from a library'; sleep 60", "sh"}, ModelDir: t.TempDir()})
-	waitFor(t, 10*time.Second, "a protocol restart", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a protocol restart", func() bool {
 		v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "protocol"})
 		return v >= 1
 	})

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // load runs Decide in a loop on n goroutines until stop is closed, and
@@ -75,18 +77,18 @@ func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout})
 	l := startLoad(t, h.p, 16, timeout+300*time.Millisecond) // slack for a loaded CI machine
-	waitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
+	testutil.WaitFor(t, 10*time.Second, "model answers under load", func() bool { return l.model.Load() > 100 })
 	old := h.p.Health().PID
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "fallback answers after SIGKILL", func() bool { return l.fallback.Load() > 0 })
-	waitFor(t, 60*time.Second, "a restarted sidecar", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "fallback answers after SIGKILL", func() bool { return l.fallback.Load() > 0 })
+	testutil.WaitFor(t, 60*time.Second, "a restarted sidecar", func() bool {
 		hl := h.p.Health()
 		return hl.State == StateReady && hl.PID != old && hl.PID != 0
 	})
 	before := l.model.Load()
-	waitFor(t, 10*time.Second, "model answers after restart", func() bool { return l.model.Load() > before+100 })
+	testutil.WaitFor(t, 10*time.Second, "model answers after restart", func() bool { return l.model.Load() > before+100 })
 	l.end()
 	if n := l.slow.Load(); n > 0 {
 		t.Errorf("%d decisions took longer than the timeout", n)
@@ -129,7 +131,7 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 		t.Fatalf("Predict on a stopped child: err = %v, want ErrTimeout", err)
 	}
 	h.p.Approve(rec, 0.5) // third timeout in a row: the child is killed
-	waitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
 		hl := h.p.Health()
 		return hl.State == StateReady && hl.PID != old && hl.PID != 0
 	})
@@ -153,19 +155,21 @@ func TestReloadUnderLoadFailsNoRequest(t *testing.T) {
 	b := tinyModel(t, "tiny-b", 2)
 	dir := t.TempDir()
 	cur := linkCurrent(t, dir, a)
-	h := start(t, Config{ModelDir: cur, Timeout: 5 * time.Second})
+	// Hedging off: the test is that the sidecar answers every request
+	// across a reload; hedging would let the replica answer slow ones.
+	h := start(t, Config{ModelDir: cur, Timeout: 5 * time.Second, HedgeDelay: -1})
 	if v := h.p.ModelVersion(); v != "tiny-a" {
 		t.Fatalf("ModelVersion = %q", v)
 	}
 	l := startLoad(t, h.p, 8, 5*time.Second)
-	waitFor(t, 10*time.Second, "load", func() bool { return l.model.Load() > 200 })
+	testutil.WaitFor(t, 10*time.Second, "load", func() bool { return l.model.Load() > 200 })
 	linkCurrent(t, dir, b)
 	if err := h.p.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "tiny-b serving", func() bool { return h.p.ModelVersion() == "tiny-b" })
+	testutil.WaitFor(t, 30*time.Second, "tiny-b serving", func() bool { return h.p.ModelVersion() == "tiny-b" })
 	n := l.model.Load()
-	waitFor(t, 10*time.Second, "load after reload", func() bool { return l.model.Load() > n+200 })
+	testutil.WaitFor(t, 10*time.Second, "load after reload", func() bool { return l.model.Load() > n+200 })
 	l.end()
 	if f := l.fallback.Load(); f != 0 {
 		t.Fatalf("%d requests fell back during the reload", f)
@@ -215,7 +219,7 @@ import signal, subprocess, sys, time, msgpack
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 subprocess.Popen(["sleep", "60"])
-sys.stdout.buffer.write(msgpack.packb([2, "ready", [{"protocol": 1, "pid": 0, "model": None, "error": "stub"}]]))
+sys.stdout.buffer.write(msgpack.packb([2, "ready", [{"protocol": 2, "pid": 0, "model": None, "error": "stub"}]]))
 sys.stdout.flush()
 time.sleep(60)
 `

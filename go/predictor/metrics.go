@@ -24,6 +24,9 @@ const (
 	// ReasonFeatureOrder: Config.Features differs from the served model's
 	// order, so Decide's slice would be scored in the wrong columns.
 	ReasonFeatureOrder = "feature_order"
+	// ReasonSlow: the sidecar had not answered within the hedge delay, so
+	// the verified replica did (hedge.go); never a heuristic's reason.
+	ReasonSlow = "slow"
 )
 
 var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed, ReasonFeatureOrder}
@@ -39,8 +42,10 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	batchSize   prometheus.Histogram
 	modelInfo   *prometheus.GaugeVec
-	modelAge    prometheus.GaugeFunc
-	up          prometheus.GaugeFunc
+	// modelCreated: the served manifest's created time, for model-age alerts.
+	modelCreated *prometheus.GaugeVec
+	modelAge     prometheus.GaugeFunc
+	up           prometheus.GaugeFunc
 
 	// The model path's children, resolved once: WithLabelValues hashes
 	// its labels on every call.
@@ -55,11 +60,11 @@ func newMetrics(p *Predictor) *metrics {
 	m := &metrics{
 		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_predictions_total",
-			Help: "Decisions returned, by source (model, replica or heuristic).",
+			Help: "Decisions returned, by source (model, replica, heuristic, reject or custom).",
 		}, []string{"source"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_fallbacks_total",
-			Help: "Decisions answered by the heuristic fallback, by reason.",
+			Help: "Decisions answered by the fallback (Config.Fallback, or reject for bad input and a feature-order mismatch), by reason.",
 		}, []string{"reason"}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_timeouts_total",
@@ -88,6 +93,10 @@ func newMetrics(p *Predictor) *metrics {
 			Help: "1 for the model version being served, labelled with version and variant.",
 		}, []string{"version", "variant"}),
 	}
+	m.modelCreated = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sigmagate_predictor_model_created_timestamp_seconds",
+		Help: "The served model's manifest created time, in Unix seconds, labelled with its version; absent with no model.",
+	}, []string{"version"})
 	m.modelAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sigmagate_predictor_model_age_seconds",
 		Help: "Seconds since the served model was loaded (-1 with no model).",
@@ -114,7 +123,7 @@ func newMetrics(p *Predictor) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.predictions, m.fallbacks, m.timeouts, m.restarts, m.errors,
-		m.latency, m.batchSize, m.modelInfo, m.modelAge, m.up}
+		m.latency, m.batchSize, m.modelInfo, m.modelCreated, m.modelAge, m.up}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
@@ -132,16 +141,16 @@ func (m *metrics) observeModel(d time.Duration) {
 	m.modelLatency.Observe(d.Seconds())
 }
 
-func (m *metrics) observeFallback(reason string, d time.Duration) {
+func (m *metrics) observeFallback(src Source, reason string, d time.Duration) {
 	m.nFallback.Add(1)
 	for i, r := range fallbackReasons {
 		if r == reason {
 			m.fallbackByReason[i].Add(1)
 		}
 	}
-	m.predictions.WithLabelValues(string(SourceHeuristic)).Inc()
+	m.predictions.WithLabelValues(string(src)).Inc()
 	m.fallbacks.WithLabelValues(reason).Inc()
-	m.latency.WithLabelValues(string(SourceHeuristic)).Observe(d.Seconds())
+	m.latency.WithLabelValues(string(src)).Observe(d.Seconds())
 }
 
 func (m *metrics) error(kind string) {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/internal/drift"
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 // State is the sidecar's state as the predictor sees it.
@@ -46,16 +47,19 @@ const (
 type Source string
 
 const (
-	SourceModel     Source = "model"     // the sidecar's onnxruntime
-	SourceReplica   Source = "replica"   // the verified in-process replica of the same model version
-	SourceHeuristic Source = "heuristic" // the bot's old heuristic (fallback.go)
+	SourceModel     Source = "model"                   // the sidecar's onnxruntime
+	SourceReplica   Source = "replica"                 // the verified in-process replica of the same model version
+	SourceHeuristic Source = Source(FallbackHeuristic) // the bot's old heuristic (fallback.go)
+	SourceReject    Source = Source(FallbackReject)    // nothing approved: Config.Fallback reject, or bad input / feature order
+	SourceCustom    Source = Source(FallbackCustom)    // Config.FallbackFunc
 )
 
 // Decision is one answer with its provenance.
 type Decision struct {
 	Approve bool
 	// Probability is the model's class-1 probability (also from the
-	// replica); with the heuristic, its confidence (|tick_ratio| + |depth_ratio|)/2.
+	// replica); with the heuristic, its confidence min(1, (|tick_ratio| +
+	// |depth_ratio|)/2); with a FallbackFunc, its confidence; with reject, 0.
 	Probability float64
 	Threshold   float64
 	Source      Source
@@ -82,6 +86,7 @@ type Predictor struct {
 	view atomic.Pointer[view]
 
 	consecTimeouts atomic.Int64
+	h              *hedger // hedged decisions (hedge.go)
 
 	// The replica (replica.go, replica_native.go).
 	rm         *replicaMetrics
@@ -111,11 +116,14 @@ type view struct {
 	// orderErr is set while Config.Features is not the served model's order.
 	orderErr  error
 	threshold float64
-	version   string
-	variant   string
-	loadedAt  time.Time
-	pid       int
-	lastErr   string
+	// man is the served model's manifest (nil while none is served, or
+	// when it could not be read): its per-symbol thresholds.
+	man      *manifest.Manifest
+	version  string
+	variant  string
+	loadedAt time.Time
+	pid      int
+	lastErr  string
 }
 
 // New starts the sidecar and waits up to Config.StartTimeout (or ctx) for
@@ -136,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	}
 	p.m = newMetrics(p)
 	p.rm = newReplicaMetrics(p.m)
+	p.h = newHedger(&cfg)
 	p.initMonitors()
 	names := cfg.Features
 	if names == nil {
@@ -146,7 +155,7 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 		if err := p.m.register(cfg.Registerer); err != nil {
 			return nil, err
 		}
-		for _, c := range p.rm.collectors() {
+		for _, c := range append(p.rm.collectors(), p.h.collectors()...) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("predictor: register metrics (use one registry per Predictor): %w", err)
 			}
@@ -157,6 +166,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.startMonitors()
+	p.bg.Add(1)
+	go p.hedgeLoop()
 	if cfg.Mode == ModeReplica {
 		p.samples = make(chan sample, 16)
 		p.bg.Add(1)
@@ -177,8 +188,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 }
 
 // Approve reports whether to take the trade: the model's p >= threshold, or
-// the fallback's decision when the model cannot answer within the timeout
-// (or the input is invalid). A NaN threshold means the model's default.
+// the replica's or Config.Fallback's decision when the model cannot answer;
+// false for invalid input. A NaN threshold means the model's default.
 func (p *Predictor) Approve(features []float32, threshold float64) bool {
 	return p.ApproveContext(context.Background(), features, threshold)
 }
@@ -204,16 +215,18 @@ func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]f
 	if err != nil {
 		return nil, err
 	}
-	if d.Source == SourceHeuristic {
+	if d.Source != SourceModel && d.Source != SourceReplica {
 		return nil, d.Err
 	}
 	return []float32{float32(1 - d.Probability), float32(d.Probability)}, nil
 }
 
 // Decide answers with the serving model's default threshold (from its
-// manifest) and says who answered and why. The error is non-nil only for
-// invalid input (ErrInvalidInput); every other failure is a fallback
-// Decision with Reason and Err set.
+// manifest) and says who answered and why. The error is non-nil only for a
+// misconfiguration — invalid input (ErrInvalidInput) or Config.Features in
+// another order than the served model's (ErrFeatureOrder) — and the
+// Decision then approves nothing (Source reject). Every other failure is a
+// Decision from the replica or Config.Fallback with Reason and Err set.
 func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, error) {
 	return p.decide(ctx, features, math.NaN())
 }
@@ -221,6 +234,25 @@ func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, e
 // DecideThreshold is Decide with an explicit threshold.
 func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, threshold float64) (Decision, error) {
 	return p.decide(ctx, features, threshold)
+}
+
+// DecideSymbol is Decide at the served model's threshold for symbol
+// (Threshold(symbol)), taken from the same model state the decision reads.
+func (p *Predictor) DecideSymbol(ctx context.Context, symbol string, features []float32) (Decision, error) {
+	v := p.view.Load()
+	return p.decideView(ctx, v, features, v.thresholdFor(symbol))
+}
+
+// Threshold is the decision threshold the served model sets for symbol:
+// its manifest's symbol_thresholds entry, else its default_threshold; with
+// no model served, Config.DefaultThreshold.
+func (p *Predictor) Threshold(symbol string) float64 { return p.view.Load().thresholdFor(symbol) }
+
+func (v *view) thresholdFor(symbol string) float64 {
+	if v.man != nil {
+		return v.man.ThresholdFor(symbol)
+	}
+	return v.threshold
 }
 
 // Reload asks the sidecar to re-resolve its model path and load the model

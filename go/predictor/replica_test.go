@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // replicaModel builds one model of tests/fixtures/replica_model.py (train's
@@ -33,7 +35,7 @@ func replicaModel(t *testing.T, family string) string {
 
 func waitReplica(t *testing.T, h *harness, version string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "the replica of "+version+" verified", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the replica of "+version+" verified", func() bool {
 		return h.p.Health().Replica.Version == version
 	})
 }
@@ -107,18 +109,18 @@ func sidecarDownUnderLoad(t *testing.T, sig syscall.Signal, timeout time.Duratio
 		}
 		wg.Wait()
 	}()
-	waitFor(t, 10*time.Second, "model answers under load", func() bool { return model_.Load() > 200 })
+	testutil.WaitFor(t, 10*time.Second, "model answers under load", func() bool { return model_.Load() > 200 })
 	old := h.p.Health().PID
 	if err := syscall.Kill(old, sig); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "replica answers while the sidecar is down", func() bool { return repl.Load() > 200 })
-	waitFor(t, 60*time.Second, "a new sidecar", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "replica answers while the sidecar is down", func() bool { return repl.Load() > 200 })
+	testutil.WaitFor(t, 60*time.Second, "a new sidecar", func() bool {
 		hl := h.p.Health()
 		return hl.State == StateReady && hl.PID != old && hl.PID != 0
 	})
 	before := model_.Load()
-	waitFor(t, 10*time.Second, "model answers after the restart", func() bool { return model_.Load() > before+100 })
+	testutil.WaitFor(t, 10*time.Second, "model answers after the restart", func() bool { return model_.Load() > before+100 })
 	close(stop)
 	wg.Wait()
 	if n := heur.Load(); n > 0 {
@@ -149,7 +151,7 @@ func TestReplicaDisagreeingWithTheSidecarIsRefusedAndTheSidecarKeepsServing(t *t
 	model := tinyModel(t, "tiny-a", 1)
 	h := start(t, Config{ModelDir: model, Timeout: 300 * time.Millisecond,
 		corruptReplicaCheck: func(_ string, p []float64) { p[len(p)/2] += 1e-5 }})
-	waitFor(t, 30*time.Second, "the replica check to fail", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the replica check to fail", func() bool {
 		return strings.Contains(h.p.Health().Replica.Why, "disagrees with the sidecar")
 	})
 	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": "mismatch"}); v != 1 {
@@ -165,7 +167,7 @@ func TestReplicaDisagreeingWithTheSidecarIsRefusedAndTheSidecarKeepsServing(t *t
 	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
+	testutil.WaitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceHeuristic {
 		t.Fatalf("with no verified replica the heuristic answers, got %+v", d)
 	}
@@ -174,7 +176,7 @@ func TestReplicaDisagreeingWithTheSidecarIsRefusedAndTheSidecarKeepsServing(t *t
 func TestMLPModelHasNoReplicaAndFallsBackToTheHeuristic(t *testing.T) {
 	dir := replicaModel(t, "mlp")
 	h := start(t, Config{ModelDir: dir, Timeout: 300 * time.Millisecond})
-	waitFor(t, 30*time.Second, "the replica refused", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the replica refused", func() bool {
 		return strings.Contains(h.p.Health().Replica.Why, "no TreeEnsemble")
 	})
 	if !strings.Contains(h.log.String(), "no replica for this model") {
@@ -186,7 +188,7 @@ func TestMLPModelHasNoReplicaAndFallsBackToTheHeuristic(t *testing.T) {
 	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
+	testutil.WaitFor(t, 5*time.Second, "the sidecar seen down", func() bool { return h.p.Health().State != StateReady })
 	if d, _ := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1}); d.Source != SourceHeuristic || d.Reason != ReasonChildDown {
 		t.Fatalf("MLP with the sidecar down: %+v, want the heuristic", d)
 	}
@@ -203,7 +205,7 @@ func TestNativeModeAnswersFromTheReplicaAndTheSidecarAgreesOnSamples(t *testing.
 			t.Fatalf("native decision: %+v, %v", d, err)
 		}
 	}
-	waitFor(t, 10*time.Second, "samples confirmed on the sidecar", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "samples confirmed on the sidecar", func() bool {
 		v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_samples_total", nil)
 		return v >= 3
 	})
@@ -248,7 +250,7 @@ func TestNativeModeLeavesForTheSidecarOnASampleDisagreement(t *testing.T) {
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceReplica {
 		t.Fatalf("before the disagreement: %+v", d)
 	}
-	waitFor(t, 10*time.Second, "native mode left", func() bool { return !h.p.Health().Replica.Native })
+	testutil.WaitFor(t, 10*time.Second, "native mode left", func() bool { return !h.p.Health().Replica.Native })
 	if !strings.Contains(h.log.String(), "REPLICA DISAGREES WITH THE SIDECAR") {
 		t.Error("no loud log line for the disagreement")
 	}

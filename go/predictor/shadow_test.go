@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // liveKey is everything of a Decision the bot acts on, i.e. all but Latency.
@@ -83,20 +85,22 @@ func readShadowReport(t *testing.T, path string) ShadowStatus {
 func TestShadowScoringUnder64GoroutinesLeavesLiveDecisionsByteIdentical(t *testing.T) {
 	live, cand := tinyModel(t, "tiny-a", 1), tinyModel(t, "tiny-b", 2)
 	recs := randomRecords(3000, 11)
-	base := start(t, Config{ModelDir: live, Shadow: ShadowConfig{Disable: true}})
+	// Hedging off: on a loaded test host a hedged decision (source replica,
+	// same p) would differ from the other run for reasons of timing alone.
+	base := start(t, Config{ModelDir: live, HedgeDelay: -1, Shadow: ShadowConfig{Disable: true}})
 	want := decideAll(t, base.p, recs, 64)
 	base.p.Close()
 
 	link, report := shadowDir(t, cand)
-	h := start(t, Config{ModelDir: live, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond, ReportEvery: 100 * time.Millisecond}})
-	waitFor(t, 60*time.Second, "the shadow model to serve", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-b" })
+	h := start(t, Config{ModelDir: live, HedgeDelay: -1, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond, ReportEvery: 100 * time.Millisecond}})
+	testutil.WaitFor(t, 60*time.Second, "the shadow model to serve", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-b" })
 	got := decideAll(t, h.p, recs, 64)
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("record %d: live decision with a shadow %s, without %s", i, got[i], want[i])
 		}
 	}
-	waitFor(t, 30*time.Second, "the shadow to score the decisions", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the shadow to score the decisions", func() bool {
 		s := h.p.Health().Shadow
 		return s.Decisions+s.Dropped+s.ShadowFallbacks >= uint64(len(recs))
 	})
@@ -127,20 +131,20 @@ func TestShadowLinkAppearingLaterIsPickedUpAndItsRemovalStopsIt(t *testing.T) {
 	if err := os.Symlink(cand, filepath.Join(dir, "shadow")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the shadow link to be picked up", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-b" })
+	testutil.WaitFor(t, 60*time.Second, "the shadow link to be picked up", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-b" })
 	for _, r := range randomRecords(200, 3) {
 		if _, err := h.p.Decide(ctxT(t), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "shadow decisions", func() bool { return h.p.Health().Shadow.Decisions > 0 })
+	testutil.WaitFor(t, 30*time.Second, "shadow decisions", func() bool { return h.p.Health().Shadow.Decisions > 0 })
 	if err := os.Remove(filepath.Join(dir, "shadow")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the shadow to stop", func() bool { return !h.p.Health().Shadow.Active })
+	testutil.WaitFor(t, 30*time.Second, "the shadow to stop", func() bool { return !h.p.Health().Shadow.Active })
 	// The final report is written as the shadow stops, just after it stops counting as active.
 	report := filepath.Join(dir, ShadowReportFile)
-	waitFor(t, 30*time.Second, "the final report", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the final report", func() bool {
 		b, err := os.ReadFile(report)
 		return err == nil && strings.Contains(string(b), `"final": true`)
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 // sidecarOptions are the sidecar package's settings and the predictor's
@@ -80,13 +81,18 @@ func (p *Predictor) supervise(firstUp chan struct{}) {
 
 // setModel publishes the session and the model it reports.
 func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
+	var man *manifest.Manifest
+	if info.Model != nil {
+		man = p.loadManifest(info.Model)
+	}
 	p.update(func(v *view) {
 		if v.state == StateClosed {
 			return // Close is stopping this session; keep new calls on the fallback
 		}
-		v.sess, v.pid = s, s.PID()
+		v.sess, v.pid, v.man = s, s.PID(), man
 		if info.Model == nil {
 			v.state, v.version, v.variant, v.loadedAt = StateNoModel, "", "", time.Time{}
+			v.threshold = p.cfg.DefaultThreshold
 			v.modelLayout, v.orderErr = featureLayout{}, nil
 			if info.Error != nil {
 				v.lastErr = *info.Error
@@ -111,6 +117,15 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 		}
 	})
 	p.m.modelInfo.Reset()
+	p.m.modelCreated.Reset()
+	if man != nil {
+		if t, err := time.Parse(time.RFC3339Nano, man.Created); err == nil {
+			p.m.modelCreated.WithLabelValues(man.Version).Set(float64(t.UnixNano()) / 1e9)
+		} else {
+			p.log.Warn("the served manifest's created time is unreadable; sigmagate_predictor_model_created_timestamp_seconds is not exported",
+				"version", man.Version, "created", man.Created, "err", err)
+		}
+	}
 	if err := p.view.Load().orderErr; err != nil && info.Model != nil {
 		p.log.Error("feature order mismatch: Decide answers from the fallback (reason feature_order) until it is fixed; DecideNamed is unaffected",
 			"bot_features", p.cfg.Features, "model_features", info.Model.Features, "version", info.Model.Version, "err", err)
@@ -127,6 +142,26 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 		p.log.Warn("sidecar has no usable model; answering from the fallback and retrying", "pid", s.PID(), "why", msg)
 	}
 	p.replicaOnModel(s, info)
+}
+
+// loadManifest reads the manifest of the model the sidecar reports
+// serving: its per-symbol thresholds and creation time are not in the
+// handshake. Without it (an unreadable or moved directory) every symbol
+// gets the served model's default threshold.
+func (p *Predictor) loadManifest(mi *rpc.ModelInfo) *manifest.Manifest {
+	dir := mi.Path
+	if dir == "" {
+		dir = p.cfg.ModelDir
+	}
+	m, err := manifest.Load(dir)
+	if err == nil && m.Version != mi.Version {
+		err = fmt.Errorf("%s holds version %s, the sidecar serves %s (the model moved)", dir, m.Version, mi.Version)
+	}
+	if err != nil {
+		p.log.Warn("cannot read the served model's manifest: every symbol gets its default threshold", "version", mi.Version, "err", err)
+		return nil
+	}
+	return m
 }
 
 func (p *Predictor) setDown(err error) {

@@ -159,9 +159,9 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Man
 				e.Detail = "flagged out of distribution"
 			}
 		default:
-			e.Want = "ErrInvalidInput, fallback, not sent"
+			e.Want = "ErrInvalidInput, rejected, not sent"
 			e.Got = fmt.Sprintf("%s/%s err=%v", d.Source, d.Reason, err)
-			e.Pass = errors.Is(err, predictor.ErrInvalidInput) && d.Source == predictor.SourceHeuristic
+			e.Pass = errors.Is(err, predictor.ErrInvalidInput) && d.Source == predictor.SourceReject && !d.Approve
 		}
 		_ = p.Approve(c.f, 0.5) // must not panic
 		out = append(out, e)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 // onnxGraphScript writes a one-output model over the committed test model's
@@ -66,7 +68,7 @@ onnx.save(model, path)
 func modelDir(t *testing.T, python, root, dir, kind string) {
 	t.Helper()
 	if err := exec.Command(python, "-c", "import onnx").Run(); err != nil {
-		t.Skipf("building test models needs the onnx package in %s (make venv installs it): %v", python, err)
+		testutil.SkipOrFail(t, "building test models needs the onnx package in %s (make venv installs it): %v", python, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

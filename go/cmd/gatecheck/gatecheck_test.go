@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func sidecar(t *testing.T) (python, root string) {
@@ -23,7 +25,7 @@ func sidecar(t *testing.T) (python, root string) {
 		if os.Getenv("SIGMAGATE_PYTHON") != "" {
 			t.Fatalf("SIGMAGATE_PYTHON=%s: %v", python, err)
 		}
-		t.Skipf("gatecheck needs the Python sidecar: no %s (run make venv)", python)
+		testutil.SkipOrFail(t, "gatecheck needs the Python sidecar: no %s (run make venv)", python)
 	}
 	return python, root
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/featurestore"
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
@@ -49,7 +50,7 @@ func sidecar(t *testing.T) (root, python string) {
 		if os.Getenv("SIGMAGATE_PYTHON") != "" {
 			t.Fatalf("SIGMAGATE_PYTHON=%s is unusable: %v", python, err)
 		}
-		t.Skipf("needs the Python sidecar: %v", err)
+		testutil.SkipOrFail(t, "needs the Python sidecar: %v", err)
 	}
 	return root, python
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/defaults"
 )
 
 // Config tunes live drift monitoring: the live window of model decisions
@@ -47,25 +49,25 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Window == 0 {
-		c.Window = 5000
+		c.Window = defaults.DriftWindow
 	}
 	if c.PSI == 0 {
-		c.PSI = 0.2
+		c.PSI = defaults.DriftPSI
 	}
 	if c.OOD == 0 {
-		c.OOD = 0.05
+		c.OOD = defaults.DriftOOD
 	}
 	if c.ApprovalLow == 0 {
-		c.ApprovalLow = 0.5
+		c.ApprovalLow = defaults.DriftApprovalLow
 	}
 	if c.ApprovalHigh == 0 {
-		c.ApprovalHigh = 2
+		c.ApprovalHigh = defaults.DriftApprovalHigh
 	}
 	if c.Every <= 0 {
-		c.Every = time.Second
+		c.Every = defaults.DriftEvery
 	}
 	if c.WarnEvery <= 0 {
-		c.WarnEvery = time.Minute
+		c.WarnEvery = defaults.DriftWarnEvery
 	}
 	if c.MinDecisions <= 0 {
 		c.MinDecisions = c.Window
@@ -135,7 +137,7 @@ func New(cfg Config, log *slog.Logger) *Monitor {
 	if cfg.Window < 0 {
 		return nil
 	}
-	d := &Monitor{cfg: cfg, log: log, m: newMetrics(), ring: newRing(ringSize),
+	d := &Monitor{cfg: cfg, log: log, m: newMetrics(cfg.MinDecisions), ring: newRing(ringSize),
 		models: make(chan model, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	d.status.Store(&Status{})
 	return d
@@ -250,7 +252,7 @@ func (d *Monitor) run() {
 				continue
 			}
 			s := w.evaluate(ref, d.cfg, now)
-			d.m.set(s)
+			d.m.set(s, d.cfg.MinDecisions)
 			d.status.Store(&s)
 			if due(lastWarn, s.Alerts, now, d.cfg.WarnEvery) {
 				d.m.warnings.Inc()

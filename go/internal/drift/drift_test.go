@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
@@ -158,5 +159,60 @@ func TestDriftWarningIsRateLimitedPerAlertSoANewKindIsLoggedAtOnce(t *testing.T)
 		if got := due(last, s.alerts, t0.Add(s.at), time.Minute); got != s.want {
 			t.Fatalf("step %d (%v at %v): warn %v, want %v", i, s.alerts, s.at, got, s.want)
 		}
+	}
+}
+
+// present reports whether the registry holds a sample of name.
+func present(t *testing.T, reg *prometheus.Registry, name string) bool {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDriftGaugesStayUnsetUntilTheWindowHoldsMinDecisions(t *testing.T) {
+	rig := newRig(t) // Window 2000, MinDecisions its default, the window
+	if g := gauge(t, rig.reg, "sigmagate_predictor_drift_min_decisions", nil); g != 2000 {
+		t.Fatalf("min_decisions gauge = %v, want 2000", g)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 6 { // far off the training data: PSI would read several units
+		rig.d.Observe(testutil.TrainingRow(r, 4), 0.9)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the 6 decisions evaluated", func() bool { return rig.d.Snapshot().Decisions == 6 })
+	time.Sleep(20 * time.Millisecond)
+	if s := rig.d.Snapshot(); s.PSI[featDist] < 1 {
+		t.Fatalf("PSI on 6 shifted decisions = %v; the test needs a large raw value", s.PSI)
+	}
+	for _, name := range []string{"sigmagate_predictor_drift_psi", "sigmagate_predictor_drift_ood_share", "sigmagate_predictor_drift_approval_rate"} {
+		if present(t, rig.reg, name) {
+			t.Errorf("%s has a sample on a window of 6 decisions", name)
+		}
+	}
+	if g := gauge(t, rig.reg, "sigmagate_predictor_drift_window_decisions", nil); g != 6 {
+		t.Errorf("window_decisions = %v, want 6", g)
+	}
+	rig.feed(t, 44, 0, 2000)
+	for _, name := range []string{"sigmagate_predictor_drift_psi", "sigmagate_predictor_drift_ood_share", "sigmagate_predictor_drift_approval_rate"} {
+		if !present(t, rig.reg, name) {
+			t.Errorf("%s has no sample on a full window", name)
+		}
+	}
+}
+
+func TestDriftDefaultsAreTheProjectDefaults(t *testing.T) {
+	c := Config{}.withDefaults()
+	want := Config{Window: defaults.DriftWindow, PSI: defaults.DriftPSI, OOD: defaults.DriftOOD,
+		ApprovalLow: defaults.DriftApprovalLow, ApprovalHigh: defaults.DriftApprovalHigh,
+		Every: defaults.DriftEvery, WarnEvery: defaults.DriftWarnEvery, MinDecisions: defaults.DriftWindow}
+	if c != want {
+		t.Fatalf("defaults %+v, want %+v", c, want)
 	}
 }

@@ -160,45 +160,56 @@ func (w *window) evaluate(ref *reference, cfg Config, now time.Time) Status {
 	return s
 }
 
+// metrics are the monitor's gauges. PSI, OOD share and approval rate carry
+// no sample until the window holds MinDecisions decisions: on a part-filled
+// window (after a start or a new model) they are sampling noise, e.g. a PSI
+// of 6.8 over 6 decisions, which a dashboard or an alert would take at face value.
 type metrics struct {
-	psi, ood              *prometheus.GaugeVec
-	approval, refApproval prometheus.Gauge
-	decisions, alert      prometheus.Gauge
+	psi, ood, approval    *prometheus.GaugeVec
+	refApproval           prometheus.Gauge
+	decisions, alert, min prometheus.Gauge
 	warnings              prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(minDecisions int) *metrics {
 	g := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_" + name, Help: help})
 	}
-	return &metrics{
+	m := &metrics{
 		psi: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_psi",
-			Help: "Population stability index of the live window against the training bins, per feature."}, []string{"feature"}),
+			Help: "Population stability index of the live window against the training bins, per feature; absent until the window holds min_decisions."}, []string{"feature"}),
 		ood: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_ood_share",
-			Help: "Share of the live window outside the feature's training [min, max]."}, []string{"feature"}),
-		approval:    g("approval_rate", "Live approval rate at the reference threshold over the window."),
+			Help: "Share of the live window outside the feature's training [min, max]; absent until the window holds min_decisions."}, []string{"feature"}),
+		approval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sigmagate_predictor_drift_approval_rate",
+			Help: "Live approval rate at the reference threshold over the window; absent until the window holds min_decisions."}, nil),
 		refApproval: g("reference_approval_rate", "The served model's approval rate on its test split (manifest reference)."),
 		decisions:   g("window_decisions", "Decisions in the live drift window."),
+		min:         g("min_decisions", "Decisions the window needs before it is judged and the PSI, OOD share and approval rate gauges are set."),
 		alert:       g("alert", "1 while a drift threshold (PSI, OOD share, approval rate) is crossed."),
 		warnings: prometheus.NewCounter(prometheus.CounterOpts{Name: "sigmagate_predictor_drift_warnings_total",
 			Help: "Drift warnings logged (rate-limited)."}),
 	}
+	m.min.Set(float64(minDecisions))
+	return m
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.psi, m.ood, m.approval, m.refApproval, m.decisions, m.alert, m.warnings}
+	return []prometheus.Collector{m.psi, m.ood, m.approval, m.refApproval, m.decisions, m.min, m.alert, m.warnings}
 }
 
-func (m *metrics) set(s Status) {
+func (m *metrics) set(s Status, minDecisions int) {
 	m.psi.Reset()
 	m.ood.Reset()
-	for f, v := range s.PSI {
-		m.psi.WithLabelValues(f).Set(v)
+	m.approval.Reset()
+	if s.Decisions >= minDecisions {
+		for f, v := range s.PSI {
+			m.psi.WithLabelValues(f).Set(v)
+		}
+		for f, v := range s.OODShare {
+			m.ood.WithLabelValues(f).Set(v)
+		}
+		m.approval.WithLabelValues().Set(s.ApprovalRate)
 	}
-	for f, v := range s.OODShare {
-		m.ood.WithLabelValues(f).Set(v)
-	}
-	m.approval.Set(s.ApprovalRate)
 	m.refApproval.Set(s.ReferenceApprovalRate)
 	m.decisions.Set(float64(s.Decisions))
 	a := 0.0

@@ -1,5 +1,10 @@
 package rpc
 
+// ProtocolVersion is the version of docs/PROTOCOL.md this side speaks, the
+// `protocol` field of the sidecar's ready notification (infer/protocol.py's
+// PROTOCOL_VERSION; the cross-language vectors test ties the two).
+const ProtocolVersion = 2
+
 // Info is the map carried by `ready`, `model_loaded` and the `info` method.
 type Info struct {
 	Protocol int        `msgpack:"protocol"`

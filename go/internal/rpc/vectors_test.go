@@ -40,8 +40,8 @@ func loadVectors(t *testing.T) vectorFile {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Protocol != 2 || len(v.Cases) == 0 {
-		t.Fatalf("vectors: protocol %d, %d cases", v.Protocol, len(v.Cases))
+	if v.Protocol != ProtocolVersion || len(v.Cases) == 0 {
+		t.Fatalf("vectors: protocol %d (this side speaks %d), %d cases", v.Protocol, ProtocolVersion, len(v.Cases))
 	}
 	return v
 }

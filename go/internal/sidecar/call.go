@@ -17,6 +17,8 @@ var (
 	ErrSidecar = errors.New("predictor: sidecar error")
 	// ErrClosed: the session was shut down.
 	ErrClosed = errors.New("predictor: closed")
+	// ErrProtocolVersion: the sidecar speaks another protocol version.
+	ErrProtocolVersion = errors.New("predictor: sidecar protocol version mismatch")
 )
 
 // Why a Call failed; the predictor's Reason* constants of the same values.
@@ -33,6 +35,11 @@ type Call struct {
 	Features  []float32
 	done      chan struct{}
 	abandoned atomic.Bool
+
+	// state and late implement Hedge: whichever of the caller (hedging) and
+	// the finisher (answering) moves state off callWaiting first wins.
+	state atomic.Int32
+	late  func(*Call)
 
 	// Written before Done is closed:
 	P       float64
@@ -59,12 +66,39 @@ func (c *Call) Abandon() { c.abandoned.Store(true) }
 // took the call from its Writer.
 func (c *Call) Resolve(p float64, version string, ood bool) {
 	c.P, c.Version, c.OOD = p, version, ood
-	close(c.done)
+	c.finish()
 }
 
 // Fail answers the call with an error; only for a call no session holds
 // (one still queued after every session ended).
 func (c *Call) Fail(reason string, err error) {
 	c.Reason, c.Err = reason, err
+	c.finish()
+}
+
+const (
+	callWaiting int32 = iota
+	callAnswered
+	callHedged
+)
+
+// Hedge tells the call that its caller has answered elsewhere and stopped
+// waiting, but still wants to hear how it ends: late is called once, on
+// the goroutine that finishes the call (the session's reader, or whoever
+// fails it), with P… or Err set. The call stays queued or in flight. Hedge
+// reports false, and never calls late, when the call was finished first:
+// Done is then closed and the answer is the caller's to use. Calling Hedge
+// costs the finisher nothing but one atomic compare-and-swap, so no
+// goroutine waits for a hedged call.
+func (c *Call) Hedge(late func(*Call)) bool {
+	c.late = late // published by the swap below, read only after it
+	return c.state.CompareAndSwap(callWaiting, callHedged)
+}
+
+// finish closes Done, then hands the call to its hedge if its caller left.
+func (c *Call) finish() {
 	close(c.done)
+	if !c.state.CompareAndSwap(callWaiting, callAnswered) {
+		c.late(c)
+	}
 }

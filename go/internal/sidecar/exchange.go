@@ -61,6 +61,13 @@ func (s *Session) readLoop() {
 				s.Die("protocol", fmt.Errorf("bad ready notification: %w", err))
 				return
 			}
+			if info.Protocol != rpc.ProtocolVersion {
+				// A restart cannot fix this, but the supervisor's backoff keeps
+				// the retries (and this error in the log) slow until it is fixed.
+				s.o.Hooks.Error("protocol_version")
+				s.Die("protocol_version", versionMismatch(info.Protocol))
+				return
+			}
 			s.hello.Store(info)
 			s.ready <- info
 			continue
@@ -74,6 +81,17 @@ func (s *Session) readLoop() {
 			s.o.Log.Warn("ignoring a request from the sidecar", "method", m.Method)
 		}
 	}
+}
+
+// versionMismatch says which side to change when the sidecar speaks
+// another protocol version than this predictor.
+func versionMismatch(theirs int) error {
+	side := "the Go side (go/predictor) is older: upgrade the bot's sigmagate Go module, or downgrade the Python side (infer)"
+	if theirs < rpc.ProtocolVersion {
+		side = "the Python side (infer) is older: upgrade it (`make venv` in an updated checkout, or reinstall the package), or downgrade the bot's sigmagate Go module"
+	}
+	return fmt.Errorf("%w: the sidecar speaks protocol version %d, this predictor speaks %d (docs/PROTOCOL.md); %s",
+		ErrProtocolVersion, theirs, rpc.ProtocolVersion, side)
 }
 
 func decodeInfo(params []byte) (*rpc.Info, error) {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/sigmagate/sigmagate/go/manifest"
@@ -26,24 +25,24 @@ func TrainingRow(r *rand.Rand, shift float64) []float32 {
 }
 
 // WithReference writes into dir a manifest.json (copied from src when given,
-// else a minimal valid one) whose reference block is built from rows of
+// else from the committed vectors model, as version ref-test) whose reference block is built from rows of
 // TrainingRow drawn with a fixed seed, and returns dir.
 func WithReference(t testing.TB, dir, src string) string {
 	t.Helper()
-	raw := map[string]any{"schema": 1, "version": "ref-test", "features": ReferenceFeatures,
-		"input_name": "features", "output_name": "probability",
-		"default_threshold": 0.65, "serve_variant": "fp32",
-		"variants": map[string]any{"fp32": map[string]any{"file": "model.onnx",
-			"sha256": strings.Repeat("0", 64), "accepted": true}}}
-	if src != "" {
-		b, err := os.ReadFile(filepath.Join(src, manifest.FileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = map[string]any{}
-		if err := json.Unmarshal(b, &raw); err != nil {
-			t.Fatal(err)
-		}
+	fresh := src == ""
+	if fresh { // the committed vectors model's manifest: complete and valid
+		src = vectorsModel(t)
+	}
+	b, err := os.ReadFile(filepath.Join(src, manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := map[string]any{}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if fresh {
+		raw["version"] = "ref-test"
 	}
 	r := rand.New(rand.NewPCG(1, 0))
 	cols := make([][]float64, len(ReferenceFeatures))
@@ -57,7 +56,7 @@ func WithReference(t testing.TB, dir, src string) string {
 		feats[f] = decileBins(cols[i])
 	}
 	raw["reference"] = manifest.Reference{Features: feats, ApprovalRate: 0.35, ApprovalThreshold: 0.65, Rows: 20000}
-	b, err := json.Marshal(raw)
+	b, err = json.Marshal(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +64,31 @@ func WithReference(t testing.TB, dir, src string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// vectorsModel is tests/vectors/model of the checkout (SIGMAGATE_ROOT, else
+// the nearest parent of the working directory that holds it).
+func vectorsModel(t testing.TB) string {
+	t.Helper()
+	rel := filepath.Join("tests", "vectors", "model")
+	var dirs []string
+	if r := os.Getenv("SIGMAGATE_ROOT"); r != "" {
+		dirs = append(dirs, r)
+	}
+	wd, _ := os.Getwd()
+	for d := wd; ; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, rel, manifest.FileName)); err == nil {
+			return filepath.Join(d, rel)
+		}
+	}
+	t.Fatalf("no %s above %s: the committed vectors are part of the repository", rel, wd)
+	return ""
 }
 
 // decileBins mirrors train/publish/reference.py: deciles of the sample, duplicate
