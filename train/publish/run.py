@@ -22,6 +22,7 @@ from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
 from train.data.dataset import Dataset, build_dataset
 from train.data.load import read_records
 from train.data.parquet import sha256_data
+from train.data.provenance import detect as detect_provenance
 from train.data.records import Records
 from train.errors import GateFailedError
 from train.labels.labeler import LabelParams
@@ -130,6 +131,8 @@ def _publish(
             "rows": ds.rows,
             "embargo_s": ds.embargo_s,
             "symbol": args.symbol,
+            # "simulated" or "exported": the deploy script keeps simulated out of live dirs.
+            **detect_provenance(args.data),
         }
         training = {
             "search": best.search.mode,
