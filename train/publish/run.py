@@ -32,6 +32,7 @@ from train.onnx.check_vectors import write_check_vectors
 from train.onnx.export import VARIANT_FILES
 from train.publish import manifest as train_manifest
 from train.publish.reference import build_reference
+from train.publish.trader import TraderOptions
 
 log = logging.getLogger("train")
 
@@ -54,6 +55,7 @@ class FitArgs:
     engine: str = "local"  # or "dask" (train.distributed.engine)
     scheduler: str = "local"  # dask: "local" (a LocalCluster) or the scheduler's address
     workers: int = 2  # dask, --scheduler local: worker processes
+    trader: TraderOptions | None = None  # report.md's threshold advice and P&L (fee)
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
@@ -184,7 +186,7 @@ def _publish(
         if args.report:
             from train.publish.report import write_report
 
-            write_report(tmp, man, ds, best, results)
+            write_report(tmp, man, ds, best, results, args.trader)
             if args.walk_forward_s and recs is not None:
                 from train.backtest.walkforward import add_to_report
 
