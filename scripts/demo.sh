@@ -55,8 +55,11 @@ rm -rf "$DEMO"
 mkdir -p "$RUN" "$DEMO/logs" "$MODELS"
 touch "$MODELS/.sandbox"  # deploy_model.sh takes simulated-data models only into a sandbox
 # The data ends an hour ago; step 5 records that last hour, as the live bot would.
-"$BIN/gendb" -db "$DEMO/features.db" -hours "$HOURS" -ago 1h -seed 1 -corrupt 3 2>&1 |
-  grep -E '^gendb: wrote' | sed 's/^/  /' >&2
+gendb() { # the per-symbol lines go to the log; the total to the terminal
+  "$BIN/gendb" -db "$DEMO/features.db" "$@" 2>>"$DEMO/logs/gendb.out" || fail "gendb $* (see $DEMO/logs/gendb.out)"
+  grep -E '^gendb: wrote' "$DEMO/logs/gendb.out" | tail -n1 | sed 's/^/  /' >&2
+}
+gendb -hours "$HOURS" -ago 1h -seed 1 -corrupt 3
 note "-corrupt 3 plants 3 truncated records on purpose (a bot killed mid-write leaves such"
 note "records); the export below skips and counts them as 'undecodable'."
 
@@ -105,7 +108,7 @@ sleep 5
 bot_says
 
 step "5/9  the bot records one more hour; retrain and deploy model #2 while the bot runs (SIGHUP)"
-"$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 2
+gendb -hours 1 -seed 2
 V2="$(deploy)" || fail "second deploy (log in $DEMO/logs)"
 [[ "$V2" != "$V1" ]] || fail "the second deploy produced the same version $V1"
 sleep 5
@@ -122,7 +125,7 @@ sleep 5
 bot_says
 
 step "7/9  shadow deploy: retrain model #3 and install it at $MODELS/shadow; current stays $V2"
-"$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 3
+gendb -hours 1 -seed 3
 V3="$(deploy --shadow)" || fail "shadow deploy (log in $DEMO/logs)"
 [[ -n "$V3" && "$V3" != "$V2" ]] || fail "the shadow deploy printed '$V3'"
 [[ "$(readlink "$MODELS/current")" == "$V2" ]] || fail "--shadow moved current"
@@ -190,7 +193,8 @@ echo
 "$PY" scripts/model_summary.py "$MODELS/$SERVING" || true
 echo
 echo "models deployed: $V1 → $V2 → $V3 (shadow, promoted)"
-echo "serving at exit: $SERVING   ($MODELS/current → $(readlink "$MODELS/current"); data.provenance: simulated)"
+PROVENANCE="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"].get("provenance", "?"))' "$MODELS/$SERVING/manifest.json" 2>/dev/null || echo '?')"
+echo "serving at exit: $SERVING   ($MODELS/current → $(readlink "$MODELS/current"); data.provenance: $PROVENANCE)"
 echo "deploy logs:     $DEMO/logs/"
 echo "bot summary:     $DEMO/summary.json"
 echo "model report:    $REPORT   (the serving model's; trader section: threshold advice, P&L after fees)"
