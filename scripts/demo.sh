@@ -80,7 +80,7 @@ deploy() {
   tail -n1 "$out.stdout"
 }
 # The bot's last progress line (its stderr goes to simbot.out, apart from the deploys').
-bot_says() { grep -E 'decisions' "$DEMO/simbot.out" 2>/dev/null | tail -n1 | sed -E 's/^simbot: +/  bot: /; s/ +/ /g' >&2 || true; }
+bot_says() { grep -E '^simbot: +[0-9.]+s +[0-9]+ +decisions' "$DEMO/simbot.out" 2>/dev/null | tail -n1 | sed -E 's/^simbot: +/  bot: /; s/ +/ /g' >&2 || true; }
 status_field() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or "")' "$RUN/infer.status.json" "$1" 2>/dev/null || true; }
 wait_for() { # description timeout-seconds command...
   local what="$1" limit="$2"; shift 2
@@ -143,10 +143,10 @@ note " --promote refuses and current stays $V2)"
 shadow_seen() { "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["shadow_version"]==sys.argv[2] and r["decisions"]>=1000 else 1)' "$MODELS/shadow-report.json" "$V3" 2>/dev/null; }
 wait_for "the shadow report to show 1000 decisions of $V3" 90 shadow_seen
 out="$(promote)" || { echo "$out" >&2; fail "--promote refused $V3"; }
-grep -E 'shadow criteria hold|done: current' <<<"$out" | sed 's/^/  /' >&2
+grep -E 'shadow criteria hold|done: current' <<<"$out" | sed -E 's/^[0-9:]+ deploy: //; s/^/  /' >&2
 wait_for "the sidecar to serve $V3" 60 serving "$V3"
 echo "promoted: current -> $V3, the sidecar serves it" >&2
-sleep 3
+sleep 5  # the bot's next progress line then names $V3
 
 bot_says
 
