@@ -14,7 +14,7 @@ from train.publish.trader import MIN_APPROVALS, TraderOptions, advise, pnl_bps, 
 
 def _book(n_hi: int, n_mid: int, n_lo: int) -> dict[str, np.ndarray]:
     """Three score bands: p=0.9 with precision 0.5, p=0.6 with 0.75, p=0.2 with 0.25;
-    every winner moves +2 σ at horizon, every loser -1 σ, and σ is 10 bp of price."""
+    every winner moves +2 sigma at horizon, every loser -1 sigma, and sigma is 10 bp of price."""
     p, y = [], []
     for score, n, prec in ((0.9, n_hi, 0.5), (0.6, n_mid, 0.75), (0.2, n_lo, 0.25)):
         wins = round(n * prec)
