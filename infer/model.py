@@ -135,7 +135,11 @@ def load(
     """Resolve model_path (it may be a `current` symlink), validate and load it."""
     directory = Path(os.path.realpath(model_path))
     if not directory.is_dir():
-        raise ModelError(f"{model_path}: not a directory")
+        why = "not a directory" if directory.exists() else "no such model directory"
+        raise ModelError(
+            f"{model_path}: {why} (resolved to {directory}); deploy a model there first "
+            "(scripts/deploy_model.sh) or pass --model DIR"
+        )
     try:
         m = mf.load(directory)
         where = str(directory / mf.FILE_NAME)

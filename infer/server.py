@@ -276,7 +276,9 @@ class Server:
             for msgid in done:
                 self.out.fail(msgid, proto.RPCError(proto.RELOAD_FAILED, str(attempt.error)))
             log.warning(
-                "reload failed; keeping the old model",
+                "reload failed; keeping the old model"
+                if self.model
+                else "reload failed; no model is loaded, so predictions keep failing",
                 extra={"error": attempt.error, "path": attempt.path},
             )
         self._write_status(attempt.error)

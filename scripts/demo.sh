@@ -3,20 +3,26 @@
 #   simulated bot → BoltDB → export → train → validate → deploy → simulated bot deciding
 #   through the sidecar → a second model deployed mid-run (SIGHUP) → the sidecar killed once
 #   (fallback, restart) → a shadow model scored on live traffic, then promoted → the market
-#   changes regime and the drift monitor warns → summary. Generated files go to build/demo/; models to models/.
+#   changes regime and the drift monitor warns → summary.
+# Everything it writes stays in build/demo/ (wiped at each run), its models in
+# build/demo/models: a sandbox (.sandbox file) that the real models/ never mixes with.
+# The simulated data marks itself, so its models say data.provenance "simulated" and
+# deploy_model.sh refuses them in any models directory without a .sandbox file.
 # Environment: DEMO_HOURS (simulated hours of data, default 6), DEMO_SEARCH (train search
-# mode, default fast), DEMO_TRAIN_ARGS (extra `train fit` arguments), DEMO_RATE (decisions/s, default 2000), DEMO_WORKERS (default 8),
-# SIGMAGATE_MODELS_DIR (default models/).
+# mode, default fast), DEMO_TRAIN_ARGS (extra `train fit` arguments), DEMO_RATE
+# (decisions/s, default 2000), DEMO_WORKERS (default 8), SIGMAGATE_PYTHON (the Python
+# with the project installed; default .venv/bin/python, created with `make venv` if missing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export SIGMAGATE_ROOT="$ROOT"
+PY_GIVEN="${SIGMAGATE_PYTHON:-}"
 export SIGMAGATE_PYTHON="${SIGMAGATE_PYTHON:-$ROOT/.venv/bin/python}"
 PY="$SIGMAGATE_PYTHON"
 DEMO="$ROOT/build/demo"
 RUN="$DEMO/run"
-MODELS="${SIGMAGATE_MODELS_DIR:-$ROOT/models}"
+MODELS="$DEMO/models"  # never models/: that one serves the real bot
 HOURS="${DEMO_HOURS:-6}"
 SEARCH="${DEMO_SEARCH:-fast}"
 RATE="${DEMO_RATE:-2000}"
@@ -29,7 +35,13 @@ T0=$SECONDS
 step() { printf '\n\033[1;36m[%3ds] %s\033[0m\n' "$((SECONDS - T0))" "$*" >&2; }
 fail() { printf '\033[1;31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
 
-[[ -x "$PY" ]] || { step "setting up the virtualenv"; make --no-print-directory venv; }
+note() { printf '  %s\n' "$@" >&2; }
+if [[ ! -x "$PY" ]]; then
+  # A Python named by the caller is used as is, never replaced by a new virtualenv.
+  [[ -z "$PY_GIVEN" ]] || fail "SIGMAGATE_PYTHON=$PY_GIVEN is not an executable"
+  step "setting up the virtualenv"
+  make --no-print-directory venv
+fi
 command -v go >/dev/null || fail "Go is not installed (see README.md, Requirements)"
 
 step "1/9  building the Go tools (gendb, export, simbot)"
@@ -40,25 +52,42 @@ done
 
 step "2/9  simulating the bot: ${HOURS} h of candidate trades for 3 symbols into a BoltDB"
 rm -rf "$DEMO"
-mkdir -p "$RUN" "$DEMO/logs"
-rm -f "$MODELS/shadow" "$MODELS/shadow-report.json"  # a shadow left by an earlier run
+mkdir -p "$RUN" "$DEMO/logs" "$MODELS"
+touch "$MODELS/.sandbox"  # deploy_model.sh takes simulated-data models only into a sandbox
 # The data ends an hour ago; step 5 records that last hour, as the live bot would.
-"$BIN/gendb" -db "$DEMO/features.db" -hours "$HOURS" -ago 1h -seed 1 -corrupt 3
+gendb() { # the per-symbol lines go to the log; the total to the terminal
+  "$BIN/gendb" -db "$DEMO/features.db" "$@" 2>>"$DEMO/logs/gendb.out" || fail "gendb $* (see $DEMO/logs/gendb.out)"
+  grep -E '^gendb: wrote' "$DEMO/logs/gendb.out" | tail -n1 | sed 's/^/  /' >&2
+}
+gendb -hours "$HOURS" -ago 1h -seed 1 -corrupt 3
+note "-corrupt 3 plants 3 truncated records on purpose (a bot killed mid-write leaves such"
+note "records); the export below skips and counts them as 'undecodable'."
 
+# The deploy's own lines (and train's progress bars) go to a file; the terminal gets the
+# lines that say what happened. Prints the version on stdout.
+DEPLOYS=0
+DIGEST='deploy: (export: [0-9]+ records|validate: |smoke test: ok|.*simulated data|shadow: |switched current|done: |FAILED|automatic rollback|rolled back)|^export: wrote'
 deploy() {
-  local extra=()
+  local extra=() out rc=0
   for a in "${TRAIN_EXTRA[@]}"; do extra+=(--train-arg "$a"); done
+  DEPLOYS=$((DEPLOYS + 1))
+  out="$DEMO/logs/deploy-$DEPLOYS.out"
   scripts/deploy_model.sh -b "$DEMO/features.db" --search "$SEARCH" --models-dir "$MODELS" "${extra[@]}" \
     --pidfile "$RUN/infer.pid" --status-file "$RUN/infer.status.json" --log-dir "$DEMO/logs" "$@" \
-    | tail -n1
+    2>"$out" >"$out.stdout" || rc=$?
+  grep -E "$DIGEST" "$out" | sed -E 's/^[0-9:]+ deploy: //; s/^/  /' >&2
+  [[ $rc -eq 0 ]] || { echo "  (full output: $out)" >&2; return "$rc"; }
+  tail -n1 "$out.stdout"
 }
+# The bot's last progress line (its stderr goes to simbot.out, apart from the deploys').
+bot_says() { grep -E '^simbot: +[0-9.]+s +[0-9]+ +decisions' "$DEMO/simbot.out" 2>/dev/null | tail -n1 | sed -E 's/^simbot: +/  bot: /; s/ +/ /g' >&2 || true; }
 status_field() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or "")' "$RUN/infer.status.json" "$1" 2>/dev/null || true; }
 wait_for() { # description timeout-seconds command...
   local what="$1" limit="$2"; shift 2
   local end=$((SECONDS + limit))
   until "$@"; do
     [[ $SECONDS -lt $end ]] || fail "timed out after ${limit}s waiting for $what"
-    kill -0 "$SIMBOT" 2>/dev/null || fail "the simulated bot exited early (see $DEMO/simbot.log)"
+    kill -0 "$SIMBOT" 2>/dev/null || fail "the simulated bot exited early (see $DEMO/simbot.out and simbot.log)"
     sleep 0.2
   done
 }
@@ -70,18 +99,20 @@ V1="$(deploy)" || fail "first deploy (log in $DEMO/logs)"
 step "4/9  starting the simulated bot: $WORKERS goroutines, $RATE decisions/s, sidecar via go/predictor"
 "$BIN/simbot" -db "$DEMO/features.db" -model "$MODELS/current" -workers "$WORKERS" -rate "$RATE" \
   -pidfile "$RUN/infer.pid" -status-file "$RUN/infer.status.json" -log "$DEMO/simbot.log" \
-  -json "$DEMO/summary.json" -metrics-file "$DEMO/metrics.prom" >"$DEMO/summary.txt" &
+  -json "$DEMO/summary.json" -metrics-file "$DEMO/metrics.prom" >"$DEMO/summary.txt" 2>"$DEMO/simbot.out" &
 SIMBOT=$!
 trap 'kill -TERM "$SIMBOT" 2>/dev/null || true; wait "$SIMBOT" 2>/dev/null || true' EXIT
 serving() { [[ "$(status_field version)" == "$1" ]]; }
 wait_for "the sidecar to serve $V1" 120 serving "$V1"
 sleep 5
+bot_says
 
 step "5/9  the bot records one more hour; retrain and deploy model #2 while the bot runs (SIGHUP)"
-"$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 2
+gendb -hours 1 -seed 2
 V2="$(deploy)" || fail "second deploy (log in $DEMO/logs)"
 [[ "$V2" != "$V1" ]] || fail "the second deploy produced the same version $V1"
 sleep 5
+bot_says
 
 step "6/9  killing the sidecar (SIGKILL): the bot's decisions continue from the verified in-process replica of the same model while predictor restarts it"
 OLD_PID="$(status_field pid)"
@@ -91,9 +122,10 @@ restarted() { local p; p="$(status_field pid)"; [[ -n "$p" && "$p" != "$OLD_PID"
 wait_for "the sidecar to restart" 120 restarted
 echo "sidecar restarted as pid $(status_field pid), serving $(status_field version)" >&2
 sleep 5
+bot_says
 
-step "7/9  shadow deploy: retrain model #3 and install it at models/shadow; current stays $V2"
-"$BIN/gendb" -db "$DEMO/features.db" -hours 1 -seed 3
+step "7/9  shadow deploy: retrain model #3 and install it at $MODELS/shadow; current stays $V2"
+gendb -hours 1 -seed 3
 V3="$(deploy --shadow)" || fail "shadow deploy (log in $DEMO/logs)"
 [[ -n "$V3" && "$V3" != "$V2" ]] || fail "the shadow deploy printed '$V3'"
 [[ "$(readlink "$MODELS/current")" == "$V2" ]] || fail "--shadow moved current"
@@ -101,18 +133,33 @@ promote() {
   scripts/deploy_model.sh --models-dir "$MODELS" --pidfile "$RUN/infer.pid" \
     --status-file "$RUN/infer.status.json" --log-dir "$DEMO/logs" --promote "$@" 2>&1
 }
-# Too early: the shadow has not seen enough live decisions yet, so the gate refuses.
+# Too early, on purpose: the shadow has not seen enough live decisions yet, so the gate
+# must refuse. The refusal is the point; the demo fails if it is accepted.
+note "a deliberate, too-early --promote (asking for 1,000,000 shadow decisions): it must be refused"
 if out="$(promote --min-decisions 1000000)"; then fail "--promote accepted a shadow with too few decisions"; fi
-grep -E 'does not meet|no shadow report' <<<"$out" | sed 's/^/  /' >&2
+grep -E 'does not meet|no shadow report' <<<"$out" | sed -E 's/^[0-9:]+ deploy: FAILED: /  expected refusal: /' >&2
+note "(the predictor writes shadow-report.json every 10 s; until it has enough decisions,"
+note " --promote refuses and current stays $V2)"
 shadow_seen() { "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["shadow_version"]==sys.argv[2] and r["decisions"]>=1000 else 1)' "$MODELS/shadow-report.json" "$V3" 2>/dev/null; }
 wait_for "the shadow report to show 1000 decisions of $V3" 90 shadow_seen
 out="$(promote)" || { echo "$out" >&2; fail "--promote refused $V3"; }
-grep -E 'shadow criteria hold|done: current' <<<"$out" | sed 's/^/  /' >&2
+grep -E 'shadow criteria hold|done: current' <<<"$out" | sed -E 's/^[0-9:]+ deploy: //; s/^/  /' >&2
 wait_for "the sidecar to serve $V3" 60 serving "$V3"
 echo "promoted: current -> $V3, the sidecar serves it" >&2
-sleep 3
+sleep 5  # the bot's next progress line then names $V3
+
+bot_says
 
 step "8/9  the market changes regime (SIGUSR1 to the bot): the drift monitor must warn"
+early="$(grep -c 'DRIFT' "$DEMO/simbot.out" || true)"
+if [[ "$early" -gt 0 ]]; then
+  note "before the change the monitor raised $early alert(s):"
+  grep 'DRIFT' "$DEMO/simbot.out" | sed -E 's/^simbot: DRIFT model ([^ ]+) over ([0-9]+) decisions: ([^;]+);.*(approval [0-9.]+ \(training [0-9.]+\)).*/    \1: \3 after \2 decisions, \4/' >&2
+  note "an approval-rate alert here is no drift: the bot replays recorded candidates in time" \
+    "order, so a 5000-decision window is a few minutes of one market, and approvals come in" \
+    "bursts; the window's approval rate can leave the 0.5-2x band of the test split's. The" \
+    "feature alert (PSI) below is the one that tells a changed market."
+fi
 SHIFT_AT=$(($(wc -l <"$DEMO/simbot.log") + 1))  # only warnings after the shift count
 kill -USR1 "$SIMBOT"
 # The warning that names a PSI alert (an approval-rate alert may come earlier: the live rate
@@ -127,6 +174,7 @@ print("  PSI", {k: round(v, 3) for k, v in r["psi"].items()}, " OOD", {k: round(
 print("  approval %.3f (training %.3f)" % (r["approval_rate"], r["reference_approval_rate"]))' >&2
 
 step "9/9  stopping the bot"
+SERVING="$(status_field version)"
 kill -TERM "$SIMBOT"
 wait "$SIMBOT" || fail "the simulated bot failed (see $DEMO/simbot.log)"
 trap - EXIT
@@ -139,12 +187,15 @@ grep -q '^sigmagate_predictor_replica_answers_total{reason="child_down"}' "$DEMO
 grep -E '^sigmagate_predictor_(drift_(psi|ood_share|approval_rate|reference_approval_rate|alert)|shadow_(decisions|agreements)_total)' \
   "$DEMO/metrics.prom" | sed 's/^/  /' || true
 
-REPORT="$MODELS/$V2/report.md"
+SERVING="${SERVING:-$(readlink "$MODELS/current")}"
+REPORT="$MODELS/$SERVING/report.md"
 echo
-"$PY" scripts/model_summary.py "$MODELS/$V2" || true
+"$PY" scripts/model_summary.py "$MODELS/$SERVING" || true
 echo
-echo "models deployed: $V1 → $V2 → $V3 (shadow, promoted)   (models/current → $(readlink "$MODELS/current"))"
+echo "models deployed: $V1 → $V2 → $V3 (shadow, promoted)"
+PROVENANCE="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"].get("provenance", "?"))' "$MODELS/$SERVING/manifest.json" 2>/dev/null || echo '?')"
+echo "serving at exit: $SERVING   ($MODELS/current → $(readlink "$MODELS/current"); data.provenance: $PROVENANCE)"
 echo "deploy logs:     $DEMO/logs/"
 echo "bot summary:     $DEMO/summary.json"
-echo "model report:    $REPORT"
+echo "model report:    $REPORT   (the serving model's; trader section: threshold advice, P&L after fees)"
 echo "demo finished in $((SECONDS - T0)) s"

@@ -59,6 +59,10 @@ shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
       --min-agreement X   share of decisions where shadow and live agree (default 0.8)
       --approval-band L,H shadow's live approval rate within L..H x its test-split rate
                           (manifest reference; the live model's rate if it has none; default 0.5,2)
+      --allow-simulated   deploy, shadow, promote or roll back to a model trained on
+                          simulated data (manifest data.provenance) in a models directory
+                          that has no .sandbox file; without it such a model is refused
+                          there, so made-up data never decides real trades
       --dry-run           do every check, change nothing, say what would happen
       --log-dir DIR       where deploy-<timestamp>.log goes (env SIGMAGATE_LOG_DIR; default logs/)
   -h, --help
@@ -75,6 +79,7 @@ STATUS_FILE="${SIGMAGATE_STATUS_FILE:-$ROOT/run/infer.status.json}"
 RELOAD_TIMEOUT=30
 LOG_DIR="${SIGMAGATE_LOG_DIR:-$ROOT/logs}"
 TRAIN_ARGS=()
+ALLOW_SIMULATED=0
 # The promotion defaults are modelformat/defaults.py's PROMOTE_*, copied because a rollback
 # must work without Python; tests/scripts/test_deploy_defaults.py proves the copies equal.
 SHADOW=0; PROMOTE=0; FORCE=0; MIN_DECISIONS=1000; MIN_AGREEMENT=0.8; APPROVAL_BAND=0.5,2
@@ -112,6 +117,7 @@ parse_args() {
         ROLLBACK=1
         if [[ $# -ge 2 && "$2" != -* ]]; then ROLLBACK_TO="$2"; shift; fi ;;
       --dry-run) DRY_RUN=1 ;;
+      --allow-simulated) ALLOW_SIMULATED=1 ;;
       --shadow) SHADOW=1 ;;
       --promote) PROMOTE=1 ;;
       --force) FORCE=1 ;;

@@ -67,6 +67,23 @@ report_current() {
   fi
 }
 die() { log "FAILED: $*"; report_current; exit 1; }
+# A model trained on simulated data (manifest data.provenance, docs/MODEL_FORMAT.md)
+# goes only into a sandbox: a models directory holding a .sandbox file (the demo's
+# build/demo/models), or anywhere with --allow-simulated. Read with grep, not Python,
+# because a rollback runs without Python.
+SANDBOX_MARK=".sandbox"
+guard_simulated() { # what model_dir version
+  grep -Eq '"provenance"[[:space:]]*:[[:space:]]*"simulated"' "$2/manifest.json" 2>/dev/null || return 0
+  if [[ -f "$MODELS_DIR/$SANDBOX_MARK" ]]; then
+    log "$3 was trained on simulated data; $MODELS_DIR is a sandbox ($SANDBOX_MARK)"
+  elif [[ $ALLOW_SIMULATED -eq 1 ]]; then
+    log "WARNING: $3 was trained on simulated data; putting it in $MODELS_DIR anyway (--allow-simulated)"
+  else
+    die "$1: $3 was trained on simulated data (manifest data.provenance) and $MODELS_DIR" \
+      "has no $SANDBOX_MARK file, so it may serve real trades; use a sandbox models directory" \
+      "(touch DIR/$SANDBOX_MARK), or pass --allow-simulated"
+  fi
+}
 # Anything that fails without its own message still says what failed and where current is.
 set -E
 trap 'rc=$?; log "FAILED: exit $rc at line $LINENO: $BASH_COMMAND"; report_current; exit $rc' ERR
@@ -121,11 +138,13 @@ if [[ $ROLLBACK -eq 1 ]]; then
     tar -C "$restore" -xzf "$archive" 9>&- || die "cannot extract $archive"
     [[ -d "$restore/$target" ]] || die "backup $archive does not hold a directory $target"
     verify_version "$restore/$target" "$target" || die "backup $archive is corrupt (see above)"
+    guard_simulated --rollback "$restore/$target" "$target"
     if [[ $DRY_RUN -eq 0 ]]; then
       mv -T "$restore/$target" "$MODELS_DIR/$target"
     fi
   else
     verify_version "$MODELS_DIR/$target" "$target" || die "--rollback: $target is not servable (see above)"
+    guard_simulated --rollback "$MODELS_DIR/$target" "$target"
   fi
   activate rollback "$target"
   exit 0
@@ -182,6 +201,7 @@ line="$(exec 9>&-; checks validate "$SRC" "${vargs[@]}")" || die "validation of 
 IFS=$'\t' read -r VERSION auc floor <<<"$line"
 plain_name "$VERSION" || die "validation of $SRC: '$VERSION' is not a version name"
 log "validate: $VERSION manifest ok, every file matches its sha256, metrics.test.auc=$auc (floor $floor)"
+if [[ $SHADOW -eq 1 ]]; then guard_simulated --shadow "$SRC" "$VERSION"; else guard_simulated deploy "$SRC" "$VERSION"; fi
 if [[ $SKIP_SMOKE -eq 0 ]]; then
   # Smoke-test the variant the running sidecar serves, when we can tell.
   read_status

@@ -21,6 +21,7 @@ from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
 from train.monitor.cli import add_compare_parser, cmd_compare, cmd_monitor
 from train.monitor.cli import add_parser as add_monitor_parser
+from train.publish.trader import DEFAULT_FEE_BPS
 
 log = logging.getLogger("train")
 
@@ -83,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-report", action="store_true", help="skip report.md and plots")
     f.add_argument("--walk-forward", type=duration, metavar="DURATION",
                    help="report.md: add a walk-forward, retraining every DURATION")  # fmt: skip
+    f.add_argument(
+        "--fee-bps", type=float, default=DEFAULT_FEE_BPS, metavar="BP",
+        help=f"report.md: round-trip fee per trade, basis points ({DEFAULT_FEE_BPS:g})",
+    )  # fmt: skip
+    f.add_argument(
+        "--advice-precision", type=_unit, default=None, metavar="P",
+        help="report.md: advise the lowest threshold reaching this test precision "
+        "(default: the test precision at --threshold)",
+    )  # fmt: skip
     add_backtest_parser(sub)
     add_monitor_parser(sub)
     add_compare_parser(sub)
@@ -121,6 +131,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     from train.labels.labeler import LabelParams
     from train.model.fit import FitOptions
     from train.publish.run import FitArgs, parse_families, run_fit
+    from train.publish.trader import TraderOptions
 
     feats = parse_features(a.features)
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
@@ -133,6 +144,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
         raise InputError("--scheduler needs --engine dask")
     if a.engine == "dask" and a.walk_forward:
         raise InputError("--walk-forward retrains in one process: use it with --engine local")
+    if not a.fee_bps >= 0:
+        raise InputError(f"--fee-bps must be >= 0 basis points, got {a.fee_bps}")
     tune = a.tune_rows if a.tune_rows is not None else (20000 if a.search == "grid" else 100000)
     args = FitArgs(
         data=a.data,
@@ -160,6 +173,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
         engine=a.engine,
         scheduler=a.scheduler,
         workers=a.workers,
+        trader=TraderOptions(fee_bps=a.fee_bps, advice_precision=a.advice_precision),
     )
     path = run_fit(args)
     log.info("published %s", path)

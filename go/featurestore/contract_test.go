@@ -14,7 +14,7 @@ import (
 
 // The features `train fit --features` accepts (modelformat/defaults.py KNOWN_FEATURES)
 // are exactly the numbers the bot records: the JSON tags of FeatureRecord
-// other than symbol and timestamp. Both sides are read as the programs see
+// other than symbol, timestamp and the simulated marker. Both sides are read as the programs see
 // them — reflection here, the imported module in Python — not parsed as text.
 func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 	argv, root, err := predictor.DetectSidecar()
@@ -35,7 +35,7 @@ func TestTrainKnownFeaturesAreTheRecordsJSONFields(t *testing.T) {
 	rt := reflect.TypeOf(featurestore.FeatureRecord{})
 	for i := range rt.NumField() {
 		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-		if name != "symbol" && name != "timestamp" && name != "" && name != "-" {
+		if name != "symbol" && name != "timestamp" && name != "simulated" && name != "" && name != "-" {
 			recorded = append(recorded, name)
 		}
 	}

@@ -35,6 +35,13 @@ type FeatureRecord struct {
 	RollingVolatility *float64 `json:"rolling_volatility,omitempty"`
 	BidAskSpread      *float64 `json:"bid_ask_spread,omitempty"`
 	VolumeSpike       *float64 `json:"volume_spike,omitempty"`
+
+	// Simulated marks a record a simulator made up (go/cmd/gendb, `train sample`);
+	// a real bot never sets it. It travels through the export, and `train fit`
+	// records the data's provenance from it, so a model trained on made-up data
+	// says so in its manifest and the deploy script keeps it out of a live
+	// models directory.
+	Simulated bool `json:"simulated,omitempty"`
 }
 
 // Key is the record's bbolt key, SYMBOL_<unix-nanoseconds>.

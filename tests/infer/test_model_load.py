@@ -98,3 +98,13 @@ def test_corrupt_unserved_variant_file_refuses_the_directory(tmp_path: Path) -> 
     fp16.write_bytes(fp16.read_bytes() + b"\0")
     with pytest.raises(ModelError, match=r"model\.fp16\.onnx: sha256"):
         load(str(d), variant="fp32")
+
+
+def test_missing_model_directory_says_so_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "current").symlink_to("never-deployed")
+    with pytest.raises(ModelError, match=r"current: no such model directory .*deploy_model\.sh"):
+        load(str(tmp_path / "models" / "current"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ModelError, match=r"file: not a directory"):
+        load(str(tmp_path / "file"))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.train.conftest import run_cli
+from train.backtest import walkforward_report
 from train.backtest.walkforward import (
+    MIN_PERIOD_ROWS,
     WalkForwardConfig,
     add_to_report,
+    excluded_reason,
     parse_duration,
     walk_forward,
 )
@@ -71,7 +76,8 @@ def test_periods_follow_the_retrain_clock_and_each_model_saw_only_its_past(backt
         assert per["retrain"]["deployed"] and per["model_since"] == per["start"]
     train_rows = [per["retrain"]["train_rows"] for per in periods]
     assert train_rows == sorted(train_rows) and train_rows[0] < train_rows[-1]
-    assert sum(per["rows"] for per in periods) == backtest["pooled"]["rows"]
+    usable = [per for per in periods if not per["excluded"]]
+    assert sum(per["rows"] for per in usable) == backtest["pooled"]["rows"]
     assert backtest["once"]["trained_on"] == [backtest["first"], periods[0]["start"]]
 
 
@@ -153,7 +159,7 @@ def test_fit_with_walk_forward_publishes_a_report_with_both_sections(tiny_data, 
     report = (model / "report.md").read_text()
     assert "## In trading terms (test split)" in report
     assert f"## Walk-forward: retrained every {PERIOD} vs trained once" in report
-    assert "| **all periods** |" in report
+    assert re.search(r"\| \*\*all (periods|\d+ usable periods)\*\* \|", report)
     for f in ("trading.png", "trading.json", "walkforward.png", "walkforward.json"):
         assert (model / f).stat().st_size > 0
     wf = json.loads((model / "walkforward.json").read_text())
@@ -169,3 +175,22 @@ def test_a_walk_forward_without_enough_data_is_skipped_not_fatal(tiny_data, tmp_
     text = (tmp_path / "report.md").read_text()
     assert text.startswith("# Model\n") and "## Walk-forward" in text and "Skipped" in text
     assert not (tmp_path / "walkforward.json").exists()
+
+
+def test_too_small_or_one_class_periods_are_flagged_and_left_out_of_the_pooled_figures(
+    tiny_data, tmp_path
+):
+    """36-minute periods after a 30-minute first window: the second period is the data's
+    last minute or so, fewer than MIN_PERIOD_ROWS labelled rows."""
+    cfg = WalkForwardConfig(FEATURES, LabelParams(), every_s=36 * 60, first_s=30 * 60)
+    res = walk_forward(read_records(tiny_data, FEATURES), cfg)
+    big, small = res["periods"]
+    assert big["excluded"] is None and big["rows"] >= MIN_PERIOD_ROWS
+    assert small["excluded"] == f"{small['rows']} rows < {MIN_PERIOD_ROWS}"
+    assert res["pooled"]["rows"] == big["rows"]
+    assert (res["pooled"]["periods"], res["pooled"]["excluded"]) == (1, 1)
+    md = "\n".join(walkforward_report.write(tmp_path, res, "wf"))
+    assert f"⚠ excluded: {small['rows']} rows < {MIN_PERIOD_ROWS}" in md
+    assert "**all 1 usable periods**" in md and "1 period(s) excluded" in md
+    assert excluded_reason(np.ones(500, dtype=np.int64)) == "one class only (base rate 1.000)"
+    assert excluded_reason(np.array([0, 1] * 150)) is None

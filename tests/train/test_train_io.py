@@ -40,7 +40,7 @@ def test_max_bad_skips_and_counts_malformed_lines(tmp_path):
     recs = read_records(p, FEATS, max_bad=2)
     assert (len(recs), recs.read, recs.bad) == (2, 4, 2)
     assert recs.bad_examples[0].endswith(
-        "f.jsonl:2: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+        "f.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes at column 2"
     )
     assert ":3: field 'price' must be a number" in recs.bad_examples[1]
     with pytest.raises(InputError, match=r":3: .*more than --max-bad=1"):

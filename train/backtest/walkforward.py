@@ -118,6 +118,21 @@ def _scores(y: np.ndarray, p: np.ndarray, rev: np.ndarray, hor: np.ndarray, thr:
     return {"auc": auc, **{k: v for k, v in row.items() if k != "threshold"}}
 
 
+# A period with fewer labelled rows, or with one class only, says nothing about the gate
+# (precision of a handful of approvals, no AUC): it is shown, flagged, and left out of
+# the pooled figures.
+MIN_PERIOD_ROWS = 200
+
+
+def excluded_reason(y: np.ndarray) -> str | None:
+    """Why a period's rows are too few or degenerate to judge the gate by, or None."""
+    if len(y) < MIN_PERIOD_ROWS:
+        return f"{len(y)} rows < {MIN_PERIOD_ROWS}"
+    if len(np.unique(y)) < 2:
+        return f"one class only (base rate {float(y.mean()):.3f})"
+    return None
+
+
 def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
     rows = _labelled(recs, cfg)
     every = round(cfg.every_s * NS)
@@ -166,20 +181,29 @@ def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
             "base_rate": float(y.mean()) if m.any() else None, "retrain": retrain,
             "model_since": serving["since"],
         }  # fmt: skip
+        entry["excluded"] = excluded_reason(y)
         if m.any():
             pr = serving["model"].predict_proba(rows.X[m])[:, 1]
             po = once["model"].predict_proba(rows.X[m])[:, 1]
-            p_ret.append(pr)
-            p_once.append(po)
-            seen.append(np.flatnonzero(m))
+            if entry["excluded"] is None:
+                p_ret.append(pr)
+                p_once.append(po)
+                seen.append(np.flatnonzero(m))
             entry["retrained"] = _scores(y, pr, rev, hor, cfg.threshold)
             entry["once"] = _scores(y, po, rev, hor, cfg.threshold)
         periods.append(entry)
     ix = np.concatenate(seen) if seen else np.zeros(0, dtype=np.int64)
     if not len(ix):
-        raise InputError("no labelled rows after the first window: nothing to evaluate")
+        raise InputError(
+            f"no period after the first window has {MIN_PERIOD_ROWS} labelled rows of both "
+            "classes: nothing to evaluate; give a longer period or more data"
+        )
     y, rev, hor = rows.y[ix], rows.reversion[ix], rows.horizon[ix]
-    pooled: dict[str, Any] = {"rows": len(ix), "base_rate": float(y.mean())}
+    pooled: dict[str, Any] = {
+        "rows": len(ix), "base_rate": float(y.mean()),
+        "periods": len(seen), "excluded": sum(1 for p in periods if p["excluded"]),
+        "min_period_rows": MIN_PERIOD_ROWS,
+    }  # fmt: skip
     for name, ps in (("retrained", p_ret), ("once", p_once)):
         p = np.concatenate(ps)
         pooled[name] = {

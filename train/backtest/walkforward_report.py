@@ -62,21 +62,36 @@ def markdown(res: dict[str, Any], png: str, heading: str = "##") -> list[str]:
     ]
     for p in res["periods"]:
         rev_all = p["retrained"]["reversion_all"] if "retrained" in p else None
+        start = p["start"]
+        if p.get("excluded"):
+            start = f"{start} ⚠ excluded: {p['excluded']}"
         lines.append(
-            f"| {p['start']} | {p['rows']} | {_f(p['base_rate'])} | {_retrain(p['retrain'])} | "
+            f"| {start} | {p['rows']} | {_f(p['base_rate'])} | {_retrain(p['retrain'])} | "
             f"{_pair(p, 'auc')} | {_pair(p, 'approval_rate')} | {_pair(p, 'precision')} | "
             f"{_pair(p, 'reversion_approved')} | {_f(rev_all)} |"
         )
     pool = res["pooled"]
     pa = {k: pool[k]["at_threshold"] for k in ("retrained", "once")}
+    n_ex = pool.get("excluded", 0)
+    label = "**all periods**" if not n_ex else f"**all {pool['periods']} usable periods**"
     lines += [
-        f"| **all periods** | {pool['rows']} | {_f(pool['base_rate'])} | "
+        f"| {label} | {pool['rows']} | {_f(pool['base_rate'])} | "
         f"{sum(p['retrain']['deployed'] for p in res['periods'])} of {len(res['periods'])} "
         f"deployed | {_pair(pa, 'auc')} | {_pair(pa, 'approval_rate')} | "
         f"{_pair(pa, 'precision')} | {_pair(pa, 'reversion_approved')} | "
         f"{_f(pa['retrained']['reversion_all'])} |",
         "",
-        f"All periods pooled, per threshold — retrained every {every}:",
+        *(
+            [
+                f"⚠ {n_ex} period(s) excluded from the pooled figures and the plot: fewer "
+                f"than {pool['min_period_rows']} labelled rows, or one class only — too little to "
+                "judge a gate by (a precision of a handful of approvals, no AUC).",
+                "",
+            ]
+            if n_ex
+            else []
+        ),
+        f"All usable periods pooled, per threshold — retrained every {every}:",
         "",
         *markdown_table(pool["retrained"]["table"], thr),
         "",
@@ -97,7 +112,7 @@ def plot(path: Path, res: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     nan = float("nan")
-    ps = [p for p in res["periods"] if "retrained" in p]
+    ps = [p for p in res["periods"] if "retrained" in p and not p.get("excluded")]
     x = list(range(1, len(ps) + 1))
 
     def col(who: str, key: str) -> list[float]:

@@ -30,6 +30,8 @@ class Part:
     horizon: np.ndarray | None = None
     # Each row's symbol, for the per-symbol figures and thresholds (None: not kept).
     symbols: np.ndarray | None = None
+    # One sigma in basis points of the price (sigma/price x 1e4): turns sigma moves into P&L.
+    sigma_bps: np.ndarray | None = None
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Outcomes:
     ts: np.ndarray
     reversion: np.ndarray
     horizon: np.ndarray
+    sigma_bps: np.ndarray
     first_ns: int  # the window of the records kept by the symbol filter
     last_ns: int
     other_symbols: int | None  # records of other symbols (None: no filter)
@@ -83,7 +86,11 @@ def label_all(
     label = label_per_symbol(*path)
     rev, hor = realised_reversion(*path)
     X = np.column_stack([cols[f] for f in features])
-    return Outcomes(X, label, ts, rev, hor, first_ns, last_ns, other, int((~ok).sum()), syms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_bps = np.maximum(cols["std_dev"], params.min_std) / cols["price"] * 1e4
+    return Outcomes(
+        X, label, ts, rev, hor, sigma_bps, first_ns, last_ns, other, int((~ok).sum()), syms
+    )
 
 
 def build_dataset(
@@ -104,7 +111,7 @@ def build_dataset(
     ok = ~censored & finite
     rows["dropped_nan"] = o.bad_price + int((~finite & ~censored).sum())
     X, y, ts = o.X[ok], o.label[ok].astype(np.int64), o.ts[ok]
-    rev, hor = o.reversion[ok], o.horizon[ok]
+    rev, hor, sbp = o.reversion[ok], o.horizon[ok], o.sigma_bps[ok]
     syms = o.symbols[ok] if o.symbols is not None else None
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(
@@ -121,8 +128,9 @@ def build_dataset(
         dropped_out += int((~keep).sum())
         ix = ix[keep]
         parts[name] = Part(
-            X[ix], y[ix], ts[ix], rev[ix], hor[ix], None if syms is None else syms[ix]
-        )
+            X[ix], y[ix], ts[ix], rev[ix], hor[ix],
+            symbols=None if syms is None else syms[ix], sigma_bps=sbp[ix],
+        )  # fmt: skip
         rows[name] = len(ix)
         if len(ix) < MIN_ROWS_PER_SPLIT or len(np.unique(y[ix])) < 2:
             raise InputError(

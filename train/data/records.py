@@ -98,7 +98,10 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
                 continue
             read += 1
             try:
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as je:  # its text alone reads like a cut sentence
+                    raise ValueError(f"invalid JSON: {je.msg} at column {je.colno}") from None
                 if not isinstance(rec, dict):
                     raise ValueError("not a JSON object")
                 sym = rec.get("symbol")

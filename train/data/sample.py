@@ -202,6 +202,7 @@ def write(cols: dict[str, np.ndarray], out: Path) -> None:
 
         table = {"symbol": cols["symbol"].tolist(), "timestamp": stamps.tolist()}
         table.update({name: cols[key] for name, key in names})
+        table["simulated"] = [True] * len(stamps)  # made-up data marks itself (data/provenance.py)
         pq.write_table(pa.table(table), out)
         return
     tmp = out.with_name(out.name + ".tmp")
@@ -212,5 +213,6 @@ def write(cols: dict[str, np.ndarray], out: Path) -> None:
             rec = {"symbol": syms[i], "timestamp": stamp}
             for (name, _), col in zip(names, lists, strict=True):
                 rec[name] = round(col[i], 10)
+            rec["simulated"] = True  # made-up data marks itself (data/provenance.py)
             f.write(json.dumps(rec, separators=(",", ":")) + "\n")
     tmp.replace(out)  # readers never see a half-written file

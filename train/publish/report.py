@@ -20,7 +20,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
 from train.monitor.promise import report_section as per_symbol_section
-from train.publish import trading
+from train.publish import trader, trading
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 
@@ -120,7 +120,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: dict) -> None:
+def write_report(
+    out: Path, man: dict[str, Any], ds: Any, best: Any, results: dict,
+    trader_opts: trader.TraderOptions | None = None,
+) -> None:  # fmt: skip
     y = ds.test.y
     p = best.p_onnx
     thr = man["default_threshold"]
@@ -138,6 +141,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         f"Family **{man['model_family']}**, features {', '.join(man['features'])}; "
         f"served variant **{man['serve_variant']}**. Data {man['data']['first']} → "
         f"{man['data']['last']} (`{man['data']['source']}`, "
+        f"**{man['data'].get('provenance', 'provenance unknown')}**, "
         f"sha256 `{man['data']['sha256'][:16]}…`).",
         "",
         f"Search **{man['training']['search']}** ({man['training']['fits']} fits, "
@@ -172,6 +176,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         "",
         *per_symbol_section(man),
         *trading.report_section(out, y, p, ds.test.reversion, ds.test.horizon, man["label"], thr),
+        *trader.report_section(out, man, ds.test, p, trader_opts),
         "## Calibration",
         "",
         f"Calibration: {man['training']['calibration']} (fitted on the validation split). "

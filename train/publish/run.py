@@ -23,6 +23,7 @@ from modelformat.manifest import DEFAULT_MIN_AUC, sha256_file
 from train.data.dataset import Dataset, build_dataset
 from train.data.load import read_records
 from train.data.parquet import sha256_data
+from train.data.provenance import detect as detect_provenance
 from train.data.records import Records
 from train.errors import GateFailedError
 from train.labels.labeler import LabelParams
@@ -32,6 +33,7 @@ from train.onnx.check_vectors import write_check_vectors
 from train.onnx.export import VARIANT_FILES
 from train.publish import manifest as train_manifest
 from train.publish.reference import build_reference
+from train.publish.trader import TraderOptions
 
 log = logging.getLogger("train")
 
@@ -54,6 +56,7 @@ class FitArgs:
     engine: str = "local"  # or "dask" (train.distributed.engine)
     scheduler: str = "local"  # dask: "local" (a LocalCluster) or the scheduler's address
     workers: int = 2  # dask, --scheduler local: worker processes
+    trader: TraderOptions | None = None  # report.md's threshold advice and P&L (fee)
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
@@ -132,6 +135,8 @@ def _publish(
             "rows": ds.rows,
             "embargo_s": ds.embargo_s,
             "symbol": args.symbol,
+            # "simulated" or "exported": the deploy script keeps simulated out of live dirs.
+            **detect_provenance(args.data),
         }
         training = {
             "search": best.search.mode,
@@ -189,7 +194,7 @@ def _publish(
         if args.report:
             from train.publish.report import write_report
 
-            write_report(tmp, man, ds, best, results)
+            write_report(tmp, man, ds, best, results, args.trader)
             if args.walk_forward_s and recs is not None:
                 from train.backtest.walkforward import add_to_report
 

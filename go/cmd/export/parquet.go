@@ -29,6 +29,8 @@ type parquetRow struct {
 	RollingVolatility *float64 `parquet:"rolling_volatility,optional"`
 	BidAskSpread      *float64 `parquet:"bid_ask_spread,optional"`
 	VolumeSpike       *float64 `parquet:"volume_spike,optional"`
+
+	Simulated bool `parquet:"simulated"` // featurestore.FeatureRecord.Simulated
 }
 
 // parquetBatch rows are handed to the writer at a time; a row group holds
@@ -73,6 +75,7 @@ func (s *parquetSink) write(r *featurestore.FeatureRecord) error {
 		RollingVolatility: copyOpt(r.RollingVolatility),
 		BidAskSpread:      copyOpt(r.BidAskSpread),
 		VolumeSpike:       copyOpt(r.VolumeSpike),
+		Simulated:         r.Simulated,
 	})
 	if len(s.buf) == cap(s.buf) {
 		return s.flush()

@@ -131,3 +131,37 @@ func TestParquetExportRejectsAnUnknownFormat(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// A simulator's marker survives the export in both formats (train reads it to
+// record the data's provenance); a real record stays unmarked.
+func TestSimulatedMarkerTravelsThroughBothFormats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bot.db")
+	w, err := featurestore.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := rec("BTCUSDT", 1, 1)
+	sim.Simulated = true
+	if err := w.Put(rec("BTCUSDT", 0, 1), sim); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runExport(t, "-db", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "simulated") || !strings.Contains(lines[1], `"simulated":true`) {
+		t.Fatalf("JSON Lines %q: want only the second record marked simulated", lines)
+	}
+	pq := filepath.Join(t.TempDir(), "f.parquet")
+	if code, _, errOut := runExport(t, "-db", path, "-output", pq, "-format", "parquet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	_, rows := readParquet(t, pq)
+	if len(rows) != 2 || rows[0].Simulated || !rows[1].Simulated {
+		t.Fatalf("parquet rows %+v: want only the second marked simulated", rows)
+	}
+}

@@ -197,6 +197,7 @@ func (m *market) observe(t time.Time) featurestore.FeatureRecord {
 		Price:     price, VWAP: m.vwap, StdDev: m.sigma,
 		BidVol: total * (1 + depth) / 2, AskVol: total * (1 - depth) / 2,
 		RollingVolatility: &vol, BidAskSpread: &spread, VolumeSpike: &spike,
+		Simulated: true, // made-up market: models trained on it must say so
 	}
 }
 

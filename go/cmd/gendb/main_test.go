@@ -48,6 +48,9 @@ func TestWritesBotLayoutWithValidRecordsPerSymbol(t *testing.T) {
 			if err := r.Validate(); err != nil {
 				t.Fatalf("record %s invalid: %v", k, err)
 			}
+			if !r.Simulated {
+				t.Fatalf("record %s: not marked simulated; a model trained on it could pass for real", k)
+			}
 			if r.Symbol != sym || !r.Timestamp.Equal(ts) {
 				t.Fatalf("record %s: symbol/time %s %v disagree with its key", k, r.Symbol, r.Timestamp)
 			}
