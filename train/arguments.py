@@ -8,15 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from modelformat.defaults import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD, KNOWN_FEATURES
 from train.choices import CALIBRATIONS
 from train.errors import InputError
 
 DEFAULT_FEATURES = "tick_ratio,depth_ratio,price_dist"
-KNOWN_FEATURES = (
-    "tick_ratio", "depth_ratio", "price_dist", "price", "vwap", "std_dev", "bid_vol", "ask_vol",
-    "rolling_volatility", "bid_ask_spread", "volume_spike",
-)  # fmt: skip
 
 
 def _positive_int(s: str) -> int:
@@ -30,6 +26,24 @@ def _unit(s: str) -> float:
     v = float(s)
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
+    return v
+
+
+def _open_unit(s: str) -> float:
+    v = float(s)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {s}")
+    return v
+
+
+def _threshold(s: str) -> float:
+    """A decision threshold strictly inside (0, 1): 0 approves everything, 1 nothing (or
+    only an isotonic 1.0), and the manifest refuses both without an explicit opt-in."""
+    v = float(s)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be strictly between 0 and 1, got {s} (0 approves every candidate, 1 none)"
+        )
     return v
 
 
@@ -53,9 +67,12 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-dist", type=float, default=0.5, help="candidate |dist|, sigma (0.5)")
     p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
     p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
-    p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
     p.add_argument(
-        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
+        "--calibrate", choices=CALIBRATIONS, default="auto",
+        help="auto: the lowest cross-fitted validation log-loss of none/sigmoid/isotonic",
+    )  # fmt: skip
+    p.add_argument(
+        "--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
         help=f"decision threshold ({DEFAULT_THRESHOLD})",
     )  # fmt: skip
     p.add_argument(

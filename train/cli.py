@@ -12,11 +12,19 @@ import logging
 import sys
 from pathlib import Path
 
-from train.arguments import _positive_int, _unit, add_data_args, duration, parse_features
+from train.arguments import (
+    _open_unit,
+    _positive_int,
+    _unit,
+    add_data_args,
+    duration,
+    parse_features,
+)
 from train.backtest.cli import add_parser as add_backtest_parser
 from train.backtest.cli import cmd_backtest
 from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
+from train.model.threshold import DEFAULT_MIN_APPROVALS
 
 log = logging.getLogger("train")
 
@@ -59,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune-rows", type=int, default=None,
         help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
         "0 = all)",
+    )  # fmt: skip
+    f.add_argument(
+        "--target-precision", type=_open_unit, default=None, metavar="P",
+        help="choose the lowest threshold whose validation precision reaches P (overrides "
+        "--threshold)",
+    )  # fmt: skip
+    f.add_argument(
+        "--min-approvals", type=_positive_int, default=DEFAULT_MIN_APPROVALS,
+        help=f"--target-precision: validation approvals it must rest on ({DEFAULT_MIN_APPROVALS})",
     )  # fmt: skip
     f.add_argument("--max-parity", type=float, default=1e-4, help="gate: ONNX vs sklearn |dp|")
     f.add_argument("--min-agreement", type=_unit, default=0.995, help="variant gate (0.995)")
@@ -109,6 +126,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
             tune_rows=tune or None,
             calibration=a.calibrate,
             threshold=a.threshold,
+            target_precision=a.target_precision,
+            min_approvals=a.min_approvals,
+            max_parity=a.max_parity,
             min_agreement=a.min_agreement,
             max_auc_delta=a.max_auc_delta,
             seed=a.seed,

@@ -19,7 +19,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
-from train.publish import trading
+from train.publish import calibration_report, trading
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 
@@ -144,6 +144,8 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         f"best parameters `{man['training']['best_params']}`, refitted on "
         f"{man['data']['rows']['train']} training rows.",
         "",
+        *calibration_report.data_warnings(man),
+        *calibration_report.target_lines(man),
         "## Test split (untouched until now)",
         "",
         "| metric | value |",
@@ -170,20 +172,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
         "![ROC](roc.png) ![threshold](threshold.png)",
         "",
         *trading.report_section(out, y, p, ds.test.reversion, ds.test.horizon, man["label"], thr),
-        "## Calibration",
-        "",
-        f"Calibration: {man['training']['calibration']} (fitted on the validation split). "
-        "Reliability per decile of predicted probability:",
-        "",
-        "| predicted | observed |",
-        "|---|---|",
-        *[
-            f"| {a:.3f} | {b:.3f} |"
-            for a, b in zip(
-                m["reliability"]["mean_predicted"], m["reliability"]["observed_rate"], strict=True
-            )
-        ],
-        "",
+        *calibration_report.section(man),
         "![calibration](calibration.png)",
         "",
         "## Feature importance",
@@ -225,7 +214,7 @@ def write_report(out: Path, man: dict[str, Any], ds: Any, best: Any, results: di
     ]
     if man.get("comparison"):
         lines += [
-            "## Model families (same split; chosen by validation AUC)",
+            "## Model families (same split; chosen by validation log-loss)",
             "",
             "| family | val AUC | test AUC | precision | recall | approval | brier | fit s "
             "| fp32 bytes | fp16 | int8 |",
