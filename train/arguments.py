@@ -68,8 +68,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-std", type=_positive, default=0.1, help="floor on std_dev (0.1)")
     p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
     p.add_argument(
-        "--calibrate", choices=CALIBRATIONS, default="auto",
-        help="auto: the lowest cross-fitted validation log-loss of none/sigmoid/isotonic",
+        "--calibrate", choices=CALIBRATIONS, default="sigmoid",
+        help="sigmoid (default), isotonic, none, or auto: the lowest cross-fitted log-loss",
     )  # fmt: skip
     p.add_argument(
         "--threshold", type=_threshold, default=DEFAULT_THRESHOLD,

@@ -24,6 +24,7 @@ from train.backtest.cli import add_parser as add_backtest_parser
 from train.backtest.cli import cmd_backtest
 from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
+from train.model.families import DEFAULT as DEFAULT_FAMILY
 from train.model.threshold import DEFAULT_MIN_APPROVALS
 
 log = logging.getLogger("train")
@@ -46,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
     f.add_argument(
-        "--model", choices=(*FAMILIES, "all"), default=None, help="(gbm; xgb with --engine dask)"
+        "--model",
+        choices=(*FAMILIES, "all"),
+        default=None,
+        help=f"({DEFAULT_FAMILY}; xgb with --engine dask)",
     )
     f.add_argument(
         "--engine", choices=("local", "dask"), default="local",
@@ -106,7 +110,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
     if folds < 2:
         raise InputError("--cv-folds must be at least 2")
-    model = a.model or ("xgb" if a.engine == "dask" else "gbm")
+    model = a.model or ("xgb" if a.engine == "dask" else DEFAULT_FAMILY)
     if a.engine == "dask" and model != "xgb":
         raise InputError(f"--engine dask trains xgb (xgboost.dask); --model {model} is local only")
     if a.engine == "local" and a.scheduler != "local":

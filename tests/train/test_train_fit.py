@@ -141,7 +141,7 @@ def test_extra_feature_flows_into_the_graph_width(tmp_path, small_data, capsys):
     assert sys.version_info >= (3, 11)
 
 
-def test_model_all_compares_every_family_and_serves_the_best_on_validation(
+def test_model_all_compares_every_family_and_serves_the_lowest_validation_log_loss(
     tmp_path, small_data, capsys
 ):
     code, out, err = run_cli(
@@ -152,7 +152,7 @@ def test_model_all_compares_every_family_and_serves_the_best_on_validation(
     m = manifest(Path(out.strip().splitlines()[-1]))
     comp = m["comparison"]
     assert set(comp) == set(NAMES) >= {"gbm", "hgb", "rf", "xgb", "lgbm", "mlp"}
-    assert m["model_family"] == max(comp, key=lambda f: comp[f]["val_auc"])
+    assert m["model_family"] == min(comp, key=lambda f: comp[f]["validation"]["log_loss"])
     for fam, c in comp.items():
         assert c["parity"] < 1e-4, fam
         for name, v in c["variants"].items():
@@ -193,7 +193,7 @@ def test_a_crash_while_writing_leaves_no_directory(tmp_path, small_data, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_published_gbm_graph_is_the_folded_ensemble_and_infer_loads_it(planted_model):
+def test_published_default_graph_is_the_folded_ensemble_and_infer_loads_it(planted_model):
     import onnx
 
     from infer.model import load

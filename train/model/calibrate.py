@@ -37,10 +37,12 @@ from train.model.metrics import proper_scores
 
 METHODS = CALIBRATIONS
 FITTED = ("sigmoid", "isotonic", "none")  # what `auto` chooses among
+# The proper scoring rule that ranks calibrations (and families, train/publish/run.py).
+RULE = "log_loss"
 HALVES = "2 time-ordered halves of the validation split, each calibrated on the other"
 OOF = (
-    "fitted on out-of-fold scores of the purged CV folds over the training split, scored "
-    "on the validation split"
+    "leave one period out over the out-of-fold blocks of the purged CV folds and the "
+    "validation split"
 )
 
 
@@ -51,21 +53,22 @@ class Calibration:
     method: str
     requested: str
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
-    ranked: list[str] = field(default_factory=list)  # best first (log-loss)
+    ranked: list[str] = field(default_factory=list)  # best first (RULE)
     scheme: str = HALVES
-    # Out-of-fold (score, label) of the training split's folds; None: validation only.
-    pool: tuple[np.ndarray, np.ndarray] | None = None
+    fitted_rows: int | None = None
+    # Out-of-fold rows of the training split's folds; None: validation only.
+    pool: Pool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "requested": self.requested,
-            "chosen_on": "validation log-loss, cross-fitted" if self.requested == "auto" else None,
+            "chosen_on": f"the lowest {RULE}" if self.requested == "auto" else None,
             "scored": self.scheme if self.candidates else None,
             "fitted_on": "out-of-fold training scores + validation"
             if self.pool is not None
             else "validation",
-            "fitted_rows": (len(self.pool[1]) if self.pool is not None else 0) or None,
+            "fitted_rows": self.fitted_rows,
             "candidates": self.candidates,
         }
 
@@ -77,25 +80,50 @@ def raw_score(clf, Z: np.ndarray) -> np.ndarray:
     return clf.predict_proba(Z)[:, 1]
 
 
+@dataclass
+class Pool:
+    """Out-of-fold calibration rows: the classifier's raw score, the label, the time block
+    (fold) it came from, and the model's own probability (what `none` would serve)."""
+
+    score: np.ndarray
+    y: np.ndarray
+    block: np.ndarray
+    p_model: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def plus(self, score: np.ndarray, y: np.ndarray, p_model: np.ndarray) -> Pool:
+        """This pool and one more block (the validation split)."""
+        nxt = int(self.block.max()) + 1 if len(self) else 0
+        return Pool(
+            np.concatenate([self.score, score]), np.concatenate([self.y, y]),
+            np.concatenate([self.block, np.full(len(y), nxt)]),
+            np.concatenate([self.p_model, p_model]),
+        )  # fmt: skip
+
+
 def out_of_fold(
     family: str, params: dict[str, Any], seed: int, X: np.ndarray, y: np.ndarray,
     ts_ns: np.ndarray, n_splits: int, embargo_ns: int,
-) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
-    """(scores, labels) of the purged time-ordered folds' test blocks, each scored by a
-    model fitted with `params` on its fold's training rows (None: no usable fold)."""
+) -> Pool | None:  # fmt: skip
+    """The purged time-ordered folds' test blocks, each scored by a model fitted with
+    `params` on its fold's training rows (None: no usable fold)."""
     from train.data.split import PurgedTimeSeriesSplit
     from train.model.models import fit_pipeline
 
-    scores, labels = [], []
+    parts: list[tuple[np.ndarray, ...]] = []
     for tr, te in PurgedTimeSeriesSplit(ts_ns, n_splits, embargo_ns).split(X):
         if len(np.unique(y[tr])) < 2:
             continue
         m = fit_pipeline(family, params, seed, X[tr], y[tr])
-        scores.append(raw_score(m.named_steps["clf"], m.named_steps["scaler"].transform(X[te])))
-        labels.append(y[te])
-    if not scores or len(np.unique(np.concatenate(labels))) < 2:
+        z = m.named_steps["scaler"].transform(X[te])
+        clf = m.named_steps["clf"]
+        parts.append((raw_score(clf, z), y[te], np.full(len(te), len(parts)),
+                      clf.predict_proba(z)[:, 1]))  # fmt: skip
+    if not parts or len(np.unique(np.concatenate([q[1] for q in parts]))) < 2:
         return None
-    return np.concatenate(scores), np.concatenate(labels)
+    return Pool(*(np.concatenate([q[i] for q in parts]) for i in range(4)))
 
 
 def _calibrator(method: str, s: np.ndarray, y: np.ndarray) -> Any:
@@ -112,7 +140,7 @@ def calibrate(
     X_val: np.ndarray,
     y_val: np.ndarray,
     method: str,
-    pool: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: Pool | None = None,
 ) -> Pipeline:
     """The pipeline with `method` fitted on (X_val, y_val) — plus the out-of-fold
     (scores, labels) `pool` when given; `none` returns it unchanged, `auto` uses the
@@ -134,8 +162,8 @@ def calibrate(
     cal.estimator = clf
     if pool is not None:
         # Same calibrator, refitted on more periods: out-of-fold training scores + validation.
-        s_all = np.concatenate([pool[0], raw_score(clf, scaler.transform(X_val))])
-        y_all = np.concatenate([pool[1], y_val])
+        s_all = np.concatenate([pool.score, raw_score(clf, scaler.transform(X_val))])
+        y_all = np.concatenate([pool.y, y_val])
         for cc in cal.calibrated_classifiers_:
             cc.calibrators = [_calibrator(method, s_all, y_all)]
     return Pipeline([("scaler", scaler), ("clf", cal)])
@@ -166,41 +194,54 @@ def cross_fitted(
     return p
 
 
+def _leave_one_block_out(pool: Pool, method: str) -> np.ndarray | None:
+    """Each block's probabilities from `method` fitted on the other blocks."""
+    if method == "none":
+        return pool.p_model
+    p = np.empty(len(pool))
+    for b in np.unique(pool.block):
+        rest = pool.block != b
+        if len(np.unique(pool.y[rest])) < 2:
+            return None
+        cal = _calibrator(method, pool.score[rest], pool.y[rest])
+        p[~rest] = np.clip(cal.predict(pool.score[~rest]), 0.0, 1.0)
+    return p
+
+
 def choose(
     pipeline: Pipeline,
     X_val: np.ndarray,
     y_val: np.ndarray,
     requested: str,
-    pool: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: Pool | None = None,
 ) -> Calibration:
-    """Score none/sigmoid/isotonic on validation, each fitted without it; `auto` ranks by
-    log-loss.
+    """Score none/sigmoid/isotonic on rows their calibrator never saw; `auto` ranks by RULE.
 
-    With a `pool` of out-of-fold training scores, each method is fitted on it and
-    scored on the validation split; without, the validation split is cross-fitted
-    in halves. A named method is still scored (the report shows what the others
-    would have given) but is always the one used.
+    With a `pool` of out-of-fold training blocks, the validation split is one more
+    block and every block is scored by the method fitted on the others (each
+    period judged by a calibrator that never saw it, as the test period will be);
+    without, the validation split is cross-fitted in halves. A named method is
+    still scored (the report shows what the others would have given) but is
+    always the one used.
     """
     cands: dict[str, dict[str, float]] = {}
-    s_val = None
+    full = None
     if pool is not None:
-        s_val = raw_score(
-            pipeline.named_steps["clf"], pipeline.named_steps["scaler"].transform(X_val)
-        )
+        clf, z = pipeline.named_steps["clf"], pipeline.named_steps["scaler"].transform(X_val)
+        full = pool.plus(raw_score(clf, z), y_val, clf.predict_proba(z)[:, 1])
     for m in FITTED:
-        if pool is not None and s_val is not None:
-            if m == "none":
-                p = pipeline.predict_proba(X_val)[:, 1]
-            else:
-                p = np.clip(_calibrator(m, *pool).predict(s_val), 0.0, 1.0)
+        if full is not None:
+            p = _leave_one_block_out(full, m)
+            y = full.y
         else:
-            p = cross_fitted(pipeline, X_val, y_val, m)
+            p, y = cross_fitted(pipeline, X_val, y_val, m), y_val
         if p is not None:
-            cands[m] = proper_scores(y_val, p)
-    ranked = sorted(cands, key=lambda m: (cands[m]["log_loss"], FITTED.index(m)))
+            cands[m] = proper_scores(y, p)
+    ranked = sorted(cands, key=lambda m: (cands[m][RULE], FITTED.index(m)))
     if requested != "auto":
         ranked = [requested, *[m for m in ranked if m != requested]]
     return Calibration(
         ranked[0] if ranked else "none", requested, cands, ranked or ["none"],
-        OOF if pool is not None else HALVES, pool,
+        scheme=OOF if pool is not None else HALVES, pool=pool,
+        fitted_rows=len(full) if full is not None else len(y_val),
     )  # fmt: skip

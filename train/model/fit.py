@@ -29,7 +29,7 @@ class FitOptions:
     search: str = "fast"
     n_splits: int = 5
     tune_rows: int | None = None
-    calibration: str = "auto"
+    calibration: str = "sigmoid"
     threshold: float = DEFAULT_THRESHOLD
     # When set, the threshold is the lowest whose validation precision reaches it.
     target_precision: float | None = None

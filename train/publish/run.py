@@ -25,6 +25,7 @@ from train.data.parquet import sha256_data
 from train.data.records import Records
 from train.errors import GateFailedError
 from train.labels.labeler import LabelParams
+from train.model.calibrate import RULE
 from train.model.families import NAMES as FAMILIES
 from train.model.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.onnx.check_vectors import write_check_vectors
@@ -75,7 +76,7 @@ def _choose(results: dict[str, FamilyResult], args: FitArgs) -> FamilyResult:
             f"with at least --min-approvals {t.get('min_approvals')} approvals ({figs}); lower "
             "either"
         )
-    return min(ok, key=lambda r: (r.val_scores["log_loss"], -r.val_auc))
+    return min(ok, key=lambda r: (r.val_scores[RULE], -r.val_auc))
 
 
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
