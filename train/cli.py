@@ -115,6 +115,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
         raise InputError(f"--engine dask trains xgb (xgboost.dask); --model {model} is local only")
     if a.engine == "local" and a.scheduler != "local":
         raise InputError("--scheduler needs --engine dask")
+    if a.engine == "dask" and a.max_bad:
+        raise InputError("--max-bad skips malformed JSON lines; --engine dask reads Parquet only")
     if a.engine == "dask" and a.walk_forward:
         raise InputError("--walk-forward retrains in one process: use it with --engine local")
     tune = a.tune_rows if a.tune_rows is not None else (20000 if a.search == "grid" else 100000)
