@@ -102,7 +102,9 @@ def test_dask_fit_matches_local_xgb_writes_the_same_report_and_serves_through_in
     assert main([*common, "--out", str(tmp_path / "dask"), *remote]) == 0
     local, dask = _manifest(tmp_path / "local"), _manifest(tmp_path / "dask")
     # The same split, row for row counts, and the same model quality on it.
-    assert dask["data"]["rows"] == local["data"]["rows"]
+    # (the duplicate check runs on the local engine only: it needs every raw row at hand)
+    assert dask["data"]["rows"] == {k: v for k, v in local["data"]["rows"].items()
+                                    if k != "duplicates"}  # fmt: skip
     assert dask["data"]["first"] == local["data"]["first"]
     assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
     assert dask["metrics"]["test"]["auc"] > 0.7

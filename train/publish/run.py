@@ -92,7 +92,7 @@ def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
         failures.append(
             f"the model approves nothing on the test split at threshold {best.threshold:.4g} "
             f"(0 of {m['rows']} rows; highest p {m['max_p']:.3f}, base rate "
-            f"{m['base_rate']:.3f}): {how}"
+            f"{m['base_rate']:.3f}, test AUC {m['auc']:.4f}): {how}"
         )
     elif m["approval_rate"] > MAX_APPROVAL_RATE:
         failures.append(
