@@ -36,6 +36,24 @@ def _unit(s: str) -> float:
     return v
 
 
+def _open_unit(s: str) -> float:
+    v = float(s)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {s}")
+    return v
+
+
+def _threshold(s: str) -> float:
+    """A decision threshold strictly inside (0, 1): 0 approves everything, 1 nothing (or
+    only an isotonic 1.0), and the manifest refuses both without an explicit opt-in."""
+    v = float(s)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be strictly between 0 and 1, got {s} (0 approves every candidate, 1 none)"
+        )
+    return v
+
+
 def _positive(s: str) -> float:
     v = float(s)
     if not v > 0:
@@ -70,9 +88,12 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         help=f"floor on std_dev ({LABEL_MIN_STD:g})",
     )  # fmt: skip
     p.add_argument("--embargo", type=float, default=0.0, help="gap between splits, s (≥ lookahead)")
-    p.add_argument("--calibrate", choices=CALIBRATIONS, default="sigmoid")
     p.add_argument(
-        "--threshold", type=_unit, default=DEFAULT_THRESHOLD,
+        "--calibrate", choices=CALIBRATIONS, default="sigmoid",
+        help="sigmoid (default), isotonic, none, or auto: the lowest cross-fitted log-loss",
+    )  # fmt: skip
+    p.add_argument(
+        "--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
         help=f"decision threshold ({DEFAULT_THRESHOLD})",
     )  # fmt: skip
     p.add_argument(

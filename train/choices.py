@@ -3,6 +3,6 @@ errors answer at once."""
 
 from train.model.families import NAMES as FAMILIES
 
-CALIBRATIONS = ("sigmoid", "isotonic", "none")
+CALIBRATIONS = ("auto", "sigmoid", "isotonic", "none")
 
 __all__ = ["CALIBRATIONS", "FAMILIES"]

@@ -14,11 +14,20 @@ import logging
 import sys
 from pathlib import Path
 
-from train.arguments import _positive_int, _unit, add_data_args, duration, parse_features
+from train.arguments import (
+    _open_unit,
+    _positive_int,
+    _unit,
+    add_data_args,
+    duration,
+    parse_features,
+)
 from train.backtest.cli import add_parser as add_backtest_parser
 from train.backtest.cli import cmd_backtest
 from train.choices import FAMILIES
 from train.errors import ExportError, GateFailedError, InputError
+from train.model.families import DEFAULT as DEFAULT_FAMILY
+from train.model.threshold import DEFAULT_MIN_APPROVALS
 from train.monitor.cli import add_compare_parser, cmd_compare, cmd_monitor
 from train.monitor.cli import add_parser as add_monitor_parser
 from train.publish.trader import DEFAULT_FEE_BPS
@@ -56,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
     f.add_argument(
-        "--model", choices=(*FAMILIES, "all"), default=None, help="(gbm; xgb with --engine dask)"
+        "--model",
+        choices=(*FAMILIES, "all"),
+        default=None,
+        help=f"({DEFAULT_FAMILY}; xgb with --engine dask)",
     )
     f.add_argument(
         "--engine", choices=("local", "dask"), default="local",
@@ -77,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune-rows", type=int, default=None,
         help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
         "0 = all)",
+    )  # fmt: skip
+    f.add_argument(
+        "--target-precision", type=_open_unit, default=None, metavar="P",
+        help="choose the lowest threshold whose validation precision reaches P (overrides "
+        "--threshold)",
+    )  # fmt: skip
+    f.add_argument(
+        "--min-approvals", type=_positive_int, default=DEFAULT_MIN_APPROVALS,
+        help=f"--target-precision: validation approvals it must rest on ({DEFAULT_MIN_APPROVALS})",
     )  # fmt: skip
     f.add_argument("--max-parity", type=float, default=1e-4, help="gate: ONNX vs sklearn |dp|")
     f.add_argument("--min-agreement", type=_unit, default=0.995, help="variant gate (0.995)")
@@ -137,11 +158,13 @@ def cmd_fit(a: argparse.Namespace) -> int:
     folds = a.cv_folds or (5 if a.search == "grid" else 3)
     if folds < 2:
         raise InputError("--cv-folds must be at least 2")
-    model = a.model or ("xgb" if a.engine == "dask" else "gbm")
+    model = a.model or ("xgb" if a.engine == "dask" else DEFAULT_FAMILY)
     if a.engine == "dask" and model != "xgb":
         raise InputError(f"--engine dask trains xgb (xgboost.dask); --model {model} is local only")
     if a.engine == "local" and a.scheduler != "local":
         raise InputError("--scheduler needs --engine dask")
+    if a.engine == "dask" and a.max_bad:
+        raise InputError("--max-bad skips malformed JSON lines; --engine dask reads Parquet only")
     if a.engine == "dask" and a.walk_forward:
         raise InputError("--walk-forward retrains in one process: use it with --engine local")
     if not a.fee_bps >= 0:
@@ -159,6 +182,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
             tune_rows=tune or None,
             calibration=a.calibrate,
             threshold=a.threshold,
+            target_precision=a.target_precision,
+            min_approvals=a.min_approvals,
+            max_parity=a.max_parity,
             min_agreement=a.min_agreement,
             max_auc_delta=a.max_auc_delta,
             seed=a.seed,

@@ -33,7 +33,7 @@ def small_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def planted_model(planted_data, tmp_path_factory) -> Path:
-    """The demo's path: sample 20k rows + fit gbm --search fast."""
+    """The demo's path: sample 20k rows + fit the default family, --search fast."""
     out = tmp_path_factory.mktemp("models")
     assert main(["fit", "--data", str(planted_data), "--out", str(out), "--search", "fast"]) == 0
     dirs = [d for d in out.iterdir()]

@@ -7,6 +7,7 @@ Same labels as the single-machine labeler, the same split, a test AUC within
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from train.labels.labeler import LabelParams, label_records
 distributed = pytest.importorskip("distributed", reason="pip install .[dask]")
 
 FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,28 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert main(["sample", "--out", str(p), "--rows", "8000", "--seed", str(seed),
                      "--symbols", *syms]) == 0  # fmt: skip
     return d
+
+
+@pytest.fixture(scope="module")
+def bot_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a user has: the bot simulator's bbolt file, exported as Parquet by `export`."""
+    bins = tmp_path_factory.mktemp("bin")
+    for cmd in ("gendb", "export"):
+        subprocess.run(["go", "build", "-o", str(bins / cmd), f"./cmd/{cmd}"], cwd=ROOT / "go",
+                       check=True)  # fmt: skip
+    d = tmp_path_factory.mktemp("bot")
+    subprocess.run([str(bins / "gendb"), "-db", str(d / "bot.db"), "-hours", "5", "-symbols",
+                    "BTCUSDT,ETHUSDT", "-seed", "3", "-end", "2026-11-24T00:00:00Z"],
+                   check=True, capture_output=True)  # fmt: skip
+    out = d / "features" / "part-0.parquet"
+    out.parent.mkdir()
+    subprocess.run([str(bins / "export"), "-db", str(d / "bot.db"), "-output", str(out),
+                    "-format", "parquet"], check=True, capture_output=True)  # fmt: skip
+    return out.parent
+
+
+def _headings(report: str) -> list[str]:
+    return [ln for ln in report.splitlines() if ln.startswith("## ")]
 
 
 def _manifest(out: Path) -> dict:
@@ -66,22 +90,39 @@ def test_dask_labels_equal_the_single_machine_labeler(cluster, data: Path) -> No
     assert (want == 1).sum() > 1000 and (want == -1).sum() > 0  # positives and censored rows
 
 
-def test_dask_fit_matches_local_xgb_and_serves_through_infer(
-    cluster, data: Path, tmp_path: Path
+def test_dask_fit_matches_local_xgb_writes_the_same_report_and_serves_through_infer(
+    cluster, bot_data: Path, tmp_path: Path
 ) -> None:
-    common = ["fit", "--data", str(data), "--model", "xgb", "--no-report", "--seed", "1",
-              "--cv-folds", "2", "--tune-rows", "4000"]  # fmt: skip
+    # --target-precision and --calibrate auto: options that run through the shared code.
+    common = ["fit", "--data", str(bot_data), "--model", "xgb", "--seed", "1",
+              "--cv-folds", "2", "--tune-rows", "4000", "--target-precision", "0.6",
+              "--calibrate", "auto"]  # fmt: skip
     assert main([*common, "--out", str(tmp_path / "local")]) == 0
     remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
     assert main([*common, "--out", str(tmp_path / "dask"), *remote]) == 0
     local, dask = _manifest(tmp_path / "local"), _manifest(tmp_path / "dask")
     # The same split, row for row counts, and the same model quality on it.
-    assert dask["data"]["rows"] == local["data"]["rows"]
+    # (the duplicate check runs on the local engine only: it needs every raw row at hand)
+    assert dask["data"]["rows"] == {k: v for k, v in local["data"]["rows"].items()
+                                    if k != "duplicates"}  # fmt: skip
     assert dask["data"]["first"] == local["data"]["first"]
     assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
     assert dask["metrics"]["test"]["auc"] > 0.7
     assert dask["model_family"] == "xgb" and dask["gates"] == local["gates"]
     assert set(dask["variants"]) == set(local["variants"])
+    for m in (local, dask):
+        assert m["training"]["target_precision"]["threshold"] == m["default_threshold"]
+        assert m["training"]["calibration_choice"]["requested"] == "auto"
+    # The same report, trading terms included, computed on the test split it collected.
+    lrep = (Path(local["_dir"]) / "report.md").read_text()
+    drep = (Path(dask["_dir"]) / "report.md").read_text()
+    assert _headings(drep) == _headings(lrep)
+    assert "## In trading terms (test split)" in drep and "## Calibration" in drep
+    trading = json.loads((Path(dask["_dir"]) / "trading.json").read_text())
+    assert trading["rows"][0]["reversion_all"] is not None
+    assert trading["rows"][0]["reversion_all"] == pytest.approx(
+        json.loads((Path(local["_dir"]) / "trading.json").read_text())["rows"][0]["reversion_all"]
+    )
 
     rows = [[0.5, -0.2, 1.8], [-0.4, 0.3, -2.2], [0.0, 0.0, 0.1]]
     sess = ort.InferenceSession(
@@ -98,7 +139,9 @@ def test_dask_fit_matches_local_xgb_and_serves_through_infer(
     assert outs  # the graph itself runs in onnxruntime
 
 
-def test_dask_engine_refuses_json_lines_and_other_families(tmp_path: Path, capsys) -> None:
+def test_dask_engine_refuses_json_lines_other_families_and_local_only_options(
+    tmp_path: Path, capsys
+) -> None:
     p = tmp_path / "s.jsonl"
     assert main(["sample", "--out", str(p), "--rows", "300"]) == 0
     assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask"]) == 2
@@ -106,6 +149,12 @@ def test_dask_engine_refuses_json_lines_and_other_families(tmp_path: Path, capsy
     assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask",
                  "--model", "gbm"]) == 2  # fmt: skip
     assert "trains xgb" in capsys.readouterr().err
+    assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask",
+                 "--max-bad", "3"]) == 2  # fmt: skip
+    assert "--max-bad" in capsys.readouterr().err
+    assert main(["fit", "--data", str(p), "--out", str(tmp_path), "--engine", "dask",
+                 "--walk-forward", "1h"]) == 2  # fmt: skip
+    assert "--walk-forward" in capsys.readouterr().err
 
 
 def test_exact_order_statistics_and_moments_match_numpy(cluster) -> None:

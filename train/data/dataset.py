@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from train.data import hygiene
 from train.data.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
 from train.data.records import Records
 from train.data.split import chronological_split
@@ -45,6 +46,8 @@ class Dataset:
     last_ns: int
     embargo_s: float
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    # train.data.hygiene's findings: {"kind", "count", "message", "examples"} each.
+    warnings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Outcomes:
     other_symbols: int | None  # records of other symbols (None: no filter)
     bad_price: int  # records dropped for a NaN or ±Inf price, vwap or std_dev
     symbols: np.ndarray | None = None  # each record's symbol
+    bad_price_warning: dict | None = None
 
 
 def label_all(
@@ -79,7 +83,12 @@ def label_all(
         other = int((~keep).sum())
     first_ns, last_ns = int(ts.min()), int(ts.max())
     # The price path must be finite to compute a label at all.
-    ok = finite_mask(np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]]))
+    path_cols = np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]])
+    ok = finite_mask(path_cols)
+    warn = hygiene.dropped_rows(
+        "non_finite_price", ~ok, path_cols, ["price", "vwap", "std_dev"], ts,
+        "NaN or ±Inf price, vwap or std_dev (no label can be computed)", hygiene.non_finite,
+    )  # fmt: skip
     syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
     codes = symbol_codes(syms)
     path = (codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
@@ -89,7 +98,7 @@ def label_all(
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma_bps = np.maximum(cols["std_dev"], params.min_std) / cols["price"] * 1e4
     return Outcomes(
-        X, label, ts, rev, hor, sigma_bps, first_ns, last_ns, other, int((~ok).sum()), syms
+        X, label, ts, rev, hor, sigma_bps, first_ns, last_ns, other, int((~ok).sum()), syms, warn
     )
 
 
@@ -101,7 +110,11 @@ def build_dataset(
     symbol: str | None = None,
 ) -> Dataset:
     rows: dict[str, int] = {"read": recs.read, "bad": recs.bad}
+    recs, warns, found = hygiene.check(recs)
+    rows["duplicates"] = found["duplicates"]
     o = label_all(recs, features, params, symbol)
+    if o.bad_price_warning:
+        warns.append(o.bad_price_warning)
     if o.other_symbols is not None:
         rows["other_symbols"] = o.other_symbols
     first_ns, last_ns = o.first_ns, o.last_ns  # the window actually trained on
@@ -110,6 +123,12 @@ def build_dataset(
     finite = finite_mask(o.X)
     ok = ~censored & finite
     rows["dropped_nan"] = o.bad_price + int((~finite & ~censored).sum())
+    w = hygiene.dropped_rows(
+        "non_finite", ~finite & ~censored, o.X, features, o.ts, "NaN or ±Inf feature values",
+        hygiene.non_finite,
+    )  # fmt: skip
+    if w:
+        warns.append(w)
     X, y, ts = o.X[ok], o.label[ok].astype(np.int64), o.ts[ok]
     rev, hor, sbp = o.reversion[ok], o.horizon[ok], o.sigma_bps[ok]
     syms = o.symbols[ok] if o.symbols is not None else None
@@ -123,9 +142,11 @@ def build_dataset(
     bounds = outlier_bounds(X[sp.train])
     parts = {}
     dropped_out = 0
+    out_mask = np.zeros(len(y), dtype=bool)
     for name, ix in (("train", sp.train), ("validation", sp.validation), ("test", sp.test)):
         keep = inlier_mask(X[ix], bounds)
         dropped_out += int((~keep).sum())
+        out_mask[ix[~keep]] = True
         ix = ix[keep]
         parts[name] = Part(
             X[ix], y[ix], ts[ix], rev[ix], hor[ix],
@@ -138,6 +159,14 @@ def build_dataset(
                 "not enough data (or time span) to train and test; record longer"
             )
     rows["dropped_outlier"] = dropped_out
+    lo, hi = bounds
+    w = hygiene.dropped_rows(
+        "outliers", out_mask, X, features, ts,
+        "a feature beyond 5 sigma of the training split's mean (bounds from train only)",
+        lambda j, v: not lo[j] <= v <= hi[j],
+    )  # fmt: skip
+    if w:
+        warns.append(w)
     log.info("rows: %s", rows)
     return Dataset(
         features=features,
@@ -149,4 +178,5 @@ def build_dataset(
         last_ns=last_ns,
         embargo_s=embargo_s,
         stats=feature_stats(parts["train"].X, features),
+        warnings=warns,
     )

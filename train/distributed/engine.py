@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from train.data import hygiene
 from train.data.clean import OUTLIER_SIGMA
 from train.data.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
 from train.data.parquet import is_parquet, timestamps_ns
@@ -39,6 +40,7 @@ from train.distributed.dask_stats import count_codes, kth, kth_columns, moments
 from train.errors import InputError
 from train.labels.labeler import NS, LabelParams
 from train.labels.per_symbol import label_per_symbol, symbol_codes
+from train.labels.realised import realised_reversion
 from train.model.fit import FamilyResult, FitOptions, finish_family
 from train.model.search import run_search
 
@@ -86,16 +88,23 @@ def _label_partition(df, features: list[str], params: LabelParams):
     syms = df["symbol"].astype(object).to_numpy()
     price, vwap, std = (df[c].to_numpy(np.float64) for c in LABEL_COLUMNS)
     y = np.full(len(df), BAD_PRICE, dtype=np.int8)
+    rev = np.full(len(df), np.nan)
+    hor = np.full(len(df), np.nan)
     ok = np.isfinite(price) & np.isfinite(vwap) & np.isfinite(std)
     if ok.any():
         codes = symbol_codes(syms[ok])
-        y[ok] = label_per_symbol(codes, ts[ok], price[ok], vwap[ok], std[ok], params)
+        path = (codes, ts[ok], price[ok], vwap[ok], std[ok], params)
+        y[ok] = label_per_symbol(*path)
+        # The report's trading terms, computed where the whole symbol is at hand.
+        rev[ok], hor[ok] = realised_reversion(*path)
     X = np.column_stack([df[f].to_numpy(np.float64) for f in features]).astype(np.float32)
     y[(y >= 0) & ~np.all(np.isfinite(X), axis=1)] = BAD_FEATURE
     out = pd.DataFrame(X, columns=features, index=df.index)
     out.insert(0, "ts", ts)
     out.insert(0, "symbol", df["symbol"].astype("string"))
     out["y"] = y
+    out["rev"] = rev
+    out["hor"] = hor
     return out
 
 
@@ -115,7 +124,10 @@ def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
 
 def _gather(client, frame, features: list[str]) -> Part:
     df = client.compute(frame).result().sort_values("ts", kind="stable")
-    return Part(df[features].to_numpy(np.float32), df["y"].to_numpy(np.int64), df["ts"].to_numpy())
+    return Part(
+        df[features].to_numpy(np.float32), df["y"].to_numpy(np.int64), df["ts"].to_numpy(),
+        df["rev"].to_numpy(np.float64), df["hor"].to_numpy(np.float64),
+    )  # fmt: skip
 
 
 def label_frame(path: Path, features: list[str], params: LabelParams, symbol: str | None):
@@ -137,7 +149,8 @@ def label_frame(path: Path, features: list[str], params: LabelParams, symbol: st
     sel = raw[raw["symbol"] == symbol] if symbol else raw
     # Whole symbols per partition: lookahead windows never cross a partition border.
     nparts = max(1, min(raw.npartitions, 64))
-    meta = {"symbol": "string", "ts": "int64", **dict.fromkeys(features, "float32"), "y": "int8"}
+    meta = {"symbol": "string", "ts": "int64", **dict.fromkeys(features, "float32"), "y": "int8",
+            "rev": "float64", "hor": "float64"}  # fmt: skip
     lab = sel.shuffle("symbol", npartitions=nparts).map_partitions(
         _label_partition, features, params, meta=meta
     )
@@ -158,6 +171,16 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
             raise InputError(f"--symbol {args.symbol}: no records for it")
     rows["censored"] = int(counts.get(CENSORED, 0))
     rows["dropped_nan"] = int(counts.get(BAD_PRICE, 0) + counts.get(BAD_FEATURE, 0))
+    # Counted on the cluster; the local engine's examples and its duplicate and
+    # timestamp checks need the raw rows on one machine, so they are not run here.
+    warns = []
+    for code, what in ((BAD_PRICE, "NaN or ±Inf price, vwap or std_dev"),
+                       (BAD_FEATURE, "NaN or ±Inf feature values")):  # fmt: skip
+        if counts.get(code):
+            kind = "non_finite_price" if code == BAD_PRICE else "non_finite"
+            warns.append(
+                hygiene.warning(kind, counts[code], f"{counts[code]} rows dropped: {what}")
+            )
     n = int(counts.get(0, 0) + counts.get(1, 0))
     if n < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(f"only {n} labelled rows after censoring and cleaning; need more data")
@@ -218,6 +241,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
         last_ns=last_ns,
         embargo_s=embargo_s,
         stats=stats,
+        warnings=warns,
     )
     log.info("rows (dask): %s", rows)
     scaler = exact_scaler_from_moments(tmean, tstd, tn)

@@ -14,10 +14,11 @@ from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import DEFAULT_THRESHOLD
 from train.data.dataset import Dataset
-from train.model.calibrate import calibrate
-from train.model.metrics import classification_metrics
+from train.model.calibrate import Calibration, calibrate, choose, out_of_fold
+from train.model.metrics import classification_metrics, proper_scores
 from train.model.models import fit_pipeline
 from train.model.search import SearchResult, run_search
+from train.model.threshold import DEFAULT_MIN_APPROVALS, target_threshold
 from train.onnx import export
 
 log = logging.getLogger("train")
@@ -30,6 +31,10 @@ class FitOptions:
     tune_rows: int | None = None
     calibration: str = "sigmoid"
     threshold: float = DEFAULT_THRESHOLD
+    # When set, the threshold is the lowest whose validation precision reaches it.
+    target_precision: float | None = None
+    min_approvals: int = DEFAULT_MIN_APPROVALS
+    max_parity: float = 1e-4  # `auto` falls back from a calibration that fails it
     min_agreement: float = 0.995
     max_auc_delta: float = 0.005
     seed: int = 0
@@ -48,6 +53,11 @@ class FamilyResult:
     variants: dict[str, export.VariantCheck] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     fit_seconds: float = 0.0
+    threshold: float = DEFAULT_THRESHOLD  # the decision threshold (target or --threshold)
+    calibration: Calibration | None = None
+    # The chosen calibration's out-of-fold figures on validation (what families are ranked by).
+    val_scores: dict[str, float] = field(default_factory=dict)
+    target: dict[str, Any] | None = None  # --target-precision: how the threshold was found
 
 
 def fit_family(family: str, ds: Dataset, opts: FitOptions, workdir: Path) -> FamilyResult:
@@ -89,15 +99,52 @@ def finish_family(
     """
     va, te = ds.validation, ds.test
     Xva, Xte = (p.X.astype(np.float32, copy=False) for p in (va, te))
-    pipe = calibrate(pipe, Xva, va.y, opts.calibration)
-    val_auc = float(roc_auc_score(va.y, pipe.predict_proba(Xva)[:, 1]))
-    p_skl = pipe.predict_proba(Xte)[:, 1]
-    model = export.to_onnx_fp32(pipe, len(ds.features), family)
+    pool = None
+    if opts.calibration != "none":
+        # The calibration set beyond validation: out-of-fold scores over the same (most
+        # recent --tune-rows) training rows the search used.
+        tr = ds.train
+        k = opts.tune_rows if opts.tune_rows and len(tr.y) > opts.tune_rows else len(tr.y)
+        pool = out_of_fold(
+            family, res.best_params, opts.seed, tr.X[-k:].astype(np.float32, copy=False),
+            tr.y[-k:], tr.ts_ns[-k:], opts.n_splits, round(ds.embargo_s * 1e9),
+        )  # fmt: skip
+    cal = choose(pipe, Xva, va.y, opts.calibration, pool)
+    log.info(
+        "%s: calibration %s (%s); out-of-fold validation %s", family, cal.method, opts.calibration,
+        {m: round(c["log_loss"], 5) for m, c in cal.candidates.items()},
+    )  # fmt: skip
+    # `auto` takes the best-scoring method whose ONNX graph reproduces scikit-learn
+    # (isotonic on xgb's squeezed probabilities can miss the parity gate).
+    tries = cal.ranked if opts.calibration == "auto" else [cal.method]
+    uncal = pipe
     workdir.mkdir(parents=True, exist_ok=True)
-    notes, converted = export.write_variants(model, workdir)
-    sess = export.session(workdir / export.VARIANT_FILES["fp32"])
-    p_onnx = export.predict(sess, Xte)
-    parity = float(np.max(np.abs(p_onnx - p_skl)))
+    for i, method in enumerate(tries):
+        pipe = calibrate(uncal, Xva, va.y, method, pool)
+        p_skl = pipe.predict_proba(Xte)[:, 1]
+        model = export.to_onnx_fp32(pipe, len(ds.features), family)
+        notes, converted = export.write_variants(model, workdir)
+        sess = export.session(workdir / export.VARIANT_FILES["fp32"])
+        p_onnx = export.predict(sess, Xte)
+        parity = float(np.max(np.abs(p_onnx - p_skl)))
+        if parity <= opts.max_parity or i == len(tries) - 1:
+            break
+        log.warning(
+            "%s: %s calibration: ONNX parity %.3g > %g, trying %s", family, method, parity,
+            opts.max_parity, tries[i + 1],
+        )  # fmt: skip
+    cal.method = method
+    p_val = pipe.predict_proba(Xva)[:, 1]
+    val_auc = float(roc_auc_score(va.y, p_val))
+    val_scores = cal.candidates.get(method) or proper_scores(va.y, p_val)
+    threshold, target = opts.threshold, None
+    if opts.target_precision is not None:
+        target = target_threshold(va.y, p_val, opts.target_precision, opts.min_approvals)
+        # No threshold reaches it: train/publish/run.py refuses this family, with these figures.
+    if target is not None and target["threshold"] is not None:
+        threshold = target["threshold"]
+        log.info("%s: --target-precision %s → threshold %.4f (%d validation approvals)",
+                 family, opts.target_precision, threshold, target["approved"])  # fmt: skip
     variants = {}
     for name, fname in export.VARIANT_FILES.items():
         check, _ = export.compare(
@@ -106,7 +153,7 @@ def finish_family(
             p_onnx,
             Xte,
             te.y,
-            opts.threshold,
+            threshold,
             opts.min_agreement,
             opts.max_auc_delta,
         )
@@ -117,7 +164,7 @@ def finish_family(
     export.measure_latency(variants, workdir, Xte)
     for name, check in variants.items():
         log.info("%s %s: %s", family, name, check.to_dict())
-    metrics = classification_metrics(te.y, p_onnx, opts.threshold)
+    metrics = classification_metrics(te.y, p_onnx, threshold)
     return FamilyResult(
         family,
         pipe,
@@ -130,6 +177,10 @@ def finish_family(
         variants,
         notes,
         time.perf_counter() - t0,
+        threshold,
+        cal,
+        val_scores,
+        target,
     )
 
 

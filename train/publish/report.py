@@ -20,7 +20,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
 from train.monitor.promise import report_section as per_symbol_section
-from train.publish import trader, trading
+from train.publish import calibration_report, trader, trading
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 
@@ -149,6 +149,8 @@ def write_report(
         f"best parameters `{man['training']['best_params']}`, refitted on "
         f"{man['data']['rows']['train']} training rows.",
         "",
+        *calibration_report.data_warnings(man),
+        *calibration_report.target_lines(man),
         "## Test split (untouched until now)",
         "",
         "| metric | value |",
@@ -177,20 +179,7 @@ def write_report(
         *per_symbol_section(man),
         *trading.report_section(out, y, p, ds.test.reversion, ds.test.horizon, man["label"], thr),
         *trader.report_section(out, man, ds.test, p, trader_opts),
-        "## Calibration",
-        "",
-        f"Calibration: {man['training']['calibration']} (fitted on the validation split). "
-        "Reliability per decile of predicted probability:",
-        "",
-        "| predicted | observed |",
-        "|---|---|",
-        *[
-            f"| {a:.3f} | {b:.3f} |"
-            for a, b in zip(
-                m["reliability"]["mean_predicted"], m["reliability"]["observed_rate"], strict=True
-            )
-        ],
-        "",
+        *calibration_report.section(man),
         "![calibration](calibration.png)",
         "",
         "## Feature importance",
@@ -232,7 +221,7 @@ def write_report(
     ]
     if man.get("comparison"):
         lines += [
-            "## Model families (same split; chosen by validation AUC)",
+            "## Model families (same split; chosen by validation log-loss)",
             "",
             "| family | val AUC | test AUC | precision | recall | approval | brier | fit s "
             "| fp32 bytes | fp16 | int8 |",

@@ -27,6 +27,7 @@ from train.data.provenance import detect as detect_provenance
 from train.data.records import Records
 from train.errors import GateFailedError
 from train.labels.labeler import LabelParams
+from train.model.calibrate import RULE
 from train.model.families import NAMES as FAMILIES
 from train.model.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.onnx.check_vectors import write_check_vectors
@@ -59,8 +60,50 @@ class FitArgs:
     trader: TraderOptions | None = None  # report.md's threshold advice and P&L (fee)
 
 
+# A gate that approves more than this share of the test candidates filters nothing.
+MAX_APPROVAL_RATE = 0.95
+
+
+def _choose(results: dict[str, FamilyResult], args: FitArgs) -> FamilyResult:
+    """The family with the lowest validation log-loss (cross-fitted calibration), never test.
+
+    With --target-precision, only families for which some threshold reaches it.
+    """
+    ok = [r for r in results.values() if r.target is None or r.target["threshold"] is not None]
+    if not ok:
+        t = next(iter(results.values())).target or {}
+        figs = "; ".join(
+            f"{f}: validation max p {r.target['max_p']:.3f}" for f, r in results.items() if r.target
+        )
+        raise GateFailedError(
+            f"no threshold reaches --target-precision {t.get('target')} on the validation split "
+            f"with at least --min-approvals {t.get('min_approvals')} approvals ({figs}); lower "
+            "either"
+        )
+    return min(ok, key=lambda r: (r.val_scores[RULE], -r.val_auc))
+
+
 def _gate(best: FamilyResult, args: FitArgs) -> list[str]:
     failures = []
+    m = best.metrics
+    if m["approved"] == 0:
+        how = (
+            f"--target-precision {args.opts.target_precision} chose it on validation"
+            if best.target
+            else "set --target-precision P (e.g. 0.6) to choose the threshold from the "
+            "precision you need, or lower --threshold"
+        )
+        failures.append(
+            f"the model approves nothing on the test split at threshold {best.threshold:.4g} "
+            f"(0 of {m['rows']} rows; highest p {m['max_p']:.3f}, base rate "
+            f"{m['base_rate']:.3f}, test AUC {m['auc']:.4f}): {how}"
+        )
+    elif m["approval_rate"] > MAX_APPROVAL_RATE:
+        failures.append(
+            f"the model approves {m['approval_rate']:.1%} of the test split at threshold "
+            f"{best.threshold:.4g} (> {MAX_APPROVAL_RATE:.0%}: it filters nothing); raise "
+            "--threshold or set --target-precision"
+        )
     auc = best.metrics["auc"]
     if auc < args.min_auc:
         failures.append(f"test AUC {auc:.4f} < --min-auc {args.min_auc}")
@@ -110,7 +153,7 @@ def _publish(
         for fam in args.families:
             results[fam] = fit_one(fam, ds, args.opts, tmp / f"_{fam}")
         # Choose on validation, never on test: the test split stays untouched.
-        best = max(results.values(), key=lambda r: r.val_auc)
+        best = _choose(results, args)
         failures = _gate(best, args)
         if failures:
             raise GateFailedError("; ".join(failures))
@@ -137,6 +180,7 @@ def _publish(
             "symbol": args.symbol,
             # "simulated" or "exported": the deploy script keeps simulated out of live dirs.
             **detect_provenance(args.data),
+            "warnings": ds.warnings,
         }
         training = {
             "search": best.search.mode,
@@ -145,14 +189,19 @@ def _publish(
             "cv_folds": best.search.folds,
             "tuned_rows": best.search.tuned_rows,
             "fits": best.search.fits,
-            "calibration": args.opts.calibration,
+            "calibration": best.calibration.method if best.calibration else "none",
+            "calibration_choice": best.calibration.to_dict() if best.calibration else None,
             "calibrated_on": "validation",
+            "target_precision": best.target,
             "fit_seconds": round(best.fit_seconds, 2),
             "seed": args.opts.seed,
         }
         comparison = {
             fam: {
                 "val_auc": r.val_auc,
+                "validation": r.val_scores,
+                "calibration": r.calibration.method if r.calibration else "none",
+                "threshold": r.threshold,
                 "test": {k: v for k, v in r.metrics.items() if k != "reliability"},
                 "parity": r.parity,
                 "fit_seconds": round(r.fit_seconds, 2),
@@ -166,7 +215,7 @@ def _publish(
             created=created,
             family=best.family,
             features=args.features,
-            threshold=args.opts.threshold,
+            threshold=best.threshold,
             serve_variant=serve,
             variants=train_manifest.variant_entries(tmp, best.variants),
             feature_stats=ds.stats,
@@ -174,13 +223,14 @@ def _publish(
             data=data_info,
             training=training,
             metrics={
-                "validation": {"auc": best.val_auc},
+                "validation": {"auc": best.val_auc, **best.val_scores},
                 "test": {**best.metrics, **_test_extras(ds, best)},
                 **promised,
             },
             parity=best.parity,
             gates={
                 "min_auc": args.min_auc,
+                "max_approval_rate": MAX_APPROVAL_RATE,
                 "max_parity": args.max_parity,
                 "min_agreement": args.opts.min_agreement,
                 "max_auc_delta": args.opts.max_auc_delta,
