@@ -181,6 +181,14 @@ def served_figures(
         d = _figs(ys, ps, ap)
         d["threshold"] = t
         se = standard_error(blocks.precision_samples(ts, ys, ap, scope_seed(seed, name)))
+        if ap.any():
+            # A test split spans few bootstrap blocks (one symbol's, fewer still), and so few
+            # blocks understate the spread; never claim less than the binomial error on the
+            # effective sample, approvals within one lookahead counted as one observation.
+            n_eff = len(np.unique(ts[ap] // max(1, round(lookahead_s * 1e9))))
+            prec = float(ys[ap].mean())
+            binomial = float(np.sqrt(prec * (1 - prec) / n_eff))
+            se = binomial if se is None else max(se, binomial)
         d["precision_se"] = se if ap.any() else None
         return d
 

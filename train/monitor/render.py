@@ -44,7 +44,14 @@ def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Win
             f"{_f(t.get('approval_rate'), '.4f'):>9}  {mark}"
         )
     lines += ["", f"rule: {verdict.rule}"]
-    if verdict.healthy:
+    if verdict.healthy and not any(j.judged for j in verdict.judgements):
+        # Healthy only in the sense that nothing was found: say so, with each scope's reason.
+        lines.append(
+            "verdict: HEALTHY (nothing could be judged: too few approvals here or in the "
+            "test split)"
+        )
+        lines += [f"  {j.reason}" for j in verdict.judgements]
+    elif verdict.healthy:
         lines.append("verdict: HEALTHY")
     else:
         lines.append("verdict: DEGRADED — " + "; ".join(j.reason for j in verdict.degraded))

@@ -107,6 +107,14 @@ def judge_scope(
     if f.approvals < min_approvals:
         j.reason = f"{f.approvals} approvals < --min-approvals {min_approvals}: not judged"
         return j
+    promised_n = (promised or {}).get("approvals")
+    if promised_n is not None and promised_n < min_approvals:
+        # A promise measured on a handful of test approvals is no promise to hold a model to.
+        j.reason = (
+            f"the test split's precision rests on {promised_n} approvals "
+            f"< --min-approvals {min_approvals}: not judged"
+        )
+        return j
     level = 1.0 - (1.0 - confidence) / max(1, judged)
     lo, hi = difference_interval(s.samples, tp, se, level, scope_seed(seed, "diff:" + s.name))
     j.judged = True
@@ -143,7 +151,9 @@ def judge(
     m = sum(
         1
         for s, t in pairs
-        if (t or {}).get("precision") is not None and s.figures.approvals >= min_approvals
+        if (t or {}).get("precision") is not None
+        and s.figures.approvals >= min_approvals
+        and (t or {}).get("approvals", min_approvals) >= min_approvals
     )
     js = [judge_scope(s, t, ev.confidence, min_approvals, seed, m) for s, t in pairs]
     return Verdict(
