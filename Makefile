@@ -71,7 +71,7 @@ test-monitoring: monitoring-tools
 
 # tests/monitoring runs a real Prometheus, hence monitoring-tools.
 test-py: $(STAMP) monitoring-tools
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --dist loadfile --durations=15
 
 test-go: $(STAMP)
 	cd go && go test -race -count=1 ./...

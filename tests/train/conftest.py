@@ -1,4 +1,4 @@
-"""Shared, module-scoped artefacts: sample data and one fitted model directory."""
+"""Shared artefacts: sample data and one fitted model directory, built once per run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared import built_once
 from train.cli import main
 
 
@@ -18,25 +19,38 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="session")
 def planted_data(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("data") / "planted.jsonl"
-    assert main(["sample", "--out", str(p), "--rows", "20000", "--seed", "7"]) == 0
-    return p
+    def build(d: Path) -> None:
+        assert (
+            main(["sample", "--out", str(d / "planted.jsonl"), "--rows", "20000", "--seed", "7"])
+            == 0
+        )
+
+    return built_once(tmp_path_factory, "planted-data", build) / "planted.jsonl"
 
 
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory) -> Path:
     """Enough for three splits and a quick fit; for tests of plumbing, not of skill."""
-    p = tmp_path_factory.mktemp("data") / "small.jsonl"
-    assert main(["sample", "--out", str(p), "--rows", "6000", "--seed", "11"]) == 0
-    return p
+
+    def build(d: Path) -> None:
+        assert (
+            main(["sample", "--out", str(d / "small.jsonl"), "--rows", "6000", "--seed", "11"]) == 0
+        )
+
+    return built_once(tmp_path_factory, "small-data", build) / "small.jsonl"
 
 
 @pytest.fixture(scope="session")
 def planted_model(planted_data, tmp_path_factory) -> Path:
     """The demo's path: sample 20k rows + fit the default family, --search fast."""
-    out = tmp_path_factory.mktemp("models")
-    assert main(["fit", "--data", str(planted_data), "--out", str(out), "--search", "fast"]) == 0
-    dirs = [d for d in out.iterdir()]
+
+    def build(out: Path) -> None:
+        assert (
+            main(["fit", "--data", str(planted_data), "--out", str(out), "--search", "fast"]) == 0
+        )
+
+    out = built_once(tmp_path_factory, "planted-model", build)
+    dirs = [d for d in out.iterdir() if d.is_dir()]
     assert len(dirs) == 1
     return dirs[0]
 
