@@ -4,7 +4,11 @@
 // with -signal planted — a known relation between order-flow imbalance and the
 // speed of reversion, so that a model trained on it has something real to
 // find. With -signal none the features carry no information about the future
-// price path (the leakage check).
+// price path (the leakage check). With -regime-change FRAC, from that fraction
+// of the span on the recorded order flow is an independent copy of the same
+// process: the features keep their distributions, the prices their path, and
+// only the link between them is gone (what the outcome monitor must catch and
+// the drift monitor cannot).
 //
 //	gendb -db build/demo/features.db -hours 12 -symbols BTCUSDT,ETHUSDT,SOLUSDT
 package main
@@ -30,6 +34,7 @@ type options struct {
 	end     time.Time
 	seed    uint64
 	planted bool
+	regime  float64 // fraction of the span from which the recorded flow is decoupled; <0: never
 	corrupt int
 	batch   int
 }
@@ -59,6 +64,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&ago, "ago", 0, "end the span this long before now (ignored with -end)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed; the same seed and -end give the same file")
 	fs.StringVar(&signal, "signal", "planted", "planted: flow imbalance speeds up reversion; none: no relation")
+	fs.Float64Var(&o.regime, "regime-change", -1, "from this fraction of the span (0..1) on, record an independent copy of the order flow (the features→outcome link breaks, no feature's distribution changes); negative: never")
 	fs.IntVar(&o.corrupt, "corrupt", 0, "also write this many undecodable records, as a buggy bot might")
 	fs.IntVar(&o.batch, "batch", 1000, "records per write transaction")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +83,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.hours <= 0 || o.meanGap <= 0 || o.batch <= 0 {
 		return o, errors.New("-hours, -mean-gap and -batch must be positive")
+	}
+	if o.regime > 1 {
+		return o, fmt.Errorf("-regime-change must be at most 1, got %g", o.regime)
 	}
 	switch signal {
 	case "planted":
@@ -108,6 +117,12 @@ func run(o options) error {
 	for i, sym := range o.symbols {
 		rng := rand.New(rand.NewPCG(o.seed, uint64(i)+1))
 		m := newMarket(sym, basePrice(i), o.planted, rng)
+		if o.regime >= 0 {
+			// The decoy's own stream: the market's draws, hence its price path, stay those
+			// of the same seed without the change.
+			m.decoy = rand.New(rand.NewPCG(o.seed, uint64(i)+1<<32))
+			m.decoupleFrom = start.Add(time.Duration(o.regime * float64(span)))
+		}
 		n, err := m.record(w, start, o.end, o.meanGap, o.batch)
 		if err != nil {
 			return err
@@ -147,6 +162,11 @@ type market struct {
 	baseSig float64
 	z       float64
 	flow    float64
+	// -regime-change: decoyFlow follows the same law as flow from its own stream and
+	// replaces it in the recorded features from decoupleFrom on.
+	decoy        *rand.Rand
+	decoyFlow    float64
+	decoupleFrom time.Time
 }
 
 const (
@@ -166,6 +186,9 @@ func (m *market) step(dt float64) {
 	// Order flow: AR(1) with exact discretisation.
 	a := math.Exp(-dt / flowTau)
 	m.flow = m.flow*a + math.Sqrt(1-a*a)*0.9*r.NormFloat64()
+	if m.decoy != nil {
+		m.decoyFlow = m.decoyFlow*a + math.Sqrt(1-a*a)*0.9*m.decoy.NormFloat64()
+	}
 	theta, drift := theta0, 0.0
 	if m.planted && m.z != 0 {
 		against := -math.Copysign(1, m.z) * math.Tanh(m.flow)
@@ -184,6 +207,9 @@ func (m *market) observe(t time.Time) featurestore.FeatureRecord {
 	r := m.rng
 	price := m.vwap + m.z*m.sigma
 	f := math.Tanh(m.flow)
+	if m.decoy != nil && !t.Before(m.decoupleFrom) {
+		f = math.Tanh(m.decoyFlow)
+	}
 	tick := clamp(f+0.25*r.NormFloat64(), -1, 1)
 	depth := clamp(0.7*f+0.35*r.NormFloat64(), -1, 1)
 	total := m.vwap * 0.05 * math.Exp(0.5*r.NormFloat64())
