@@ -30,6 +30,8 @@ def test_deploy_exports_boltdb_trains_and_sidecar_serves_the_new_model(
         check=True, capture_output=True,
     )  # fmt: skip
 
+    # gendb's records are simulated: this models dir is a sandbox, as the demo's is.
+    (env.models / ".sandbox").touch()
     res = env.deploy("-b", str(db), "-d", "1", "--search", "fast")
 
     assert res.returncode == 0, res.stderr[-4000:]

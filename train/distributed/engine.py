@@ -97,6 +97,9 @@ def _label_partition(df, features: list[str], params: LabelParams):
         y[ok] = label_per_symbol(*path)
         # The report's trading terms, computed where the whole symbol is at hand.
         rev[ok], hor[ok] = realised_reversion(*path)
+    # One sigma in basis points of the price, as train.data.dataset computes it (P&L).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sbp = np.maximum(std, params.min_std) / price * 1e4
     X = np.column_stack([df[f].to_numpy(np.float64) for f in features]).astype(np.float32)
     y[(y >= 0) & ~np.all(np.isfinite(X), axis=1)] = BAD_FEATURE
     out = pd.DataFrame(X, columns=features, index=df.index)
@@ -105,6 +108,7 @@ def _label_partition(df, features: list[str], params: LabelParams):
     out["y"] = y
     out["rev"] = rev
     out["hor"] = hor
+    out["sbp"] = sbp
     return out
 
 
@@ -127,6 +131,7 @@ def _gather(client, frame, features: list[str]) -> Part:
     return Part(
         df[features].to_numpy(np.float32), df["y"].to_numpy(np.int64), df["ts"].to_numpy(),
         df["rev"].to_numpy(np.float64), df["hor"].to_numpy(np.float64),
+        symbols=df["symbol"].astype(str).to_numpy(object), sigma_bps=df["sbp"].to_numpy(np.float64),
     )  # fmt: skip
 
 
@@ -150,7 +155,7 @@ def label_frame(path: Path, features: list[str], params: LabelParams, symbol: st
     # Whole symbols per partition: lookahead windows never cross a partition border.
     nparts = max(1, min(raw.npartitions, 64))
     meta = {"symbol": "string", "ts": "int64", **dict.fromkeys(features, "float32"), "y": "int8",
-            "rev": "float64", "hor": "float64"}  # fmt: skip
+            "rev": "float64", "hor": "float64", "sbp": "float64"}  # fmt: skip
     lab = sel.shuffle("symbol", npartitions=nparts).map_partitions(
         _label_partition, features, params, meta=meta
     )
