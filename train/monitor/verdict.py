@@ -18,6 +18,14 @@ error its own block bootstrap gave at training time. Ignoring the second
 would turn a model whose test precision was luckily high into a steady false
 alarm.
 
+A judged scope is also DEGRADED when its realised precision is significantly
+below the model's own mean probability over the same approvals (the upper end
+of the interval of realised - mean p below zero): the bot reads p as a chance,
+so approvals at p 0.70 that realise 0.43 are a broken promise whatever the
+test split said. This needs no test-split figure, so it also judges a scope
+whose test split had too few approvals. With two criteria per scope, each is
+tested at (1 - confidence)/(4m).
+
 A scope is SUSPICIOUS (flagged, never an exit code) when the lower end of that
 interval is above zero: a model that does significantly better on new data
 than on its own untouched test split has usually seen the data (leakage) or
@@ -49,6 +57,9 @@ class Judgement:
     difference_lower: float | None
     difference_upper: float | None
     reason: str
+    # realised precision - the model's mean p over the same approvals (calibration).
+    calibration_lower: float | None = None
+    calibration_upper: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,8 +82,10 @@ class Verdict:
 def rule_text(confidence: float, min_approvals: int, judged: int) -> str:
     return (
         f"degraded when the upper end of the {confidence:.0%} interval of (realised - test-split "
-        f"precision) is below 0: one-sided, level {(1 - confidence) / 2:.3g} shared by the "
-        f"{judged} judged scope(s) (Bonferroni); judged with at least {min_approvals} approvals"
+        f"precision), or of (realised precision - the model's mean p on the same approvals), is "
+        f"below 0: one-sided, level {(1 - confidence) / 2:.3g} shared by the {judged} judged "
+        f"scope(s) and the two criteria (Bonferroni); judged with at least {min_approvals} "
+        "approvals"
     )
 
 
@@ -101,40 +114,65 @@ def judge_scope(
     tp = (promised or {}).get("precision")
     se = (promised or {}).get("precision_se")
     j = Judgement(s.name, False, False, False, f.approvals, f.precision, tp, se, None, None, "")
-    if tp is None:
-        j.reason = "no test-split precision for it (no approvals there)"
-        return j
     if f.approvals < min_approvals:
         j.reason = f"{f.approvals} approvals < --min-approvals {min_approvals}: not judged"
         return j
-    promised_n = (promised or {}).get("approvals")
-    if promised_n is not None and promised_n < min_approvals:
-        # A promise measured on a handful of test approvals is no promise to hold a model to.
-        j.reason = (
-            f"the test split's precision rests on {promised_n} approvals "
-            f"< --min-approvals {min_approvals}: not judged"
-        )
-        return j
-    level = 1.0 - (1.0 - confidence) / max(1, judged)
-    lo, hi = difference_interval(s.samples, tp, se, level, scope_seed(seed, "diff:" + s.name))
-    j.judged = True
-    j.difference_lower, j.difference_upper = lo, hi
-    j.degraded = hi is not None and hi < 0
-    j.suspicious = lo is not None and lo > 0
+    level = 1.0 - (1.0 - confidence) / (2 * max(1, judged))
     what = "all candidates" if s.name == ALL else s.name
-    if j.degraded:
-        j.reason = (
-            f"{what}: realised precision {f.precision:.3f} "
-            f"[{s.precision_lower:.3f}, {s.precision_upper:.3f}] on {f.approvals} approvals is "
-            f"significantly below the test split's {tp:.3f} (difference {lo:+.3f} to {hi:+.3f})"
-        )
-    elif j.suspicious:
-        j.reason = (
-            f"{what}: realised precision {f.precision:.3f} is significantly ABOVE the test "
-            f"split's {tp:.3f}: check for leakage or a window inside the training period"
+    j.judged = True
+    reasons = []
+    promised_n = (promised or {}).get("approvals")
+    if tp is None:
+        reasons.append("no test-split precision for it (no approvals there)")
+    elif promised_n is not None and promised_n < min_approvals:
+        # A promise measured on a handful of test approvals is no promise to hold a model to.
+        reasons.append(
+            f"the test split's precision rests on {promised_n} approvals "
+            f"< --min-approvals {min_approvals}: only calibration judged"
         )
     else:
-        j.reason = f"{what}: realised {f.precision:.3f} vs test {tp:.3f}: consistent"
+        lo, hi = difference_interval(s.samples, tp, se, level, scope_seed(seed, "diff:" + s.name))
+        j.difference_lower, j.difference_upper = lo, hi
+        j.suspicious = lo is not None and lo > 0
+        if hi is not None and hi < 0:
+            j.degraded = True
+            reasons.append(
+                f"{what}: realised precision {f.precision:.3f} "
+                f"[{s.precision_lower:.3f}, {s.precision_upper:.3f}] on {f.approvals} approvals "
+                f"is significantly below the test split's {tp:.3f} "
+                f"(difference {lo:+.3f} to {hi:+.3f})"
+            )
+        elif j.suspicious:
+            reasons.append(
+                f"{what}: realised precision {f.precision:.3f} is significantly ABOVE the test "
+                f"split's {tp:.3f}: check for leakage or a window inside the training period"
+            )
+        else:
+            reasons.append(f"{what}: realised {f.precision:.3f} vs test {tp:.3f}: consistent")
+    ep = f.expected_precision
+    if ep is not None:
+        # The bar is the model's mean p on these approvals, less the gap between precision and
+        # mean p it already had on its test split when that is measured on enough approvals:
+        # a symbol the model was always overconfident on is no news, a new gap is.
+        bar, bar_se = ep, None
+        test_ep = (promised or {}).get("expected_precision")
+        if j.difference_upper is not None and test_ep is not None:
+            bar, bar_se = ep + (tp - test_ep), se
+        clo, chi = difference_interval(
+            s.samples, bar, bar_se, level, scope_seed(seed, "cal:" + s.name)
+        )
+        j.calibration_lower, j.calibration_upper = clo, chi
+        if chi is not None and chi < 0:
+            j.degraded = True
+            reasons.append(
+                f"{what}: realised precision {f.precision:.3f} on {f.approvals} approvals is "
+                f"significantly below {bar:.3f}: the model's own mean p {ep:.3f} on them, less "
+                "the gap it already had on its test split "
+                f"(difference {clo:+.3f} to {chi:+.3f}): its probabilities no longer hold"
+            )
+    if j.degraded:  # name only what failed
+        reasons = [r for r in reasons if "significantly below" in r]
+    j.reason = "; ".join(reasons)
     return j
 
 
@@ -148,13 +186,7 @@ def judge(
     pairs = [(ev.overall, promise["overall"])] + [
         (s, per.get(name)) for name, s in ev.per_symbol.items()
     ]
-    m = sum(
-        1
-        for s, t in pairs
-        if (t or {}).get("precision") is not None
-        and s.figures.approvals >= min_approvals
-        and (t or {}).get("approvals", min_approvals) >= min_approvals
-    )
+    m = sum(1 for s, _ in pairs if s.figures.approvals >= min_approvals)
     js = [judge_scope(s, t, ev.confidence, min_approvals, seed, m) for s, t in pairs]
     return Verdict(
         healthy=not any(j.degraded for j in js),
