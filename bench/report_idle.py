@@ -8,11 +8,11 @@ from bench.markdown import table
 
 
 def render(idle: dict[str, Any] | None) -> list[str]:
-    lines = ["## Idle CPU (go/cmd/idlecpu)", ""]
+    lines = ["## Idle CPU (go/bench/cmd/idlecpu)", ""]
     if not idle or "phases" not in idle:
         return [*lines, f"Not run: {(idle or {}).get('skipped', 'not available')}.", ""]
     lines += [
-        "A bot makes a few decisions a second. `go/cmd/idlecpu` "
+        "A bot makes a few decisions a second. `go/bench/cmd/idlecpu` "
         f"(`{' '.join(idle.get('argv', [])[1:])}`) starts the predictor with default settings "
         "(both sides poll their pipe for up to 50 µs after an answer before they sleep), makes "
         "100 warm-up decisions, then measures the CPU time of its own Go process (every thread) "
