@@ -25,7 +25,7 @@ help:
 	@echo "make test   – every test and linter (Python and Go, and the Prometheus alert rules)"
 	@echo "make test-monitoring – promtool check and unit tests of monitoring/sigmagate.rules.yml"
 	@echo "make bench  – the benchmarks; rewrites docs/BENCHMARKS.md"
-	@echo "make bench-scale – export and training at 10⁶…5·10⁷ rows (hours); its section of BENCHMARKS.md"
+	@echo "make bench-scale – export and training at 10⁶…5·10⁷ rows and the model-family table (hours); its section of BENCHMARKS.md"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -86,6 +86,7 @@ bench: $(STAMP)
 # ~40 GB of disk under build/scale/; rewrites the Scale section of docs/BENCHMARKS.md.
 bench-scale: $(STAMP)
 	$(PY) -m bench.scale
+	$(PY) -m pytest -q -s -m bench_scale
 
 demo: $(STAMP)
 	scripts/demo.sh

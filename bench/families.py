@@ -9,7 +9,10 @@ calibration, one thread.
 
     python -m bench.families --rows 100000 1000000      # writes build/bench/families.md
 
-Run by `pytest -m bench` (tests/train/test_train_bench.py), never by `make test`.
+    python -m bench.families --rows 1000000 --families hgb lgbm   # a subset
+
+Run by `make bench-scale` (tests/train/test_train_bench_families.py), never by
+`make test` or `make bench`.
 """
 
 from __future__ import annotations
@@ -56,14 +59,16 @@ def reference(data: Path) -> dict[str, Any]:
     return {"fit_s": fit_s, "trees": int(clf.best_iteration_ or 0), **s}
 
 
-def measure(root: Path, work: Path, rows: int, timeout_s: float) -> list[dict[str, Any]]:
+def measure(
+    root: Path, work: Path, rows: int, timeout_s: float, families: tuple[str, ...] = FAMILIES
+) -> list[dict[str, Any]]:
     from bench.fitting import sample
 
     data, note = sample(root, work, rows, timeout_s)
     if data is None:
         return [{"rows": rows, "family": "-", "status": note}]
     out = []
-    for fam in FAMILIES:
+    for fam in families:
         models = work / "models" / f"family-{fam}-{rows}"
         models.mkdir(parents=True, exist_ok=True)
         argv = [proc.python(), "-m", "train", "fit", "--data", str(data), "--out", str(models),
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.families", description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--work", type=Path, default=Path("build/bench"))
+    p.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit, s")
     p.add_argument("--reference", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parent.parent
     work = a.work if a.work.is_absolute() else root / a.work
     (work / "logs").mkdir(parents=True, exist_ok=True)
-    rows = [r for n in a.rows for r in measure(root, work, n, a.timeout)]
+    rows = [r for n in a.rows for r in measure(root, work, n, a.timeout, tuple(a.families))]
     table = markdown(rows)
     (work / "families.md").write_text(table, encoding="utf-8")
     (work / "families.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -99,8 +99,11 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "per decision, from the call to its answer; percentiles are nearest-rank over every call. "
         "Decisions/s is answered calls ÷ wall time.",
         "* **sigmagate**: `predictor.New` → `Decide`, i.e. the Go package the bot uses, over stdin/"
-        "stdout to a long-lived `python -m infer`. Calls answered by the fallback are counted "
-        "separately (none is expected).",
+        "stdout to a long-lived `python -m infer`, with the predictor's default settings. Calls "
+        "answered by anything but the sidecar are counted separately as fallbacks: with the "
+        "default hedge, a call the sidecar has not answered within the hedge delay (a multiple "
+        "of its recent p99, at least 2 ms) is answered by the in-process replica, so a few are "
+        "expected when a 2-core machine runs the benchmark client and the sidecar at full load.",
         "* **infer, gatebench client**: the same sidecar driven by gatebench's own msgpack-rpc "
         "client (below), to separate the predictor package's cost from the sidecar's.",
         "* **echo floor**: `go/bench/cmd/pipeecho`, which copies stdin to stdout, driven by the"
@@ -242,7 +245,9 @@ def _suites(suites: list[dict[str, Any]] | None) -> list[str]:
             if ln.startswith(("Benchmark", "FAIL", "---", "pkg:"))
             or (" passed" in ln or " failed" in ln or "error" in ln.lower())
         ]
-        if not keep:
+        if not keep and "stopped" in s["status"]:
+            lines += ["It printed no result before it was stopped.", ""]
+        elif not keep:
             lines += ["No benchmark in this suite yet.", ""]
         else:
             lines += ["```", *keep[-60:], "```", ""]

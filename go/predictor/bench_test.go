@@ -27,7 +27,7 @@ import (
 //
 // Each reports p50/p99 round-trip latency per decision (µs) and decisions/s,
 // at 1, 8 and 64 goroutines, for the sidecar and for a bare pipe echo
-// (cmd/pipeecho) — the latency floor of any stdio sidecar. Knobs:
+// (go/bench/cmd/pipeecho) — the latency floor of any stdio sidecar. Knobs:
 // SIGMAGATE_BENCH_MODEL (a model directory instead of the fixture) and
 // SIGMAGATE_BENCH_SIDECAR_ARGS (extra sidecar flags, e.g. "--spin-us 0").
 
@@ -72,7 +72,7 @@ func BenchmarkSidecarRoundTrip(b *testing.B) {
 }
 
 // BenchmarkPipeEchoRoundTrip sends the same single-record predict request
-// through cmd/pipeecho and decodes the echoed bytes: pipes, wake-ups and
+// through go/bench/cmd/pipeecho and decodes the echoed bytes: pipes, wake-ups and
 // msgpack, no model. Concurrent goroutines share one pipe as the predictor
 // does, but each sends its own message (no batching).
 func BenchmarkPipeEchoRoundTrip(b *testing.B) {
@@ -175,8 +175,10 @@ func startBenchPredictor(b *testing.B) *Predictor {
 	if model == "" {
 		model = tinyModel(b, "tiny-a", 1)
 	}
+	// Hedging off: these benchmarks measure the sidecar's round trip, and a
+	// hedge would answer a slow call from the replica instead.
 	p, err := New(context.Background(), Config{
-		Command: []string{e.python, "-m", "infer"}, Dir: e.root, ModelDir: model,
+		Command: []string{e.python, "-m", "infer"}, Dir: e.root, ModelDir: model, HedgeDelay: -1,
 		Args: strings.Fields(os.Getenv("SIGMAGATE_BENCH_SIDECAR_ARGS")), Logger: discardLogger(),
 	})
 	if err != nil {
@@ -268,7 +270,9 @@ func (e *echoClient) close() {
 func buildPipeEcho(b *testing.B) string {
 	b.Helper()
 	out := filepath.Join(b.TempDir(), "pipeecho")
-	cmd := exec.Command("go", "build", "-o", out, "../cmd/pipeecho")
+	// pipeecho lives with the other benchmark tools, in the go/bench module.
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/pipeecho")
+	cmd.Dir = "../bench"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -171,7 +171,8 @@ func BenchmarkLiveWithShadow(b *testing.B) {
 	if err := os.Symlink(cand, filepath.Join(dir, "shadow")); err != nil {
 		b.Fatal(err)
 	}
-	p, err := New(context.Background(), Config{Command: []string{e.python, "-m", "infer"}, Dir: e.root,
+	// Hedging off: the live path's round trip is what is compared.
+	p, err := New(context.Background(), Config{Command: []string{e.python, "-m", "infer"}, Dir: e.root, HedgeDelay: -1,
 		ModelDir: live, ShadowModelDir: filepath.Join(dir, "shadow"), Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
