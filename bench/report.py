@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bench import (
@@ -17,6 +18,9 @@ from bench import (
 )
 from bench.markdown import fmt_us, mib, rate, table
 from bench.summary import LABELS, TARGET_ORDER
+
+# A figure a pytest benchmark prints, e.g. "train monitor: 1,000,000 records in 3.4 s (exit 0)".
+FIGURE_LINE = re.compile(r"^[a-z][\w ]*: .* in [\d.]+ m?s\b")
 
 
 def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
@@ -244,6 +248,7 @@ def _suites(suites: list[dict[str, Any]] | None) -> list[str]:
             for ln in s["output"]
             if ln.startswith(("Benchmark", "FAIL", "---", "pkg:"))
             or (" passed" in ln or " failed" in ln or "error" in ln.lower())
+            or FIGURE_LINE.match(ln)
         ]
         if not keep and "stopped" in s["status"]:
             lines += ["It printed no result before it was stopped.", ""]

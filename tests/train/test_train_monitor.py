@@ -22,7 +22,10 @@ from tests.train.conftest import manifest, run_cli
 from train.cli import main
 from train.data.load import read_records
 from train.monitor.bootstrap import Blocks, interval
-from train.monitor.promise import choose_threshold, symbol_thresholds, wilson_upper
+from train.monitor.evaluate import Scope
+from train.monitor.figures import Figures
+from train.monitor.promise import choose_threshold, jeffreys_sd, symbol_thresholds, wilson_upper
+from train.monitor.verdict import judge_scope
 
 SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"]
 COMMON = ["--symbols", *SYMS, "--volatility", "ETHUSDT=2", "SOLUSDT=3"]
@@ -70,6 +73,9 @@ def test_training_writes_per_symbol_figures_thresholds_and_warns(mon_model):
     assert 0 <= t["ece"] <= 1 and 0 < t["expected_precision"] < 1
     served = m["metrics"]["served"]
     assert served["overall"]["precision_se"] > 0
+    for f in [served["overall"], *served["per_symbol"].values()]:
+        if f["approvals"]:
+            assert 0 < f["precision_n_eff"] <= f["approvals"] and f["precision_se"] > 0
     # A symbol gets its own threshold only on validation evidence, and always with a
     # warning in the report; every other symbol keeps the default.
     thr = m.get("symbol_thresholds") or {}
@@ -109,7 +115,9 @@ def test_unchanged_windows_pass_in_19_of_20_seeds(mon_model, tmp_path, capsys):
 
 
 def test_a_symbol_that_collapses_is_named(mon_model, tmp_path, capsys):
-    w = sample(tmp_path / "eth.parquet", 600, 40000, collapse=("ADAUSDT", "ETHUSDT"))
+    # A day of records: the test split's ETHUSDT promise rests on ~20 effective approvals, so
+    # half a day's drop from ~0.80 to ~0.50 is only just significant after Bonferroni.
+    w = sample(tmp_path / "eth.parquet", 600, 80000, collapse=("ADAUSDT", "ETHUSDT"))
     prom = tmp_path / "out.prom"
     code, out, err = monitor(capsys, mon_model, w, "--textfile", str(prom))
     assert code == 3, out + err
@@ -246,3 +254,37 @@ def test_only_a_symbol_significantly_below_gets_a_threshold():
 def test_wilson_upper_bound():
     assert wilson_upper(50, 100, 0.975) == pytest.approx(0.596, abs=1e-3)  # 0.5 ± 1.96·√(.25/100)
     assert wilson_upper(0, 10, 0.95) > 0 and wilson_upper(10, 10, 0.95) == pytest.approx(1.0)
+
+
+def _window_scope(precision: float, expected: float, approvals: int, seed: int = 0) -> Scope:
+    """A live window whose precision is known to about ±0.01 (bootstrap draws around it)."""
+    samples = np.random.default_rng(seed).normal(precision, 0.01, 2000)
+    f = Figures(100 * approvals, 0.3, approvals, 0.01, precision, expected, 0.05, 0.8, 0.5)
+    return Scope("SOLUSDT", f, 0.65, precision - 0.02, precision + 0.02, samples)
+
+
+def test_a_perfect_test_split_is_no_certainty():
+    """32 of 32 test approvals right (13 effective) promise a high precision, not exactly 1:
+    a large healthy window realising 0.86 must not alarm, one realising 0.55 must."""
+    promise = {"precision": 1.0, "approvals": 32, "expected_precision": 0.67,
+               "precision_n_eff": 13.0, "precision_se": jeffreys_sd(1.0, 13.0)}  # fmt: skip
+    assert promise["precision_se"] > 0.03
+    ok = judge_scope(_window_scope(0.86, 0.68, 2345), promise, 0.95, 30, 1, judged=4)
+    assert ok.judged and not ok.degraded, ok.reason
+    bad = judge_scope(_window_scope(0.55, 0.68, 2345), promise, 0.95, 30, 1, judged=4)
+    assert bad.degraded and "significantly below the test split" in bad.reason, bad.reason
+
+
+def test_the_probability_bar_carries_the_test_splits_gap_and_its_uncertainty():
+    """Mean p is the bar, shifted by the gap between precision and mean p the test split
+    already had: a model always 0.10 short of its p is no news at 0.10 short, and a test
+    split 0.25 above its p on few approvals does not make 0.25 above a firm promise."""
+    short = {"precision": 0.60, "approvals": 200, "expected_precision": 0.70,
+             "precision_n_eff": 150.0, "precision_se": 0.04}  # fmt: skip
+    assert not judge_scope(_window_scope(0.62, 0.72, 3000), short, 0.95, 30, 1).degraded
+    j = judge_scope(_window_scope(0.45, 0.72, 3000), short, 0.95, 30, 1)
+    assert j.degraded and "probabilities no longer hold" in j.reason, j.reason
+    lucky = {"precision": 0.95, "approvals": 40, "expected_precision": 0.70,
+             "precision_n_eff": 12.0, "precision_se": jeffreys_sd(0.95, 12.0)}  # fmt: skip
+    j = judge_scope(_window_scope(0.80, 0.70, 3000), lucky, 0.95, 30, 1)
+    assert j.calibration_lower is not None and not j.degraded, j.reason

@@ -28,7 +28,8 @@ def test_bench_monitor_10e6_records_under_60s(tmp_path: Path, capsys) -> None:
     dt = time.perf_counter() - t0
     out_text = capsys.readouterr().out
 
-    assert code in (0, 3), out_text
+    # The window is a fresh draw of the market the model was trained on: a healthy verdict.
+    assert code == 0, out_text
     with capsys.disabled():
         print(f"\ntrain monitor: 1,000,000 records in {dt:.1f} s (exit {code})")
     assert dt < 60.0

@@ -22,8 +22,9 @@ Stored in the manifest (docs/TRAINING.md, "Per-symbol figures and thresholds"):
   thresholds, never on validation, so the slight luck of "the lowest
   threshold that reaches the target" does not leak into it;
 * `metrics.served`: the test split at the served thresholds (default or the
-  symbol's), overall and per symbol, with each precision's block-bootstrap
-  standard error — what `train monitor` compares the live outcomes with.
+  symbol's), overall and per symbol, with each precision's standard error and
+  effective number of approvals — what `train monitor` compares the live
+  outcomes with.
 
 Everything is scored with the served variant's graph, as the sidecar scores.
 """
@@ -156,6 +157,14 @@ def per_symbol_figures(
     }
 
 
+def jeffreys_sd(precision: float, n: float) -> float:
+    """The standard deviation of the Jeffreys posterior Beta(k + ½, n - k + ½) of a proportion
+    seen as k = precision·n successes in n trials. Unlike the plain binomial error it is not 0
+    at precision 0 or 1: 32 successes in 32 approvals do not make a precision of exactly 1."""
+    a, b = precision * n + 0.5, (1 - precision) * n + 0.5
+    return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
 def served_figures(
     symbols: np.ndarray,
     ts_ns: np.ndarray,
@@ -181,15 +190,17 @@ def served_figures(
         d = _figs(ys, ps, ap)
         d["threshold"] = t
         se = standard_error(blocks.precision_samples(ts, ys, ap, scope_seed(seed, name)))
+        d["precision_se"], d["precision_n_eff"] = None, None
         if ap.any():
             # A test split spans few bootstrap blocks (one symbol's, fewer still), and so few
             # blocks understate the spread; never claim less than the binomial error on the
             # effective sample, approvals within one lookahead counted as one observation.
-            n_eff = len(np.unique(ts[ap] // max(1, round(lookahead_s * 1e9))))
+            n_eff = float(len(np.unique(ts[ap] // max(1, round(lookahead_s * 1e9)))))
             prec = float(ys[ap].mean())
-            binomial = float(np.sqrt(prec * (1 - prec) / n_eff))
-            se = binomial if se is None else max(se, binomial)
-        d["precision_se"] = se if ap.any() else None
+            if se is not None and 0 < prec < 1 and se > 0:
+                n_eff = min(n_eff, prec * (1 - prec) / se**2)  # the bootstrap saw more spread
+            d["precision_n_eff"] = n_eff
+            d["precision_se"] = max(se or 0.0, jeffreys_sd(prec, n_eff))
         return d
 
     return {

@@ -89,14 +89,27 @@ def rule_text(confidence: float, min_approvals: int, judged: int) -> str:
     )
 
 
+def test_precision_draws(
+    precision: float, se: float | None, n_eff: float | None, size: int, seed: int
+) -> np.ndarray:
+    """Draws of the test split's precision as its own uncertainty allows: the Jeffreys
+    posterior Beta(k + ½, n - k + ½) on its effective approvals n, which stays honest at 0 and
+    1 (32 of 32 approvals right is no certainty of 1.000); a normal with the stored standard
+    error for a manifest written before `precision_n_eff` existed."""
+    rng = np.random.default_rng(seed)
+    if n_eff:
+        return rng.beta(precision * n_eff + 0.5, (1 - precision) * n_eff + 0.5, size)
+    return precision + (se or 0.0) * rng.standard_normal(size)
+
+
 def difference_interval(
-    samples: np.ndarray, test_precision: float, test_se: float | None, confidence: float, seed: int
+    samples: np.ndarray, bar: np.ndarray | float, confidence: float
 ) -> tuple[float | None, float | None]:
-    ok = samples[np.isfinite(samples)]
-    if len(ok) == 0:
+    """The two-sided `confidence` interval of realised - bar (bar: draws, or one figure)."""
+    ok = np.isfinite(samples)
+    if not ok.any():
         return None, None
-    z = np.random.default_rng(seed).standard_normal(len(ok))
-    diff = ok - (test_precision + (test_se or 0.0) * z)
+    diff = samples[ok] - (bar[ok] if isinstance(bar, np.ndarray) else bar)
     alpha = 1.0 - confidence
     lo, hi = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
@@ -113,6 +126,7 @@ def judge_scope(
     f = s.figures
     tp = (promised or {}).get("precision")
     se = (promised or {}).get("precision_se")
+    n_eff = (promised or {}).get("precision_n_eff")
     j = Judgement(s.name, False, False, False, f.approvals, f.precision, tp, se, None, None, "")
     if f.approvals < min_approvals:
         j.reason = f"{f.approvals} approvals < --min-approvals {min_approvals}: not judged"
@@ -131,7 +145,10 @@ def judge_scope(
             f"< --min-approvals {min_approvals}: only calibration judged"
         )
     else:
-        lo, hi = difference_interval(s.samples, tp, se, level, scope_seed(seed, "diff:" + s.name))
+        tp_draws = test_precision_draws(
+            tp, se, n_eff, len(s.samples), scope_seed(seed, "diff:" + s.name)
+        )
+        lo, hi = difference_interval(s.samples, tp_draws, level)
         j.difference_lower, j.difference_upper = lo, hi
         j.suspicious = lo is not None and lo > 0
         if hi is not None and hi < 0:
@@ -152,22 +169,25 @@ def judge_scope(
     ep = f.expected_precision
     if ep is not None:
         # The bar is the model's mean p on these approvals, less the gap between precision and
-        # mean p it already had on its test split when that is measured on enough approvals:
-        # a symbol the model was always overconfident on is no news, a new gap is.
-        bar, bar_se = ep, None
+        # mean p it already had on its test split when that is measured on enough approvals
+        # (with that precision's own uncertainty): a symbol the model was always overconfident
+        # on is no news, a new gap is.
+        bar: np.ndarray | float = ep
+        ep_shown = ep
         test_ep = (promised or {}).get("expected_precision")
         if j.difference_upper is not None and test_ep is not None:
-            bar, bar_se = ep + (tp - test_ep), se
-        clo, chi = difference_interval(
-            s.samples, bar, bar_se, level, scope_seed(seed, "cal:" + s.name)
-        )
+            tp_draws = test_precision_draws(
+                tp, se, n_eff, len(s.samples), scope_seed(seed, "cal:" + s.name)
+            )
+            bar, ep_shown = ep + (tp_draws - test_ep), ep + (tp - test_ep)
+        clo, chi = difference_interval(s.samples, bar, level)
         j.calibration_lower, j.calibration_upper = clo, chi
         if chi is not None and chi < 0:
             j.degraded = True
             reasons.append(
                 f"{what}: realised precision {f.precision:.3f} on {f.approvals} approvals is "
-                f"significantly below {bar:.3f}: the model's own mean p {ep:.3f} on them, less "
-                "the gap it already had on its test split "
+                f"significantly below {ep_shown:.3f}: the model's own mean p {ep:.3f} on them, "
+                "less the gap it already had on its test split "
                 f"(difference {clo:+.3f} to {chi:+.3f}): its probabilities no longer hold"
             )
     if j.degraded:  # name only what failed
