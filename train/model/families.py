@@ -128,28 +128,88 @@ def _register_xgboost() -> None:
     _register_onnxmltools(_xgb_class(), "XGBoostXGBClassifier", convert_xgboost)
 
 
+def floor_to_float32(t: float) -> float:
+    """The largest float32 <= t. For every float32 x, x <= t exactly when x <= this."""
+    import numpy as np
+
+    f = np.float32(t)
+    if float(f) > t:
+        f = np.nextafter(f, np.float32(-np.inf))
+    return float(f)
+
+
+def lightgbm_float32_thresholds(booster: Any) -> Any:
+    """`booster` with each numerical split's threshold floored to float32.
+
+    LightGBM splits at double thresholds, often midpoints of two float32 values; onnx
+    stores float32 thresholds, rounded to nearest, and a midpoint that rounds up sends
+    the upper value down the wrong branch (a 10⁶-row fit missed the parity gate by
+    0.0126). Flooring keeps every float32 input's branch, so the graph stays exact."""
+    import lightgbm as lgb
+
+    lines = booster.model_to_string().splitlines()
+    at = -1  # the current tree's threshold line; its decision_type line follows it
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            at = i
+        elif line.startswith("decision_type=") and at >= 0:
+            ts = lines[at].removeprefix("threshold=").split()
+            kinds = line.removeprefix("decision_type=").split()
+            # decision_type bit 0 marks a categorical split: its threshold is an index.
+            lines[at] = "threshold=" + " ".join(
+                t if int(d) & 1 else repr(floor_to_float32(float(t)))
+                for t, d in zip(ts, kinds, strict=True)
+            )
+            at = -1
+    # tree_sizes gives each tree's length in bytes, which the new thresholds change;
+    # without it LightGBM parses the trees one after the other.
+    lines = [ln for ln in lines if not ln.startswith("tree_sizes=")]
+    return lgb.Booster(model_str="\n".join(lines) + "\n")
+
+
 def _register_lightgbm() -> None:
+    import copy
+
     from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 
-    _register_onnxmltools(_lgbm_class(), "LightGbmLGBMClassifier", convert_lightgbm)
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        raw = operator.raw_operator
+        floored = copy.copy(raw)
+        floored._Booster = lightgbm_float32_thresholds(raw.booster_)
+        operator.raw_operator = floored
+        try:
+            convert_lightgbm(scope, operator, container)
+        finally:
+            operator.raw_operator = raw
+
+    _register_onnxmltools(_lgbm_class(), "LightGbmLGBMClassifier", convert)
 
 
-def _patch_hgb_missing_flag() -> None:
-    """skl2onnx 1.20 passes the leaf's `missing` flag of a HistGradientBoosting
-    tree as a Python bool, which onnx rejects in an ints attribute ("Expected an
-    int, got a boolean"); coerce it to 0/1 (same meaning) before it is stored."""
+def _patch_hgb_add_node() -> None:
+    """Two fixes to how skl2onnx 1.20 stores a HistGradientBoosting tree's nodes.
+
+    * It passes the `missing` flag as a Python bool, which onnx rejects in an
+      ints attribute ("Expected an int, got a boolean"): coerce it to 0/1.
+    * It rounds each double split threshold to the nearest float32, and a
+      threshold between two adjacent float32 values that rounds up sends the
+      upper one down the wrong branch: floor it instead (floor_to_float32), as
+      skl2onnx already does for scikit-learn's other trees. Idempotent on those.
+    """
     import skl2onnx.common.tree_ensemble as te
 
     orig = te.add_node
-    if getattr(orig, "_int_missing_flag", False):
+    if getattr(orig, "_sigmagate_patched", False):
         return
 
     def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kw: Any) -> Any:
+        mode, value = args[6], args[7]
+        if mode == "BRANCH_LEQ":
+            args = (*args[:7], floor_to_float32(float(value)), *args[8:])
         return orig(
             *args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kw
         )
 
-    add_node._int_missing_flag = True  # type: ignore[attr-defined]
+    add_node._sigmagate_patched = True  # type: ignore[attr-defined]
     te.add_node = add_node
 
 
@@ -177,7 +237,7 @@ _ENTRIES = (
             "max_leaf_nodes": [15, 31, 63],
             "l2_regularization": [0.0, 1.0],
         },
-        prepare_export=_patch_hgb_missing_flag,
+        prepare_export=_patch_hgb_add_node,
         sigmoid_folds=True,
     ),
     Family(
