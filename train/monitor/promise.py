@@ -157,11 +157,16 @@ def per_symbol_figures(
     }
 
 
+def jeffreys(precision: float, n: float) -> tuple[float, float]:
+    """The Jeffreys posterior Beta(k + ½, n - k + ½) of a proportion seen as k = precision·n
+    successes in n trials, as its two parameters. Unlike the plain binomial error its spread
+    is not 0 at precision 0 or 1: 32 of 32 approvals right do not make a precision of 1."""
+    return precision * n + 0.5, (1 - precision) * n + 0.5
+
+
 def jeffreys_sd(precision: float, n: float) -> float:
-    """The standard deviation of the Jeffreys posterior Beta(k + ½, n - k + ½) of a proportion
-    seen as k = precision·n successes in n trials. Unlike the plain binomial error it is not 0
-    at precision 0 or 1: 32 successes in 32 approvals do not make a precision of exactly 1."""
-    a, b = precision * n + 0.5, (1 - precision) * n + 0.5
+    """The standard deviation of jeffreys(precision, n)."""
+    a, b = jeffreys(precision, n)
     return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
 
 

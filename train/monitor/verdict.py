@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from train.monitor.evaluate import ALL, Evaluation, Scope, scope_seed
+from train.monitor.promise import jeffreys
 
 DEFAULT_MIN_APPROVALS = 30
 
@@ -89,7 +90,7 @@ def rule_text(confidence: float, min_approvals: int, judged: int) -> str:
     )
 
 
-def test_precision_draws(
+def promised_precision_draws(
     precision: float, se: float | None, n_eff: float | None, size: int, seed: int
 ) -> np.ndarray:
     """Draws of the test split's precision as its own uncertainty allows: the Jeffreys
@@ -98,7 +99,7 @@ def test_precision_draws(
     error for a manifest written before `precision_n_eff` existed."""
     rng = np.random.default_rng(seed)
     if n_eff:
-        return rng.beta(precision * n_eff + 0.5, (1 - precision) * n_eff + 0.5, size)
+        return rng.beta(*jeffreys(precision, n_eff), size)
     return precision + (se or 0.0) * rng.standard_normal(size)
 
 
@@ -145,7 +146,7 @@ def judge_scope(
             f"< --min-approvals {min_approvals}: only calibration judged"
         )
     else:
-        tp_draws = test_precision_draws(
+        tp_draws = promised_precision_draws(
             tp, se, n_eff, len(s.samples), scope_seed(seed, "diff:" + s.name)
         )
         lo, hi = difference_interval(s.samples, tp_draws, level)
@@ -176,7 +177,7 @@ def judge_scope(
         ep_shown = ep
         test_ep = (promised or {}).get("expected_precision")
         if j.difference_upper is not None and test_ep is not None:
-            tp_draws = test_precision_draws(
+            tp_draws = promised_precision_draws(
                 tp, se, n_eff, len(s.samples), scope_seed(seed, "cal:" + s.name)
             )
             bar, ep_shown = ep + (tp_draws - test_ep), ep + (tp - test_ep)
