@@ -1,6 +1,7 @@
 """`python -m bench` (what `make bench` runs): every benchmark, then docs/BENCHMARKS.md.
 
-    python -m bench [--quick] [--only fit,labeling,decisions,pipe,idle,suites] [--out-dir DIR]
+    python -m bench [--quick] [--only fit,families,labeling,decisions,pipe,idle,suites]
+                    [--out-dir DIR]
 
 The full run is held under 20 minutes on the project's 2-core machine by a
 deadline: the parts that the rest depends on run first (the model the decision
@@ -25,11 +26,21 @@ from typing import Any
 # Nothing heavy (numpy, matplotlib) is imported before the children have run:
 # a child's peak-memory figure from wait4() starts at the parent's size when it
 # forked, so the parent must stay small.
-from bench import decisions, fitting, idle_cpu, labeling, machine, models, pipe, suites
+from bench import (
+    decisions,
+    families,
+    fitting,
+    idle_cpu,
+    labeling,
+    machine,
+    models,
+    pipe,
+    suites,
+)
 from bench.budget import FULL, QUICK
 
 log = logging.getLogger("bench")
-PARTS = ("fit", "labeling", "decisions", "pipe", "idle", "suites")
+PARTS = ("fit", "families", "labeling", "decisions", "pipe", "idle", "suites")
 GATEBENCH_TARGETS = [
     "fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "onnxruntime", "http",
     "reference",
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if "fit" in parts:
         res["fit"] = fitter.results
         res["fit_notes"] = fitter.notes
+    if "families" in parts:
+        res["families"] = _families(root, work, budget, fitter, lambda: left(budget.reserve_s))
     if "pipe" in parts:
         res["pipe"] = pipe.run(root, work, model, min(budget.pipe_timeout_s, left(60)), args.quick)
     if "idle" in parts:
@@ -105,6 +118,27 @@ def main(argv: list[str] | None = None) -> int:
     write(res, out_dir, root)
     log.info("done in %.1f min: %s", res["total_s"] / 60, out_dir / "BENCHMARKS.md")
     return 0
+
+
+def _families(
+    root: Path, work: Path, budget: Any, fitter: fitting.Fitter, left: Any
+) -> list[dict[str, Any]]:
+    """The family table's rows, on the same sample data as the `train fit` rows."""
+    rows_out: list[dict[str, Any]] = []
+    for rows, fams in budget.family_runs:
+        cap = min(budget.fit_timeout_s, left())
+        if cap < 30:
+            why = f"not run: only {max(cap, 0):.0f} s of the run's time budget was left"
+            rows_out.append({"rows": rows, "family": "-", "status": why})
+            continue
+        data = fitter.datasets.get(rows)
+        if data is None:
+            data, note = fitting.sample(root, work, rows, cap)
+            if data is None:
+                rows_out.append({"rows": rows, "family": "-", "status": note})
+                continue
+        rows_out += families.measure_on(root, work, data, rows, cap, fams)
+    return rows_out
 
 
 def _uncommitted(root: Path) -> str:

@@ -45,6 +45,14 @@ class Budget:
         (1_000_000, "grid", GRID_ARGS),
     )
     fit_timeout_s: float = 600.0
+    # Model families (bench/families.py): (rows, families fitted with --no-report); the
+    # early-stopped LightGBM reference is fitted at every size. gbm, rf and mlp take
+    # minutes at 10^5 rows and are left to `make bench-scale`; at 10^6 the default's
+    # own `train fit` row above is the one set beside the reference.
+    family_runs: tuple[tuple[int, tuple[str, ...]], ...] = (
+        (100_000, ("hgb", "lgbm", "xgb")),
+        (1_000_000, ()),
+    )
     # Rows above which grid search is not even attempted (see BENCHMARKS.md).
     grid_max_rows: int = 1_000_000
     pipe_timeout_s: float = 180.0
@@ -76,6 +84,7 @@ QUICK = Budget(
     reference_label_timeout_s=20.0,
     fit_runs=((20_000, "fast", ()), (20_000, "grid", GRID_ARGS)),
     fit_timeout_s=30.0,
+    family_runs=((20_000, ("hgb",)),),
     grid_max_rows=20_000,
     pipe_timeout_s=60.0,
     go_benchtime="100ms",

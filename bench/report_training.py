@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import families
 from bench.markdown import mib, rate, table
 
 
@@ -90,4 +91,24 @@ def section(res: dict[str, Any], img_prefix: str) -> list[str]:
     lines += [f"* {n}" for n in res.get("fit_notes", [])]
     if res.get("fit_notes"):
         lines += [""]
-    return lines
+    return lines + _families(res.get("families"))
+
+
+def _families(rows: list[dict[str, Any]] | None) -> list[str]:
+    lines = ["### Model families", ""]
+    if not rows:
+        return [*lines, "Not measured.", ""]
+    lines += [
+        "The same sample data as the `train fit` rows. Each family: `train fit --model F "
+        "--search fast --no-report` in its own process (wall time and peak RSS of that "
+        "process; test AUC, log-loss and ECE over 10 equal-mass bins from its manifest). "
+        f"The reference, *{families.REFERENCE}*, is one LightGBM fit on the same training "
+        "split with early stopping on the validation split, no search, no calibration, one "
+        "thread, in its own process (its wall time includes reading and labelling the data, "
+        "as the families' does). At 10⁶ rows the default family's own `train fit` row "
+        "above is the one set beside it (targets table). gbm, rf and mlp take minutes per "
+        "fit at 10⁵ rows on 2 cores and are measured by `make bench-scale` "
+        '(docs/TRAINING.md, "Model families").',
+        "",
+    ]
+    return lines + families.markdown(rows).splitlines() + [""]

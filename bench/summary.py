@@ -6,6 +6,7 @@ except the targets themselves, which come from the project's issues.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 TARGET_ORDER = [
@@ -165,3 +166,63 @@ def pipe_targets(pipe_json: dict[str, Any] | None, idle: dict[str, Any] | None) 
             }
         )
     return out
+
+
+# The outcome monitor's target: `train monitor` over 10⁶ recorded candidates in
+# under a minute, read from the line its pytest benchmark prints
+# (tests/train/test_train_monitor_bench.py) into the `pytest -m bench` suite's output.
+MONITOR_MAX_S = 60.0
+_MONITOR_LINE = re.compile(r"^train monitor: ([\d,]+) records in ([\d.]+) s \(exit (\d+)\)", re.M)
+
+
+def monitor_target(suites: list[dict[str, Any]] | None) -> list[dict]:
+    """The monitor's row of the targets table, or none when its benchmark printed no figure."""
+    for s in suites or []:
+        m = _MONITOR_LINE.search("\n".join(s.get("output") or []))
+        if not m:
+            continue
+        records, seconds, code = int(m[1].replace(",", "")), float(m[2]), int(m[3])
+        verdict = "healthy" if code == 0 else f"exit {code}"
+        return [
+            {
+                "target": f"`train monitor` on 10⁶ records < {MONITOR_MAX_S:g} s",
+                "measured": f"{seconds:.1f} s for {records:,} records ({verdict})",
+                "pass": records >= 1_000_000 and seconds < MONITOR_MAX_S and code == 0,
+            }
+        ]
+    return []
+
+
+# The default family's target: `train fit --search fast` (the default family, its
+# report included) at 10⁶ rows in under 90 s, within 5x one early-stopped
+# LightGBM fit on the same rows in the same run (bench/families.py).
+FIT_MAX_S = 90.0
+FIT_VS_REFERENCE_MAX = 5.0
+FIT_TARGET_ROWS = 1_000_000
+
+
+def fit_target(
+    fits: list[dict[str, Any]] | None, family_rows: list[dict[str, Any]] | None
+) -> list[dict]:
+    """The default family's row of the targets table, or none when either fit is missing."""
+    from bench.families import REFERENCE
+
+    fit = next(
+        (f for f in fits or [] if f["rows"] == FIT_TARGET_ROWS and f["search"] == "fast"), None
+    )
+    ref = next(
+        (r for r in family_rows or [] if r["rows"] == FIT_TARGET_ROWS and r["family"] == REFERENCE),
+        None,
+    )
+    if not fit or not ref or fit.get("status") != "done" or not ref["status"].startswith("ok"):
+        return []
+    ratio = fit["wall_s"] / ref["wall_s"]
+    return [
+        {
+            "target": f"`train fit --search fast` (default family) at 10⁶ rows < {FIT_MAX_S:g} s "
+            f"and ≤ {FIT_VS_REFERENCE_MAX:g}x one early-stopped LightGBM fit",
+            "measured": f"{fit['wall_s']:.0f} s ({fit.get('family')}, report included) vs "
+            f"{ref['wall_s']:.0f} s: {ratio:.1f}x",
+            "pass": fit["wall_s"] < FIT_MAX_S and ratio <= FIT_VS_REFERENCE_MAX,
+        }
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import proc, report, report_pipe, summary
+from bench import families, proc, report, report_pipe, report_training, summary
 
 
 def result(target: str, conc: int, per_s: float, p50: float, failures: int = 0) -> dict:
@@ -149,6 +149,40 @@ def test_blocking_client_and_idle_cpu_targets_follow_the_measurements() -> None:
     assert [c["pass"] for c in summary.pipe_targets(rtt(1.8), idle(0.5))] == [True, True]
     assert [c["pass"] for c in summary.pipe_targets(rtt(2.4), idle(3.0))] == [False, False]
     assert summary.pipe_targets(None, None) == []
+
+
+def test_monitor_target_reads_the_figure_its_benchmark_prints() -> None:
+    def suites(line: str) -> list[dict]:
+        out = ["..", line, "1 passed, 600 deselected in 40.00s"]
+        go = {"suite": "go test -bench", "output": ["BenchmarkX 1 2 ns/op"]}
+        return [go, {"suite": "pytest -m bench", "status": "ok", "wall_s": 50.0, "output": out}]
+
+    (ok,) = summary.monitor_target(suites("train monitor: 1,000,000 records in 7.0 s (exit 0)"))
+    assert ok["pass"] and ok["measured"] == "7.0 s for 1,000,000 records (healthy)"
+    (slow,) = summary.monitor_target(suites("train monitor: 1,000,000 records in 61.2 s (exit 0)"))
+    (alarm,) = summary.monitor_target(suites("train monitor: 1,000,000 records in 7.0 s (exit 3)"))
+    assert not slow["pass"] and not alarm["pass"] and "exit 3" in alarm["measured"]
+    assert summary.monitor_target(suites("1 failed")) == []
+    assert summary.monitor_target(None) == []
+
+
+def test_fit_target_sets_the_default_fit_beside_the_reference_of_the_same_run() -> None:
+    def fit(wall: float, status: str = "done") -> list[dict]:
+        small = {"rows": 100_000, "search": "fast", "status": "done", "wall_s": 1.0}
+        big = {"rows": 1_000_000, "search": "fast", "status": status, "wall_s": wall}
+        return [small, {**big, "family": "hgb"}]
+
+    ref = {"rows": 1_000_000, "family": families.REFERENCE, "wall_s": 20.0, "status": "ok, fit 8 s"}
+    other = {"rows": 100_000, "family": families.REFERENCE, "wall_s": 1.0, "status": "ok"}
+    (ok,) = summary.fit_target(fit(55.0), [other, ref])
+    assert ok["pass"] and ok["measured"] == "55 s (hgb, report included) vs 20 s: 2.8x"
+    (slow,) = summary.fit_target(fit(95.0), [ref])  # over 90 s
+    (far,) = summary.fit_target(fit(80.0), [{**ref, "wall_s": 15.0}])  # over 5x
+    assert not slow["pass"] and not far["pass"]
+    assert summary.fit_target(fit(55.0, "exit 1"), [ref]) == []
+    assert summary.fit_target(fit(55.0), [other]) == []
+    section = "\n".join(report_training.section({"fit": fit(55.0), "families": [ref]}, ""))
+    assert "### Model families" in section and "| 1000000 | lgbm early-stopped" in section
 
 
 def test_pipe_section_shows_the_range_of_round_p50s() -> None:
