@@ -195,3 +195,37 @@ def test_too_small_or_one_class_periods_are_flagged_and_left_out_of_the_pooled_f
     assert "**all 1 usable periods**" in md and "1 period(s) excluded" in md
     assert excluded_reason(np.ones(500, dtype=np.int64)) == "one class only (base rate 1.000)"
     assert excluded_reason(np.array([0, 1] * 150)) is None
+
+
+def test_each_retrain_is_calibrated_as_train_fit_calibrates_not_on_validation_alone(tiny_data):
+    """The calibrator sees the out-of-fold training scores plus validation (train/model/fit.py),
+    so the backtest judges the probabilities `train fit` would publish."""
+    from train.backtest.walkforward import _train
+    from train.data.dataset import build_dataset
+    from train.model.calibrate import calibrate, training_pool
+    from train.model.models import fit_pipeline
+
+    recs = read_records(tiny_data, FEATURES)
+    cfg = WalkForwardConfig(
+        features=FEATURES, label=LabelParams(), every_s=900.0, calibration="sigmoid"
+    )
+    got = _train(recs, cfg, None)
+    assert got["calibration"] == "sigmoid"
+    ds = build_dataset(recs, FEATURES, cfg.label, cfg.embargo_s)
+    xs = [p.X.astype(np.float32) for p in (ds.train, ds.validation, ds.test)]
+    raw = fit_pipeline(cfg.family, got["params"], cfg.seed, xs[0], ds.train.y)
+    pool = training_pool(
+        cfg.family,
+        got["params"],
+        cfg.seed,
+        ds.train,
+        cfg.n_splits,
+        round(ds.embargo_s * NS),
+        cfg.tune_rows,
+    )
+    assert pool is not None and len(pool) > 0
+    as_fit = calibrate(raw, xs[1], ds.validation.y, "sigmoid", pool).predict_proba(xs[2])[:, 1]
+    val_only = calibrate(raw, xs[1], ds.validation.y, "sigmoid").predict_proba(xs[2])[:, 1]
+    p = got["model"].predict_proba(xs[2])[:, 1]
+    np.testing.assert_allclose(p, as_fit, rtol=0, atol=1e-12)
+    assert np.max(np.abs(p - val_only)) > 1e-3

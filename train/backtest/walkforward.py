@@ -6,8 +6,9 @@ Timeline: the records span [first, last]; retrain times are T_k = first + k·P
 the last `window` of them with a window, like `deploy_model.sh --days`), and
 `build_dataset` labels them exactly as `train fit` does — windows that pass T_k
 are censored, the future is unknown then — cleans, splits 60/20/20 with the
-embargo; the model is tuned, fitted, calibrated on validation and gated on its
-test AUC like `train fit`. A model that fails the gate (or has too little
+embargo; the model is tuned, fitted, calibrated (out-of-fold training scores plus
+validation, the method chosen as `train fit` chooses it) and gated on its test AUC
+like `train fit`. A model that fails the gate (or has too little
 data) is not deployed: the previous one keeps deciding, as after a refused
 deploy. The model from T_k decides period k = [T_k, T_k + P), scored on the
 labels and realised reversion of all the data (the outcome as it happened).
@@ -32,7 +33,7 @@ from train.data.dataset import build_dataset, label_all
 from train.data.records import Records
 from train.errors import GateFailedError, InputError
 from train.labels.labeler import NS, LabelParams
-from train.model.calibrate import calibrate
+from train.model.calibrate import calibrate, choose, training_pool
 from train.model.models import fit_pipeline
 from train.model.search import run_search
 from train.publish.manifest import iso
@@ -107,9 +108,17 @@ def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[s
                          round(ds.embargo_s * NS), cfg.tune_rows, cfg.seed)  # fmt: skip
         params = res.best_params
     pipe = fit_pipeline(cfg.family, params, cfg.seed, Xtr, ds.train.y)
-    pipe = calibrate(pipe, Xva, ds.validation.y, cfg.calibration)
+    # Calibrated as `train fit` calibrates (train/model/fit.py): on the out-of-fold
+    # scores of the training split plus validation, the method chosen the same way.
+    pool = None
+    if cfg.calibration != "none":
+        pool = training_pool(cfg.family, params, cfg.seed, ds.train, cfg.n_splits,
+                             round(ds.embargo_s * NS), cfg.tune_rows)  # fmt: skip
+    method = choose(pipe, Xva, ds.validation.y, cfg.calibration, pool).method
+    pipe = calibrate(pipe, Xva, ds.validation.y, method, pool)
     auc = float(roc_auc_score(ds.test.y, pipe.predict_proba(Xte)[:, 1]))
-    return {"model": pipe, "params": params, "test_auc": auc, "train_rows": ds.rows["train"]}
+    return {"model": pipe, "params": params, "test_auc": auc, "train_rows": ds.rows["train"],
+            "calibration": method}  # fmt: skip
 
 
 def _scores(y: np.ndarray, p: np.ndarray, rev: np.ndarray, hor: np.ndarray, thr: float) -> dict:
@@ -159,7 +168,7 @@ def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
         retrain: dict[str, Any] = {"trained_on": [iso(lo), iso(t0)], "deployed": False}
         try:
             cand = _train(_before(recs, lo, t0), cfg, params)
-            retrain |= {"test_auc": cand["test_auc"], "train_rows": cand["train_rows"]}
+            retrain |= {k: cand[k] for k in ("test_auc", "train_rows", "calibration")}
             if cand["test_auc"] < cfg.min_auc:
                 retrain["reason"] = f"test AUC {cand['test_auc']:.4f} < --min-auc {cfg.min_auc}"
             else:

@@ -49,7 +49,8 @@ def markdown(res: dict[str, Any], png: str, heading: str = "##") -> list[str]:
         "",
         f"At the start of each {every} period a {res['family']} model is retrained on "
         f"{window} exactly as `train fit` does (labels censored at the retrain time, cleaning, "
-        f"60/20/20 split with embargo, calibration, gate: test AUC ≥ {res['min_auc']}; "
+        f"60/20/20 split with embargo, {res['calibration']} calibration on the out-of-fold "
+        f"training scores plus validation, gate: test AUC ≥ {res['min_auc']}; "
         f"parameters {tuned}) "
         f"and decides that period; it is compared with the model trained once on the first "
         f"window ({res['once']['trained_on'][0]} → {res['once']['trained_on'][1]}, test AUC "

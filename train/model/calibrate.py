@@ -126,6 +126,20 @@ def out_of_fold(
     return Pool(*(np.concatenate([q[i] for q in parts]) for i in range(4)))
 
 
+def training_pool(
+    family: str, params: dict[str, Any], seed: int, train: Any, n_splits: int,
+    embargo_ns: int, tune_rows: int | None,
+) -> Pool | None:  # fmt: skip
+    """The calibration set beyond validation, as every fit builds it: the out-of-fold
+    scores over the same (most recent `tune_rows`) rows of the training split `train`
+    (a Dataset part: X, y, ts_ns) the parameter search used."""
+    k = tune_rows if tune_rows and len(train.y) > tune_rows else len(train.y)
+    return out_of_fold(
+        family, params, seed, train.X[-k:].astype(np.float32, copy=False), train.y[-k:],
+        train.ts_ns[-k:], n_splits, embargo_ns,
+    )  # fmt: skip
+
+
 def _calibrator(method: str, s: np.ndarray, y: np.ndarray) -> Any:
     """The calibrator CalibratedClassifierCV builds for `method`, fitted on scores s."""
     from sklearn.calibration import _SigmoidCalibration

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import DEFAULT_THRESHOLD
 from train.data.dataset import Dataset
-from train.model.calibrate import Calibration, calibrate, choose, out_of_fold
+from train.model.calibrate import Calibration, calibrate, choose, training_pool
 from train.model.metrics import classification_metrics, proper_scores
 from train.model.models import fit_pipeline
 from train.model.search import SearchResult, run_search
@@ -101,13 +101,9 @@ def finish_family(
     Xva, Xte = (p.X.astype(np.float32, copy=False) for p in (va, te))
     pool = None
     if opts.calibration != "none":
-        # The calibration set beyond validation: out-of-fold scores over the same (most
-        # recent --tune-rows) training rows the search used.
-        tr = ds.train
-        k = opts.tune_rows if opts.tune_rows and len(tr.y) > opts.tune_rows else len(tr.y)
-        pool = out_of_fold(
-            family, res.best_params, opts.seed, tr.X[-k:].astype(np.float32, copy=False),
-            tr.y[-k:], tr.ts_ns[-k:], opts.n_splits, round(ds.embargo_s * 1e9),
+        pool = training_pool(
+            family, res.best_params, opts.seed, ds.train, opts.n_splits,
+            round(ds.embargo_s * 1e9), opts.tune_rows,
         )  # fmt: skip
     cal = choose(pipe, Xva, va.y, opts.calibration, pool)
     log.info(
