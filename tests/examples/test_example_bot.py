@@ -20,7 +20,7 @@ from train.data.provenance import detect
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = python()
 LINE = re.compile(
-    r"decision (\d+): BTCUSDT approve=(true|false) p=([0-9.]+) threshold=([0-9.]+) "
+    r"decision (\d+): BTCUSDT approve=(true|false) p=([0-9.]+) threshold=([0-9.e-]+) "
     r'by=(\w+) model="([^"]*)" latency=\S+'
 )
 
@@ -69,6 +69,22 @@ def test_the_example_bot_decides_through_the_gate_found_by_sigmagate_root(
     assert last is not None
     assert (last[5], last[6], last[4]) == (source, "bot-model", "0.65")  # manifest's threshold
     assert all(0.0 <= float(m[3]) <= 1.0 for m in lines if m)
+
+
+def test_the_example_bot_decides_at_the_models_threshold_for_the_symbol(tools, model, tmp_path):
+    """A manifest's symbol_thresholds entry is what the bot's BTCUSDT decisions are held to."""
+    own = tmp_path / "model"
+    shutil.copytree(model.resolve(), own)
+    man = json.loads((own / "manifest.json").read_text())
+    man["symbol_thresholds"] = {"BTCUSDT": 0.8, "ETHUSDT": 0.55}
+    (own / "manifest.json").write_text(json.dumps(man))
+    env = _base_env() | {"SIGMAGATE_ROOT": str(ROOT), "SIGMAGATE_PYTHON": PYTHON}
+    lines = _bot(tools, own, tmp_path / "bot.db", "-n", "40", cwd=tmp_path, **env)
+    served = [m for m in lines if m and m[5] == "model"]
+    assert served, "the sidecar answered some decisions"
+    for m in served:
+        p = float(m[3])  # printed to 3 decimals: a p within rounding of 0.8 could go either way
+        assert m[4] == "0.8" and (abs(p - 0.8) < 1e-3 or (m[2] == "true") == (p >= 0.8)), m[0]
 
 
 def test_config_command_runs_the_sidecar_without_a_checkout_root(tools, model, tmp_path) -> None:

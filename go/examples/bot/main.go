@@ -52,7 +52,7 @@ func run(args []string) error {
 	mode := fs.String("mode", "sidecar", "sidecar (the Python sidecar answers) or replica (the verified in-process replica answers; best for occasional decisions)")
 	every := fs.Duration("every", time.Second, "one candidate trade this often")
 	n := fs.Int("n", 0, "stop after this many decisions (0: until SIGINT/SIGTERM)")
-	threshold := fs.Float64("threshold", 0, "approve threshold (0: the model's default_threshold)")
+	threshold := fs.Float64("threshold", 0, "approve threshold (0: the model's threshold for the candidate's symbol)")
 	python := fs.String("python", "", "run the sidecar as PYTHON -m infer (Config.Command) instead of detecting it")
 	pidfile := fs.String("pidfile", "", "the sidecar's --pidfile, for deploy_model.sh's reload")
 	status := fs.String("status-file", "", "the sidecar's --status-file, for deploy_model.sh's check")
@@ -126,14 +126,16 @@ func run(args []string) error {
 		if *threshold > 0 {
 			d, err = gate.DecideThreshold(ctx, features, *threshold)
 		} else {
-			d, err = gate.Decide(ctx, features)
+			// The model's own threshold for this symbol: its symbol_thresholds
+			// entry when training found the symbol weaker, else default_threshold.
+			d, err = gate.DecideSymbol(ctx, rec.Symbol, features)
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			// Decide still answered (from the replica or the heuristic); err says why not the model.
 			log.Warn("decision from the fallback", "err", err)
 		}
 		lat[d.Source] = append(lat[d.Source], d.Latency)
-		fmt.Printf("decision %d: %s approve=%t p=%.3f threshold=%.2f by=%s model=%q latency=%s\n",
+		fmt.Printf("decision %d: %s approve=%t p=%.3f threshold=%.4g by=%s model=%q latency=%s\n",
 			i, rec.Symbol, d.Approve, d.Probability, d.Threshold, d.Source, d.ModelVersion, d.Latency)
 		select {
 		case <-ctx.Done():
