@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -110,7 +111,11 @@ func TestChildKilledMidFlightFallsBackThenRestartsAndRecovers(t *testing.T) {
 func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	model := tinyModel(t, "tiny-a", 1)
 	const timeout = 100 * time.Millisecond
-	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout, MaxConsecutiveTimeouts: 3})
+	// The hung sidecar holds its pidfile's lock until it is gone: the replacement
+	// must not be started before, or it would refuse the pidfile and exit.
+	pidfile := filepath.Join(t.TempDir(), "infer.pid")
+	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout, MaxConsecutiveTimeouts: 3,
+		Args: []string{"--pidfile", pidfile}})
 	rec := randomRecords(1, 4)[0]
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
 		t.Fatalf("before SIGSTOP: %+v", d)
@@ -137,6 +142,9 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	})
 	if _, err := os.Stat(filepath.Join("/proc", itoa(old))); err == nil {
 		t.Errorf("stopped sidecar %d still exists", old)
+	}
+	if b, err := os.ReadFile(pidfile); err != nil || strings.TrimSpace(string(b)) != itoa(h.p.Health().PID) {
+		t.Errorf("pidfile after the restart: %q, %v; want the new sidecar's pid %d", b, err, h.p.Health().PID)
 	}
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
 		t.Fatalf("after restart: %+v", d)
