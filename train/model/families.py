@@ -132,7 +132,8 @@ def floor_to_float32(t: float) -> float:
     """The largest float32 <= t. For every float32 x, x <= t exactly when x <= this."""
     import numpy as np
 
-    f = np.float32(t)
+    with np.errstate(over="ignore"):  # beyond float32's range: +inf, floored to its max below
+        f = np.float32(t)
     if float(f) > t:
         f = np.nextafter(f, np.float32(-np.inf))
     return float(f)
