@@ -127,16 +127,14 @@ def _families(
     rows_out: list[dict[str, Any]] = []
     for rows, fams in budget.family_runs:
         cap = min(budget.fit_timeout_s, left())
-        if cap < 30:
+        if cap < fitting.MIN_CAP_S:
             why = f"not run: only {max(cap, 0):.0f} s of the run's time budget was left"
             rows_out.append({"rows": rows, "family": "-", "status": why})
             continue
-        data = fitter.datasets.get(rows)
+        data, why = fitter.dataset(rows, cap)
         if data is None:
-            data, note = fitting.sample(root, work, rows, cap)
-            if data is None:
-                rows_out.append({"rows": rows, "family": "-", "status": note})
-                continue
+            rows_out.append({"rows": rows, "family": "-", "status": why})
+            continue
         rows_out += families.measure_on(root, work, data, rows, cap, fams)
     return rows_out
 

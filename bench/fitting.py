@@ -119,8 +119,18 @@ class Fitter:
     def __init__(self, root: Path, work: Path, budget: Budget) -> None:
         self.root, self.work, self.budget = root, work, budget
         self.datasets: dict[int, Path | None] = {}
+        self._sample_notes: dict[int, str] = {}  # how each sample went: its time, or why not
         self.results: list[dict[str, Any]] = []
         self.notes: list[str] = []
+
+    def dataset(self, rows: int, cap_s: float) -> tuple[Path | None, str]:
+        """The sample data of `rows` rows, made once per run; None and why when it failed."""
+        if rows not in self.datasets:
+            self.datasets[rows], how = sample(self.root, self.work, rows, cap_s)
+            self._sample_notes[rows] = how
+            if self.datasets[rows] is not None:
+                log.info("sampled %d rows in %s", rows, how)
+        return self.datasets[rows], self._sample_notes[rows]
 
     def one(
         self, rows: int, search: str, extra: tuple[str, ...], cap_s: float
@@ -141,14 +151,9 @@ class Fitter:
             )
             return None
         t0 = time.perf_counter()
-        if rows not in self.datasets:
-            self.datasets[rows], how = sample(self.root, self.work, rows, cap_s)
-            if self.datasets[rows] is None:
-                self.notes.append(how)
-            else:
-                log.info("sampled %d rows in %s", rows, how)
-        data = self.datasets[rows]
+        data, why = self.dataset(rows, cap_s)
         if data is None:
+            self.notes.append(why)
             return None
         left = cap_s - (time.perf_counter() - t0)
         cap = min(self.budget.fit_timeout_s, left)

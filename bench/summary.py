@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bench.families import REFERENCE
+
 TARGET_ORDER = [
     "sigmagate", "replica", "replica-fallback", "onnxruntime", "infer", "echo", "http",
     "reference", "fallback",
@@ -205,8 +207,6 @@ def fit_target(
     fits: list[dict[str, Any]] | None, family_rows: list[dict[str, Any]] | None
 ) -> list[dict]:
     """The default family's row of the targets table, or none when either fit is missing."""
-    from bench.families import REFERENCE
-
     fit = next(
         (f for f in fits or [] if f["rows"] == FIT_TARGET_ROWS and f["search"] == "fast"), None
     )

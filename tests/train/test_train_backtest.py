@@ -215,6 +215,7 @@ def test_each_retrain_is_calibrated_as_train_fit_calibrates_not_on_validation_al
     xs = [p.X.astype(np.float32) for p in (ds.train, ds.validation, ds.test)]
     raw = fit_pipeline(cfg.family, got["params"], cfg.seed, xs[0], ds.train.y)
     pool = training_pool(
+        "sigmoid",
         cfg.family,
         got["params"],
         cfg.seed,

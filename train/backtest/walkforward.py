@@ -110,11 +110,11 @@ def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[s
     pipe = fit_pipeline(cfg.family, params, cfg.seed, Xtr, ds.train.y)
     # Calibrated as `train fit` calibrates (train/model/fit.py): on the out-of-fold
     # scores of the training split plus validation, the method chosen the same way.
-    pool = None
-    if cfg.calibration != "none":
-        pool = training_pool(cfg.family, params, cfg.seed, ds.train, cfg.n_splits,
-                             round(ds.embargo_s * NS), cfg.tune_rows)  # fmt: skip
-    method = choose(pipe, Xva, ds.validation.y, cfg.calibration, pool).method
+    pool = training_pool(cfg.calibration, cfg.family, params, cfg.seed, ds.train,
+                         cfg.n_splits, round(ds.embargo_s * NS), cfg.tune_rows)  # fmt: skip
+    method = cfg.calibration
+    if method == "auto":  # only `auto` needs the methods scored; a named one is used as is
+        method = choose(pipe, Xva, ds.validation.y, method, pool).method
     pipe = calibrate(pipe, Xva, ds.validation.y, method, pool)
     auc = float(roc_auc_score(ds.test.y, pipe.predict_proba(Xte)[:, 1]))
     return {"model": pipe, "params": params, "test_auc": auc, "train_rows": ds.rows["train"],

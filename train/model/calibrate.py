@@ -127,12 +127,15 @@ def out_of_fold(
 
 
 def training_pool(
-    family: str, params: dict[str, Any], seed: int, train: Any, n_splits: int,
+    method: str, family: str, params: dict[str, Any], seed: int, train: Any, n_splits: int,
     embargo_ns: int, tune_rows: int | None,
 ) -> Pool | None:  # fmt: skip
     """The calibration set beyond validation, as every fit builds it: the out-of-fold
     scores over the same (most recent `tune_rows`) rows of the training split `train`
-    (a Dataset part: X, y, ts_ns) the parameter search used."""
+    (a Dataset part: X, y, ts_ns) the parameter search used. None for `method` none,
+    which fits no calibrator."""
+    if method == "none":
+        return None
     k = tune_rows if tune_rows and len(train.y) > tune_rows else len(train.y)
     return out_of_fold(
         family, params, seed, train.X[-k:].astype(np.float32, copy=False), train.y[-k:],

@@ -99,12 +99,10 @@ def finish_family(
     """
     va, te = ds.validation, ds.test
     Xva, Xte = (p.X.astype(np.float32, copy=False) for p in (va, te))
-    pool = None
-    if opts.calibration != "none":
-        pool = training_pool(
-            family, res.best_params, opts.seed, ds.train, opts.n_splits,
-            round(ds.embargo_s * 1e9), opts.tune_rows,
-        )  # fmt: skip
+    pool = training_pool(
+        opts.calibration, family, res.best_params, opts.seed, ds.train, opts.n_splits,
+        round(ds.embargo_s * 1e9), opts.tune_rows,
+    )  # fmt: skip
     cal = choose(pipe, Xva, va.y, opts.calibration, pool)
     log.info(
         "%s: calibration %s (%s); out-of-fold validation %s", family, cal.method, opts.calibration,
