@@ -17,7 +17,13 @@ func python(t *testing.T) (py, root string) {
 	t.Helper()
 	root = os.Getenv("SIGMAGATE_ROOT")
 	if root == "" {
-		root = filepath.Join("..", "..")
+		// Absolute: the command runs in root, where a relative path would
+		// be resolved again.
+		abs, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root = abs
 	}
 	py = os.Getenv("SIGMAGATE_PYTHON")
 	if py == "" {

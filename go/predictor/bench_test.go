@@ -219,7 +219,7 @@ func startEcho(b *testing.B) *echoClient {
 		b.Fatal(err)
 	}
 	// The floor reads its pipe exactly as the predictor does.
-	src, err := pipe.NewSpinReader(stdout.(*os.File), DefaultReadSpin)
+	src, err := pipe.NewSpinReader(stdout.(*os.File), DefaultReadSpin, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

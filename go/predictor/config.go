@@ -77,15 +77,22 @@ type Config struct {
 	MaxBatch int
 
 	// MaxInFlight caps the `predict` batches sent but not yet answered.
-	// Default 4: the sidecar keeps working on one batch while the next ones
-	// are on the wire, yet requests still pile up into large batches.
+	// Default 1: the sidecar scores one read at a time anyway, and while it
+	// works the waiting predictions pile up into the next batch, which then
+	// carries them all in one request. More in flight split that batch into
+	// smaller requests, each paying the sidecar's per-request cost: in
+	// make bench, 8 goroutines got no more decisions a second than 1 with 4
+	// in flight, and 1.2-1.5x with 1 (docs/BENCHMARKS.md).
 	MaxInFlight int
 
 	// ReadSpin is how long the reader polls the sidecar's stdout for more
 	// bytes before parking in Go's poller. Default 50µs: an answer usually
 	// comes back within that, and catching it without a scheduler wake-up
-	// saves more than the model costs. An idle predictor spends at most this
-	// much CPU once before it parks. Negative disables spinning.
+	// saves more than the model costs. While a request is in flight the
+	// reader keeps polling for its answer, up to 1 ms (or ReadSpin if
+	// longer): under load every batch's answer is then read without a
+	// wake-up on either side. An idle predictor spends at most ReadSpin of
+	// CPU once before it parks. Negative disables spinning.
 	ReadSpin time.Duration
 
 	// MaxConsecutiveTimeouts is how many predictions in a row may time out
@@ -168,7 +175,7 @@ const (
 	DefaultStartTimeout           = 60 * time.Second
 	DefaultKillGrace              = 3 * time.Second
 	DefaultMaxBatch               = 1024
-	DefaultMaxInFlight            = 4
+	DefaultMaxInFlight            = 1
 	DefaultReadSpin               = 50 * time.Microsecond
 	DefaultMaxConsecutiveTimeouts = 3
 	DefaultRestartBackoffMin      = 100 * time.Millisecond

@@ -10,4 +10,6 @@ import (
 
 // newSpinReader: without non-blocking reads of a pipe the reader parks in
 // the poller at once.
-func newSpinReader(f *os.File, _ time.Duration) (io.Reader, error) { return f, nil }
+func newSpinReader(f *os.File, _ time.Duration, _ func() bool) (io.Reader, error) {
+	return f, nil
+}

@@ -14,7 +14,7 @@ func TestSpinReaderReadsWhatIsWrittenThenEOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	src, err := NewSpinReader(r, 50*time.Microsecond)
+	src, err := NewSpinReader(r, 50*time.Microsecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestSpinReaderOnAClosedFileReportsErrClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	src, err := NewSpinReader(r, time.Millisecond)
+	src, err := NewSpinReader(r, time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSpinDisabledReturnsTheFileItself(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	src, err := NewSpinReader(r, 0)
+	src, err := NewSpinReader(r, 0, nil)
 	if err != nil || src != io.Reader(r) {
 		t.Fatalf("spin 0: got %T, %v; want the *os.File", src, err)
 	}

@@ -17,26 +17,31 @@ import (
 // microseconds is then read without the poller wake-up and thread hand-off,
 // which on a small machine cost more than the model itself. The spin is
 // bounded per read, so an idle reader spends at most spin of CPU once
-// before it parks.
+// before it parks; while an answer is owed it polls up to owedSpin.
 type spinReader struct {
-	f    *os.File
-	rc   syscall.RawConn
-	spin time.Duration
+	f        *os.File
+	rc       syscall.RawConn
+	spin     time.Duration
+	owedSpin time.Duration
+	owed     func() bool
 }
 
-func newSpinReader(f *os.File, spin time.Duration) (io.Reader, error) {
+func newSpinReader(f *os.File, spin time.Duration, owed func() bool) (io.Reader, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("pipe: raw access to %s: %w", f.Name(), err)
 	}
-	return &spinReader{f: f, rc: rc, spin: spin}, nil
+	if owed == nil {
+		owed = func() bool { return false }
+	}
+	return &spinReader{f: f, rc: rc, spin: spin, owedSpin: max(spin, OwedSpin), owed: owed}, nil
 }
 
 func (r *spinReader) Read(b []byte) (int, error) {
 	var (
-		n        int
-		rerr     error
-		deadline time.Time
+		n     int
+		rerr  error
+		start time.Time
 	)
 	err := r.rc.Read(func(fd uintptr) bool {
 		for {
@@ -48,9 +53,9 @@ func (r *spinReader) Read(b []byte) (int, error) {
 				return true
 			}
 			now := time.Now()
-			if deadline.IsZero() {
-				deadline = now.Add(r.spin)
-			} else if now.After(deadline) {
+			if start.IsZero() {
+				start = now
+			} else if waited := now.Sub(start); waited > r.spin && (waited > r.owedSpin || !r.owed()) {
 				return false // park in the poller until the pipe is readable
 			}
 			runtime.Gosched() // let the callers a previous read woke run meanwhile

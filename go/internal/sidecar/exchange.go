@@ -29,7 +29,7 @@ func (s *Session) SendNow(c *Call) bool { return s.w.SendNow(c) }
 // message must be the ready notification.
 func (s *Session) readLoop() {
 	defer s.wg.Done()
-	src, err := pipe.NewSpinReader(s.stdout, s.o.ReadSpin)
+	src, err := pipe.NewSpinReader(s.stdout, s.o.ReadSpin, s.w.Owed)
 	if err != nil {
 		s.Die("protocol", err)
 		return

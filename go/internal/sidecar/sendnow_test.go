@@ -84,3 +84,134 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 		t.Fatalf("wrote %q (%v); want one predict request", buf[:n], err)
 	}
 }
+
+// With one request allowed in flight, an idle writer goroutine must not sit
+// on the slot: the caller's own SendNow is the fast path at one goroutine.
+// Owed follows the request from SendNow to Take.
+func TestIdleWriterLeavesTheOnlySlotToSendNow(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	s, err := NewWriter(w, WriterOptions{
+		Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 1,
+		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { s.Run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	time.Sleep(20 * time.Millisecond) // let Run reach its wait
+
+	if s.Owed() {
+		t.Fatal("Owed before anything was sent")
+	}
+	if !s.SendNow(NewCall([]float32{1, 2, 3})) {
+		t.Fatal("SendNow found no free slot beside an idle writer")
+	}
+	if !s.Owed() {
+		t.Fatal("not Owed with a request written and unanswered")
+	}
+	if _, ok := s.Take(1); !ok {
+		t.Fatal("Take(1) found no request")
+	}
+	if s.Owed() {
+		t.Fatal("still Owed after the answer was taken")
+	}
+}
+
+// Calls that wait while the one request in flight is answered go out
+// together, as one request, once its answer frees the slot.
+func TestWaitingCallsLeaveAsOneBatchWhenTheSlotFrees(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	queue := make(chan *Call, 8)
+	var sizes []int
+	s, err := NewWriter(w, WriterOptions{
+		Queue: queue, MaxBatch: 8, MaxInFlight: 1,
+		Batch: func(n int) { sizes = append(sizes, n) },
+		Die:   func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.SendNow(NewCall([]float32{1, 2, 3})) {
+		t.Fatal("SendNow refused an idle writer")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { s.Run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	for i := 0; i < 3; i++ {
+		queue <- NewCall([]float32{float32(i), 0, 0})
+	}
+	time.Sleep(20 * time.Millisecond) // Run holds the first, waiting for the slot
+	if _, ok := s.Take(1); !ok {
+		t.Fatal("Take(1) found no request")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.writeMu.Lock()
+		n := len(sizes)
+		s.writeMu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.writeMu.Lock()
+	got := append([]int(nil), sizes...)
+	s.writeMu.Unlock()
+	if len(got) != 2 || got[1] != 3 {
+		t.Fatalf("requests of %v records; want [1 3]: the three waiting calls in one request", got)
+	}
+}
+
+// A writer stopped while it holds a call waiting for a slot hands the call
+// back to the shared queue, for the next session's writer.
+func TestStoppedWriterRequeuesTheCallItHeld(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	queue := make(chan *Call, 4)
+	s, err := NewWriter(w, WriterOptions{
+		Queue: queue, MaxBatch: 8, MaxInFlight: 1,
+		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.SendNow(NewCall([]float32{1, 2, 3})) { // takes the only slot
+		t.Fatal("SendNow refused an idle writer")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { s.Run(stop); close(done) }()
+	held := NewCall([]float32{4, 5, 6})
+	queue <- held
+	time.Sleep(20 * time.Millisecond) // Run takes it and waits for the slot
+	close(stop)
+	<-done
+	select {
+	case c := <-queue:
+		if c != held {
+			t.Fatal("another call came back")
+		}
+	default:
+		t.Fatal("the held call was not handed back to the queue")
+	}
+	select {
+	case <-held.Done():
+		t.Fatalf("the call was failed (%v); it must wait for the next session", held.Err)
+	default:
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
@@ -30,8 +31,9 @@ type Writer struct {
 
 	pendingMu sync.Mutex
 	pending   map[uint32][]*Call
-	finished  bool  // under pendingMu: pending calls were handed to Finish, take no more
-	finishErr error // why, under pendingMu
+	inFlight  atomic.Int32 // requests registered in pending: Owed without the lock
+	finished  bool         // under pendingMu: pending calls were handed to Finish, take no more
+	finishErr error        // why, under pendingMu
 
 	writeMu sync.Mutex // serialises sends: enc, records, msgid and stdin writes
 	enc     *rpc.Encoder
@@ -72,21 +74,24 @@ func NewWriter(stdin *os.File, o WriterOptions) (*Writer, error) {
 }
 
 // Run is the writer goroutine, until stop is closed or a write fails. It
-// takes a free in-flight slot, then every waiting call (up to MaxBatch)
-// without waiting for more, and sends them as one predict request. While
+// takes a waiting call, a free in-flight slot, then every other waiting
+// call (up to MaxBatch) without waiting for more, and sends them as one predict request. While
 // all slots are taken, calls pile up in the queue and form the next, larger
 // batch — batching adapts to load with no added delay.
 func (w *Writer) Run(stop <-chan struct{}) {
 	for {
-		select {
-		case w.slots <- struct{}{}:
-		case <-stop:
-			return
-		}
 		var first *Call
 		select {
 		case first = <-w.queue:
 		case <-stop:
+			return
+		}
+		// The slot only once there is a call: an idle writer holding one
+		// would leave SendNow none (with MaxInFlight 1, ever).
+		select {
+		case w.slots <- struct{}{}:
+		case <-stop:
+			w.requeue(first)
 			return
 		}
 		batch := make([]*Call, 0, 16)
@@ -117,6 +122,17 @@ func (w *Writer) Run(stop <-chan struct{}) {
 	}
 }
 
+// requeue hands c back to the queue, for the next session's writer, when
+// this conversation ends before c was sent; with the queue full, c fails as
+// its session's calls do.
+func (w *Writer) requeue(c *Call) {
+	select {
+	case w.queue <- c:
+	default:
+		c.Fail(ReasonChildDown, fmt.Errorf("%w: the sidecar session ended", ErrUnavailable))
+	}
+}
+
 // SendNow writes c's request from the caller's own goroutine when nothing is
 // queued, the writer is idle, a slot is free and the pipe has room: the
 // commonest case (one decision at a time) then skips the hand-off to the
@@ -140,6 +156,10 @@ func (w *Writer) SendNow(c *Call) bool {
 	return !errors.Is(w.send([]*Call{c}, w.tryWrite), syscall.EAGAIN)
 }
 
+// Owed reports whether a request was written and not yet answered: the
+// reader then keeps polling for the answer (pipe.OwedSpin) rather than park.
+func (w *Writer) Owed() bool { return w.inFlight.Load() > 0 }
+
 // Take hands the reader the calls sent under msgid and frees their slot;
 // false when msgid is unknown (never sent, already answered, or handed to
 // Finish).
@@ -149,6 +169,7 @@ func (w *Writer) Take(msgid uint32) ([]*Call, bool) {
 	delete(w.pending, msgid)
 	w.pendingMu.Unlock()
 	if ok {
+		w.inFlight.Add(-1)
 		<-w.slots
 	}
 	return batch, ok
@@ -211,6 +232,7 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 		return errSessionDead
 	}
 	w.pending[msgid] = batch
+	w.inFlight.Add(1)
 	w.pendingMu.Unlock()
 	records := w.records[:0]
 	for _, c := range batch {
@@ -234,6 +256,7 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 				// The conversation ended meanwhile and Finish took the batch.
 				return errSessionDead
 			}
+			w.inFlight.Add(-1)
 			<-w.slots
 			return err
 		}

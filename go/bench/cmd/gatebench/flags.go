@@ -29,6 +29,9 @@ type options struct {
 	startupRuns, httpPID                            int
 	sparseGaps                                      []time.Duration
 	sparseCalls, busyHogs                           int
+	maxInFlight                                     int           // sigmagate targets' Config.MaxInFlight (0: default)
+	readSpin                                        time.Duration // their Config.ReadSpin (0: default)
+	cpuProfile                                      string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -62,6 +65,9 @@ func parseFlags(args []string) (*options, error) {
 	gaps := fs.String("sparse-gaps", "0,100us,1ms,10ms", "idle gaps after each call for the sparse-traffic runs of sigmagate and echo (empty: skip)")
 	fs.IntVar(&o.busyHogs, "busy-hogs", 1, "CPU-bound processes beside sigmagate and echo for the busy-host runs (0: skip)")
 	fs.IntVar(&o.sparseCalls, "sparse-calls", 2000, "most calls per sparse-traffic gap (fewer when the gaps would exceed -duration)")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "predictor Config.MaxInFlight of the sigmagate targets (0: its default)")
+	fs.DurationVar(&o.readSpin, "read-spin", 0, "predictor Config.ReadSpin of the sigmagate targets (0: its default; negative: off)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write gatebench's own CPU profile (go tool pprof) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

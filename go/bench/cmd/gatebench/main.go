@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -52,7 +53,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gatebench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+	}
 	rep := run(ctx, o, log)
+	pprof.StopCPUProfile()
 	if err := writeReport(o.out, rep); err != nil {
 		fmt.Fprintln(os.Stderr, "gatebench:", err)
 		os.Exit(1)

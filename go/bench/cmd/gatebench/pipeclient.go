@@ -91,7 +91,7 @@ func startPipeClient(ctx context.Context, argv []string, dir string, stderr io.W
 		// Read as the predictor does (the same spin before parking), so the
 		// echo floor and the direct sidecar client share the predictor's read path.
 		var src io.Reader
-		if src, err = pipe.NewSpinReader(outR, predictor.DefaultReadSpin); err == nil {
+		if src, err = pipe.NewSpinReader(outR, predictor.DefaultReadSpin, c.w.Owed); err == nil {
 			var wg sync.WaitGroup
 			wg.Add(2)
 			go func() { defer wg.Done(); c.readLoop(src) }()

@@ -73,6 +73,9 @@ func newSigmagateTarget(ctx context.Context, o *options, model string, logw io.W
 		Command:  []string{o.python, "-m", "infer"},
 		Dir:      o.root,
 		ModelDir: model,
+
+		MaxInFlight: o.maxInFlight,
+		ReadSpin:    o.readSpin,
 	}
 	t, err := newPredictor(ctx, cfg, logw)
 	if err != nil {
