@@ -52,6 +52,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
 
     lines += ["## Targets", ""]
     checks = summary.targets(decisions)
+    checks += summary.compare_targets(dec.get("comparison"))
     checks += summary.pipe_targets((res.get("pipe") or {}).get("json"), res.get("idle_cpu"))
     checks += summary.monitor_target(res.get("suites"))
     checks += summary.fit_target(res.get("fit"), res.get("families"))

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from bench.families import REFERENCE
+from bench.report_compare import median
 
 TARGET_ORDER = [
     "sigmagate", "replica", "replica-fallback", "onnxruntime", "infer", "echo", "http",
@@ -112,6 +113,45 @@ def targets(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     out += replica_targets(idx)
+    return out
+
+
+def compare_targets(cmp: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Batching's targets, from the rounds that alternate the baseline commit,
+    this commit and in-process onnxruntime (bench/compare.py): medians only,
+    since one round moves with the shared machine's load."""
+    by: dict[tuple[str, int], float] = {}
+    for build, conc in {(r["build"], r["concurrency"]) for r in (cmp or {}).get("rounds") or []}:
+        by[build, conc] = median(
+            [
+                r["per_second"]
+                for r in cmp["rounds"]
+                if (r["build"], r["concurrency"]) == (build, conc)
+            ]
+        )
+    out = []
+    new1, new8, new64 = by.get(("current", 1)), by.get(("current", 8)), by.get(("current", 64))
+    if new1 and new8:
+        out.append(
+            {
+                "target": "8 goroutines beat 1 (this commit, median of the rounds)",
+                "measured": f"{new8:,.0f} /s vs {new1:,.0f} /s: {new8 / new1:.2f}x",
+                "pass": new8 > new1,
+            }
+        )
+    for build, label in (
+        ("baseline", "the baseline commit"),
+        ("onnxruntime", "onnxruntime in process, per row"),
+    ):
+        other = by.get((build, 64))
+        if new64 and other:
+            out.append(
+                {
+                    "target": f"64 goroutines: at least {label} (same run, median of the rounds)",
+                    "measured": f"{new64:,.0f} /s vs {other:,.0f} /s: {new64 / other:.2f}x",
+                    "pass": new64 >= other,
+                }
+            )
     return out
 
 

@@ -41,6 +41,29 @@ def test_targets_pass_and_fail_on_the_measured_figures():
     assert [c["pass"] for c in summary.targets(slow)] == [False, False, False]
 
 
+def test_batching_targets_take_the_median_round_of_each_build():
+    def rounds(build: str, conc: int, *rates: float) -> list[dict]:
+        return [{"build": build, "concurrency": conc, "per_second": r} for r in rates]
+
+    cmp = {
+        "rounds": rounds("current", 1, 40_000, 50_000, 45_000)
+        + rounds("current", 8, 60_000, 30_000, 55_000)  # median 55k: one slow round does not decide
+        + rounds("current", 64, 150_000, 160_000, 140_000)
+        + rounds("baseline", 64, 120_000, 170_000, 110_000)
+        + rounds("onnxruntime", 64, 290_000, 300_000, 280_000)
+    }
+    checks = {c["target"].split(" (")[0]: c for c in summary.compare_targets(cmp)}
+    assert checks["8 goroutines beat 1"]["pass"]
+    assert "55,000 /s vs 45,000 /s" in checks["8 goroutines beat 1"]["measured"]
+    assert checks["64 goroutines: at least the baseline commit"]["pass"]
+    assert not checks["64 goroutines: at least onnxruntime in process, per row"]["pass"]
+    assert (
+        "150,000 /s vs 290,000 /s"
+        in checks["64 goroutines: at least onnxruntime in process, per row"]["measured"]
+    )
+    assert summary.compare_targets(None) == []
+
+
 def test_ratios_pair_designs_at_the_same_goroutine_count():
     rows = summary.ratios(
         [
