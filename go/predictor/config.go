@@ -80,9 +80,12 @@ type Config struct {
 	// Default 1: the sidecar scores one read at a time anyway, and while it
 	// works the waiting predictions pile up into the next batch, which then
 	// carries them all in one request. More in flight split that batch into
-	// smaller requests, each paying the sidecar's per-request cost: in
-	// make bench, 8 goroutines got no more decisions a second than 1 with 4
-	// in flight, and 1.2-1.5x with 1 (docs/BENCHMARKS.md).
+	// smaller requests, each paying the sidecar's per-request cost: with 4
+	// in flight (gatebench -max-in-flight), 8 goroutines got no more
+	// decisions a second than 1; with 1 they get more (docs/BENCHMARKS.md,
+	// "Old against new"). The price is a longer tail at saturation, when a
+	// decision may wait for a whole batch before its own: a bot that values
+	// p99 over throughput under full load can raise it.
 	MaxInFlight int
 
 	// ReadSpin is how long the reader polls the sidecar's stdout for more
