@@ -72,7 +72,9 @@ def section(cmp: dict[str, Any] | None) -> list[str]:
         "wait, then go out together as the next request (the *mean batch* column), so the "
         "sidecar's per-request cost and the two processes' wake-ups are paid once per batch, "
         "not per decision. Both sides poll their pipe while the other works, because on this "
-        "virtual machine waking a sleeping reader costs more than the model. In-process "
+        "virtual machine waking a sleeping reader costs more than the model (each side checks "
+        "now and then that polling still pays, and sleeps on a host short of CPU: *Busy "
+        "host* below). In-process "
         "onnxruntime has none of that to pay: it scores on both cores at once, while the "
         "sidecar path splits the same two cores between the Go process and a single-threaded "
         "Python one, and the polling takes CPU that neither side spends on decisions.",

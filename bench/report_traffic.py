@@ -68,7 +68,10 @@ def busy(rows: list[dict[str, Any]] | None, hogs: int | None) -> list[str]:
         "reader that yields its CPU to such a process waits out that process's time slice, "
         "so the sidecar stops polling its "
         "stdin when its yields keep going elsewhere, and sleeps instead (infer/transport.py; "
-        "the pause starts at 0.1 s and doubles while the shortage lasts).",
+        "the pause starts at 0.1 s and doubles while the shortage lasts). The predictor, "
+        "which polls its stdout for a batch's answer while a request is in flight, finds out "
+        "by trial that polling slows the answers here and parks instead "
+        "(`go/internal/pipe`, owed.go).",
         "",
     ]
     body = []

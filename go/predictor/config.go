@@ -93,9 +93,13 @@ type Config struct {
 	// comes back within that, and catching it without a scheduler wake-up
 	// saves more than the model costs. While a request is in flight the
 	// reader keeps polling for its answer, up to 1 ms (or ReadSpin if
-	// longer): under load every batch's answer is then read without a
-	// wake-up on either side. An idle predictor spends at most ReadSpin of
-	// CPU once before it parks. Negative disables spinning.
+	// longer), where that pays: under load every batch's answer is then read
+	// without a wake-up on either side. Every few thousand answers it
+	// alternates polling and parking for a few dozen and keeps polling only
+	// if the answers came faster, so on a host short of CPU (where polling
+	// would take the sidecar's CPU) and under sparse traffic it parks. An
+	// idle predictor spends at most ReadSpin of CPU once before it parks.
+	// Negative disables spinning.
 	ReadSpin time.Duration
 
 	// MaxConsecutiveTimeouts is how many predictions in a row may time out

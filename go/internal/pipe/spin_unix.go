@@ -24,6 +24,7 @@ type spinReader struct {
 	spin     time.Duration
 	owedSpin time.Duration
 	owed     func() bool
+	choice   *owedChoice // whether polling for an owed answer pays here
 }
 
 func newSpinReader(f *os.File, spin time.Duration, owed func() bool) (io.Reader, error) {
@@ -34,7 +35,7 @@ func newSpinReader(f *os.File, spin time.Duration, owed func() bool) (io.Reader,
 	if owed == nil {
 		owed = func() bool { return false }
 	}
-	return &spinReader{f: f, rc: rc, spin: spin, owedSpin: max(spin, OwedSpin), owed: owed}, nil
+	return &spinReader{f: f, rc: rc, spin: spin, owedSpin: max(spin, OwedSpin), owed: owed, choice: newOwedChoice()}, nil
 }
 
 func (r *spinReader) Read(b []byte) (int, error) {
@@ -42,6 +43,8 @@ func (r *spinReader) Read(b []byte) (int, error) {
 		n     int
 		rerr  error
 		start time.Time
+		owed  bool // an answer was owed once the plain spin was over
+		poll  bool // and the choice was to poll on for it
 	)
 	err := r.rc.Read(func(fd uintptr) bool {
 		for {
@@ -55,12 +58,20 @@ func (r *spinReader) Read(b []byte) (int, error) {
 			now := time.Now()
 			if start.IsZero() {
 				start = now
-			} else if waited := now.Sub(start); waited > r.spin && (waited > r.owedSpin || !r.owed()) {
-				return false // park in the poller until the pipe is readable
+			} else if waited := now.Sub(start); waited > r.spin {
+				if !owed && r.owed() {
+					owed, poll = true, r.choice.Poll()
+				}
+				if !poll || waited > r.owedSpin || !r.owed() {
+					return false // park in the poller until the pipe is readable
+				}
 			}
 			runtime.Gosched() // let the callers a previous read woke run meanwhile
 		}
 	})
+	if owed && err == nil && rerr == nil {
+		r.choice.Observe(n, time.Now())
+	}
 	switch {
 	case err != nil:
 		// The file was closed under us: the session is ending.
