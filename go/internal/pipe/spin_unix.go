@@ -17,7 +17,8 @@ import (
 // microseconds is then read without the poller wake-up and thread hand-off,
 // which on a small machine cost more than the model itself. The spin is
 // bounded per read, so an idle reader spends at most spin of CPU once
-// before it parks; while an answer is owed it polls up to owedSpin.
+// before it parks; while an answer is owed it polls up to owedSpin, as long
+// as its trials (owedChoice) show that polling brings the answers sooner.
 type spinReader struct {
 	f        *os.File
 	rc       syscall.RawConn
