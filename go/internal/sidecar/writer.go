@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
@@ -31,9 +30,8 @@ type Writer struct {
 
 	pendingMu sync.Mutex
 	pending   map[uint32][]*Call
-	inFlight  atomic.Int32 // requests registered in pending: Owed without the lock
-	finished  bool         // under pendingMu: pending calls were handed to Finish, take no more
-	finishErr error        // why, under pendingMu
+	finished  bool  // under pendingMu: pending calls were handed to Finish, take no more
+	finishErr error // why, under pendingMu
 
 	writeMu sync.Mutex // serialises sends: enc, records, msgid and stdin writes
 	enc     *rpc.Encoder
@@ -156,9 +154,11 @@ func (w *Writer) SendNow(c *Call) bool {
 	return !errors.Is(w.send([]*Call{c}, w.tryWrite), syscall.EAGAIN)
 }
 
-// Owed reports whether a request was written and not yet answered: the
-// reader then keeps polling for the answer (pipe.OwedSpin) rather than park.
-func (w *Writer) Owed() bool { return w.inFlight.Load() > 0 }
+// Owed reports whether a request was written and not yet answered (or is
+// being written): the reader then keeps polling for the answer
+// (pipe.OwedSpin) rather than park. A slot is held exactly that long, since
+// an idle writer holds none.
+func (w *Writer) Owed() bool { return len(w.slots) > 0 }
 
 // Take hands the reader the calls sent under msgid and frees their slot;
 // false when msgid is unknown (never sent, already answered, or handed to
@@ -169,7 +169,6 @@ func (w *Writer) Take(msgid uint32) ([]*Call, bool) {
 	delete(w.pending, msgid)
 	w.pendingMu.Unlock()
 	if ok {
-		w.inFlight.Add(-1)
 		<-w.slots
 	}
 	return batch, ok
@@ -232,7 +231,6 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 		return errSessionDead
 	}
 	w.pending[msgid] = batch
-	w.inFlight.Add(1)
 	w.pendingMu.Unlock()
 	records := w.records[:0]
 	for _, c := range batch {
@@ -256,7 +254,6 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 				// The conversation ended meanwhile and Finish took the batch.
 				return errSessionDead
 			}
-			w.inFlight.Add(-1)
 			<-w.slots
 			return err
 		}
