@@ -10,29 +10,37 @@ import (
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
-// pipeWriter is a Writer whose stdin is a pipe the test reads (or not);
-// no process behind it.
-func pipeWriter(t *testing.T) (*Writer, *os.File) {
+// pipeWriter is a Writer with options o whose stdin is a pipe the test
+// reads (or not); no process behind it. A nil o.Die fails the test.
+func pipeWriter(t *testing.T, o WriterOptions) (*Writer, *os.File) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
-	s, err := NewWriter(w, WriterOptions{
-		Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 4,
-		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
-	})
+	if o.Die == nil {
+		o.Die = func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) }
+	}
+	s, err := NewWriter(w, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, r
 }
 
+// runWriter runs s's writer goroutine; the returned func stops it and waits
+// for it to return.
+func runWriter(s *Writer) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() { s.Run(quit); close(done) }()
+	return func() { close(quit); <-done }
+}
+
 // A caller never blocks on a full pipe: with a stopped sidecar it must
 // reach its timer and fall back, not hang in write.
 func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
-	s, r := pipeWriter(t)
+	s, r := pipeWriter(t, WriterOptions{Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 4})
 	rc, err := s.stdin.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +97,8 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 // on the slot: the caller's own SendNow is the fast path at one goroutine.
 // Owed follows the request from SendNow to Take.
 func TestIdleWriterLeavesTheOnlySlotToSendNow(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(); w.Close() })
-	s, err := NewWriter(w, WriterOptions{
-		Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 1,
-		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { s.Run(stop); close(done) }()
-	defer func() { close(stop); <-done }()
+	s, _ := pipeWriter(t, WriterOptions{Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 1})
+	defer runWriter(s)()
 	time.Sleep(20 * time.Millisecond) // let Run reach its wait
 
 	if s.Owed() {
@@ -127,28 +121,16 @@ func TestIdleWriterLeavesTheOnlySlotToSendNow(t *testing.T) {
 // Calls that wait while the one request in flight is answered go out
 // together, as one request, once its answer frees the slot.
 func TestWaitingCallsLeaveAsOneBatchWhenTheSlotFrees(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(); w.Close() })
 	queue := make(chan *Call, 8)
 	var sizes []int
-	s, err := NewWriter(w, WriterOptions{
+	s, _ := pipeWriter(t, WriterOptions{
 		Queue: queue, MaxBatch: 8, MaxInFlight: 1,
 		Batch: func(n int) { sizes = append(sizes, n) },
-		Die:   func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !s.SendNow(NewCall([]float32{1, 2, 3})) {
 		t.Fatal("SendNow refused an idle writer")
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { s.Run(stop); close(done) }()
-	defer func() { close(stop); <-done }()
+	defer runWriter(s)()
 	for i := 0; i < 3; i++ {
 		queue <- NewCall([]float32{float32(i), 0, 0})
 	}
@@ -177,30 +159,16 @@ func TestWaitingCallsLeaveAsOneBatchWhenTheSlotFrees(t *testing.T) {
 // A writer stopped while it holds a call waiting for a slot hands the call
 // back to the shared queue, for the next session's writer.
 func TestStoppedWriterRequeuesTheCallItHeld(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(); w.Close() })
 	queue := make(chan *Call, 4)
-	s, err := NewWriter(w, WriterOptions{
-		Queue: queue, MaxBatch: 8, MaxInFlight: 1,
-		Die: func(why string, err error) { t.Errorf("writer died: %s: %v", why, err) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := pipeWriter(t, WriterOptions{Queue: queue, MaxBatch: 8, MaxInFlight: 1})
 	if !s.SendNow(NewCall([]float32{1, 2, 3})) { // takes the only slot
 		t.Fatal("SendNow refused an idle writer")
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { s.Run(stop); close(done) }()
+	stop := runWriter(s)
 	held := NewCall([]float32{4, 5, 6})
 	queue <- held
 	time.Sleep(20 * time.Millisecond) // Run takes it and waits for the slot
-	close(stop)
-	<-done
+	stop()
 	select {
 	case c := <-queue:
 		if c != held {
