@@ -22,6 +22,14 @@ def median(xs: list[float]) -> float:
     return s[max(0, math.ceil(0.5 * len(s)) - 1)]
 
 
+def rounds_by_build(cmp: dict[str, Any] | None) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The comparison's rounds by (build, goroutines), in round order."""
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in (cmp or {}).get("rounds") or []:
+        by.setdefault((r["build"], r["concurrency"]), []).append(r)
+    return by
+
+
 def section(cmp: dict[str, Any] | None) -> list[str]:
     if not cmp:
         return []
@@ -39,9 +47,7 @@ def section(cmp: dict[str, Any] | None) -> list[str]:
     ]
     if cmp.get("skipped"):
         return [*lines, f"Not measured: {cmp['skipped']}", ""]
-    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for r in cmp.get("rounds") or []:
-        by.setdefault((r["build"], r["concurrency"]), []).append(r)
+    by = rounds_by_build(cmp)
     rows = []
     for conc in sorted({c for _, c in by}):
         for build in BUILD_LABELS:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bench import report_compare
 from bench.families import REFERENCE
-from bench.report_compare import median
 
 TARGET_ORDER = [
     "sigmagate", "replica", "replica-fallback", "onnxruntime", "infer", "echo", "http",
@@ -120,15 +120,10 @@ def compare_targets(cmp: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Batching's targets, from the rounds that alternate the baseline commit,
     this commit and in-process onnxruntime (bench/compare.py): medians only,
     since one round moves with the shared machine's load."""
-    by: dict[tuple[str, int], float] = {}
-    for build, conc in {(r["build"], r["concurrency"]) for r in (cmp or {}).get("rounds") or []}:
-        by[build, conc] = median(
-            [
-                r["per_second"]
-                for r in cmp["rounds"]
-                if (r["build"], r["concurrency"]) == (build, conc)
-            ]
-        )
+    by = {
+        key: report_compare.median([r["per_second"] for r in rs])
+        for key, rs in report_compare.rounds_by_build(cmp).items()
+    }
     out = []
     new1, new8, new64 = by.get(("current", 1)), by.get(("current", 8)), by.get(("current", 64))
     if new1 and new8:
