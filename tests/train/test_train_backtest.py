@@ -215,14 +215,7 @@ def test_each_retrain_is_calibrated_as_train_fit_calibrates_not_on_validation_al
     xs = [p.X.astype(np.float32) for p in (ds.train, ds.validation, ds.test)]
     raw = fit_pipeline(cfg.family, got["params"], cfg.seed, xs[0], ds.train.y)
     pool = training_pool(
-        "sigmoid",
-        cfg.family,
-        got["params"],
-        cfg.seed,
-        ds.train,
-        cfg.n_splits,
-        round(ds.embargo_s * NS),
-        cfg.tune_rows,
+        "sigmoid", cfg.family, got["params"], cfg.seed, ds, cfg.n_splits, cfg.tune_rows
     )
     assert pool is not None and len(pool) > 0
     as_fit = calibrate(raw, xs[1], ds.validation.y, "sigmoid", pool).predict_proba(xs[2])[:, 1]

@@ -110,8 +110,8 @@ def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[s
     pipe = fit_pipeline(cfg.family, params, cfg.seed, Xtr, ds.train.y)
     # Calibrated as `train fit` calibrates (train/model/fit.py): on the out-of-fold
     # scores of the training split plus validation, the method chosen the same way.
-    pool = training_pool(cfg.calibration, cfg.family, params, cfg.seed, ds.train,
-                         cfg.n_splits, round(ds.embargo_s * NS), cfg.tune_rows)  # fmt: skip
+    pool = training_pool(cfg.calibration, cfg.family, params, cfg.seed, ds, cfg.n_splits,
+                         cfg.tune_rows)  # fmt: skip
     method = cfg.calibration
     if method == "auto":  # only `auto` needs the methods scored; a named one is used as is
         method = choose(pipe, Xva, ds.validation.y, method, pool).method

@@ -33,6 +33,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from train.choices import CALIBRATIONS
+from train.labels.labeler import NS
 from train.model.metrics import proper_scores
 
 METHODS = CALIBRATIONS
@@ -127,19 +128,20 @@ def out_of_fold(
 
 
 def training_pool(
-    method: str, family: str, params: dict[str, Any], seed: int, train: Any, n_splits: int,
-    embargo_ns: int, tune_rows: int | None,
+    method: str, family: str, params: dict[str, Any], seed: int, ds: Any, n_splits: int,
+    tune_rows: int | None,
 ) -> Pool | None:  # fmt: skip
     """The calibration set beyond validation, as every fit builds it: the out-of-fold
-    scores over the same (most recent `tune_rows`) rows of the training split `train`
-    (a Dataset part: X, y, ts_ns) the parameter search used. None for `method` none,
-    which fits no calibrator."""
+    scores over the same (most recent `tune_rows`) rows of the training split of `ds`
+    (a Dataset) the parameter search used, folds purged by its embargo. None for
+    `method` none, which fits no calibrator."""
     if method == "none":
         return None
+    train = ds.train
     k = tune_rows if tune_rows and len(train.y) > tune_rows else len(train.y)
     return out_of_fold(
         family, params, seed, train.X[-k:].astype(np.float32, copy=False), train.y[-k:],
-        train.ts_ns[-k:], n_splits, embargo_ns,
+        train.ts_ns[-k:], n_splits, round(ds.embargo_s * NS),
     )  # fmt: skip
 
 

@@ -100,9 +100,8 @@ def finish_family(
     va, te = ds.validation, ds.test
     Xva, Xte = (p.X.astype(np.float32, copy=False) for p in (va, te))
     pool = training_pool(
-        opts.calibration, family, res.best_params, opts.seed, ds.train, opts.n_splits,
-        round(ds.embargo_s * 1e9), opts.tune_rows,
-    )  # fmt: skip
+        opts.calibration, family, res.best_params, opts.seed, ds, opts.n_splits, opts.tune_rows
+    )
     cal = choose(pipe, Xva, va.y, opts.calibration, pool)
     log.info(
         "%s: calibration %s (%s); out-of-fold validation %s", family, cal.method, opts.calibration,
