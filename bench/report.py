@@ -198,7 +198,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     else:
         lines += ["Not measured (see *Not measured* below).", ""]
 
-    lines += report_compare.section(dec.get("comparison"))
+    lines += report_compare.section(dec.get("comparison"), (res.get("pipe") or {}).get("json"))
     lines += report_replica.section(decisions)
     lines += report_traffic.sparse(dec.get("sparse"))
     lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))

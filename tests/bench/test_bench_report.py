@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import families, proc, report, report_pipe, report_training, summary
+from bench import families, proc, report, report_compare, report_pipe, report_training, summary
 
 
 def result(target: str, conc: int, per_s: float, p50: float, failures: int = 0) -> dict:
@@ -62,6 +62,28 @@ def test_batching_targets_take_the_median_round_of_each_build():
         in checks["64 goroutines: at least onnxruntime in process, per row"]["measured"]
     )
     assert summary.compare_targets(None) == []
+
+
+def test_comparison_sets_the_sidecars_own_ceiling_beside_onnxruntime():
+    def ort_round(rate: float) -> dict:
+        return {"build": "onnxruntime", "concurrency": 64, "per_second": rate, "failures": 0,
+                "latency_us": {"p50": 6.0}}  # fmt: skip
+
+    cmp = {"rounds": [ort_round(r) for r in (210_000, 250_000, 230_000)]}
+    pipe = {
+        "throughput": [
+            {"records_per_request": 1, "records_per_s": 170_000, "sidecar_cpu_share": 0.98},
+            {"records_per_request": 256, "records_per_s": 297_000, "sidecar_cpu_share": 0.99},
+            {"records_per_request": 16, "records_per_s": 270_000, "sidecar_cpu_share": 1.0},
+        ]
+    }
+    text = "\n".join(report_compare.section(cmp, pipe))
+    assert "at most 297,000 records/s (256 records per request, 99% of a core)" in text
+    assert "against 170,000 with 1 record per request" in text
+    assert "reached 230,000 decisions/s at 64 goroutines" in text
+    # Without the pipe benchmark (or the onnxruntime rounds) the paragraph is left out.
+    assert "How far batching can go" not in "\n".join(report_compare.section(cmp))
+    assert "How far batching can go" not in "\n".join(report_compare.section({"rounds": []}, pipe))
 
 
 def test_ratios_pair_designs_at_the_same_goroutine_count():
