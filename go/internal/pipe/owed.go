@@ -8,12 +8,14 @@ import "time"
 // the poll takes the very CPU the child needs to answer, and when answers
 // are rare, where polling buys nothing and costs CPU. Every so often the
 // reader alternates the two, a block of owed reads at a time, and keeps
-// polling only if the answers' bytes came clearly faster that way.
+// polling only if the answers' bytes came clearly faster that way. A trial
+// is short, so one that changed the choice is run again soon: a noisy trial
+// then costs a few hundred reads in the wrong mode, not thousands.
 const (
 	trialBlock  = 8    // owed reads per block of one mode
 	trialBlocks = 8    // blocks per trial, alternating park and poll
-	firstTrial  = 256  // owed reads before the first trial
-	trialEvery  = 4096 // owed reads between trials
+	firstTrial  = 256  // owed reads before the first trial, and after one that changed the choice
+	trialEvery  = 4096 // owed reads between trials otherwise
 	pollMargin  = 1.05 // polling must read this much faster to be kept
 )
 
@@ -22,7 +24,7 @@ const (
 type owedChoice struct {
 	poll    bool      // the current choice
 	reads   int       // owed reads since the last trial
-	every   int       // owed reads between trials: firstTrial, then trialEvery
+	every   int       // owed reads before the next trial: firstTrial or trialEvery
 	trial   int       // owed reads into the running trial; -1 when none runs
 	last    time.Time // when the previous owed read returned
 	bytes   [2]int    // by mode (park, poll), during the trial
@@ -52,7 +54,7 @@ func (c *owedChoice) Observe(n int, end time.Time) {
 	c.last = end
 	if c.trial < 0 {
 		if c.reads++; c.reads >= c.every {
-			c.trial, c.every = 0, trialEvery
+			c.trial = 0
 			c.bytes, c.spent = [2]int{}, [2]time.Duration{}
 		}
 		return
@@ -69,8 +71,10 @@ func (c *owedChoice) Observe(n int, end time.Time) {
 	rate := func(m int) float64 { return float64(c.bytes[m]) / max(c.spent[m].Seconds(), 1e-9) }
 	poll := rate(1) > pollMargin*rate(0)
 	c.trials++
+	c.every = trialEvery
 	if poll != c.poll {
 		c.flipped++
+		c.every = firstTrial
 	}
 	c.poll, c.trial, c.reads = poll, -1, 0
 }

@@ -71,24 +71,38 @@ func TestOwedChoiceParksOnABusyHostAndWhenPollingBuysNothing(t *testing.T) {
 	}
 }
 
-func TestOwedChoiceRetriesAfterTrialEvery(t *testing.T) {
-	c := newOwedChoice()
-	drive(t, c, func(poll bool) time.Duration {
-		if poll {
-			return time.Millisecond
-		}
-		return 100 * time.Microsecond
-	})
-	if c.Poll() {
-		t.Fatal("want parking after the first trial")
-	}
+// readsToTrial counts the owed reads until the next trial starts.
+func readsToTrial(c *owedChoice) int {
 	n := 0
 	for c.trial < 0 {
 		c.Observe(100, c.last.Add(100*time.Microsecond))
 		n++
 	}
-	if n != trialEvery {
-		t.Fatalf("next trial after %d owed reads, want %d", n, trialEvery)
+	return n
+}
+
+func TestOwedChoiceChecksAChangeSoonAndAConfirmedChoiceRarely(t *testing.T) {
+	busy := func(poll bool) time.Duration {
+		if poll {
+			return time.Millisecond
+		}
+		return 100 * time.Microsecond
+	}
+	c := newOwedChoice()
+	drive(t, c, busy)
+	if c.Poll() {
+		t.Fatal("want parking after the first trial")
+	}
+	// The trial changed the choice: one noisy trial must not hold it long.
+	if n := readsToTrial(c); n != firstTrial {
+		t.Fatalf("trial after a change came %d owed reads later, want %d", n, firstTrial)
+	}
+	drive(t, c, busy)
+	if c.Poll() {
+		t.Fatal("want parking confirmed by the second trial")
+	}
+	if n := readsToTrial(c); n != trialEvery {
+		t.Fatalf("trial after a confirmation came %d owed reads later, want %d", n, trialEvery)
 	}
 	// The host calmed down: polling pays again and is taken back.
 	drive(t, c, func(poll bool) time.Duration {
@@ -97,7 +111,7 @@ func TestOwedChoiceRetriesAfterTrialEvery(t *testing.T) {
 		}
 		return 150 * time.Microsecond
 	})
-	if !c.Poll() || c.trials != 2 {
-		t.Fatalf("polls=%v after %d trials; want polling taken back at the second", c.Poll(), c.trials)
+	if !c.Poll() || c.trials != 3 {
+		t.Fatalf("polls=%v after %d trials; want polling taken back at the third", c.Poll(), c.trials)
 	}
 }
