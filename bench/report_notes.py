@@ -24,6 +24,12 @@ def sidecar_io() -> list[str]:
         "above), hence a modest default. A spin that did not yield its CPU kept the Go client "
         "from running while another process held the other core, several times slower than "
         "no spin at all: the spin yields between probes.",
+        "* Under 64 goroutines the predictor's next request often comes more than 50 µs after "
+        "the sidecar's answer, so the sidecar sleeps between batches and pays a wake-up per "
+        "batch. A 500 µs spin (`--spin-us 500`) kept it running and scored somewhat more "
+        "decisions per second in alternating runs, but it would spin ten times as long after "
+        "every isolated request, the bot's usual traffic: the default stays modest, and a bot "
+        "that runs at high rates on a machine of its own may pass the longer spin (`Config.Args`).",
         "* With one CPU-bound process beside the bot on two cores, a spinning sidecar whose "
         "yields went to that process made the Go predictor's p50 several times worse than no "
         "spin at all: the sidecar stops spinning after repeated late yields (the busy-host "

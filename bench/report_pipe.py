@@ -69,7 +69,7 @@ def _pipe_tables(j: dict[str, Any]) -> list[str]:
         "Pipelined throughput: `cat` streams a file of requests into the sidecar as fast as "
         "the pipe takes them, so the sidecar never waits for a client; its records cycle "
         "through a pool of distinct rows in the bot's ranges, as the Go benchmarks' do (one "
-        "row repeated would be scored two to three times faster, its branches learned by "
+        "row repeated would be scored about twice as fast, its branches learned by "
         "the CPU). This is the most one sidecar process scores.",
         "",
     ]

@@ -24,7 +24,7 @@ Prints one JSON object on stdout:
 Every request's records are drawn in turn from a fixed pool of distinct rows in
 the bot's ranges, as go/bench/cmd/gatebench does: a tree ensemble fed the same
 row again and again walks the same branches, which the CPU learns to predict,
-and then scores a row two to three times faster than it does real traffic.
+and then scores a row about twice as fast as it does real traffic.
 
 Also callable: ``from bench.sidecar_pipe import run; run(model_dir, quick=True)``.
 """
