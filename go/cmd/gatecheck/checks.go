@@ -40,12 +40,23 @@ func sample(m *manifest.Manifest, n int, seed uint64) [][]float32 {
 	return out
 }
 
+// modelAnswer reports whether the model answered d: the sidecar, or the
+// verified replica of the same model version that answers a call the sidecar
+// has not answered within the hedge delay. A few hedged calls are expected
+// from a loaded machine; only the heuristic, a rejection or an error is a
+// fallback.
+func modelAnswer(d predictor.Decision) bool {
+	return d.Source == predictor.SourceModel || d.Source == predictor.SourceReplica
+}
+
 // Agreement compares the predictor's answers with onnxruntime run directly
-// on the manifest's serve variant — the model's own scores.
+// on the manifest's serve variant — the model's own scores. Hedged answers
+// are compared too: the replica must agree as closely as the sidecar.
 type Agreement struct {
 	Records      int     `json:"records"`
 	MaxAbsDiff   float64 `json:"max_abs_dp"`
 	DecisionsOff int     `json:"decisions_differ"`
+	Hedged       int     `json:"hedged"`
 	Fallbacks    int     `json:"fallbacks"`
 	Pass         bool    `json:"pass"`
 	Error        string  `json:"error,omitempty"`
@@ -62,9 +73,12 @@ func checkAgreement(ctx context.Context, p *predictor.Predictor, python, modelDi
 	}
 	for i, r := range recs {
 		d, err := p.Decide(ctx, r)
-		if err != nil || d.Source != predictor.SourceModel {
+		if err != nil || !modelAnswer(d) {
 			a.Fallbacks++
 			continue
+		}
+		if d.Source == predictor.SourceReplica {
+			a.Hedged++
 		}
 		a.MaxAbsDiff = max(a.MaxAbsDiff, math.Abs(d.Probability-want[i]))
 		if d.Approve != (want[i] >= d.Threshold) {
@@ -150,11 +164,11 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Man
 		case c.valid:
 			e.Want = "model answer in [0,1]"
 			e.Got = fmt.Sprintf("%s p=%.6g", d.Source, d.Probability)
-			if d.Source != predictor.SourceModel {
+			if !modelAnswer(d) {
 				// The fallback's "probability" is the heuristic's confidence; say why it answered.
 				e.Got = fmt.Sprintf("fallback (%s: %v)", d.Reason, d.Err)
 			}
-			e.Pass = err == nil && d.Source == predictor.SourceModel && d.Probability >= 0 && d.Probability <= 1
+			e.Pass = err == nil && modelAnswer(d) && d.Probability >= 0 && d.Probability <= 1
 			if d.OutOfDistribution {
 				e.Detail = "flagged out of distribution"
 			}
@@ -169,7 +183,7 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Man
 	// The sidecar must still serve after all of that.
 	d, err := p.Decide(ctx, base)
 	out = append(out, EdgeCase{Name: "still_serving", Want: "model answer", Got: string(d.Source),
-		Pass: err == nil && d.Source == predictor.SourceModel})
+		Pass: err == nil && modelAnswer(d)})
 	return out
 }
 
@@ -177,6 +191,7 @@ func checkEdgeCases(ctx context.Context, p *predictor.Predictor, m *manifest.Man
 type Stress struct {
 	Goroutines int     `json:"goroutines"`
 	Decisions  int64   `json:"decisions"`
+	Hedged     int64   `json:"hedged"`
 	Fallbacks  int64   `json:"fallbacks"`
 	PerSecond  float64 `json:"decisions_per_s"`
 	P50us      float64 `json:"p50_us"`
@@ -187,7 +202,7 @@ type Stress struct {
 
 func stress(ctx context.Context, p *predictor.Predictor, recs [][]float32, goroutines int, d time.Duration) Stress {
 	var wg sync.WaitGroup
-	var fallbacks atomic.Int64
+	var hedged, fallbacks atomic.Int64
 	lat := make([][]time.Duration, goroutines)
 	deadline := time.Now().Add(d)
 	start := time.Now()
@@ -200,7 +215,10 @@ func stress(ctx context.Context, p *predictor.Predictor, recs [][]float32, gorou
 				t := time.Now()
 				dec, _ := p.Decide(ctx, recs[i%len(recs)])
 				l = append(l, time.Since(t))
-				if dec.Source != predictor.SourceModel {
+				switch {
+				case dec.Source == predictor.SourceReplica:
+					hedged.Add(1)
+				case !modelAnswer(dec):
 					fallbacks.Add(1)
 				}
 			}
@@ -212,7 +230,7 @@ func stress(ctx context.Context, p *predictor.Predictor, recs [][]float32, gorou
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	q := func(f float64) float64 { return stats.Micros(stats.Percentile(all, f)) }
-	s := Stress{Goroutines: goroutines, Decisions: int64(len(all)), Fallbacks: fallbacks.Load(),
+	s := Stress{Goroutines: goroutines, Decisions: int64(len(all)), Hedged: hedged.Load(), Fallbacks: fallbacks.Load(),
 		PerSecond: float64(len(all)) / el.Seconds(), P50us: q(0.5), P99us: q(0.99), P999us: q(0.999)}
 	s.Pass = s.Decisions > 0 && s.Fallbacks == 0
 	return s

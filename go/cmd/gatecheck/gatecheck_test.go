@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
+	"github.com/sigmagate/sigmagate/go/manifest"
+	"github.com/sigmagate/sigmagate/go/predictor"
 )
 
 func sidecar(t *testing.T) (python, root string) {
@@ -78,5 +83,46 @@ func TestGatecheckBadArgumentsExitTwo(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut.String())
 		}
+	}
+}
+
+// TestStressCountsHedgedAnswersApartFromFallbacks runs the stress check on
+// real predictors: answers from the verified replica (here every answer, in
+// replica mode) are the model's and pass; the heuristic's fail.
+func TestStressCountsHedgedAnswersApartFromFallbacks(t *testing.T) {
+	python, root := sidecar(t)
+	t.Chdir(root)
+	dir := filepath.Join(root, "tests", "vectors", "model")
+	m, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := sample(m, 64, 1)
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+
+	rep, err := predictor.New(ctx, predictor.Config{Command: []string{python, "-m", "infer"}, Dir: root, ModelDir: dir,
+		Mode: predictor.ModeReplica, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if h := rep.Health(); h.State != predictor.StateReady {
+		t.Fatalf("replica-mode predictor not ready: %+v", h)
+	}
+	s := stress(ctx, rep, recs, 2, 50*time.Millisecond)
+	if !s.Pass || s.Fallbacks != 0 || s.Hedged == 0 || s.Hedged > s.Decisions {
+		t.Fatalf("replica answers: %+v, want a pass with every fallback-free decision counted hedged", s)
+	}
+
+	down, err := predictor.New(ctx, predictor.Config{Command: []string{python, "-c", "raise SystemExit(3)"}, Dir: root,
+		ModelDir: dir, DisableReplica: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	s = stress(ctx, down, recs, 2, 50*time.Millisecond)
+	if s.Pass || s.Hedged != 0 || s.Fallbacks != s.Decisions || s.Decisions == 0 {
+		t.Fatalf("sidecar down: %+v, want a failure with every decision a fallback", s)
 	}
 }
