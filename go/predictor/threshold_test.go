@@ -16,7 +16,12 @@ func symbolModel(t *testing.T, symbols map[string]float64) string {
 	e := needSidecar(t)
 	src := filepath.Join(e.root, "tests", "vectors", "model")
 	dir := t.TempDir()
-	for _, f := range []string{"model.onnx", "manifest.json"} {
+	files, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range files {
+		f := e.Name()
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)
