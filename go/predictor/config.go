@@ -20,7 +20,8 @@ type Config struct {
 	// project's virtualenv python (<root>/.venv/bin/python, root found from
 	// SIGMAGATE_ROOT, the executable's or the working directory's parents, or
 	// SIGMAGATE_PYTHON) running `-m infer`, else an `infer` executable on
-	// PATH. "--model ModelDir" and the other flags below are appended.
+	// PATH. "--model ModelDir" and the other flags below are appended. A
+	// relative program path with a slash is resolved in Dir, as os/exec does.
 	Command []string
 
 	// Dir is the sidecar's working directory. Default: the detected project

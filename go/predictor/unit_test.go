@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,26 @@ func TestDetectionPrefersSIGMAGATEPython(t *testing.T) {
 	}
 	if len(argv) != 3 || argv[0] != e.python || argv[2] != "infer" || root != e.root {
 		t.Fatalf("argv %v root %q", argv, root)
+	}
+}
+
+func TestDetectionResolvesARelativeSIGMAGATEPythonFromTheWorkingDirectory(t *testing.T) {
+	e := needSidecar(t)
+	here := filepath.Join(e.root, "go", "predictor")
+	t.Chdir(here)
+	rel, err := filepath.Rel(here, e.python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGMAGATE_PYTHON", rel)
+	t.Setenv("SIGMAGATE_ROOT", "")
+	argv, root, err := DetectSidecar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar runs in root: the path must still name the same file there.
+	if len(argv) != 3 || argv[0] != e.python || root != e.root {
+		t.Fatalf("SIGMAGATE_PYTHON=%s: argv %v root %q, want %s in %s", rel, argv, root, e.python, e.root)
 	}
 }
 

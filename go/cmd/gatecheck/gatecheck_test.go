@@ -61,11 +61,18 @@ func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 	}
 }
 
+// It also runs from go/, as the docs show, with -python relative to there,
+// while the sidecar runs in the checkout's root.
 func TestGatecheckHumanReadableOutputNamesEachCheck(t *testing.T) {
 	python, root := sidecar(t)
-	t.Chdir(root)
+	here := filepath.Join(root, "go")
+	t.Chdir(here)
+	rel, err := filepath.Rel(here, python)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut bytes.Buffer
-	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", python,
+	code := run([]string{"-model", filepath.Join(root, "tests", "vectors", "model"), "-python", rel,
 		"-sample", "50", "-duration", "50ms", "-goroutines", "1"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())

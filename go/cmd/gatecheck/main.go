@@ -129,6 +129,13 @@ Exit status:
 	var command []string
 	workdir := ""
 	if *python != "" {
+		// The sidecar runs in the checkout, not here: a relative path given
+		// on the command line means this directory.
+		if strings.ContainsRune(*python, filepath.Separator) {
+			if *python, err = filepath.Abs(*python); err != nil {
+				return usage("-python: %v", err)
+			}
+		}
 		command = []string{*python, "-m", "infer"}
 	} else if argv, d, err := predictor.DetectSidecar(); err == nil {
 		command, workdir = argv, d

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Detect implements "automatic Python detection": the project's
@@ -16,6 +17,13 @@ func Detect() (argv []string, root string, err error) {
 	if py := os.Getenv("SIGMAGATE_PYTHON"); py != "" {
 		if !isExecutable(py) {
 			return nil, "", fmt.Errorf("predictor: SIGMAGATE_PYTHON=%s is not an executable file; fix or unset it", py)
+		}
+		// The sidecar runs in the project root, where a path relative to
+		// the bot's working directory would name another file.
+		if strings.ContainsRune(py, filepath.Separator) {
+			if py, err = filepath.Abs(py); err != nil {
+				return nil, "", fmt.Errorf("predictor: SIGMAGATE_PYTHON: %w", err)
+			}
 		}
 		for _, r := range roots {
 			if isProjectRoot(r) {
