@@ -84,11 +84,37 @@ func TestGatecheckHumanReadableOutputNamesEachCheck(t *testing.T) {
 	}
 }
 
+// Flag values are checked before the model directory is read, so "." (no
+// manifest) shows that the message comes from the flag, not the model.
 func TestGatecheckBadArgumentsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{}, {"-model", "/nonexistent/model"}, {"-model", ".", "-goroutines", "x"}} {
+	for _, tc := range []struct {
+		args []string
+		want []string // in the usage message
+	}{
+		{nil, []string{"-model"}},
+		{[]string{"-model", "/nonexistent/model"}, []string{"-model", "/nonexistent/model"}},
+		{[]string{"-model", ".", "-goroutines", "x"}, []string{"-goroutines", "x"}},
+		{[]string{"-model", ".", "-goroutines", "-1"}, []string{"-goroutines", "-1"}},
+		{[]string{"-model", ".", "-goroutines", "0"}, []string{"-goroutines", "0"}},
+		{[]string{"-model", ".", "-goroutines", "1,-8"}, []string{"-goroutines", "-8"}},
+		{[]string{"-model", ".", "-duration", "0s"}, []string{"-duration", "0s"}},
+		{[]string{"-model", ".", "-duration", "-1s"}, []string{"-duration", "-1s"}},
+		{[]string{"-model", ".", "-sample", "0"}, []string{"-sample", "0"}},
+		{[]string{"-model", ".", "-sample", "-5"}, []string{"-sample", "-5"}},
+		{[]string{"-model", ".", "-timeout", "0s"}, []string{"-timeout", "0s"}},
+		{[]string{"-model", ".", "-timeout", "-2s"}, []string{"-timeout", "-2s"}},
+		{[]string{"-model", ".", "-thresholds", "0.5,1.5"}, []string{"-thresholds", "1.5"}},
+		{[]string{"-model", ".", "-thresholds", "-0.1"}, []string{"-thresholds", "-0.1"}},
+		{[]string{"-model", ".", "-thresholds", "NaN"}, []string{"-thresholds", "NaN"}},
+	} {
 		var out, errOut bytes.Buffer
-		if code := run(args, &out, &errOut); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut.String())
+		if code := run(tc.args, &out, &errOut); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (%s)", tc.args, code, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut.String(), w) {
+				t.Errorf("%q: usage message %q does not name %q", tc.args, errOut.String(), w)
+			}
 		}
 	}
 }

@@ -107,16 +107,35 @@ Exit status:
 	if *model == "" {
 		return usage("-model is required (a model directory, e.g. models/current)")
 	}
+	// Values that cannot make a meaningful check are refused here: run, they
+	// would panic (negative goroutines) or report a failed check that is not
+	// the model's fault.
 	if *n < 1 {
-		return usage("-sample must be at least 1")
+		return usage("-sample %d: must be at least 1", *n)
+	}
+	if *dur <= 0 {
+		return usage("-duration %v: must be positive", *dur)
+	}
+	if *timeout <= 0 {
+		return usage("-timeout %v: must be positive", *timeout)
 	}
 	lv, err := parseList(*levels, strconv.Atoi)
 	if err != nil {
 		return usage("-goroutines: %v", err)
 	}
+	for _, g := range lv {
+		if g < 1 {
+			return usage("-goroutines %q: %d must be at least 1", *levels, g)
+		}
+	}
 	th, err := parseList(*thresholds, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 	if err != nil {
 		return usage("-thresholds: %v", err)
+	}
+	for _, t := range th {
+		if !(t >= 0 && t <= 1) { // also refuses NaN
+			return usage("-thresholds %q: %v is outside [0, 1]", *thresholds, t)
+		}
 	}
 	dir, err := filepath.EvalSymlinks(*model)
 	if err != nil {
