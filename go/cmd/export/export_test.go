@@ -167,9 +167,13 @@ print(len(r), r.bad, int(r.ts_ns[0]))`, out)
 }
 
 func TestExportMissingFileOrBucketExitsTwo(t *testing.T) {
-	code, _, errOut := runExport(t, "-db", filepath.Join(t.TempDir(), "nope.db"))
+	missing := filepath.Join(t.TempDir(), "nope.db")
+	code, _, errOut := runExport(t, "-db", missing)
 	if code != 2 || !strings.Contains(errOut, "check the -db path") {
 		t.Fatalf("missing file: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("missing file: export created it")
 	}
 	db := botDB(t)
 	code, _, errOut = runExport(t, "-db", db, "-bucket", "trades")
@@ -181,6 +185,29 @@ func TestExportMissingFileOrBucketExitsTwo(t *testing.T) {
 	}
 	if code, _, _ := runExport(t, "-db", db, "-days", "1", "-since", "2026-01-01"); code != 2 {
 		t.Fatalf("-days with -since: exit %d", code)
+	}
+}
+
+// An empty file is what bbolt's read-only open would otherwise try to
+// initialise; either file is a wrong -db, named as such.
+func TestExportEmptyOrNonBboltFileExitsTwoNamingIt(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "zero.db")
+	junk := filepath.Join(dir, "notes.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a database\n"), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{empty: "is empty (0 bytes), not a bbolt database", junk: "is not a bbolt database"} {
+		code, _, errOut := runExport(t, "-db", path)
+		if code != 2 || !strings.Contains(errOut, path+" "+want) || !strings.Contains(errOut, "check the -db path") {
+			t.Errorf("%s: exit %d: %s", filepath.Base(path), code, errOut)
+		}
+	}
+	if st, err := os.Stat(empty); err != nil || st.Size() != 0 {
+		t.Errorf("the empty file was changed: %v %v", st, err)
 	}
 }
 

@@ -8,6 +8,9 @@
 // seen.
 //
 //	simbot -db build/demo/features.db -model models/current -workers 8 -rate 2000
+//
+// Exit status: 0 done; 1 the run failed; 2 bad arguments, or a -db that is
+// missing, empty or not a bbolt database.
 package main
 
 import (
@@ -51,6 +54,9 @@ func main() {
 	s, err := run(ctx, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "simbot:", err)
+		if errors.As(err, new(dbError)) {
+			os.Exit(2) // a wrong -db, as export reports it
+		}
 		os.Exit(1)
 	}
 	s.print(os.Stdout)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,52 @@ import (
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
+
+// TestMain runs the command itself when a test re-executes this binary with
+// SIMBOT_RUN_MAIN=1, so that tests see its exit status and stderr.
+func TestMain(m *testing.M) {
+	if os.Getenv("SIMBOT_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A -db that names no bbolt database exits 2 naming the path, as export
+// does, and leaves no file behind: bbolt's read-only open would create a
+// missing one and fail on an empty one with "bad file descriptor".
+func TestBadDatabaseExitsTwoNamingThePath(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.db")
+	empty := filepath.Join(dir, "zero.db")
+	junk := filepath.Join(dir, "notes.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database\n", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{missing, "database " + missing + ": stat " + missing + ": no such file or directory; check the -db path"},
+		{empty, "database " + empty + " is empty (0 bytes), not a bbolt database; check the -db path"},
+		{junk, "database " + junk + " is not a bbolt database (bbolt: invalid database); check the -db path"},
+		{dir, "database " + dir + " is a directory; -db takes the bbolt file"},
+	} {
+		cmd := exec.Command(os.Args[0], "-db", tc.path, "-duration", "1ms")
+		cmd.Env = append(os.Environ(), "SIMBOT_RUN_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "simbot: "+tc.want+"\n") {
+			t.Errorf("-db %s: %v, output %q; want exit 2 and %q", filepath.Base(tc.path), err, out, tc.want)
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("simbot created the missing -db file")
+	}
+	if st, err := os.Stat(empty); err != nil || st.Size() != 0 {
+		t.Errorf("the empty -db file was changed: %v %v", st, err)
+	}
+}
 
 func TestPercentilesAndApprovalRateFromDecisions(t *testing.T) {
 	d := make([]time.Duration, 1000)
