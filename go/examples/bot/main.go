@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -74,12 +75,11 @@ func run(args []string) error {
 	if *python != "" {
 		cfg.Command = []string{*python, "-m", "infer"}
 	}
-	if *pidfile != "" {
-		cfg.Args = append(cfg.Args, "--pidfile", *pidfile)
+	sidecarFlags, err := sidecarArgs(*pidfile, *status)
+	if err != nil {
+		return err
 	}
-	if *status != "" {
-		cfg.Args = append(cfg.Args, "--status-file", *status)
-	}
+	cfg.Args = sidecarFlags
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	if *metrics != "" {
@@ -144,6 +144,24 @@ func run(args []string) error {
 		}
 	}
 	return summary(lat)
+}
+
+// sidecarArgs passes -pidfile and -status-file on to the sidecar. It runs in
+// the checkout (Config.Dir), not here, so a relative path is made absolute
+// against this directory, where the user meant it.
+func sidecarArgs(pidfile, status string) ([]string, error) {
+	var args []string
+	for _, f := range [][2]string{{"pidfile", pidfile}, {"status-file", status}} {
+		if f[1] == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("-%s %s: %w", f[0], f[1], err)
+		}
+		args = append(args, "--"+f[0], abs)
+	}
+	return args, nil
 }
 
 // summary prints the decision latency percentiles (the predictor's own
