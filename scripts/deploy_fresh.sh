@@ -86,7 +86,12 @@ fresh_check() {
     fi
   fi
   case $rc in
-    0) log "freshness: $version is not significantly worse than $cur" ;;
+    0)
+      if grep -q '^verdict: not judged' <<<"$FRESH_SUMMARY"; then
+        log "WARNING: freshness check not judged: the last $FRESH_WINDOW is too short for an interval (see above); deploying on the other checks"
+      else
+        log "freshness: $version is not significantly worse than $cur"
+      fi ;;
     3)
       if [[ $FORCE -eq 1 ]]; then
         log "FORCED (--force): deploying $version although it is significantly worse than $cur on the last $FRESH_WINDOW"

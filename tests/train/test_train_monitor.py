@@ -226,6 +226,32 @@ def test_block_bootstrap_widens_for_shared_windows():
     assert again == one  # seeded
 
 
+def test_a_window_within_one_block_has_no_interval_and_is_not_judged(mon_model, tmp_path, capsys):
+    """One block covering the window leaves one resample, the window itself: a zero-width
+    "interval" would make any difference significant, so there is none."""
+    rng = np.random.default_rng(1)
+    ts = np.arange(30) * 60_000_000_000  # 29 min of candidates, one block of 30 min
+    y = rng.integers(0, 2, 30)
+    short = Blocks(0, int(ts[-1]), 60.0, 1800.0)
+    assert short.too_short and "not more than one bootstrap block" in short.too_short
+    assert np.isnan(short.precision_samples(ts, y, np.ones(30, bool), 1)).all()
+    longer = Blocks(0, int(ts[-1]), 60.0, 600.0)
+    assert longer.too_short is None
+    lo, hi = interval(longer.precision_samples(ts, y, np.ones(30, bool), 1), 0.95)
+    assert lo is not None and hi is not None and lo < hi
+
+    # The whole CLI on a collapsed relationship, which a longer window calls DEGRADED.
+    rc = sample(tmp_path / "rc.parquet", 501, 40000, "--regime-change", "0")
+    last = int(read_records(rc, FEATURES).ts_ns.max())
+    since = str((last - 25 * 60 * 10**9) / 1e9)
+    code, out, err = monitor(capsys, mon_model, rc, "--since", since, "--min-approvals", "5")
+    assert code == 0, out + err
+    assert "verdict: HEALTHY (nothing could be judged)" in out
+    assert "not more than one bootstrap block" in out and "[-, -]" in out
+    code, out, err = monitor(capsys, mon_model, rc, "--since", since, "--block-seconds", "120")
+    assert "not more than one bootstrap block" not in out
+
+
 def test_choose_threshold_is_the_lowest_that_reaches_the_target():
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
     y = np.array([1, 1, 1, 0, 1, 0, 0, 0])

@@ -19,6 +19,14 @@ blocks with uniform random starts, K cells in all, and its precision is
 Σ successes / Σ approvals. Empty stretches are drawn too, so the number of
 approvals varies between resamples as it does between real windows.
 
+A window no longer than one block has no interval: its only resample is the
+window itself (every circular block of K cells sums to the same), so the
+"interval" would be the point estimate with zero width and any difference
+would look significant. Its samples are all NaN and the callers say why
+(Blocks.too_short); a shorter block (--block-seconds) would give an interval
+that ignores the dependence the block is there to keep, so it is the user's
+call, not a silent fallback.
+
 Everything is array arithmetic: the block sums come from one cumulative sum
 over the (doubled) cell series, a resample is a sum of `blocks` gathered
 entries, all resamples at once (R x blocks integers). Seeded: the same window
@@ -53,9 +61,12 @@ def resample_ratio(
     num: np.ndarray, den: np.ndarray, block_cells: int, resamples: int, seed: int
 ) -> np.ndarray:
     """R bootstrap values of Σ num / Σ den over circular blocks of cells
-    (NaN where a resample's Σ den is 0, e.g. it drew no approval)."""
+    (NaN where a resample's Σ den is 0, e.g. it drew no approval; all NaN when
+    the cells fit in one block, whose only resample is the window itself)."""
     k = len(num)
-    L = max(1, min(block_cells, k))  # noqa: N806  (the block length's usual name)
+    L = max(1, block_cells)  # noqa: N806  (the block length's usual name)
+    if k <= L:
+        return np.full(resamples, np.nan)
     blocks = math.ceil(k / L)
     cn = np.concatenate([[0.0], np.cumsum(np.concatenate([num, num[:L]]))])
     cd = np.concatenate([[0.0], np.cumsum(np.concatenate([den, den[:L]]))])
@@ -77,15 +88,37 @@ class Blocks:
     block_s: float
     resamples: int = DEFAULT_RESAMPLES
 
+    @property
+    def cell_ns(self) -> int:
+        return max(1, round(self.lookahead_s * 1e9))
+
+    @property
+    def block_cells(self) -> int:
+        return max(1, math.ceil(max(self.block_s, self.lookahead_s) / self.lookahead_s))
+
+    @property
+    def cells(self) -> int:
+        return max(1, math.ceil((self.t1_ns - self.t0_ns + 1) / self.cell_ns))
+
+    @property
+    def too_short(self) -> str | None:
+        """Why the window gets no interval, or None when it can be resampled."""
+        if self.cells > self.block_cells:
+            return None
+        span_min = (self.t1_ns - self.t0_ns) / 60e9
+        return (
+            f"the window spans {span_min:.1f} min, not more than one bootstrap block "
+            f"({self.block_s / 60:g} min), so it has no interval: lengthen the window, or pass "
+            "a shorter --block-seconds (which ignores dependence longer than the block)"
+        )
+
     def ratio_samples(
         self, ts_ns: np.ndarray, num: np.ndarray, den: np.ndarray, seed: int
     ) -> np.ndarray:
         """Bootstrap samples of Σ num / Σ den over the rows (ts_ns, num, den)."""
-        cell_ns = max(1, round(self.lookahead_s * 1e9))
-        block_cells = max(1, math.ceil(max(self.block_s, self.lookahead_s) / self.lookahead_s))
-        n = cell_sums(ts_ns, num, self.t0_ns, self.t1_ns, cell_ns)
-        d = cell_sums(ts_ns, den, self.t0_ns, self.t1_ns, cell_ns)
-        return resample_ratio(n, d, block_cells, self.resamples, seed)
+        n = cell_sums(ts_ns, num, self.t0_ns, self.t1_ns, self.cell_ns)
+        d = cell_sums(ts_ns, den, self.t0_ns, self.t1_ns, self.cell_ns)
+        return resample_ratio(n, d, self.block_cells, self.resamples, seed)
 
     def precision_samples(
         self, ts_ns: np.ndarray, y: np.ndarray, approved: np.ndarray, seed: int

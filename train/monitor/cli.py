@@ -47,7 +47,7 @@ def _confidence(s: str) -> float:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from train.arguments import _positive, _positive_int
-    from train.monitor.bootstrap import DEFAULT_RESAMPLES
+    from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES
     from train.monitor.verdict import DEFAULT_MIN_APPROVALS
 
     m = sub.add_parser(
@@ -66,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--confidence", type=_confidence, default=0.95, help="interval level (0.95)")
     m.add_argument(
         "--block-seconds", type=_positive, default=None,
-        help="bootstrap block length, s (default 10 label lookaheads; at least one lookahead)",
+        help=f"bootstrap block length, s (default {DEFAULT_BLOCK_LOOKAHEADS} label lookaheads; "
+        "at least one lookahead)",
     )  # fmt: skip
     m.add_argument("--resamples", type=_positive_int, default=DEFAULT_RESAMPLES)
     m.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
@@ -80,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     from train.arguments import _positive, _positive_int
     from train.backtest.walkforward import parse_duration
-    from train.monitor.bootstrap import DEFAULT_RESAMPLES
+    from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES
 
     def window(s: str) -> float:
         try:
@@ -104,7 +105,10 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         help="candidates of the last DURATION of the data (e.g. 6h; default: all of it)",
     )  # fmt: skip
     c.add_argument("--confidence", type=_confidence, default=0.95, help="interval level (0.95)")
-    c.add_argument("--block-seconds", type=_positive, default=None, help="bootstrap block, s")
+    c.add_argument(
+        "--block-seconds", type=_positive, default=None,
+        help=f"bootstrap block, s (default {DEFAULT_BLOCK_LOOKAHEADS} label lookaheads)",
+    )  # fmt: skip
     c.add_argument("--resamples", type=_positive_int, default=DEFAULT_RESAMPLES)
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
     c.add_argument("--min-rows", type=_positive_int, default=200, help="labelled candidates (200)")

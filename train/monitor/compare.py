@@ -239,6 +239,8 @@ def table(c: Comparison, window: Window) -> str:
     ]
     if c.worse:
         lines.append("verdict: CHALLENGER WORSE — " + "; ".join(c.worse_reasons))
+    elif (short := c.champion.blocks.too_short) is not None:
+        lines.append(f"verdict: not judged — {short}")
     else:
         lines.append("verdict: ok — the challenger is not significantly worse")
     if c.suspicious:

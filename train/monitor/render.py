@@ -46,11 +46,8 @@ def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Win
     lines += ["", f"rule: {verdict.rule}"]
     if verdict.healthy and not any(j.judged for j in verdict.judgements):
         # Healthy only in the sense that nothing was found: say so, with each scope's reason.
-        lines.append(
-            "verdict: HEALTHY (nothing could be judged: too few approvals here or in the "
-            "test split)"
-        )
-        lines += [f"  {j.reason}" for j in verdict.judgements]
+        lines.append("verdict: HEALTHY (nothing could be judged)")
+        lines += [f"  {j.scope}: {j.reason}" for j in verdict.judgements]
     elif verdict.healthy:
         lines.append("verdict: HEALTHY")
     else:

@@ -123,7 +123,9 @@ def judge_scope(
     min_approvals: int,
     seed: int,
     judged: int = 1,
+    no_interval: str | None = None,
 ) -> Judgement:
+    """Judge one scope; `no_interval` says why its samples hold no resample (Blocks.too_short)."""
     f = s.figures
     tp = (promised or {}).get("precision")
     se = (promised or {}).get("precision_se")
@@ -131,6 +133,10 @@ def judge_scope(
     j = Judgement(s.name, False, False, False, f.approvals, f.precision, tp, se, None, None, "")
     if f.approvals < min_approvals:
         j.reason = f"{f.approvals} approvals < --min-approvals {min_approvals}: not judged"
+        return j
+    if not np.isfinite(s.samples).any():
+        why = no_interval or "no bootstrap resample drew an approval"
+        j.reason = f"{f.approvals} approvals but not judged: {why}"
         return j
     level = 1.0 - (1.0 - confidence) / (2 * max(1, judged))
     what = "all candidates" if s.name == ALL else s.name
@@ -207,8 +213,9 @@ def judge(
     pairs = [(ev.overall, promise["overall"])] + [
         (s, per.get(name)) for name, s in ev.per_symbol.items()
     ]
-    m = sum(1 for s, _ in pairs if s.figures.approvals >= min_approvals)
-    js = [judge_scope(s, t, ev.confidence, min_approvals, seed, m) for s, t in pairs]
+    short = ev.blocks.too_short
+    m = 0 if short else sum(1 for s, _ in pairs if s.figures.approvals >= min_approvals)
+    js = [judge_scope(s, t, ev.confidence, min_approvals, seed, m, short) for s, t in pairs]
     return Verdict(
         healthy=not any(j.degraded for j in js),
         rule=rule_text(ev.confidence, min_approvals, m),
