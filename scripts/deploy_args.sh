@@ -131,6 +131,8 @@ parse_args() {
     esac
     shift
   done
+  # The training and freshness steps run in the checkout: a relative --data means here.
+  [[ -z "$DATA" || "$DATA" == /* ]] || DATA="$PWD/$DATA"
   [[ "$KEEP" =~ ^[0-9]+$ && "$KEEP" -ge 2 ]] || { echo "error: --keep must be an integer >= 2, got '$KEEP'" >&2; exit 2; }
   [[ "$KEEP_BACKUPS" =~ ^[0-9]+$ ]] || { echo "error: --keep-backups must be an integer, got '$KEEP_BACKUPS'" >&2; exit 2; }
   [[ -z "$DAYS" || "$DAYS" =~ ^[0-9]+$ ]] || { echo "error: --days must be a whole number of days, got '$DAYS'" >&2; exit 2; }
@@ -139,6 +141,15 @@ parse_args() {
   [[ $FORCE -eq 0 || $ROLLBACK -eq 0 ]] || { echo "error: --force does not go with --rollback" >&2; exit 2; }
   [[ "$FRESH_WINDOW" =~ ^(0|[0-9]+(\.[0-9]+)?[smhdw])$ ]] || { echo "error: --fresh-window must be a duration such as 6h, 90m or 1d (0: off), got '$FRESH_WINDOW'" >&2; exit 2; }
   [[ "$MIN_DECISIONS" =~ ^[0-9]+$ ]] || { echo "error: --min-decisions must be a whole number, got '$MIN_DECISIONS'" >&2; exit 2; }
+  [[ "$MIN_AGREEMENT" =~ ^(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$ ]] || { echo "error: --min-agreement must be a number in [0, 1], got '$MIN_AGREEMENT'" >&2; exit 2; }
+  # Checked here, not only when --promote reads it: a typo in a nightly job's flags should fail
+  # the night it is written, not the day a promotion needs it.
+  local lo hi
+  if [[ "$APPROVAL_BAND" =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+),([0-9]+(\.[0-9]*)?|\.[0-9]+)$ ]]; then
+    lo="${BASH_REMATCH[1]}"; hi="${BASH_REMATCH[3]}"
+  fi
+  [[ -n "${lo:-}" ]] && awk -v a="$lo" -v b="$hi" 'BEGIN { exit !(a + 0 <= b + 0) }' \
+    || { echo "error: --approval-band must be LO,HI with 0 <= LO <= HI (e.g. 0.5,2), got '$APPROVAL_BAND'" >&2; exit 2; }
   [[ "$RELOAD_TIMEOUT" =~ ^[0-9]+(\.[0-9]{1,6})?$ ]] || { echo "error: --reload-timeout must be a number of seconds, got '$RELOAD_TIMEOUT'" >&2; exit 2; }
   # A rollback only switches links, signals and reads the status file: it runs without
   # Python (and then checks files against the checksum list written at publication).

@@ -70,10 +70,23 @@ def test_better_candidate_passes_and_no_data_skips_with_a_log_line(
     env: Env, serving: tuple[Sidecar, str], fresh: Path
 ) -> None:
     c = env.model("model-c", seed=3)
-    res = env.deploy("--from", str(c), *NO_FLOOR, "--data", str(fresh), "--no-restart")
+    # --data relative to where the script is run, not to the checkout it runs its steps in.
+    res = subprocess.run(
+        env.argv("--from", str(c), *NO_FLOOR, "--data", fresh.name, "--no-restart"),
+        capture_output=True, text=True, env=env.environ(), timeout=120, cwd=fresh.parent,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "verdict: ok — the challenger is not significantly worse" in res.stderr
     assert "freshness: model-c is not significantly worse than model-a" in res.stderr
+
+    # A window within one bootstrap block (30 min) has no interval: said, not judged.
+    e = env.model("model-e", seed=2)  # the far worse model: refused on a window it can judge
+    res = env.deploy(
+        "--from", str(e), *NO_FLOOR, "--data", str(fresh), "--fresh-window", "20m", "--no-restart"
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "verdict: not judged — the window spans" in res.stderr
+    assert "WARNING: freshness check not judged" in res.stderr
 
     d = env.model("model-d", seed=4)
     res = env.deploy("--from", str(d), *NO_FLOOR, "--no-restart")
@@ -88,6 +101,17 @@ def test_first_deploy_skips_and_bad_window_is_refused(env: Env, fresh: Path) -> 
     assert "freshness check skipped: no current model to compare with (first deploy)" in res.stderr
     res = env.deploy("--from", str(a), "--fresh-window", "6 hours")
     assert res.returncode == 2 and "--fresh-window must be a duration" in res.stderr
+    # Promotion settings are checked on every run, not only when --promote reads them.
+    for flag, value in (("--approval-band", "2,1"), ("--approval-band", "x"),
+                        ("--min-agreement", "2"), ("--min-agreement", "abc")):  # fmt: skip
+        res = env.deploy("--from", str(a), flag, value)
+        assert res.returncode == 2 and f"{flag} must be" in res.stderr, (flag, value, res.stderr)
+    for value in (".5,2.", "0,0"):
+        res = env.deploy(
+            "--from", str(a), *NO_FLOOR, "--approval-band", value, "--min-agreement", "1",
+            "--dry-run",
+        )  # fmt: skip
+        assert res.returncode == 0, (value, res.stderr[-2000:])
 
 
 def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
