@@ -22,22 +22,40 @@ from train.choices import CALIBRATIONS
 from train.errors import InputError
 
 
+def _number(s: str, cast: type[int] | type[float] = float) -> float:
+    """s as a number, or the error argparse shows: "argument --x: want a number, got 'abc'"
+    (a plain ValueError would make argparse name this module's private helper instead)."""
+    try:
+        return cast(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"want {'a whole number' if cast is int else 'a number'}, got {s!r}"
+        ) from None
+
+
 def _positive_int(s: str) -> int:
-    v = int(s)
+    v = int(_number(s, int))
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
     return v
 
 
+def _non_negative_int(s: str) -> int:
+    v = int(_number(s, int))
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {s}")
+    return v
+
+
 def _unit(s: str) -> float:
-    v = float(s)
+    v = _number(s)
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
     return v
 
 
 def _open_unit(s: str) -> float:
-    v = float(s)
+    v = _number(s)
     if not 0.0 < v < 1.0:
         raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {s}")
     return v
@@ -46,7 +64,7 @@ def _open_unit(s: str) -> float:
 def _threshold(s: str) -> float:
     """A decision threshold strictly inside (0, 1): 0 approves everything, 1 nothing (or
     only an isotonic 1.0), and the manifest refuses both without an explicit opt-in."""
-    v = float(s)
+    v = _number(s)
     if not 0.0 < v < 1.0:
         raise argparse.ArgumentTypeError(
             f"must be strictly between 0 and 1, got {s} (0 approves every candidate, 1 none)"
@@ -55,10 +73,22 @@ def _threshold(s: str) -> float:
 
 
 def _positive(s: str) -> float:
-    v = float(s)
+    v = _number(s)
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
     return v
+
+
+def out_dir(s: str) -> Path:
+    """An output directory: one that exists, or one that can be made, checked before a long
+    run rather than when its results are written."""
+    p = Path(s)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{s} exists and is not a directory")
+    parent = next((a for a in p.absolute().parents if a.exists()), None)
+    if not p.exists() and parent is not None and not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{s}: {parent} is not a directory")
+    return p
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -99,7 +129,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--min-auc", type=float, default=DEFAULT_MIN_AUC, help=f"gate: test AUC ({DEFAULT_MIN_AUC})"
     )
-    p.add_argument("--max-bad", type=int, default=0, help="malformed lines to skip (0)")
+    p.add_argument(
+        "--max-bad", type=_non_negative_int, default=0, help="malformed lines to skip (0)"
+    )
     p.add_argument("--seed", type=int, default=0)
 
 

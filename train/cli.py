@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 from train.arguments import (
+    _non_negative_int,
     _open_unit,
     _positive_int,
     _unit,
     add_data_args,
     duration,
+    out_dir,
     parse_features,
 )
 from train.backtest.cli import add_parser as add_backtest_parser
@@ -37,7 +39,11 @@ log = logging.getLogger("train")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train", description=__doc__.split("\n")[0])
-    p.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    p.add_argument(
+        "--log-level", default="INFO", type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="stderr log level (default INFO)",
+    )  # fmt: skip
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("sample", help="write synthetic bot records (JSON Lines or .parquet)")
@@ -62,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="label, train, export and publish a model directory")
     add_data_args(f)
-    f.add_argument("--out", required=True, type=Path, help="models directory (e.g. models/)")
+    f.add_argument("--out", required=True, type=out_dir, help="models directory (e.g. models/)")
     f.add_argument("--search", choices=("grid", "fast"), default="fast")
     f.add_argument(
         "--model",
@@ -86,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     f.add_argument("--cv-folds", type=_positive_int, default=None, help="(grid 5, fast 3)")
     f.add_argument(
-        "--tune-rows", type=int, default=None,
+        "--tune-rows", type=_non_negative_int, default=None,
         help="tune on the most recent N training rows, refit on all (grid 20000, fast 100000; "
         "0 = all)",
     )  # fmt: skip

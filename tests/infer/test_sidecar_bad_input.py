@@ -198,3 +198,16 @@ def test_random_bytes_flood_is_summarised_not_echoed_per_byte(sidecar: Sidecar) 
     assert 1 <= len(sidecar.notifications) <= 17 * 4  # at most 17 per read, however split
     total = sidecar.result("stats")["errors"]["bad_message"]
     assert total == 4096
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("abc", "want a number in [0, 1], got 'abc'"), ("1.5", "threshold must be in [0, 1]")],
+)
+def test_a_bad_threshold_argument_is_named(value: str, message: str, capsys) -> None:
+    from infer.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--model", "m", "--threshold", value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument --threshold: {message}" in err, err

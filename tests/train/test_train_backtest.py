@@ -151,6 +151,35 @@ def test_malformed_backtest_arguments_are_refused_by_the_parser(argv, capsys):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["fit", "--out", "m", "--lookahead", "abc"],
+            "argument --lookahead: want a number, got 'abc'",
+        ),
+        (["fit", "--out", "m", "--tune-rows", "-3"], "argument --tune-rows: must be 0 or more"),
+        (["fit", "--out", "m", "--max-bad", "-1"], "argument --max-bad: must be 0 or more"),
+        (["fit", "--out", "m", "--cv-folds", "two"], "argument --cv-folds: want a whole number"),
+        (["fit", "--out", "{file}"], "exists and is not a directory"),
+        (["backtest", "--retrain-every", "1d", "--out", "{file}"], "exists and is not a directory"),
+        (["--log-level", "bogus", "fit", "--out", "m"], "argument --log-level: invalid choice"),
+        (["monitor", "--model", "m", "--confidence", "x"], "--confidence: want a number, got 'x'"),
+    ],
+)
+def test_argument_errors_name_the_argument_and_the_value(argv, message, tmp_path, capsys):
+    """The parser's message, not a traceback or a private helper's name (`invalid _positive
+    value`), and exit 2 before any data is read."""
+    f = tmp_path / "a-file.jsonl"
+    f.write_text("")
+    argv = [a.replace("{file}", str(f)) for a in argv] + ["--data", str(tmp_path / "none.jsonl")]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err, err
+    assert "_positive" not in err and "Traceback" not in err
+
+
 def test_fit_with_walk_forward_publishes_a_report_with_both_sections(tiny_data, tmp_path, capsys):
     # 3,000 rows calibrate to p < 0.65 everywhere, which train refuses to publish at 0.65.
     code, out, err = run_cli(["fit", "--data", str(tiny_data), "--out", str(tmp_path),

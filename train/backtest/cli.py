@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from train.arguments import _positive_int, add_data_args, duration, parse_features
+from train.arguments import _positive_int, add_data_args, duration, out_dir, parse_features
 from train.choices import FAMILIES
 from train.errors import GateFailedError, InputError
 
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--retrain-every", required=True, type=duration, help="period, e.g. 1d, 6h")
     b.add_argument("--window", type=duration, help="train on the last DURATION only (all)")
     b.add_argument("--first-window", type=duration, help="the once model's data (a third)")
-    b.add_argument("--out", type=Path, default=Path("backtest"), help="output dir (backtest/)")
+    b.add_argument("--out", type=out_dir, default=Path("backtest"), help="output dir (backtest/)")
     b.add_argument("--model", choices=FAMILIES, default="gbm")
     b.add_argument("--search", choices=("once", "fast", "grid"), default="once",
                    help="once: tune on the first window and reuse (default); fast|grid: "
@@ -61,6 +61,10 @@ def cmd_backtest(a: argparse.Namespace) -> int:
         embargo_s=a.embargo,
         min_auc=a.min_auc,
     )
+    try:  # before the walk-forward, not after it
+        a.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {a.out}: cannot write there: {e.strerror or e}") from None
     recs = read_records(a.data, cfg.features, a.max_bad)
     try:
         with threadpool_limits(1):  # see train/publish/run.py: one thread per fit on a shared box

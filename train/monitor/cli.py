@@ -39,14 +39,16 @@ def _when(text: str) -> int:
 
 
 def _confidence(s: str) -> float:
-    v = float(s)
+    from train.arguments import _number
+
+    v = _number(s)
     if not 0.5 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0.5, 1), got {s}")
     return v
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from train.arguments import _positive, _positive_int
+    from train.arguments import _non_negative_int, _positive, _positive_int
     from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES
     from train.monitor.verdict import DEFAULT_MIN_APPROVALS
 
@@ -72,14 +74,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--resamples", type=_positive_int, default=DEFAULT_RESAMPLES)
     m.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
     m.add_argument("--min-rows", type=_positive_int, default=200, help="labelled candidates (200)")
-    m.add_argument("--max-bad", type=int, default=0, help="malformed JSON lines to skip (0)")
+    m.add_argument(
+        "--max-bad", type=_non_negative_int, default=0, help="malformed JSON lines to skip (0)"
+    )
     m.add_argument("--threads", type=_positive_int, default=1, help="onnxruntime threads (1)")
     m.add_argument("--json", type=Path, help="write every figure to this JSON file")
     m.add_argument("--textfile", type=Path, help="write Prometheus gauges (node_exporter textfile)")
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
-    from train.arguments import _positive, _positive_int
+    from train.arguments import _non_negative_int, _positive, _positive_int
     from train.backtest.walkforward import parse_duration
     from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES
 
@@ -112,7 +116,9 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--resamples", type=_positive_int, default=DEFAULT_RESAMPLES)
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
     c.add_argument("--min-rows", type=_positive_int, default=200, help="labelled candidates (200)")
-    c.add_argument("--max-bad", type=int, default=0, help="malformed JSON lines to skip (0)")
+    c.add_argument(
+        "--max-bad", type=_non_negative_int, default=0, help="malformed JSON lines to skip (0)"
+    )
     c.add_argument("--threads", type=_positive_int, default=1, help="onnxruntime threads (1)")
     c.add_argument("--json", type=Path, help="write every figure to this JSON file")
 

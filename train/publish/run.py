@@ -25,7 +25,7 @@ from train.data.load import read_records
 from train.data.parquet import sha256_data
 from train.data.provenance import detect as detect_provenance
 from train.data.records import Records
-from train.errors import GateFailedError
+from train.errors import GateFailedError, InputError
 from train.labels.labeler import LabelParams
 from train.model.calibrate import RULE
 from train.model.families import NAMES as FAMILIES
@@ -146,8 +146,11 @@ def _run_fit(args: FitArgs) -> Path:
 def _publish(
     args: FitArgs, ds: Dataset, fit_one: Callable[..., FamilyResult], recs: Records | None = None
 ) -> Path:
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=args.out))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=args.out))
+    except OSError as e:
+        raise InputError(f"--out {args.out}: cannot write there: {e.strerror or e}") from None
     try:
         results: dict[str, FamilyResult] = {}
         for fam in args.families:
