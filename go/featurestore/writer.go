@@ -1,8 +1,10 @@
 package featurestore
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -69,6 +71,60 @@ func (w *Writer) PutRaw(key, value []byte) error {
 	return w.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(w.bucket)).Put(key, value)
 	})
+}
+
+// Snapshot writes a consistent copy of the database to path while the writer
+// keeps the file locked and keeps writing: the exporter (and a nightly
+// retrain through it) cannot open a file a running bot holds, so it reads the
+// copy. The copy is one read transaction's view, written beside path, synced
+// and renamed over it, so a reader sees the old copy or the new one, never
+// half of one. Puts go on meanwhile; ctx stops a long copy.
+func (w *Writer) Snapshot(ctx context.Context, path string) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("featurestore: snapshot to %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("featurestore: snapshot to %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = w.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(ctxWriter{ctx, f})
+		return err
+	}); err != nil {
+		if ctx.Err() != nil { // bbolt flattens the writer's error into text
+			err = ctx.Err()
+		}
+		return fmt.Errorf("featurestore: snapshot to %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; a snapshot is read by the retrain's user too.
+	for _, step := range []func() error{func() error { return f.Chmod(0o644) }, f.Sync, f.Close} {
+		if err = step(); err != nil {
+			return fmt.Errorf("featurestore: snapshot to %s: %w", path, err)
+		}
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("featurestore: snapshot to %s: %w", path, err)
+	}
+	return nil
+}
+
+// ctxWriter fails the copy once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // DB exposes the underlying handle for callers that need their own transactions.

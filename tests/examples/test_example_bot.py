@@ -7,7 +7,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,48 @@ def test_what_the_bot_records_is_what_train_reads(tools, model, tmp_path) -> Non
     read = read_records(out, feats)
     assert len(read) == 5 and read.bad == 0
     assert detect(out) == {"provenance": "simulated", "simulated_records": 5}
+
+
+def test_the_exporter_reads_the_running_bots_snapshot_not_its_locked_database(
+    tools, model, tmp_path
+) -> None:
+    """README's nightly retrain on the bot's host: the bot holds -db for as long as it runs, so
+    the exporter reads the copy -snapshot keeps (rewritten every -snapshot-every and at exit)."""
+    db, snap = tmp_path / "data" / "bot.db", tmp_path / "data" / "bot.snapshot.db"
+    env = _base_env() | {"SIGMAGATE_ROOT": str(ROOT), "SIGMAGATE_PYTHON": PYTHON}
+    bot = subprocess.Popen(
+        [str(tools["bot"]), "-model", str(model), "-db", str(db), "-every", "20ms", "-mode",
+         "replica", "-snapshot", str(snap), "-snapshot-every", "200ms"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not snap.exists() and time.monotonic() < deadline and bot.poll() is None:
+            time.sleep(0.05)
+        assert snap.exists(), "no snapshot within 30 s"
+
+        def export(src: Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(tools["export"]), "-db", str(src), "-output", "-", "-lock-timeout", "200ms"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+
+        locked = export(db)
+        assert locked.returncode != 0 and "lock" in locked.stderr, locked.stderr
+        first = export(snap)
+        assert first.returncode == 0, first.stderr
+        time.sleep(0.5)  # a few more candidates and at least one more snapshot
+        second = export(snap)
+        assert second.returncode == 0, second.stderr
+        assert len(second.stdout.splitlines()) > len(first.stdout.splitlines()) > 0
+        assert bot.poll() is None, "the bot kept running throughout"
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        _, err = bot.communicate(timeout=30)
+    assert bot.returncode == 0, err
+    # At exit the last copy holds every candidate the bot recorded.
+    final = subprocess.run([str(tools["export"]), "-db", str(snap), "-output", "-"],
+                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    recorded = subprocess.run([str(tools["export"]), "-db", str(db), "-output", "-"],
+                              capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert final.stdout == recorded.stdout and final.stdout

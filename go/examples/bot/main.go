@@ -12,6 +12,11 @@
 //
 //	go run ./examples/bot -model ../models/current -db /tmp/bot.db -every 2s
 //
+// With -snapshot FILE it keeps a consistent copy of the database there
+// (rewritten every -snapshot-every, default 1h, and at exit), which the
+// exporter and a nightly `deploy_model.sh -b FILE` read while the bot runs:
+// bbolt lets no other process open the file the bot writes.
+//
 // The predictor finds the Python sidecar through SIGMAGATE_ROOT (the sigmagate
 // checkout; its .venv/bin/python runs `-m infer`) or SIGMAGATE_PYTHON (that
 // interpreter), or through -python, which sets Config.Command explicitly.
@@ -46,7 +51,7 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+func run(args []string) (err error) {
 	fs := flag.NewFlagSet("bot", flag.ContinueOnError)
 	model := fs.String("model", "models/current", "the model directory or `current` symlink deploy_model.sh maintains")
 	db := fs.String("db", "data/features.db", "BoltDB the bot records its candidates to")
@@ -57,9 +62,14 @@ func run(args []string) error {
 	python := fs.String("python", "", "run the sidecar as PYTHON -m infer (Config.Command) instead of detecting it")
 	pidfile := fs.String("pidfile", "", "the sidecar's --pidfile, for deploy_model.sh's reload")
 	status := fs.String("status-file", "", "the sidecar's --status-file, for deploy_model.sh's check")
+	snapshot := fs.String("snapshot", "", "keep a consistent copy of -db here, rewritten every -snapshot-every and at exit: the file the exporter and deploy_model.sh -b read while the bot holds -db")
+	snapshotInterval := fs.Duration("snapshot-every", time.Hour, "how often -snapshot is rewritten")
 	metrics := fs.String("metrics", "", "serve the gate's Prometheus metrics at http://ADDR/metrics (monitoring/ alerts on them), e.g. 127.0.0.1:9464")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *snapshotInterval <= 0 {
+		return fmt.Errorf("-snapshot-every %v: must be positive", *snapshotInterval)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -111,6 +121,14 @@ func run(args []string) error {
 		return fmt.Errorf("open %s: %w", *db, err)
 	}
 	defer store.Close()
+	if *snapshot != "" {
+		stopSnapshots := snapshotEvery(ctx, store, *snapshot, *snapshotInterval, log)
+		defer func() {
+			if serr := stopSnapshots(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+	}
 
 	m := newMarket()
 	lat := map[predictor.Source][]time.Duration{}
@@ -144,6 +162,38 @@ func run(args []string) error {
 		}
 	}
 	return summary(lat)
+}
+
+// snapshotEvery copies the database to path every interval while the bot
+// runs, and once more when stop is called, so the exporter and a nightly
+// retrain always have a recent copy to read: they cannot open the database
+// the bot holds.
+func snapshotEvery(ctx context.Context, store *featurestore.Writer, path string, every time.Duration, log *slog.Logger) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := store.Snapshot(ctx, path); err != nil && ctx.Err() == nil {
+					log.Error("snapshot of the feature database", "path", path, "err", err)
+				}
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		// The bot's own context may be done (SIGTERM): the last copy gets its own.
+		final, cancelFinal := context.WithTimeout(context.Background(), time.Minute)
+		defer cancelFinal()
+		return store.Snapshot(final, path)
+	}
 }
 
 // sidecarArgs passes -pidfile and -status-file on to the sidecar. It runs in
