@@ -117,7 +117,10 @@ export_db() {
   [[ -n "$SYMBOL" ]] && args+=(-symbol "$SYMBOL")
   log "export: ${args[*]}"
   "$EXPORT_BIN" "${args[@]}" 9>&- || die "export from $DB_PATH failed (exit $?)"
-  log "export: $(wc -l <"$out") records"
+  local n
+  n="$(wc -l <"$out")"
+  log "export: $n records"
+  [[ "$n" -gt 0 ]] || die "export from $DB_PATH found no records${SYMBOL:+ for symbol $SYMBOL}${DAYS:+ in the last $DAYS days}: nothing to train on"
 }
 
 # ---------------------------------------------------------------- rollback mode

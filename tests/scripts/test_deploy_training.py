@@ -46,6 +46,10 @@ def test_deploy_exports_boltdb_trains_and_sidecar_serves_the_new_model(
     assert not status["last_error"]
     assert not list(env.models.glob(".incoming-*")), "no scratch directory left behind"
 
+    res = env.deploy("-b", str(db), "-s", "DOGEUSDT", "--no-restart")
+    assert res.returncode == 1 and "found no records for symbol DOGEUSDT" in res.stderr, res.stderr
+    assert env.current() == new
+
 
 def test_failed_training_gate_leaves_current_untouched(
     env: Env, serving: tuple[Sidecar, str]

@@ -58,7 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(exit 0 healthy, 3 degraded, 2 bad input)",
     )
     m.add_argument("--model", required=True, type=Path, help="model directory (or models/current)")
-    m.add_argument("--data", required=True, type=Path, help="JSON Lines, Parquet file or directory")
+    m.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="JSON Lines or Parquet file, or a Parquet directory",
+    )
     m.add_argument("--since", type=_when, help="first candidate: RFC 3339, epoch s, or e.g. 2h ago")
     m.add_argument("--until", type=_when, help="candidates before this (later records still label)")
     m.add_argument(
@@ -103,7 +108,12 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--champion", required=True, type=Path, help="model directory now served")
     c.add_argument("--challenger", required=True, type=Path, help="candidate model directory")
-    c.add_argument("--data", required=True, type=Path, help="JSON Lines, Parquet file or directory")
+    c.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="JSON Lines or Parquet file, or a Parquet directory",
+    )
     c.add_argument(
         "--window", type=window, default=None,
         help="candidates of the last DURATION of the data (e.g. 6h; default: all of it)",

@@ -138,6 +138,16 @@ func TestExportToFileIsAtomicAndReadableByTrain(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("left temporary files: %v", ents)
 	}
+	if st, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o644 {
+		t.Fatalf("output mode %v, want 0644 (the trainer may be another user)", st.Mode().Perm())
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "z.jsonl")
+	code, _, errOut := runExport(t, "-db", db, "-output", missing)
+	if want := "create " + missing + ": no such file or directory"; code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("output into a missing directory: exit %d, %q; want exit 1 and %q", code, errOut, want)
+	}
 	root, _ := filepath.Abs("../../..")
 	py := os.Getenv("SIGMAGATE_PYTHON")
 	if py == "" {

@@ -105,7 +105,11 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		// export never leaves a truncated file where train would read it.
 		tmp, err = os.CreateTemp(filepath.Dir(*output), "."+filepath.Base(*output)+".*")
 		if err != nil {
-			return fail(1, "create output: %v", err)
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the temporary name means nothing to the user
+			}
+			return fail(1, "create %s: %v", *output, err)
 		}
 		defer os.Remove(tmp.Name())
 		out = tmp
@@ -132,6 +136,10 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		return fail(1, "%v", err)
 	}
 	if tmp != nil {
+		// CreateTemp makes the file 0600; an export is read by whoever trains on it.
+		if err := tmp.Chmod(0o644); err != nil {
+			return fail(1, "write %s: %v", *output, err)
+		}
 		if err := tmp.Close(); err != nil {
 			return fail(1, "write %s: %v", *output, err)
 		}
