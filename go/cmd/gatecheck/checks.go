@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +115,9 @@ func onnxScores(ctx context.Context, python, modelDir string, m *manifest.Manife
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("onnxruntime reference with %s: %w: %s", python, err, stderr.String())
+		// A traceback's last line is its error; the report is no place for the rest.
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		return nil, fmt.Errorf("onnxruntime reference with %s: %w: %s", python, err, lines[len(lines)-1])
 	}
 	var p []float64
 	if err := json.Unmarshal(out, &p); err != nil || len(p) != len(recs) {

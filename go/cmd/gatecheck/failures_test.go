@@ -275,3 +275,40 @@ func TestGatecheckUsageDocumentsExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// A model file that does not match its manifest (here truncated): the sidecar
+// refuses it, and gatecheck reports that cause alone instead of running every
+// check against the fallback.
+func TestGatecheckOnAModelTheSidecarRefusesReportsOnlyThat(t *testing.T) {
+	python, root := sidecar(t)
+	t.Chdir(root)
+	dir := t.TempDir()
+	src := filepath.Join(root, "tests", "vectors", "model")
+	files, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range files {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "model.onnx" {
+			b = b[:len(b)/2]
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jsonCode, r, textCode, text := runBoth(t, python, dir)
+	wantOneFailure(t, jsonCode, r, textCode, text, "sidecar not ready", "FAIL: sidecar not ready")
+	if len(r.Stress) != 0 || len(r.EdgeCases) != 0 || r.Agreement.Records != 0 {
+		t.Errorf("checks were run against a sidecar that is not ready: %+v", r)
+	}
+	if !strings.Contains(r.Failures[0], "sha256") || !strings.Contains(r.Failures[0], "no check was run") {
+		t.Errorf("failure %q does not name the cause (the file's checksum)", r.Failures[0])
+	}
+	if strings.Contains(text, "Traceback") || strings.Contains(text, "goroutines") {
+		t.Errorf("human output holds more than the cause:\n%s", text)
+	}
+}

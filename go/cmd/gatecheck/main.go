@@ -191,7 +191,10 @@ Exit status:
 	rep := Report{Model: dir, Version: m.Version, Features: m.Features, Threshold: m.DefaultThreshold,
 		StartupMs: float64(time.Since(t0).Microseconds()) / 1e3, StateAtStart: string(p.Health().State)}
 	if h := p.Health(); h.State != predictor.StateReady {
-		rep.Failures = append(rep.Failures, fmt.Sprintf("sidecar not ready: %s (%s)", h.State, h.LastError))
+		// Every check would only measure the fallback: report the cause alone.
+		rep.Failures = append(rep.Failures, fmt.Sprintf("sidecar not ready: %s (%s); no check was run", h.State, h.LastError))
+		rep.Health = h
+		return report(stdout, &rep, *asJSON)
 	}
 	recs := sample(m, *n, *seed)
 	rep.Agreement = checkAgreement(ctx, p, *python, dir, m, recs)
@@ -204,13 +207,18 @@ Exit status:
 	}
 	rep.Health = p.Health()
 	rep.Failures = append(rep.Failures, failures(&rep)...)
+	return report(stdout, &rep, *asJSON)
+}
+
+// report prints rep (as JSON, or for a reader) and returns the exit status.
+func report(stdout io.Writer, rep *Report, asJSON bool) int {
 	rep.Pass = len(rep.Failures) == 0
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	} else {
-		printReport(stdout, &rep)
+		printReport(stdout, rep)
 	}
 	if !rep.Pass {
 		return 1
@@ -267,6 +275,10 @@ func mark(ok bool) string {
 func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "gatecheck %s (version %s, features %v, default threshold %.3g)\n", r.Model, r.Version, r.Features, r.Threshold)
 	fmt.Fprintf(w, "sidecar up in %.0f ms, state %s\n\n", r.StartupMs, r.StateAtStart)
+	if r.StateAtStart != "" && r.StateAtStart != string(predictor.StateReady) { // no check ran
+		fmt.Fprintf(w, "FAIL: %s\n", strings.Join(r.Failures, "; "))
+		return
+	}
 	a := r.Agreement
 	fmt.Fprintf(w, "%s agreement with onnxruntime: %d records, max |Δp| %.3g, %d decisions differ, %d hedged, %d fallbacks %s\n\n",
 		mark(a.Pass), a.Records, a.MaxAbsDiff, a.DecisionsOff, a.Hedged, a.Fallbacks, a.Error)
