@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -110,12 +111,18 @@ func run(ctx context.Context, o options) (Summary, error) {
 		defer f.Close()
 		logOut = f
 	}
+	// The sidecar runs in the checkout, not here: relative paths are made
+	// absolute against this directory, where the user meant them.
 	var args []string
-	if o.pidfile != "" {
-		args = append(args, "--pidfile", o.pidfile)
-	}
-	if o.statusFile != "" {
-		args = append(args, "--status-file", o.statusFile)
+	for _, f := range [][2]string{{"--pidfile", o.pidfile}, {"--status-file", o.statusFile}} {
+		if f[1] == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f[1])
+		if err != nil {
+			return Summary{}, fmt.Errorf("%s %s: %w", f[0][1:], f[1], err)
+		}
+		args = append(args, f[0], abs)
 	}
 	reg := prometheus.NewRegistry()
 	p, err := predictor.New(ctx, predictor.Config{

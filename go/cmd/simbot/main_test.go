@@ -136,8 +136,11 @@ func TestKeepsDecidingThroughReloadAndSidecarKill(t *testing.T) {
 	t.Setenv("SIGMAGATE_ROOT", root)
 	t.Setenv("SIGMAGATE_PYTHON", python)
 	status := filepath.Join(dir, "status.json")
-	o := options{db: db, model: filepath.Join(models, "current"), pidfile: filepath.Join(dir, "infer.pid"),
-		statusFile: status, workers: 4, rate: 400, duration: 20 * time.Second, timeout: time.Second,
+	// The pidfile and status file relative to this directory, as a user would
+	// give them; the sidecar runs in the checkout.
+	t.Chdir(dir)
+	o := options{db: db, model: filepath.Join(models, "current"), pidfile: "infer.pid",
+		statusFile: "status.json", workers: 4, rate: 400, duration: 20 * time.Second, timeout: time.Second,
 		metricsFile: filepath.Join(dir, "metrics.prom")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
