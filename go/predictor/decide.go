@@ -12,39 +12,28 @@ import (
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
-// decide is the one path every public call takes. A NaN threshold means
-// "the model's default".
-func (p *Predictor) decide(ctx context.Context, features []float32, threshold float64) (Decision, error) {
-	return p.decideView(ctx, p.view.Load(), features, threshold)
-}
-
-// decideView is decide on the view v.
-func (p *Predictor) decideView(ctx context.Context, v *view, features []float32, threshold float64) (Decision, error) {
+// decide is the one path every public call takes, at the threshold b.
+func (p *Predictor) decide(ctx context.Context, features []float32, b bar) (Decision, error) {
+	v := p.view.Load()
 	start := time.Now()
 	if v.orderErr != nil && v.state == StateReady {
-		if math.IsNaN(threshold) {
-			threshold = v.threshold
-		}
 		if err := checkFeatures(features, v.layout.names); err != nil {
 			p.m.error("bad_input")
-			return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+			return p.fallback(v, features, b, ReasonBadInput, err, start), err
 		}
-		return p.fallback(v, features, threshold, ReasonFeatureOrder, v.orderErr, start), v.orderErr
+		return p.fallback(v, features, b, ReasonFeatureOrder, v.orderErr, start), v.orderErr
 	}
-	return p.decideIn(ctx, v, features, threshold, start)
+	return p.decideIn(ctx, v, features, b, start)
 }
 
 // decideIn answers features laid out as v.layout.
-func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, threshold float64, start time.Time) (Decision, error) {
-	if math.IsNaN(threshold) {
-		threshold = v.threshold
-	}
+func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, b bar, start time.Time) (Decision, error) {
 	if err := checkFeatures(features, v.layout.names); err != nil {
 		p.m.error("bad_input")
-		return p.fallback(v, features, threshold, ReasonBadInput, err, start), err
+		return p.fallback(v, features, b, ReasonBadInput, err, start), err
 	}
 	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
-		if d, ok := p.native(features, threshold, start); ok {
+		if d, ok := p.native(v, features, b, start); ok {
 			p.monitor(features, &d)
 			return d, nil
 		}
@@ -52,15 +41,15 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	switch v.state {
 	case StateReady:
 	case StateClosed:
-		return p.fallback(v, features, threshold, ReasonClosed, ErrClosed, start), nil
+		return p.fallback(v, features, b, ReasonClosed, ErrClosed, start), nil
 	case StateNoModel:
-		return p.fallback(v, features, threshold, ReasonNoModel, ErrNoModel, start), nil
+		return p.fallback(v, features, b, ReasonNoModel, ErrNoModel, start), nil
 	default:
-		return p.fallback(v, features, threshold, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
+		return p.fallback(v, features, b, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
 	wait, hedging := p.hedgeWait(v)
 	if hedging && p.h.backlogged() {
-		if d, ok := p.hedgeAtOnce(features, threshold, start); ok {
+		if d, ok := p.hedgeAtOnce(v, features, b, start); ok {
 			return d, nil
 		}
 	}
@@ -69,7 +58,7 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 		select {
 		case p.queue <- c:
 		default:
-			return p.fallback(v, features, threshold, ReasonOverloaded, ErrOverloaded, start), nil
+			return p.fallback(v, features, b, ReasonOverloaded, ErrOverloaded, start), nil
 		}
 	}
 	t := time.NewTimer(wait)
@@ -77,15 +66,15 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 	for {
 		select {
 		case <-c.Done():
-			return p.answered(v, c, features, threshold, start, hedging), nil
+			return p.answered(v, c, features, b, start, hedging), nil
 		case <-t.C:
 			if hedging {
-				if d, ok := p.hedge(v, c, features, threshold, start); ok {
+				if d, ok := p.hedge(v, c, features, b, start); ok {
 					return d, nil
 				}
 				select {
 				case <-c.Done(): // answered while hedging
-					return p.answered(v, c, features, threshold, start, true), nil
+					return p.answered(v, c, features, b, start, true), nil
 				default: // the replica could not answer: wait out the timeout
 				}
 				hedging = false
@@ -96,19 +85,21 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, t
 			p.m.nTimeouts.Add(1)
 			p.m.timeouts.Inc()
 			p.noteTimeout(v.sess)
-			return p.fallback(v, features, threshold, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
+			return p.fallback(v, features, b, ReasonTimeout, fmt.Errorf("%w after %v", ErrTimeout, p.cfg.Timeout), start), nil
 		case <-ctx.Done():
 			c.Abandon()
-			return p.fallback(v, features, threshold, ReasonCanceled, ctx.Err(), start), nil
+			return p.fallback(v, features, b, ReasonCanceled, ctx.Err(), start), nil
 		}
 	}
 }
 
-// answered turns the sidecar's answer (or failure) into the decision.
-func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, threshold float64, start time.Time, hedging bool) Decision {
+// answered turns the sidecar's answer (or failure) into the decision, at
+// the threshold of the model version that answered.
+func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, b bar, start time.Time, hedging bool) Decision {
 	if c.Err != nil {
-		return p.fallback(v, features, threshold, c.Reason, c.Err, start)
+		return p.fallback(v, features, b, c.Reason, c.Err, start)
 	}
+	threshold := p.thresholdFor(b, v, c.Version)
 	d := Decision{
 		Approve: c.P >= threshold, Probability: c.P, Threshold: threshold, Source: SourceModel,
 		ModelVersion: c.Version, OutOfDistribution: c.OOD, Latency: time.Since(start),
@@ -129,13 +120,14 @@ func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, thres
 // as the sidecar would), else by Config.Fallback. Misconfiguration — bad
 // input or a feature order that is not the model's — is never judged by
 // anything: it fails closed (Source reject), and Decide returns its error.
-func (p *Predictor) fallback(v *view, features []float32, threshold float64, reason string, err error, start time.Time) Decision {
+func (p *Predictor) fallback(v *view, features []float32, b bar, reason string, err error, start time.Time) Decision {
 	misconfigured := reason == ReasonBadInput || reason == ReasonFeatureOrder
 	if !misconfigured && reason != ReasonClosed {
-		if d, ok := p.fromReplica(features, threshold, reason, err, start); ok {
+		if d, ok := p.fromReplica(v, features, b, reason, err, start); ok {
 			return d
 		}
 	}
+	threshold := b.of(v.thresholds())
 	policy := p.cfg.Fallback
 	if misconfigured {
 		policy = FallbackReject

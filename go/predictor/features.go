@@ -3,7 +3,6 @@ package predictor
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -36,9 +35,9 @@ func (p *Predictor) DecideNamed(ctx context.Context, features map[string]float32
 	row, err := byName(features, v.layout.names)
 	if err != nil {
 		p.m.error("bad_input")
-		return p.fallback(v, nil, v.threshold, ReasonBadInput, err, start), err
+		return p.fallback(v, nil, modelBar, ReasonBadInput, err, start), err
 	}
-	return p.decideIn(ctx, v, row, math.NaN(), start)
+	return p.decideIn(ctx, v, row, modelBar, start)
 }
 
 // byName lays features out in names' order.

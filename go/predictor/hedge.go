@@ -238,8 +238,8 @@ func (h *hedger) backlogged() bool { return h.outstanding.Load() >= h.maxOutstan
 
 // hedgeAtOnce answers from the replica without asking the sidecar, while
 // the hedged backlog is full; false when the replica cannot answer.
-func (p *Predictor) hedgeAtOnce(features []float32, threshold float64, start time.Time) (Decision, bool) {
-	d, ok := p.replicaDecision(features, threshold, start)
+func (p *Predictor) hedgeAtOnce(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(v, features, b, start)
 	if !ok {
 		return d, false
 	}
@@ -253,14 +253,14 @@ func (p *Predictor) hedgeAtOnce(features []float32, threshold float64, start tim
 // hedge answers from the replica for a call the sidecar has not answered
 // within the hedge delay. It reports false when the replica cannot answer
 // or the sidecar's answer arrived meanwhile (c.Done is then closed).
-func (p *Predictor) hedge(v *view, c *sidecar.Call, features []float32, threshold float64, start time.Time) (Decision, bool) {
-	d, ok := p.replicaDecision(features, threshold, start)
+func (p *Predictor) hedge(v *view, c *sidecar.Call, features []float32, b bar, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(v, features, b, start)
 	if !ok {
 		return d, false
 	}
 	rp, approved := d.Probability, d.Approve
 	p.h.outstanding.Add(1)
-	if !c.Hedge(func(c *sidecar.Call) { p.h.lateAnswer(c, rp, approved, threshold, start) }) {
+	if !c.Hedge(func(c *sidecar.Call) { p.h.lateAnswer(c, rp, approved, p.thresholdFor(b, v, c.Version), start) }) {
 		p.h.outstanding.Add(-1)
 		return Decision{}, false
 	}

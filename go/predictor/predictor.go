@@ -84,6 +84,9 @@ type Predictor struct {
 
 	mu   sync.Mutex // serialises view updates
 	view atomic.Pointer[view]
+	// served: the thresholds of the last versions served, for answers given
+	// by a version other than the one served when their call began.
+	served thresholdHistory
 
 	consecTimeouts atomic.Int64
 	h              *hedger // hedged decisions (hedge.go)
@@ -196,7 +199,11 @@ func (p *Predictor) Approve(features []float32, threshold float64) bool {
 
 // ApproveContext is Approve bounded also by ctx.
 func (p *Predictor) ApproveContext(ctx context.Context, features []float32, threshold float64) bool {
-	d, _ := p.decide(ctx, features, threshold)
+	b := modelBar
+	if !math.IsNaN(threshold) {
+		b = explicitBar(threshold)
+	}
+	d, _ := p.decide(ctx, features, b)
 	return d.Approve
 }
 
@@ -211,7 +218,7 @@ func (p *Predictor) Predict(features []float32) ([]float32, error) {
 
 // PredictContext is Predict bounded also by ctx.
 func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]float32, error) {
-	d, err := p.decide(ctx, features, math.NaN())
+	d, err := p.decide(ctx, features, modelBar)
 	if err != nil {
 		return nil, err
 	}
@@ -228,31 +235,27 @@ func (p *Predictor) PredictContext(ctx context.Context, features []float32) ([]f
 // Decision then approves nothing (Source reject). Every other failure is a
 // Decision from the replica or Config.Fallback with Reason and Err set.
 func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, error) {
-	return p.decide(ctx, features, math.NaN())
+	return p.decide(ctx, features, modelBar)
 }
 
 // DecideThreshold is Decide with an explicit threshold.
 func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, threshold float64) (Decision, error) {
-	return p.decide(ctx, features, threshold)
+	return p.decide(ctx, features, explicitBar(threshold))
 }
 
-// DecideSymbol is Decide at the served model's threshold for symbol
-// (Threshold(symbol)), taken from the same model state the decision reads.
+// DecideSymbol is Decide at the answering model's threshold for symbol
+// (Threshold(symbol) while no reload is under way): an answer given by a
+// model version other than the one served when the call began — a reload
+// completing meanwhile — is judged by that version's threshold.
 func (p *Predictor) DecideSymbol(ctx context.Context, symbol string, features []float32) (Decision, error) {
-	v := p.view.Load()
-	return p.decideView(ctx, v, features, v.thresholdFor(symbol))
+	return p.decide(ctx, features, symbolBar(symbol))
 }
 
 // Threshold is the decision threshold the served model sets for symbol:
 // its manifest's symbol_thresholds entry, else its default_threshold; with
 // no model served, Config.DefaultThreshold.
-func (p *Predictor) Threshold(symbol string) float64 { return p.view.Load().thresholdFor(symbol) }
-
-func (v *view) thresholdFor(symbol string) float64 {
-	if v.man != nil {
-		return v.man.ThresholdFor(symbol)
-	}
-	return v.threshold
+func (p *Predictor) Threshold(symbol string) float64 {
+	return symbolBar(symbol).of(p.view.Load().thresholds())
 }
 
 // Reload asks the sidecar to re-resolve its model path and load the model

@@ -174,8 +174,8 @@ func (p *Predictor) askSidecar(s *sidecar.Session, rows [][]float32, version str
 
 // fromReplica answers with the verified replica, or reports false when
 // there is none or its answer is not a probability.
-func (p *Predictor) fromReplica(features []float32, threshold float64, reason string, err error, start time.Time) (Decision, bool) {
-	d, ok := p.replicaDecision(features, threshold, start)
+func (p *Predictor) fromReplica(v *view, features []float32, b bar, reason string, err error, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(v, features, b, start)
 	if !ok {
 		return d, false
 	}
@@ -184,9 +184,10 @@ func (p *Predictor) fromReplica(features []float32, threshold float64, reason st
 	return d, true
 }
 
-// replicaDecision scores features on the verified replica; false when there
-// is none or its answer is not a probability.
-func (p *Predictor) replicaDecision(features []float32, threshold float64, start time.Time) (Decision, bool) {
+// replicaDecision scores features on the verified replica, at the threshold
+// of the version it replicates; false when there is none or its answer is
+// not a probability.
+func (p *Predictor) replicaDecision(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
 	st := p.rep.Load()
 	if st == nil || st.r == nil {
 		return Decision{}, false
@@ -195,6 +196,7 @@ func (p *Predictor) replicaDecision(features []float32, threshold float64, start
 	if !(prob >= 0 && prob <= 1) {
 		return Decision{}, false
 	}
+	threshold := p.thresholdFor(b, v, st.version)
 	return Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
 		ModelVersion: st.version, Latency: time.Since(start)}, true
 }

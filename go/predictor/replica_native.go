@@ -36,8 +36,8 @@ type sample struct {
 
 // native answers from the replica in ModeReplica; false when it cannot
 // (no verified replica yet, or native mode was left).
-func (p *Predictor) native(features []float32, threshold float64, start time.Time) (Decision, bool) {
-	d, ok := p.replicaDecision(features, threshold, start)
+func (p *Predictor) native(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
+	d, ok := p.replicaDecision(v, features, b, start)
 	if !ok {
 		return d, false
 	}

@@ -85,6 +85,10 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 	if info.Model != nil {
 		man = p.loadManifest(info.Model)
 	}
+	if info.Model != nil {
+		// Before the view: the version's answers may come back before it is published.
+		p.served.add(servedThresholds{version: info.Model.Version, def: info.Model.Threshold, man: man})
+	}
 	p.update(func(v *view) {
 		if v.state == StateClosed {
 			return // Close is stopping this session; keep new calls on the fallback

@@ -2,9 +2,12 @@ package predictor
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -13,9 +16,19 @@ import (
 // and gives its manifest per-symbol thresholds.
 func symbolModel(t *testing.T, symbols map[string]float64) string {
 	t.Helper()
+	return thresholdModel(t, t.TempDir(), nil, symbols)
+}
+
+// thresholdModel copies the committed vectors model into dir, setting the
+// manifest's fields in set (version, default_threshold…) and its per-symbol
+// thresholds.
+func thresholdModel(t *testing.T, dir string, set map[string]any, symbols map[string]float64) string {
+	t.Helper()
 	e := needSidecar(t)
 	src := filepath.Join(e.root, "tests", "vectors", "model")
-	dir := t.TempDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	files, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +44,7 @@ func symbolModel(t *testing.T, symbols map[string]float64) string {
 			if err := json.Unmarshal(b, &m); err != nil {
 				t.Fatal(err)
 			}
+			maps.Copy(m, set)
 			m["symbol_thresholds"] = symbols
 			if b, err = json.Marshal(m); err != nil {
 				t.Fatal(err)
@@ -78,5 +92,108 @@ func TestThresholdWithNoModelServedIsConfigDefaultThreshold(t *testing.T) {
 	}
 	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_model_created_timestamp_seconds", nil); v != 0 || math.IsNaN(v) {
 		t.Errorf("model_created_timestamp_seconds has a sample with no model: %v", v)
+	}
+}
+
+// A decision whose call is out while a reload completes is answered by
+// whichever model the sidecar serves by then (or by the replica of either):
+// it must be judged by that model's threshold, never by the other one's.
+func TestAnswersAcrossReloadsAreJudgedByTheAnsweringModelsThreshold(t *testing.T) {
+	models := t.TempDir()
+	thresholds := map[string]map[string]float64{ // version → "" (default) and BTCUSDT
+		"low":  {"": 0.40, "BTCUSDT": 0.45},
+		"high": {"": 0.60, "BTCUSDT": 0.62},
+	}
+	for v, th := range thresholds {
+		thresholdModel(t, filepath.Join(models, v), map[string]any{"version": v, "default_threshold": th[""]},
+			map[string]float64{"BTCUSDT": th["BTCUSDT"]})
+	}
+	current := filepath.Join(models, "current")
+	point := func(v string) {
+		tmp := current + ".tmp"
+		os.Remove(tmp)
+		if err := os.Symlink(v, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, current); err != nil {
+			t.Fatal(err)
+		}
+	}
+	point("low")
+	h := start(t, Config{ModelDir: current})
+	if h.p.Health().State != StateReady {
+		t.Fatalf("not ready: %+v", h.p.Health())
+	}
+
+	var mu sync.Mutex
+	var got []Decision
+	var symbol []bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f := []float32{float32(r.Float64()*2 - 1), float32(r.Float64()*2 - 1), float32(r.NormFloat64() * 1.5)}
+				bySym := g%2 == 0
+				var d Decision
+				var err error
+				if bySym {
+					d, err = h.p.DecideSymbol(ctxT(t), "BTCUSDT", f)
+				} else {
+					d, err = h.p.Decide(ctxT(t), f)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got, symbol = append(got, d), append(symbol, bySym)
+				mu.Unlock()
+			}
+		}()
+	}
+	seen := map[string]bool{}
+	for i := range 16 {
+		v := []string{"high", "low"}[i%2]
+		point(v)
+		h.p.Reload()
+		deadline := time.Now().Add(10 * time.Second)
+		for h.p.ModelVersion() != v && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		seen[h.p.ModelVersion()] = true
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if !seen["low"] || !seen["high"] {
+		t.Fatalf("the reloads did not alternate the models: saw %v", seen)
+	}
+	n := 0
+	for i, d := range got {
+		if d.Source != SourceModel && d.Source != SourceReplica {
+			continue
+		}
+		n++
+		key := ""
+		if symbol[i] {
+			key = "BTCUSDT"
+		}
+		want, ok := thresholds[d.ModelVersion][key]
+		if !ok || d.Threshold != want || d.Approve != (d.Probability >= d.Threshold) {
+			t.Fatalf("decision %d (%s, symbol %v): version %q p %v threshold %v approve %v; that version's threshold is %v",
+				i, d.Source, symbol[i], d.ModelVersion, d.Probability, d.Threshold, d.Approve, want)
+		}
+	}
+	if n < 1000 {
+		t.Fatalf("only %d model answers in %d decisions", n, len(got))
 	}
 }
