@@ -151,14 +151,18 @@ type Config struct {
 	// answers whenever the sidecar cannot (the behaviour before the replica).
 	DisableReplica bool
 
-	// ReplicaSampleEvery: in ModeReplica, one decision in this many is
-	// re-scored on the sidecar in the background. Default 1000.
+	// ReplicaSampleEvery: in ModeReplica, one decision in this many (and the
+	// first) is re-scored on the sidecar in the background; with no new one
+	// for 10 s, the last is re-scored again, so a hung sidecar times out as
+	// it would in ModeSidecar and is restarted. Default 1000.
 	ReplicaSampleEvery int
 
 	// corruptReplicaCheck, set by tests only, alters the sidecar's answers
 	// before the replica is compared with them: at load ("check") or for a
 	// native-mode sample ("sample").
 	corruptReplicaCheck func(phase string, sidecar []float64)
+	// replicaProbeEvery, set by tests only, replaces replicaProbeEvery.
+	replicaProbeEvery time.Duration
 
 	// Registerer, when set, gets the predictor's Prometheus collectors.
 	// Registering twice on one registry fails, so give each Predictor its

@@ -27,6 +27,12 @@ const (
 // DefaultReplicaSampleEvery: 1 decision in 1000 is re-scored on the sidecar in ModeReplica.
 const DefaultReplicaSampleEvery = 1000
 
+// replicaProbeEvery: in ModeReplica, with no new sample for this long, the
+// last one is re-scored anyway. The sidecar answers no decision there, so
+// these calls are what shows it hung (their timeouts count like a caller's
+// and get it killed and restarted) for a bot that decides rarely too.
+const replicaProbeEvery = 10 * time.Second
+
 // sample is a native decision to confirm on the sidecar.
 type sample struct {
 	features []float32
@@ -42,7 +48,8 @@ func (p *Predictor) native(v *view, features []float32, b bar, start time.Time) 
 		return d, false
 	}
 	p.rm.observeNative(d.Latency)
-	if n := p.rm.nNative.Load(); n%uint64(p.cfg.ReplicaSampleEvery) == 0 {
+	// The first decision too: from then on the probe has a sample to re-score.
+	if n := p.rm.nNative.Load(); n == 1 || n%uint64(p.cfg.ReplicaSampleEvery) == 0 {
 		select {
 		case p.samples <- sample{features: append([]float32(nil), features...), p: d.Probability, version: d.ModelVersion}:
 		default: // the sampler is busy: skip this one rather than wait
@@ -52,17 +59,35 @@ func (p *Predictor) native(v *view, features []float32, b bar, start time.Time) 
 }
 
 // sampleLoop re-scores sampled native decisions on the sidecar, off the
-// callers' path, until Close.
+// callers' path, until Close; with no new sample for replicaProbeEvery, it
+// re-scores the last one.
 func (p *Predictor) sampleLoop() {
 	defer p.bg.Done()
+	probe := time.NewTicker(p.probeEvery())
+	defer probe.Stop()
+	var last sample
+	fresh := false
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case s := <-p.samples:
+			last, fresh = s, true
 			p.checkSample(s)
+		case <-probe.C:
+			if !fresh && last.features != nil {
+				p.checkSample(last)
+			}
+			fresh = false
 		}
 	}
+}
+
+func (p *Predictor) probeEvery() time.Duration {
+	if p.cfg.replicaProbeEvery > 0 {
+		return p.cfg.replicaProbeEvery
+	}
+	return replicaProbeEvery
 }
 
 func (p *Predictor) checkSample(s sample) {
@@ -83,7 +108,12 @@ func (p *Predictor) checkSample(s sample) {
 	select {
 	case <-c.Done():
 	case <-t.C:
+		// No caller waits on the sidecar in ModeReplica: this timeout is
+		// the one sign of a hung sidecar, counted as a caller's would be.
 		c.Abandon()
+		p.m.nTimeouts.Add(1)
+		p.m.timeouts.Inc()
+		p.noteTimeout(v.sess)
 		return
 	case <-p.ctx.Done():
 		c.Abandon()

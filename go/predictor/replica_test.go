@@ -264,3 +264,39 @@ func TestNativeModeLeavesForTheSidecarOnASampleDisagreement(t *testing.T) {
 		t.Errorf("Health().Replica.Why = %q", why)
 	}
 }
+
+// In ModeReplica no decision waits on the sidecar, so only the background
+// re-scoring sees it hang: a bot that decided once and then went quiet still
+// gets its hung sidecar killed and restarted, while the replica answers.
+func TestNativeModeFindsAndRestartsAHungSidecar(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	h := start(t, Config{ModelDir: model, Mode: ModeReplica, Timeout: 300 * time.Millisecond,
+		replicaProbeEvery: 100 * time.Millisecond})
+	waitReplica(t, h, "tiny-a")
+	rec := randomRecords(1, 13)[0]
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceReplica {
+		t.Fatalf("native decision: %+v", d)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the first decision confirmed on the sidecar", func() bool {
+		v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_samples_total", nil)
+		return v >= 1
+	})
+	old := h.p.Health().PID
+	if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceReplica || time.Since(t0) > 50*time.Millisecond {
+		t.Fatalf("decision on a stopped sidecar: %+v after %v", d, time.Since(t0))
+	}
+	testutil.WaitFor(t, 30*time.Second, "the hung sidecar replaced", func() bool {
+		hl := h.p.Health()
+		return hl.State == StateReady && hl.PID != old && hl.PID != 0
+	})
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "unresponsive"}); v < 1 {
+		t.Errorf("restarts_total{reason=unresponsive} = %v", v)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_timeouts_total", nil); v < float64(DefaultMaxConsecutiveTimeouts) {
+		t.Errorf("timeouts_total = %v, want at least %d", v, DefaultMaxConsecutiveTimeouts)
+	}
+}
