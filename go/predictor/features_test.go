@@ -37,6 +37,13 @@ func TestDeclaredFeatureOrderThatDiffersFromTheModelsIsNamedAndFallsBack(t *test
 	if h.p.Approve([]float32{0.9, 0.9, 0.1}, 0.5) {
 		t.Fatal("Approve approved with a feature-order mismatch (the heuristic would have)")
 	}
+	// What monitoring/sigmagate.rules.yml's SigmagateInputRejected reads.
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_fallbacks_total", map[string]string{"reason": ReasonFeatureOrder}); v != 2 {
+		t.Errorf("fallbacks_total{reason=feature_order} = %v after 2 refused decisions", v)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_predictions_total", map[string]string{"source": string(SourceReject)}); v != 2 {
+		t.Errorf("predictions_total{source=reject} = %v after 2 refused decisions", v)
+	}
 	if msg := d.Err.Error(); !containsAll(msg, "[depth_ratio tick_ratio price_dist]", "[tick_ratio depth_ratio price_dist]") {
 		t.Fatalf("error does not name both orders: %s", msg)
 	}
