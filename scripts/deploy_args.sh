@@ -33,8 +33,9 @@ freshness check (docs/ML_PIPELINE.md, "The freshness check"):
                           trained candidate never sees that window (held out of the export);
                           with --from/--promote it is read from -b/--db-path or --data if
                           one is given, else the check is skipped
-      --force             deploy although the candidate is worse on the fresh window (and,
-                          with --promote, although the shadow criteria do not hold); logged
+      --force             deploy although the candidate is worse on the fresh window or takes
+                          another feature order than current (and, with --promote, although
+                          the shadow criteria do not hold); logged
 deployment:
       --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/;
                           only a deploy or --shadow creates it)

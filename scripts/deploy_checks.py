@@ -10,6 +10,11 @@ says why on stderr):
       "VERSION<TAB>AUC<TAB>FLOOR". --sums writes a `sha256sum -c` list of
       manifest.json and those files, which lets a rollback re-check them without Python.
 
+  same-features CURRENT CANDIDATE
+      the candidate takes the features in the current model's order: a bot that
+      declares its order (Config.Features) refuses every decision of a model that
+      takes another. Exits 1 naming both orders when they differ.
+
 The thresholds and names come from the manifest itself (docs/MODEL_FORMAT.md);
 this module only reads them.
 """
@@ -134,6 +139,16 @@ def _min_auc(text: str) -> float:
     return mf.DEFAULT_MIN_AUC if text == "default" else float(text)
 
 
+def same_features(current: Path, candidate: Path) -> None:
+    cur, cand = load_manifest(current), load_manifest(candidate)
+    if list(cur.features) != list(cand.features):
+        raise CheckError(
+            f"{cand.version} takes the features {list(cand.features)}, the current model "
+            f"{cur.version} {list(cur.features)}: a bot that declares its order (Config.Features) "
+            "would refuse every decision"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deploy_checks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -142,7 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-auc", type=_min_auc)
     p.add_argument("--any-name", action="store_true")
     p.add_argument("--sums", type=Path)
+    f = sub.add_parser("same-features")
+    f.add_argument("current", type=Path)
+    f.add_argument("candidate", type=Path)
     args = parser.parse_args(argv)
+    if args.cmd == "same-features":
+        try:
+            same_features(args.current, args.candidate)
+        except CheckError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         manifest, hashes = validate(args.dir, args.min_auc, args.any_name)
         if args.sums:

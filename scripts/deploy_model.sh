@@ -205,6 +205,15 @@ IFS=$'\t' read -r VERSION auc floor <<<"$line"
 plain_name "$VERSION" || die "validation of $SRC: '$VERSION' is not a version name"
 log "validate: $VERSION manifest ok, every file matches its sha256, metrics.test.auc=$auc (floor $floor)"
 if [[ $SHADOW -eq 1 ]]; then guard_simulated --shadow "$SRC" "$VERSION"; else guard_simulated deploy "$SRC" "$VERSION"; fi
+cur="$(current_version || true)"
+if [[ -n "$cur" && "$cur" != "$VERSION" && -d "$MODELS_DIR/$cur" ]] \
+    && ! (exec 9>&-; checks same-features "$MODELS_DIR/$cur" "$SRC"); then
+  if [[ $FORCE -eq 1 ]]; then
+    log "FORCED (--force): $VERSION takes another feature order than $cur (see above); every bot must send the new order"
+  else
+    die "$VERSION takes another feature order than $cur (see above); deploy it only once the bot sends the new order, with --force"
+  fi
+fi
 if [[ $SKIP_SMOKE -eq 0 ]]; then
   # Smoke-test the variant the running sidecar serves, when we can tell.
   read_status

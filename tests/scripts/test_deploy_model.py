@@ -54,6 +54,32 @@ def test_metric_floor_failure_leaves_current_untouched(
     assert env.status() == status_before
 
 
+def test_a_model_of_another_feature_order_needs_force(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    """A bot that declares its feature order refuses every decision of a model that takes
+    another, and nothing else would stop that deploy: the script does, unless --force."""
+    _, old = serving
+    before = tree(env.models)
+    b = env.model("model-b", seed=2)
+    man = json.loads((b / "manifest.json").read_text())
+    man["features"] = [man["features"][1], man["features"][0], *man["features"][2:]]
+    (b / "manifest.json").write_text(json.dumps(man, indent=2))
+
+    res = env.deploy("--from", str(b), *NO_FLOOR, "--no-restart")
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "model-b takes the features ['depth_ratio', 'tick_ratio'" in res.stderr
+    assert "would refuse every decision" in res.stderr and "--force" in res.stderr
+    assert f"models/current is unchanged: {old}" in res.stderr
+    assert tree(env.models) == before
+
+    res = env.deploy("--from", str(b), *NO_FLOOR, "--no-restart", "--force")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "FORCED (--force): model-b takes another feature order" in res.stderr
+    assert env.current() == "model-b"
+
+
 def test_validation_refuses_model_whose_file_does_not_match_manifest(
     env: Env, serving: tuple[Sidecar, str]
 ) -> None:
