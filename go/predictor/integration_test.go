@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,6 +129,13 @@ func TestMissingModelAnswersFromFallbackThenPicksUpTheModel(t *testing.T) {
 	}
 	if _, err := h.p.Predict([]float32{0.8, 0.6, 0.1}); !errors.Is(err, ErrNoModel) {
 		t.Fatalf("Predict with no model: %v", err)
+	}
+	// The retries' failed reloads say what answers meanwhile: no previous model does.
+	testutil.WaitFor(t, 10*time.Second, "a failed reload logged", func() bool {
+		return strings.Contains(h.log.String(), "reload failed; it has no model, so the fallback answers")
+	})
+	if strings.Contains(h.log.String(), "the previous model keeps serving") {
+		t.Errorf("a sidecar that never had a model is logged as keeping its previous one:\n%s", h.log.String())
 	}
 	linkCurrent(t, dir, a)
 	testutil.WaitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })

@@ -69,6 +69,7 @@ func (s *Session) readLoop() {
 				return
 			}
 			s.hello.Store(info)
+			s.serving.Store(info.Model != nil)
 			s.ready <- info
 			continue
 		}
@@ -154,6 +155,7 @@ func (s *Session) notification(m *rpc.Message) {
 			s.o.Log.Warn("bad model_loaded notification", "err", err)
 			return
 		}
+		s.serving.Store(true)
 		s.o.Hooks.ModelLoaded(s, info)
 		s.nudge()
 	case "reload_failed":
@@ -165,7 +167,11 @@ func (s *Session) notification(m *rpc.Message) {
 		}
 		s.o.Hooks.Error("reload_failed")
 		s.o.Hooks.ReloadFailed(msg)
-		s.o.Log.Warn("sidecar reload failed; the previous model keeps serving", "detail", msg)
+		if s.serving.Load() {
+			s.o.Log.Warn("sidecar reload failed; the previous model keeps serving", "detail", msg)
+		} else {
+			s.o.Log.Warn("sidecar reload failed; it has no model, so the fallback answers", "detail", msg)
+		}
 	case "error":
 		var ps []map[string]any
 		_ = rpc.Unmarshal(m.Params, &ps)

@@ -61,7 +61,7 @@ type Hooks struct {
 	Answered func()
 	// ModelLoaded: the sidecar reports serving a (new) model.
 	ModelLoaded func(s *Session, info *rpc.Info)
-	// ReloadFailed: a reload failed; the previous model keeps serving.
+	// ReloadFailed: a reload failed; the previous model, if any, keeps serving.
 	ReloadFailed func(msg string)
 
 	// Starting: a sidecar is about to be spawned; restartReason is why the
@@ -97,10 +97,12 @@ type Session struct {
 	stdout *os.File
 	stderr *os.File
 
-	ready  chan *rpc.Info // the handshake, delivered once by the reader
-	hello  atomic.Pointer[rpc.Info]
-	exited chan struct{} // closed once the process is reaped
-	dead   chan struct{} // closed by Die: stop using this session
+	ready chan *rpc.Info // the handshake, delivered once by the reader
+	hello atomic.Pointer[rpc.Info]
+	// serving: the sidecar has a model loaded (at hello, or since a model_loaded).
+	serving atomic.Bool
+	exited  chan struct{} // closed once the process is reaped
+	dead    chan struct{} // closed by Die: stop using this session
 
 	modelChanged chan struct{} // nudges the supervisor's no-model retry loop
 
