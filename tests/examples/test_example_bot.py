@@ -155,3 +155,17 @@ def test_the_exporter_reads_the_running_bots_snapshot_not_its_locked_database(
     recorded = subprocess.run([str(tools["export"]), "-db", str(db), "-output", "-"],
                               capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert final.stdout == recorded.stdout and final.stdout
+
+
+def test_the_example_bot_logs_each_decision_the_fallback_answers(tools, model, tmp_path) -> None:
+    """Decide's error is nil when the fallback answers; the bot reads d.Err to say so."""
+    res = subprocess.run(
+        [str(tools["bot"]), "-model", str(model), "-db", str(tmp_path / "bot.db"), "-every",
+         "20ms", "-n", "5", "-python", str(tmp_path / "no-such-python")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_base_env(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    lines = [LINE.fullmatch(x) for x in res.stdout.splitlines() if x.startswith("decision")]
+    assert len(lines) == 5 and all(m and m[5] == "heuristic" for m in lines), res.stdout
+    logged = [x for x in res.stderr.splitlines() if "decision from the fallback" in x]
+    assert len(logged) == 5 and all('"reason":"child_down"' in x for x in logged), res.stderr

@@ -148,9 +148,13 @@ func run(args []string) (err error) {
 			// entry when training found the symbol weaker, else default_threshold.
 			d, err = gate.DecideSymbol(ctx, rec.Symbol, features)
 		}
-		if err != nil && !errors.Is(err, context.Canceled) {
-			// Decide still answered (from the replica or the heuristic); err says why not the model.
-			log.Warn("decision from the fallback", "err", err)
+		switch {
+		case err != nil:
+			// Misconfiguration (bad input, another feature order): nothing is approved.
+			log.Error("decision refused", "err", err)
+		case d.Err != nil && !errors.Is(d.Err, context.Canceled):
+			// The replica or the heuristic answered; d.Err says why not the model.
+			log.Warn("decision from the fallback", "source", d.Source, "reason", d.Reason, "err", d.Err)
 		}
 		lat[d.Source] = append(lat[d.Source], d.Latency)
 		fmt.Printf("decision %d: %s approve=%t p=%.3f threshold=%.4g by=%s model=%q latency=%s\n",
