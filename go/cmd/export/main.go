@@ -78,23 +78,19 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	if fs.NArg() > 0 {
 		return fail(2, "unexpected arguments %q; every option is a flag (-h lists them)", fs.Args())
 	}
-	if st, err := os.Stat(*dbPath); err != nil {
-		return fail(2, "database %s: %v; check the -db path", *dbPath, err)
-	} else if st.IsDir() {
-		return fail(2, "database %s is a directory; -db takes the bbolt file", *dbPath)
-	}
-	db, err := bolt.Open(*dbPath, 0o400, &bolt.Options{ReadOnly: true, Timeout: *lockTimeout, OpenFile: openExisting})
+	db, err := featurestore.OpenReadOnly(*dbPath, *lockTimeout)
 	if err != nil {
+		var nd *featurestore.NotDatabaseError
 		switch {
+		case errors.As(err, &nd) && nd.IsDir:
+			return fail(2, "%v; -db takes the bbolt file", err)
+		case errors.As(err, &nd):
+			return fail(2, "%v; check the -db path", err)
 		case errors.Is(err, bolt.ErrTimeout):
 			return fail(1, "database %s is locked by another process (the running bot holds bbolt's exclusive lock) — waited %v. "+
-				"Stop the bot, or export from a copy made by the bot (tx.WriteTo), then retry", *dbPath, *lockTimeout)
-		case errors.Is(err, errEmptyFile):
-			return fail(2, "database %s is empty (0 bytes), not a bbolt database; check the -db path", *dbPath)
-		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrChecksum):
-			return fail(2, "database %s is not a bbolt database (bbolt: %v); check the -db path", *dbPath, err)
+				"Stop the bot, or export from the copy it keeps (featurestore.Writer.Snapshot; the example bot's -snapshot)", *dbPath, *lockTimeout)
 		}
-		return fail(1, "open database %s: %v", *dbPath, err)
+		return fail(1, "%v", err)
 	}
 	defer db.Close()
 
@@ -151,28 +147,6 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		st.Written, *format, *output, time.Since(start).Round(time.Millisecond), st.Scanned, st.skipped(),
 		st.Undecodable, st.NonFinite, st.BadStdDev, st.BadKey, st.Invalid)
 	return 0
-}
-
-var errEmptyFile = errors.New("empty file")
-
-// openExisting is bbolt's OpenFile for a read-only open. bbolt adds O_CREATE,
-// so a path that vanished since the check would be created, and it
-// initialises an empty file, a write that fails on the read-only descriptor
-// as "bad file descriptor".
-func openExisting(name string, flag int, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && st.Size() == 0 {
-		err = fmt.Errorf("%s: %w", name, errEmptyFile)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 func buildFilter(symbol string, days int, since, until string, now time.Time) (filter, error) {

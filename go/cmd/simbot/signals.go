@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -16,20 +15,15 @@ import (
 // loadSignals reads every valid record, ordered by time across symbols, as
 // the bot's feature vectors [tick_ratio, depth_ratio, price_dist].
 func loadSignals(path string) ([][]float32, int, error) {
-	if st, err := os.Stat(path); err != nil {
-		return nil, 0, dbError{fmt.Sprintf("database %s: %v; check the -db path", path, err), err}
-	} else if st.IsDir() {
-		return nil, 0, dbError{fmt.Sprintf("database %s is a directory; -db takes the bbolt file", path), nil}
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second, OpenFile: openExisting})
-	switch {
-	case err == nil:
-	case errors.Is(err, errEmptyFile):
-		return nil, 0, dbError{fmt.Sprintf("database %s is empty (0 bytes), not a bbolt database; check the -db path", path), err}
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrChecksum):
-		return nil, 0, dbError{fmt.Sprintf("database %s is not a bbolt database (bbolt: %v); check the -db path", path, err), err}
-	default:
-		return nil, 0, fmt.Errorf("open %s (is a writer holding it?): %w", path, err)
+	db, err := featurestore.OpenReadOnly(path, 5*time.Second)
+	if nd := (*featurestore.NotDatabaseError)(nil); errors.As(err, &nd) {
+		hint := "check the -db path"
+		if nd.IsDir {
+			hint = "-db takes the bbolt file"
+		}
+		return nil, 0, dbError{fmt.Sprintf("%v; %s", err, hint), err}
+	} else if err != nil {
+		return nil, 0, fmt.Errorf("%w (is a writer holding it?)", err)
 	}
 	defer db.Close()
 	type rec struct {
@@ -76,25 +70,3 @@ type dbError struct {
 
 func (e dbError) Error() string { return e.msg }
 func (e dbError) Unwrap() error { return e.err }
-
-var errEmptyFile = errors.New("empty file")
-
-// openExisting is bbolt's OpenFile for a read-only open. bbolt adds O_CREATE,
-// so a path that vanished since the check would be created, and it
-// initialises an empty file, a write that fails on the read-only descriptor
-// as "bad file descriptor".
-func openExisting(name string, flag int, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && st.Size() == 0 {
-		err = fmt.Errorf("%s: %w", name, errEmptyFile)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
