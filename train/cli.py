@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("sample", help="write synthetic bot records (JSON Lines or .parquet)")
-    s.add_argument("--out", required=True, type=Path, help="output file (.jsonl or .parquet)")
+    s.add_argument(
+        "--out", required=True, type=Path, help="output file (.jsonl/.json/.ndjson or .parquet/.pq)"
+    )
     s.add_argument("--rows", type=_positive_int, default=20000, help="records (default 20000)")
     s.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
     s.add_argument("--seed", type=int, default=0)
@@ -140,9 +142,20 @@ def _symbol_values(flag: str, specs: list[str], default: float | None) -> dict[s
     return out
 
 
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
 def cmd_sample(a: argparse.Namespace) -> int:
+    from train.data.parquet import PARQUET_SUFFIXES
     from train.data.sample import generate, write
 
+    if a.out.suffix not in (*PARQUET_SUFFIXES, *JSONL_SUFFIXES):
+        # The file is written in one of the two formats fit reads; a .csv name would
+        # hide that it holds JSON Lines.
+        raise InputError(
+            f"--out {a.out}: name the format by the suffix: "
+            f"{', '.join(PARQUET_SUFFIXES)} (Parquet) or {', '.join(JSONL_SUFFIXES)} (JSON Lines)"
+        )
     vol = _symbol_values("--volatility", a.volatility, None)
     collapse = _symbol_values("--collapse", a.collapse, 0.0)
     if any(v <= 0 for v in vol.values()) or any(not 0 <= v <= 1 for v in collapse.values()):

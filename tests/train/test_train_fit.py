@@ -117,6 +117,9 @@ def test_cli_exit_codes_and_last_stdout_line(tmp_path, planted_data):
     assert r.returncode == 2 and "bad.jsonl:2:" in r.stderr
     r = run("fit", "--data", str(planted_data), "--out", str(tmp_path), "--features", "nope")
     assert r.returncode == 2 and "--features" in r.stderr
+    r = run("sample", "--out", str(tmp_path / "s.csv"), "--rows", "300")
+    assert r.returncode == 2 and "s.csv" in r.stderr and ".jsonl" in r.stderr
+    assert not (tmp_path / "s.csv").exists()
     r = run("sample", "--out", str(tmp_path / "s.jsonl"), "--rows", "3000", "--seed", "1")
     assert r.returncode == 0
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 3000
