@@ -41,7 +41,16 @@ type Config struct {
 	// serve_variant.
 	Variant string
 
-	// Args are extra sidecar arguments, e.g. {"--threads", "1"}.
+	// PIDFile and StatusFile are passed as --pidfile and --status-file when
+	// set: the sidecar's pid, which scripts/deploy_model.sh signals to reload
+	// it, and its status file, which the deploy reads to verify the reload.
+	// The sidecar runs in Dir, usually not the bot's directory, so a relative
+	// path is made absolute against the bot's working directory, where it was
+	// meant. A shadow model's sidecar gets neither (they name the live one).
+	PIDFile, StatusFile string
+
+	// Args are extra sidecar arguments, e.g. {"--threads", "1"}, passed as
+	// given.
 	Args []string
 
 	// Timeout bounds one prediction, from the call to its answer. Default 5s:
@@ -282,12 +291,18 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ModelDir == "" && len(c.Command) == 0:
 		return c, errors.New("predictor: Config.ModelDir is empty; set it to a model directory or a models/current symlink")
 	}
-	if c.ModelDir != "" {
-		abs, err := filepath.Abs(c.ModelDir)
-		if err != nil {
-			return c, fmt.Errorf("predictor: ModelDir %q: %w", c.ModelDir, err)
+	for _, f := range []struct {
+		name string
+		path *string
+	}{{"ModelDir", &c.ModelDir}, {"PIDFile", &c.PIDFile}, {"StatusFile", &c.StatusFile}} {
+		if *f.path == "" {
+			continue
 		}
-		c.ModelDir = abs
+		abs, err := filepath.Abs(*f.path)
+		if err != nil {
+			return c, fmt.Errorf("predictor: %s %q: %w", f.name, *f.path, err)
+		}
+		*f.path = abs
 	}
 	return c, nil
 }
@@ -311,6 +326,12 @@ func (c *Config) sidecarCommand() (argv []string, dir string, err error) {
 	}
 	if c.Variant != "" {
 		argv = append(argv, "--variant", c.Variant)
+	}
+	if c.PIDFile != "" {
+		argv = append(argv, "--pidfile", c.PIDFile)
+	}
+	if c.StatusFile != "" {
+		argv = append(argv, "--status-file", c.StatusFile)
 	}
 	return append(argv, c.Args...), dir, nil
 }

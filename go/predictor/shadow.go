@@ -186,6 +186,7 @@ func (w *shadowWatcher) run() {
 func (w *shadowWatcher) startRun(target string) *shadowRun {
 	cfg := w.p.cfg
 	cfg.ModelDir, cfg.ShadowModelDir = target, ""
+	cfg.PIDFile, cfg.StatusFile = "", ""
 	cfg.Shadow.Disable, cfg.Drift.Window, cfg.Registerer = true, -1, nil
 	// No spinning on either side of the shadow's pipe: a spin buys latency the
 	// shadow does not need with CPU the live sidecar does.

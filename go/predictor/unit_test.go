@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,5 +142,37 @@ func TestMetricsRegisterOnTheCallersRegistry(t *testing.T) {
 	}
 	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "one registry per Predictor") {
 		t.Fatalf("second registration on one registry: %v", err)
+	}
+}
+
+// The sidecar runs in Config.Dir (the checkout), not in the bot's directory:
+// the pidfile and status file it is given must name the files the bot meant.
+func TestPIDAndStatusFilesAreMadeAbsoluteAgainstTheBotsDirectory(t *testing.T) {
+	here := t.TempDir()
+	t.Chdir(here)
+	abs := filepath.Join(here, "elsewhere", "status.json")
+	for _, tc := range []struct {
+		pidfile, status string
+		want            []string
+	}{
+		{"", "", nil},
+		{"infer.pid", "", []string{"--pidfile", filepath.Join(here, "infer.pid")}},
+		{"run/infer.pid", "../status.json", []string{"--pidfile", filepath.Join(here, "run", "infer.pid"),
+			"--status-file", filepath.Join(filepath.Dir(here), "status.json")}},
+		{"", abs, []string{"--status-file", abs}},
+	} {
+		c, err := Config{Command: []string{"python", "-m", "infer"}, Dir: "/elsewhere", ModelDir: "m",
+			PIDFile: tc.pidfile, StatusFile: tc.status}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		argv, dir, err := c.sidecarCommand()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]string{"python", "-m", "infer", "--model", filepath.Join(here, "m")}, tc.want...)
+		if !slices.Equal(argv, want) || dir != "/elsewhere" {
+			t.Errorf("PIDFile %q StatusFile %q: argv %q in %q, want %q", tc.pidfile, tc.status, argv, dir, want)
+		}
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -111,23 +110,11 @@ func run(ctx context.Context, o options) (Summary, error) {
 		defer f.Close()
 		logOut = f
 	}
-	// The sidecar runs in the checkout, not here: relative paths are made
-	// absolute against this directory, where the user meant them.
-	var args []string
-	for _, f := range [][2]string{{"--pidfile", o.pidfile}, {"--status-file", o.statusFile}} {
-		if f[1] == "" {
-			continue
-		}
-		abs, err := filepath.Abs(f[1])
-		if err != nil {
-			return Summary{}, fmt.Errorf("%s %s: %w", f[0][1:], f[1], err)
-		}
-		args = append(args, f[0], abs)
-	}
 	reg := prometheus.NewRegistry()
 	p, err := predictor.New(ctx, predictor.Config{
 		ModelDir:   o.model,
-		Args:       args,
+		PIDFile:    o.pidfile,
+		StatusFile: o.statusFile,
 		Timeout:    o.timeout,
 		Logger:     slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Registerer: reg,

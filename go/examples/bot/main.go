@@ -33,7 +33,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -85,11 +84,7 @@ func run(args []string) (err error) {
 	if *python != "" {
 		cfg.Command = []string{*python, "-m", "infer"}
 	}
-	sidecarFlags, err := sidecarArgs(*pidfile, *status)
-	if err != nil {
-		return err
-	}
-	cfg.Args = sidecarFlags
+	cfg.PIDFile, cfg.StatusFile = *pidfile, *status
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	if *metrics != "" {
@@ -198,24 +193,6 @@ func snapshotEvery(ctx context.Context, store *featurestore.Writer, path string,
 		defer cancelFinal()
 		return store.Snapshot(final, path)
 	}
-}
-
-// sidecarArgs passes -pidfile and -status-file on to the sidecar. It runs in
-// the checkout (Config.Dir), not here, so a relative path is made absolute
-// against this directory, where the user meant it.
-func sidecarArgs(pidfile, status string) ([]string, error) {
-	var args []string
-	for _, f := range [][2]string{{"pidfile", pidfile}, {"status-file", status}} {
-		if f[1] == "" {
-			continue
-		}
-		abs, err := filepath.Abs(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("-%s %s: %w", f[0], f[1], err)
-		}
-		args = append(args, "--"+f[0], abs)
-	}
-	return args, nil
 }
 
 // summary prints the decision latency percentiles (the predictor's own
