@@ -229,6 +229,7 @@ func TestGatecheckServesTheDirectoryItChecks(t *testing.T) {
 // failed result is constructed and judged, as run does.
 func TestFailuresNameEveryFailedCheckWithItsReason(t *testing.T) {
 	r := Report{
+		ChecksRun: true,
 		Agreement: Agreement{Records: 10, Pass: false, Error: "onnxruntime reference with py: exit status 1"},
 		EdgeCases: []EdgeCase{
 			{Name: "nan", Want: "ErrInvalidInput, fallback, not sent", Got: "model/ err=<nil>", Pass: false},
@@ -302,7 +303,7 @@ func TestGatecheckOnAModelTheSidecarRefusesReportsOnlyThat(t *testing.T) {
 	}
 	jsonCode, r, textCode, text := runBoth(t, python, dir)
 	wantOneFailure(t, jsonCode, r, textCode, text, "sidecar not ready", "FAIL: sidecar not ready")
-	if len(r.Stress) != 0 || len(r.EdgeCases) != 0 || r.Agreement.Records != 0 {
+	if r.ChecksRun || len(r.Stress) != 0 || len(r.EdgeCases) != 0 || r.Agreement.Records != 0 {
 		t.Errorf("checks were run against a sidecar that is not ready: %+v", r)
 	}
 	if !strings.Contains(r.Failures[0], "sha256") || !strings.Contains(r.Failures[0], "no check was run") {

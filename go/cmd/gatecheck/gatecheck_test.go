@@ -48,7 +48,7 @@ func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("-json output: %v\n%s", err, out.String())
 	}
-	if !r.Pass || r.Agreement.Records != 300 || r.Agreement.MaxAbsDiff > agreementTolerance || len(r.Stress) != 2 {
+	if !r.Pass || !r.ChecksRun || r.Agreement.Records != 300 || r.Agreement.MaxAbsDiff > agreementTolerance || len(r.Stress) != 2 {
 		t.Fatalf("report %+v", r)
 	}
 	if len(r.EdgeCases) < 9 || len(r.Approval) != 10 {

@@ -58,6 +58,7 @@ type Report struct {
 	Failures     []string       `json:"failures,omitempty"` // "<check>: <reason>", one per failed check
 	ApprovalErr  string         `json:"approval_error,omitempty"`
 	StateAtStart string         `json:"state_at_start"`
+	ChecksRun    bool           `json:"checks_run"` // false: the sidecar was not ready, Failures says why
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -196,6 +197,7 @@ Exit status:
 		rep.Health = h
 		return report(stdout, &rep, *asJSON)
 	}
+	rep.ChecksRun = true
 	recs := sample(m, *n, *seed)
 	rep.Agreement = checkAgreement(ctx, p, *python, dir, m, recs)
 	rep.EdgeCases = checkEdgeCases(ctx, p, m)
@@ -275,7 +277,7 @@ func mark(ok bool) string {
 func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "gatecheck %s (version %s, features %v, default threshold %.3g)\n", r.Model, r.Version, r.Features, r.Threshold)
 	fmt.Fprintf(w, "sidecar up in %.0f ms, state %s\n\n", r.StartupMs, r.StateAtStart)
-	if r.StateAtStart != "" && r.StateAtStart != string(predictor.StateReady) { // no check ran
+	if !r.ChecksRun {
 		fmt.Fprintf(w, "FAIL: %s\n", strings.Join(r.Failures, "; "))
 		return
 	}
