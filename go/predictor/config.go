@@ -286,8 +286,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("predictor: MaxInFlight %d must be at least 1", c.MaxInFlight)
 	case c.RestartBackoffMin > c.RestartBackoffMax:
 		return c, fmt.Errorf("predictor: RestartBackoffMin %v exceeds RestartBackoffMax %v", c.RestartBackoffMin, c.RestartBackoffMax)
-	case c.DefaultThreshold < 0 || c.DefaultThreshold > 1:
-		return c, fmt.Errorf("predictor: DefaultThreshold %v is outside [0, 1]", c.DefaultThreshold)
+	case !(c.DefaultThreshold >= 0 && c.DefaultThreshold <= 1): // NaN too
+		return c, fmt.Errorf("predictor: DefaultThreshold %v is not a number in [0, 1]", c.DefaultThreshold)
 	case c.ModelDir == "" && len(c.Command) == 0:
 		return c, errors.New("predictor: Config.ModelDir is empty; set it to a model directory or a models/current symlink")
 	}

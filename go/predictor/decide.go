@@ -12,29 +12,37 @@ import (
 	"github.com/sigmagate/sigmagate/go/internal/sidecar"
 )
 
-// decide is the one path every public call takes, at the threshold b.
+// decide is the one path every positional call takes, at the threshold b.
 func (p *Predictor) decide(ctx context.Context, features []float32, b bar) (Decision, error) {
 	v := p.view.Load()
 	start := time.Now()
-	if v.orderErr != nil && v.state == StateReady {
+	if b.err != nil {
+		p.m.error("bad_input")
+		return p.fallback(v, features, b, ReasonBadInput, b.err, start), b.err
+	}
+	// In every state, not only while the sidecar is up: while it restarts the
+	// replica of that model would misread the slice as the sidecar would.
+	if v.orderErr != nil {
 		if err := checkFeatures(features, v.layout.names); err != nil {
 			p.m.error("bad_input")
 			return p.fallback(v, features, b, ReasonBadInput, err, start), err
 		}
 		return p.fallback(v, features, b, ReasonFeatureOrder, v.orderErr, start), v.orderErr
 	}
-	return p.decideIn(ctx, v, features, b, start)
+	return p.decideIn(ctx, v, features, nil, b, start)
 }
 
-// decideIn answers features laid out as v.layout.
-func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, b bar, start time.Time) (Decision, error) {
+// decideIn answers features laid out as v.layout; named holds them by name
+// when the call gave names (DecideNamed), so that a reload changing the
+// feature order while the call is out can be answered in the new order.
+func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, named map[string]float32, b bar, start time.Time) (Decision, error) {
 	if err := checkFeatures(features, v.layout.names); err != nil {
 		p.m.error("bad_input")
 		return p.fallback(v, features, b, ReasonBadInput, err, start), err
 	}
 	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
 		if d, ok := p.native(v, features, b, start); ok {
-			p.monitor(features, &d)
+			p.monitor(features, v.layout.names, &d)
 			return d, nil
 		}
 	}
@@ -66,7 +74,7 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, b
 	for {
 		select {
 		case <-c.Done():
-			return p.answered(v, c, features, b, start, hedging), nil
+			return p.answered(ctx, v, c, features, named, b, start, hedging)
 		case <-t.C:
 			if hedging {
 				if d, ok := p.hedge(v, c, features, b, start); ok {
@@ -74,7 +82,7 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, b
 				}
 				select {
 				case <-c.Done(): // answered while hedging
-					return p.answered(v, c, features, b, start, true), nil
+					return p.answered(ctx, v, c, features, named, b, start, true)
 				default: // the replica could not answer: wait out the timeout
 				}
 				hedging = false
@@ -95,9 +103,12 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, b
 
 // answered turns the sidecar's answer (or failure) into the decision, at
 // the threshold of the model version that answered.
-func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, b bar, start time.Time, hedging bool) Decision {
+func (p *Predictor) answered(ctx context.Context, v *view, c *sidecar.Call, features []float32, named map[string]float32, b bar, start time.Time, hedging bool) (Decision, error) {
 	if c.Err != nil {
-		return p.fallback(v, features, b, c.Reason, c.Err, start)
+		return p.fallback(v, features, b, c.Reason, c.Err, start), nil
+	}
+	if took, ok := p.sameColumns(c.Version, v.layout.names, v); !ok {
+		return p.wrongColumns(ctx, v, c.Version, took, features, named, b, start)
 	}
 	threshold := p.thresholdFor(b, v, c.Version)
 	d := Decision{
@@ -110,8 +121,27 @@ func (p *Predictor) answered(v *view, c *sidecar.Call, features []float32, b bar
 		p.h.nSidecarFirst.Add(1)
 		p.h.sidecarFirst.Inc()
 	}
-	p.monitor(c.Features, &d)
-	return d
+	p.monitor(c.Features, v.layout.names, &d)
+	return d, nil
+}
+
+// wrongColumns answers a call whose answer came from a model version that
+// takes its features in another order than the call was laid out in (a
+// reload changed the order meanwhile): that answer is discarded. A call
+// that gave names is laid out again for the model now served and asked once
+// more; a positional one is refused like any other slice in the wrong order.
+func (p *Predictor) wrongColumns(ctx context.Context, v *view, version string, took []string, features []float32, named map[string]float32, b bar, start time.Time) (Decision, error) {
+	if named != nil {
+		if nv := p.view.Load().withModelLayout(); nv.orderErr == nil {
+			if row, err := byName(named, nv.layout.names); err == nil {
+				return p.decideIn(ctx, nv, row, nil, b, start)
+			}
+		}
+	}
+	err := fmt.Errorf("%w: the call was laid out as %v but model %s, loaded while it was out, takes %v; its answer was discarded",
+		ErrFeatureOrder, v.layout.names, version, took)
+	p.log.Warn("an answer in the wrong feature order was discarded", "err", err)
+	return p.fallback(v, features, b, ReasonFeatureOrder, err, start), err
 }
 
 // fallback answers a decision the sidecar could not: from the verified

@@ -30,18 +30,19 @@ func BenchmarkDriftObserve(b *testing.B) {
 	defer d.Close()
 	d.ModelLoaded("ref-test", testutil.WithReference(b, b.TempDir(), ""))
 	f := []float32{0.1, -0.2, 0.7}
+	names := []string{"tick_ratio", "depth_ratio", "price_dist"}
 	dec := &Decision{Probability: 0.7}
 	b.Run("goroutines=1", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			p.monitor(f, dec)
+			p.monitor(f, names, dec)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				p.monitor(f, dec)
+				p.monitor(f, names, dec)
 			}
 		})
 	})

@@ -20,6 +20,10 @@ import (
 // BenchmarkGoSideOverhead to measure what the predictor itself costs per
 // decision: it answers every predict with p = 0.5 as fast as it can. It
 // announces SIGMAGATE_TEST_FAKE_PROTOCOL as its protocol version when set.
+// With SIGMAGATE_TEST_FAKE_SWAP set it plays a reload that changes the
+// feature order while a call is out: on the first predict it announces
+// model "swapped" (fakeSwappedOrder) and answers that request and every
+// later one from it, with p = the record's first value.
 func runFakeSidecar() {
 	out := bufio.NewWriter(os.Stdout)
 	enc := rpc.NewEncoder()
@@ -32,6 +36,8 @@ func runFakeSidecar() {
 			"sha256": "", "path": "", "loaded_at": "2026-01-01T00:00:00Z"}})
 	out.Write(enc.Bytes())
 	out.Flush()
+	swap := os.Getenv("SIGMAGATE_TEST_FAKE_SWAP") != ""
+	answering := "fake"
 	dec := rpc.NewDecoder(os.Stdin)
 	var m rpc.Message
 	for dec.Decode(&m) == nil {
@@ -45,14 +51,25 @@ func runFakeSidecar() {
 		ap := make([]bool, n)
 		for i := range p {
 			p[i] = 0.5
-			ap[i] = true
+			if swap {
+				p[i] = params[0][i][0]
+			}
+			ap[i] = p[i] >= 0.5
 		}
 		enc.Reset()
-		_ = enc.Response(m.MsgID, nil, rpc.PredictResult{P: p, Approve: ap, Threshold: 0.5, Version: "fake"})
+		if swap && answering == "fake" {
+			answering = "swapped"
+			_ = enc.Notification("model_loaded", map[string]any{"protocol": version, "pid": os.Getpid(), "error": nil,
+				"model": map[string]any{"version": answering, "features": fakeSwappedOrder, "threshold": 0.5, "variant": "fp32",
+					"sha256": "", "path": "", "loaded_at": "2026-01-01T00:00:01Z"}})
+		}
+		_ = enc.Response(m.MsgID, nil, rpc.PredictResult{P: p, Approve: ap, Threshold: 0.5, Version: answering})
 		out.Write(enc.Bytes())
 		out.Flush()
 	}
 }
+
+var fakeSwappedOrder = []string{"depth_ratio", "tick_ratio", "price_dist"}
 
 // BenchmarkGoSideOverhead runs the predictor against the Go fake sidecar:
 // the difference to BenchmarkPipeEchoRoundTrip is the predictor's own cost

@@ -25,19 +25,34 @@ func (p *Predictor) Features() []string {
 // silent zero. While no model is served the fallback answers, and the names
 // are those of Config.Features (default tick_ratio, depth_ratio, price_dist).
 func (p *Predictor) DecideNamed(ctx context.Context, features map[string]float32) (Decision, error) {
+	return p.decideNamed(ctx, features, modelBar)
+}
+
+func (p *Predictor) decideNamed(ctx context.Context, features map[string]float32, b bar) (Decision, error) {
 	start := time.Now()
-	v := p.view.Load()
-	if v.modelLayout.names != nil {
-		nv := *v
-		nv.layout = v.modelLayout
-		v = &nv
+	v := p.view.Load().withModelLayout()
+	if b.err != nil {
+		p.m.error("bad_input")
+		return p.fallback(v, nil, b, ReasonBadInput, b.err, start), b.err
 	}
 	row, err := byName(features, v.layout.names)
 	if err != nil {
 		p.m.error("bad_input")
-		return p.fallback(v, nil, modelBar, ReasonBadInput, err, start), err
+		return p.fallback(v, nil, b, ReasonBadInput, err, start), err
 	}
-	return p.decideIn(ctx, v, row, modelBar, start)
+	return p.decideIn(ctx, v, row, features, b, start)
+}
+
+// withModelLayout is v with slices laid out in the served model's order
+// (what a call by name uses): v itself when that is already its layout or
+// no model is served. The copy is the call's own.
+func (v *view) withModelLayout() *view {
+	if v.modelLayout.names == nil || (v.orderErr == nil && slices.Equal(v.layout.names, v.modelLayout.names)) {
+		return v
+	}
+	nv := *v
+	nv.layout, nv.orderErr = v.modelLayout, nil
+	return &nv
 }
 
 // byName lays features out in names' order.

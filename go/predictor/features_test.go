@@ -1,12 +1,22 @@
 package predictor
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 var tinyOrder = []string{"tick_ratio", "depth_ratio", "price_dist"}
@@ -99,5 +109,103 @@ func TestConfigFeaturesMustBeDistinctNames(t *testing.T) {
 		if _, err := (Config{ModelDir: "m", Features: f}).withDefaults(); err == nil || !strings.Contains(err.Error(), "Config.Features") {
 			t.Errorf("Features %q: err %v, want a Config.Features error", f, err)
 		}
+	}
+}
+
+// fakeSwapPredictor runs the Go fake sidecar that reloads into a model with
+// another feature order while the first call is out (runFakeSidecar).
+func fakeSwapPredictor(t *testing.T, features []string) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), log: &testutil.LogBuffer{}}
+	p, err := New(context.Background(), Config{
+		Command: []string{os.Args[0], "-test.run=^$"}, ModelDir: t.TempDir(), Features: features,
+		Env:    []string{"SIGMAGATE_TEST_FAKE_SIDECAR=1", "SIGMAGATE_TEST_FAKE_SWAP=1"},
+		Logger: slog.New(slog.NewJSONHandler(h.log, nil)), Registerer: h.reg, StartTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if st := p.Health().State; st != StateReady {
+		t.Fatalf("fake sidecar: state %s", st)
+	}
+	h.p = p
+	return h
+}
+
+// A reload that changes the feature order can land between a call's layout
+// and its answer: that answer was scored in the wrong columns and must not
+// decide. A positional call is refused like any slice in the wrong order.
+func TestAnAnswerFromAModelWithAnotherFeatureOrderIsNeverUsed(t *testing.T) {
+	for _, declared := range [][]string{nil, tinyOrder} {
+		t.Run(fmt.Sprintf("Config.Features=%v", declared), func(t *testing.T) {
+			h := fakeSwapPredictor(t, declared)
+			// tick 0.7, depth 0.2: the swapped model would read 0.7 as depth.
+			d, err := h.p.Decide(ctxT(t), []float32{0.7, 0.2, 0.1})
+			if !errors.Is(err, ErrFeatureOrder) || d.Source != SourceReject || d.Approve || d.Reason != ReasonFeatureOrder {
+				t.Fatalf("Decide answered across the order change: %+v, %v", d, err)
+			}
+			if !containsAll(err.Error(), "swapped", "[depth_ratio tick_ratio price_dist]", "[tick_ratio depth_ratio price_dist]") {
+				t.Fatalf("error does not name the model and both orders: %v", err)
+			}
+			if v, _ := metricValue(t, h.reg, "sigmagate_predictor_fallbacks_total", map[string]string{"reason": ReasonFeatureOrder}); v != 1 {
+				t.Errorf("fallbacks_total{reason=feature_order} = %v, want 1", v)
+			}
+		})
+	}
+}
+
+// By name, the call is laid out again for the model that is now served and
+// answered by it.
+func TestDecideNamedIsAskedAgainInTheNewOrderAfterAReloadChangedIt(t *testing.T) {
+	h := fakeSwapPredictor(t, tinyOrder)
+	d, err := h.p.DecideNamed(ctxT(t), map[string]float32{"tick_ratio": 0.7, "depth_ratio": 0.2, "price_dist": 0.1})
+	// The fake answers p = the record's first value: depth_ratio in the new order.
+	if err != nil || d.Source != SourceModel || d.ModelVersion != "swapped" || math.Abs(d.Probability-0.2) > 1e-6 {
+		t.Fatalf("DecideNamed = %+v, %v; want the swapped model's answer on depth_ratio 0.2", d, err)
+	}
+}
+
+// While the sidecar restarts, a declared order that is not the model's is
+// still refused: the model's replica would misread the slice as the sidecar
+// would. With no model at all, the replica of the last one is not asked
+// either; the fallback reads the features by name.
+func TestDeclaredOrderMismatchIsRefusedInEveryStateAndTheReplicaNeverMisreadsIt(t *testing.T) {
+	swapped := tinyModelOrdered(t, "tiny-swap", 1, fakeSwappedOrder)
+	models := t.TempDir()
+	cur := linkCurrent(t, models, swapped)
+	h := start(t, Config{ModelDir: cur, Features: tinyOrder, Timeout: 2 * time.Second, HedgeDelay: 20 * time.Millisecond})
+	waitReplica(t, h, "tiny-swap")
+
+	row := []float32{0.9, 0.9, 0.1} // tick, depth, dist: what the heuristic approves
+	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sawDown := false
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+		st := h.p.Health().State
+		d, err := h.p.Decide(ctxT(t), row)
+		if d.Source == SourceReplica || !errors.Is(err, ErrFeatureOrder) || d.Approve {
+			t.Fatalf("state %s: Decide = %+v, %v; want a feature_order refusal", st, d, err)
+		}
+		if st != StateReady {
+			sawDown = true
+		} else if sawDown {
+			break
+		}
+	}
+	if !sawDown {
+		t.Fatal("never saw the sidecar down after SIGKILL")
+	}
+
+	// Now no model: current names nothing, and the sidecar restarts without one.
+	linkCurrent(t, models, filepath.Join(models, "missing"))
+	if err := syscall.Kill(h.p.Health().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "state no_model", func() bool { return h.p.Health().State == StateNoModel })
+	d, err := h.p.Decide(ctxT(t), row)
+	if err != nil || d.Source == SourceReplica || d.Source != SourceHeuristic || d.Reason != ReasonNoModel {
+		t.Fatalf("no model: Decide = %+v, %v; want the heuristic, not tiny-swap's replica", d, err)
 	}
 }

@@ -86,10 +86,17 @@ var (
 // infer engineer's fixture and returns its path.
 func tinyModel(t testing.TB, version string, seed int) string {
 	t.Helper()
+	return tinyModelOrdered(t, version, seed, nil)
+}
+
+// tinyModelOrdered is tinyModel taking its features in order (a permutation
+// of tick_ratio, depth_ratio, price_dist; nil: that order).
+func tinyModelOrdered(t testing.TB, version string, seed int, order []string) string {
+	t.Helper()
 	e := needSidecar(t)
 	modelMu.Lock()
 	defer modelMu.Unlock()
-	key := fmt.Sprintf("%s/%d", version, seed)
+	key := fmt.Sprintf("%s/%d/%s", version, seed, strings.Join(order, ","))
 	if p, ok := modelCache[key]; ok {
 		return p
 	}
@@ -101,8 +108,15 @@ func tinyModel(t testing.TB, version string, seed int) string {
 		modelRoot = d
 	}
 	out := filepath.Join(modelRoot, fmt.Sprintf("seed%d", seed))
-	cmd := exec.Command(e.python, filepath.Join(e.root, "tests", "fixtures", "tiny_model.py"),
-		"--out", out, "--version", version, "--seed", fmt.Sprint(seed))
+	if order != nil {
+		out += "-" + strings.Join(order, "-")
+	}
+	args := []string{filepath.Join(e.root, "tests", "fixtures", "tiny_model.py"),
+		"--out", out, "--version", version, "--seed", fmt.Sprint(seed)}
+	if order != nil {
+		args = append(args, "--features", strings.Join(order, ","))
+	}
+	cmd := exec.Command(e.python, args...)
 	cmd.Dir = e.root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -53,7 +53,7 @@ func (p *Predictor) closeMonitors() {
 
 // monitor is the decision path's hook for a model decision: one drift ring
 // write and, with a shadow, one non-blocking channel send; no allocation.
-func (p *Predictor) monitor(features []float32, d *Decision) {
+func (p *Predictor) monitor(features []float32, names []string, d *Decision) {
 	p.drift.Observe(features, d.Probability)
-	p.shadow.offer(features, d)
+	p.shadow.offer(features, names, d)
 }

@@ -192,7 +192,8 @@ func New(ctx context.Context, cfg Config) (*Predictor, error) {
 
 // Approve reports whether to take the trade: the model's p >= threshold, or
 // the replica's or Config.Fallback's decision when the model cannot answer;
-// false for invalid input. A NaN threshold means the model's default.
+// false for invalid input, including a threshold outside [0, 1]. A NaN
+// threshold means the model's default.
 func (p *Predictor) Approve(features []float32, threshold float64) bool {
 	return p.ApproveContext(context.Background(), features, threshold)
 }
@@ -238,7 +239,9 @@ func (p *Predictor) Decide(ctx context.Context, features []float32) (Decision, e
 	return p.decide(ctx, features, modelBar)
 }
 
-// DecideThreshold is Decide with an explicit threshold.
+// DecideThreshold is Decide with an explicit threshold. A threshold that is
+// not a number in [0, 1] (NaN, ±Inf, 65 for 65 %) is invalid input: the
+// Decision approves nothing and the error is ErrInvalidInput.
 func (p *Predictor) DecideThreshold(ctx context.Context, features []float32, threshold float64) (Decision, error) {
 	return p.decide(ctx, features, explicitBar(threshold))
 }

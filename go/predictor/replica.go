@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/internal/rpc"
@@ -35,9 +36,10 @@ type ReplicaStatus struct {
 
 // replicaState is what the hot path reads; published atomically.
 type replicaState struct {
-	r       *replica.Replica // nil when none is verified for the served version
-	version string
-	why     string
+	r        *replica.Replica // nil when none is verified for the served version
+	version  string
+	features []string // the order r takes its features in
+	why      string
 }
 
 // replicaOnModel starts building and verifying the replica of the model the
@@ -70,7 +72,7 @@ func (p *Predictor) replicaOnModel(s *sidecar.Session, info *rpc.Info) {
 			p.rep.CompareAndSwap(pending, &replicaState{version: version, why: err.Error()})
 			return
 		}
-		if !p.rep.CompareAndSwap(pending, &replicaState{r: r, version: version}) {
+		if !p.rep.CompareAndSwap(pending, &replicaState{r: r, version: version, features: info.Model.Features}) {
 			return
 		}
 		p.log.Info("replica verified; it answers when the sidecar cannot", "version", version, "nodes", r.Nodes(), "native", p.cfg.Mode == ModeReplica)
@@ -185,11 +187,13 @@ func (p *Predictor) fromReplica(v *view, features []float32, b bar, reason strin
 }
 
 // replicaDecision scores features on the verified replica, at the threshold
-// of the version it replicates; false when there is none or its answer is
+// of the version it replicates; false when there is none, when it takes its
+// features in another order than the call's layout (the bot's declared order
+// differs from the model's, or a reload changed it), or when its answer is
 // not a probability.
 func (p *Predictor) replicaDecision(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
 	st := p.rep.Load()
-	if st == nil || st.r == nil {
+	if st == nil || st.r == nil || !slices.Equal(st.features, v.layout.names) {
 		return Decision{}, false
 	}
 	prob := float64(st.r.Predict(features))

@@ -86,7 +86,7 @@ func newShadowWatcher(p *Predictor) *shadowWatcher {
 // offer queues a live model decision for the shadow: a non-blocking send,
 // nothing when no shadow runs. features must not be modified afterwards
 // (decide passes its call's own copy).
-func (w *shadowWatcher) offer(features []float32, d *Decision) {
+func (w *shadowWatcher) offer(features []float32, names []string, d *Decision) {
 	if w == nil {
 		return
 	}
@@ -95,7 +95,7 @@ func (w *shadowWatcher) offer(features []float32, d *Decision) {
 		return
 	}
 	select {
-	case r.queue <- shadowJob{f: features, p: d.Probability, threshold: d.Threshold, approve: d.Approve, version: d.ModelVersion}:
+	case r.queue <- shadowJob{f: features, names: names, p: d.Probability, threshold: d.Threshold, approve: d.Approve, version: d.ModelVersion}:
 	default:
 		r.dropped.Add(1)
 		w.m.dropped.Inc()

@@ -43,6 +43,7 @@ type ShadowStatus struct {
 
 type shadowJob struct {
 	f         []float32
+	names     []string // the live call's layout: f's feature names
 	p         float64
 	threshold float64
 	approve   bool
@@ -107,7 +108,13 @@ func (r *shadowRun) dispatch() {
 }
 
 func (r *shadowRun) score(j shadowJob) {
-	d, _ := r.pred.DecideThreshold(r.ctx, j.f, j.threshold)
+	// By name: the candidate may take the features in another order than the
+	// live model (or lack one of them, which refuses the job like bad input).
+	named := make(map[string]float32, len(j.names))
+	for i, n := range j.names {
+		named[n] = j.f[i]
+	}
+	d, _ := r.pred.decideNamed(r.ctx, named, explicitBar(j.threshold))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d.Source != SourceModel {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -217,5 +218,43 @@ func BenchmarkLiveWithShadow(b *testing.B) {
 			b.ReportMetric(quantile(on, 0.99), "shadow-p99-µs")
 			b.ReportMetric(quantile(off, 0.99), "noshadow-p99-µs")
 		})
+	}
+}
+
+// A candidate trained on another feature order is scored on the live call's
+// values by name, so its figures are its own, not those of the same values
+// in the wrong columns.
+func TestShadowWithAnotherFeatureOrderIsScoredByName(t *testing.T) {
+	live, cand := tinyModel(t, "tiny-a", 1), tinyModelOrdered(t, "tiny-swap", 1, fakeSwappedOrder)
+	recs := randomRecords(300, 5)
+	swapped := make([][]float32, len(recs))
+	for i, r := range recs {
+		swapped[i] = []float32{r[1], r[0], r[2]}
+	}
+	pLive, pCand, pWrong := onnxProbabilities(t, live, recs), onnxProbabilities(t, cand, swapped), onnxProbabilities(t, cand, recs)
+	var want, wrong float64
+	for i := range recs {
+		want += math.Abs(pCand[i]-pLive[i]) / float64(len(recs))
+		wrong += math.Abs(pWrong[i]-pLive[i]) / float64(len(recs))
+	}
+	if math.Abs(want-wrong) < 1e-3 {
+		t.Fatalf("the records do not tell the two layouts apart (%v vs %v)", want, wrong)
+	}
+
+	link, _ := shadowDir(t, cand)
+	h := start(t, Config{ModelDir: live, HedgeDelay: -1, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond}})
+	testutil.WaitFor(t, 60*time.Second, "the shadow model to serve", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-swap" })
+	for _, r := range recs {
+		if d, err := h.p.Decide(ctxT(t), r); err != nil || d.Source != SourceModel {
+			t.Fatalf("live decision %+v, %v", d, err)
+		}
+	}
+	testutil.WaitFor(t, 30*time.Second, "the shadow to score every decision", func() bool {
+		s := h.p.Health().Shadow
+		return s.Decisions+s.Dropped+s.ShadowFallbacks >= uint64(len(recs))
+	})
+	s := h.p.Health().Shadow
+	if s.Decisions != uint64(len(recs)) || math.Abs(s.MeanAbsPDiff-want) > 1e-5 {
+		t.Fatalf("shadow: %d decisions, mean |Δp| %v; want %d and %v (in the wrong columns: %v)", s.Decisions, s.MeanAbsPDiff, len(recs), want, wrong)
 	}
 }

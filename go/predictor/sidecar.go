@@ -87,7 +87,7 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 	}
 	if info.Model != nil {
 		// Before the view: the version's answers may come back before it is published.
-		p.served.add(servedThresholds{version: info.Model.Version, def: info.Model.Threshold, man: man})
+		p.served.add(servedThresholds{version: info.Model.Version, def: info.Model.Threshold, man: man, features: info.Model.Features})
 	}
 	p.update(func(v *view) {
 		if v.state == StateClosed {

@@ -1,7 +1,9 @@
 package predictor
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/sigmagate/sigmagate/go/manifest"
@@ -18,9 +20,19 @@ type bar struct {
 	explicit float64 // NaN: the model's own threshold
 	symbol   string
 	bySymbol bool
+	err      error // the bot's threshold is no threshold: the call is refused
 }
 
-func explicitBar(t float64) bar { return bar{explicit: t} }
+// explicitBar is the bar of a threshold the bot gives. One that is not a
+// number in [0, 1] (a percentage, a sign slip, NaN) is refused as invalid
+// input rather than applied: below 0 it would approve every trade, above 1
+// none, and either silently.
+func explicitBar(t float64) bar {
+	if !(t >= 0 && t <= 1) {
+		return bar{explicit: math.NaN(), err: fmt.Errorf("%w: threshold %v is not a number in [0, 1]", ErrInvalidInput, t)}
+	}
+	return bar{explicit: t}
+}
 
 // modelBar is the model's default threshold.
 var modelBar = bar{explicit: math.NaN()}
@@ -41,19 +53,21 @@ func (b bar) of(t servedThresholds) float64 {
 
 // servedThresholds is one model version's thresholds as it was served: the
 // sidecar's default (its manifest's, or its --threshold) and its manifest's
-// per-symbol ones.
+// per-symbol ones; and the feature order it takes.
 type servedThresholds struct {
-	version string
-	def     float64
-	man     *manifest.Manifest
+	version  string
+	def      float64
+	man      *manifest.Manifest
+	features []string
 }
 
 func (v *view) thresholds() servedThresholds {
-	return servedThresholds{version: v.version, def: v.threshold, man: v.man}
+	return servedThresholds{version: v.version, def: v.threshold, man: v.man, features: v.modelLayout.names}
 }
 
-// thresholdHistory remembers the thresholds of the last few versions
-// served: enough for the answers still out when a reload completes.
+// thresholdHistory remembers the thresholds and feature orders of the last
+// few versions served: enough for the answers still out when a reload
+// completes.
 type thresholdHistory struct {
 	mu   sync.Mutex
 	last []servedThresholds // newest last
@@ -98,4 +112,19 @@ func (p *Predictor) thresholdFor(b bar, v *view, version string) float64 {
 		return b.of(t)
 	}
 	return b.of(v.thresholds())
+}
+
+// sameColumns reports whether version, which answered a call laid out as
+// names, takes its features in that order. A reload that changes the order
+// can land between a call's layout and its answer: such an answer was scored
+// in the wrong columns. A version no longer remembered is not trusted.
+func (p *Predictor) sameColumns(version string, names []string, v *view) ([]string, bool) {
+	if version == v.version && v.modelLayout.names != nil {
+		return v.modelLayout.names, slices.Equal(v.modelLayout.names, names)
+	}
+	t, ok := p.served.find(version)
+	if !ok {
+		return nil, false
+	}
+	return t.features, slices.Equal(t.features, names)
 }

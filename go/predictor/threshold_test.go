@@ -1,15 +1,20 @@
 package predictor
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // symbolModel copies the committed vectors model into a temporary directory
@@ -195,5 +200,39 @@ func TestAnswersAcrossReloadsAreJudgedByTheAnsweringModelsThreshold(t *testing.T
 	}
 	if n < 1000 {
 		t.Fatalf("only %d model answers in %d decisions", n, len(got))
+	}
+}
+
+// A threshold that is not a number in [0, 1] would approve every trade
+// (below 0) or none (above 1, e.g. 65 meant as 65 %): it is refused as
+// invalid input, and counted as such.
+func TestAThresholdOutsideZeroToOneIsRefusedNotApplied(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p, err := New(context.Background(), Config{Command: []string{"/nonexistent/sigmagate/python"}, ModelDir: t.TempDir(),
+		Registerer: reg, Logger: discardLogger(), RestartBackoffMin: time.Second, RestartBackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	row := []float32{0.9, 0.9, 0.1} // the heuristic approves it at the default threshold
+	if !p.Approve(row, math.NaN()) || !p.Approve(row, 0.5) {
+		t.Fatal("a valid threshold (NaN: the default) did not approve what the heuristic approves")
+	}
+	bad := []float64{-1, -0.01, 1.01, 65, math.Inf(1), math.Inf(-1), math.NaN()}
+	for _, th := range bad {
+		d, err := p.DecideThreshold(context.Background(), row, th)
+		if !errors.Is(err, ErrInvalidInput) || d.Approve || d.Source != SourceReject || d.Reason != ReasonBadInput ||
+			!strings.Contains(err.Error(), "threshold") {
+			t.Errorf("DecideThreshold(%v) = %+v, %v; want a bad_input refusal naming the threshold", th, d, err)
+		}
+		if !math.IsNaN(th) && p.Approve(row, th) {
+			t.Errorf("Approve(%v) approved", th)
+		}
+	}
+	if v, _ := metricValue(t, reg, "sigmagate_predictor_fallbacks_total", map[string]string{"reason": ReasonBadInput}); v != float64(2*len(bad)-1) {
+		t.Errorf("fallbacks_total{reason=bad_input} = %v, want %d", v, 2*len(bad)-1)
+	}
+	if _, err := (Config{ModelDir: "m", DefaultThreshold: math.NaN()}).withDefaults(); err == nil {
+		t.Error("Config.DefaultThreshold NaN accepted")
 	}
 }
