@@ -56,6 +56,11 @@ DRIFT_APPROVAL_HIGH = 2.0
 DRIFT_EVERY_S = 1.0
 DRIFT_WARN_EVERY_S = 60.0
 
+# The largest |p| difference allowed between two scorers of one graph on a
+# model's check vectors: go/replica against the sidecar at every load, and
+# the deploy's smoke test against the p recorded at training.
+CHECK_VECTOR_TOLERANCE = 1e-6
+
 NAMES = (
     "DEFAULT_THRESHOLD", "DEFAULT_MIN_AUC",
     "LABEL_LOOKAHEAD_S", "LABEL_THRESHOLD_SIGMA", "LABEL_MIN_DIST_SIGMA", "LABEL_MIN_STD",
@@ -63,7 +68,7 @@ NAMES = (
     "PROMOTE_MIN_DECISIONS", "PROMOTE_MIN_AGREEMENT", "PROMOTE_APPROVAL_LOW",
     "PROMOTE_APPROVAL_HIGH",
     "DRIFT_WINDOW", "DRIFT_PSI", "DRIFT_OOD", "DRIFT_APPROVAL_LOW", "DRIFT_APPROVAL_HIGH",
-    "DRIFT_EVERY_S", "DRIFT_WARN_EVERY_S",
+    "DRIFT_EVERY_S", "DRIFT_WARN_EVERY_S", "CHECK_VECTOR_TOLERANCE",
 )  # fmt: skip
 
 

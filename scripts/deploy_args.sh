@@ -33,9 +33,10 @@ freshness check (docs/ML_PIPELINE.md, "The freshness check"):
                           trained candidate never sees that window (held out of the export);
                           with --from/--promote it is read from -b/--db-path or --data if
                           one is given, else the check is skipped
-      --force             deploy although the candidate is worse on the fresh window or takes
-                          another feature order than current (and, with --promote, although
-                          the shadow criteria do not hold); logged
+      --force             deploy although the candidate is worse on the fresh window, cannot
+                          be judged on it, or takes another feature order than current (also
+                          with --rollback; with --promote, also although the shadow criteria
+                          do not hold); logged
 deployment:
       --models-dir DIR    versions + current symlink (env SIGMAGATE_MODELS_DIR; default models/;
                           only a deploy or --shadow creates it)
@@ -139,7 +140,6 @@ parse_args() {
   [[ -z "$DAYS" || "$DAYS" =~ ^[0-9]+$ ]] || { echo "error: --days must be a whole number of days, got '$DAYS'" >&2; exit 2; }
   [[ -z "$MIN_AUC" || "$MIN_AUC" == none || "$MIN_AUC" =~ ^(0|1)?(\.[0-9]+)?$ ]] || { echo "error: --min-auc must be a number in [0, 1] or 'none', got '$MIN_AUC'" >&2; exit 2; }
   [[ $((SHADOW + PROMOTE + ROLLBACK)) -le 1 ]] || { echo "error: --shadow, --promote and --rollback exclude each other" >&2; exit 2; }
-  [[ $FORCE -eq 0 || $ROLLBACK -eq 0 ]] || { echo "error: --force does not go with --rollback" >&2; exit 2; }
   [[ "$FRESH_WINDOW" =~ ^(0|[0-9]+(\.[0-9]+)?[smhdw])$ ]] || { echo "error: --fresh-window must be a duration such as 6h, 90m or 1d (0: off), got '$FRESH_WINDOW'" >&2; exit 2; }
   [[ "$MIN_DECISIONS" =~ ^[0-9]+$ ]] || { echo "error: --min-decisions must be a whole number, got '$MIN_DECISIONS'" >&2; exit 2; }
   [[ "$MIN_AGREEMENT" =~ ^(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$ ]] || { echo "error: --min-agreement must be a number in [0, 1], got '$MIN_AGREEMENT'" >&2; exit 2; }

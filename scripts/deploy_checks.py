@@ -6,7 +6,10 @@ says why on stderr):
   validate DIR [--min-auc X|default] [--any-name] [--sums FILE]
       the manifest is servable, its version and every file name it refers to are
       plain names, every file it names (all variants, check_vectors) has the sha256
-      the manifest records, and metrics.test.auc meets the floor. Prints
+      the manifest records, it agrees with itself where a hand edit would show
+      (default_threshold is the threshold its test metrics were measured at;
+      check_vectors.json lists the manifest's features in its order, one p per
+      row), and metrics.test.auc meets the floor. Prints
       "VERSION<TAB>AUC<TAB>FLOOR". --sums writes a `sha256sum -c` list of
       manifest.json and those files, which lets a rollback re-check them without Python.
 
@@ -22,6 +25,7 @@ this module only reads them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -124,6 +128,7 @@ def validate(
     except mf.ManifestError as exc:
         raise CheckError(f"{exc}; it must never be served") from exc
     hashes = verify_files(manifest, model_dir)
+    check_consistency(manifest, model_dir)
     if min_auc is not None:
         auc = dig(manifest.to_dict(), "metrics.test.auc")
         if not mf.finite(auc):
@@ -133,6 +138,37 @@ def validate(
                 f"{where}: metrics.test.auc {auc:.4f} is below the floor --min-auc {min_auc}"
             )
     return manifest, hashes
+
+
+def check_consistency(manifest: mf.Manifest, model_dir: Path) -> None:
+    """Fields that training writes together must still agree: an edit of one of them
+    (a lowered threshold, reordered or renamed features) leaves the hashes intact,
+    since the manifest vouches for the other files, not for itself."""
+    where = model_dir / mf.FILE_NAME
+    measured = dig(manifest.to_dict(), "metrics.test.threshold")
+    if mf.finite(measured) and abs(measured - manifest.default_threshold) > 1e-9:
+        raise CheckError(
+            f"{where}: default_threshold {manifest.default_threshold} is not the threshold "
+            f"its test metrics were measured at (metrics.test.threshold {measured}); "
+            "a published manifest is never edited: retrain with --threshold instead"
+        )
+    if manifest.check_vectors is None:
+        return
+    path = model_dir / manifest.check_vectors.file
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckError(f"{path}: not readable as JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise CheckError(f"{path}: not a JSON object")
+    features, rows, p = doc.get("features"), doc.get("rows"), doc.get("p")
+    if features != list(manifest.features):
+        raise CheckError(
+            f"{path}: field 'features' is {features}, the manifest's {list(manifest.features)}; "
+            "the graph was trained on the check vectors' order, so the manifest's is wrong"
+        )
+    if not isinstance(rows, list) or not isinstance(p, list) or len(rows) != len(p):
+        raise CheckError(f"{path}: fields 'rows' and 'p' must be lists of equal length")
 
 
 def _min_auc(text: str) -> float:

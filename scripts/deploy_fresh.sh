@@ -33,7 +33,14 @@ fresh_holdout() {
       IFS=$'\t' read -r cut n_train n_fresh <<<"$line"
       log "freshness: holding out the last $FRESH_WINDOW of $DATA ($n_fresh records from $cut on) for the check; training on the $n_train before it"
       DATA="$TMP/train.$ext"; FRESH="$TMP/fresh.$ext"; HELD_OUT=1 ;;
-    3) log "freshness check skipped: $line; training on every record" ;;
+    3)
+      # A current model is there to be compared with: a candidate trained on too little
+      # data to hold the window out is the weakest kind, so it is not deployed unjudged.
+      if [[ $FORCE -eq 1 ]]; then
+        log "FORCED (--force): freshness check skipped: $line; training on every record"
+      else
+        die "freshness: cannot judge the candidate against $(current_version): $line; give more data (-d DAYS), a shorter --fresh-window, or --force"
+      fi ;;
     *) die "cannot hold out the last $FRESH_WINDOW of $DATA (see above)" ;;
   esac
 }
@@ -98,6 +105,11 @@ fresh_check() {
       else
         die "freshness: $version is significantly worse than $cur on the last $FRESH_WINDOW of outcomes (figures above); override with --force"
       fi ;;
-    *) log "freshness check skipped: train compare could not compare the models (exit $rc, see above)" ;;
+    *)
+      if [[ $FORCE -eq 1 ]]; then
+        log "FORCED (--force): freshness check skipped: train compare could not compare the models (exit $rc, see above)"
+      else
+        die "freshness: train compare could not compare $version with $cur (exit $rc, see above); override with --force"
+      fi ;;
   esac
 }

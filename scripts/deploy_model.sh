@@ -142,12 +142,14 @@ if [[ $ROLLBACK -eq 1 ]]; then
     [[ -d "$restore/$target" ]] || die "backup $archive does not hold a directory $target"
     verify_version "$restore/$target" "$target" || die "backup $archive is corrupt (see above)"
     guard_simulated --rollback "$restore/$target" "$target"
+    guard_feature_order "$restore/$target" "$target"
     if [[ $DRY_RUN -eq 0 ]]; then
       mv -T "$restore/$target" "$MODELS_DIR/$target"
     fi
   else
     verify_version "$MODELS_DIR/$target" "$target" || die "--rollback: $target is not servable (see above)"
     guard_simulated --rollback "$MODELS_DIR/$target" "$target"
+    guard_feature_order "$MODELS_DIR/$target" "$target"
   fi
   activate rollback "$target"
   exit 0
@@ -205,15 +207,7 @@ IFS=$'\t' read -r VERSION auc floor <<<"$line"
 plain_name "$VERSION" || die "validation of $SRC: '$VERSION' is not a version name"
 log "validate: $VERSION manifest ok, every file matches its sha256, metrics.test.auc=$auc (floor $floor)"
 if [[ $SHADOW -eq 1 ]]; then guard_simulated --shadow "$SRC" "$VERSION"; else guard_simulated deploy "$SRC" "$VERSION"; fi
-cur="$(current_version || true)"
-if [[ -n "$cur" && "$cur" != "$VERSION" && -d "$MODELS_DIR/$cur" ]] \
-    && ! (exec 9>&-; checks same-features "$MODELS_DIR/$cur" "$SRC"); then
-  if [[ $FORCE -eq 1 ]]; then
-    log "FORCED (--force): $VERSION takes another feature order than $cur (see above); every bot must send the new order"
-  else
-    die "$VERSION takes another feature order than $cur (see above); deploy it only once the bot sends the new order, with --force"
-  fi
-fi
+guard_feature_order "$SRC" "$VERSION"
 if [[ $SKIP_SMOKE -eq 0 ]]; then
   # Smoke-test the variant the running sidecar serves, when we can tell.
   read_status

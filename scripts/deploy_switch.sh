@@ -159,23 +159,45 @@ install_sums() {
 }
 
 # verify_version DIR VERSION [quick]: DIR holds VERSION, servable, every file with the
-# sha256 its manifest records. With Python: deploy_checks.py (and the checksum list is
-# refreshed); "quick", or without Python: against the list written at publication.
+# sha256 its manifest records. The checksum list written when VERSION was first published
+# (manifest.json included) is checked first when there is one: a published version is never
+# modified, so an edited manifest whose own hashes still agree is refused too. With Python,
+# deploy_checks.py then checks the manifest itself ("quick" skips that); the list is written
+# only when there is none yet, never replaced.
 verify_version() {
   local dir="$1" v="$2" sums="$MODELS_DIR/.sums/$2.sha256"
-  if [[ -f "$sums" && ( "${3:-}" == quick || $HAVE_PY -eq 0 ) ]]; then
+  if [[ -f "$sums" ]]; then
     (exec 9>&-; cd "$dir" && sha256sum --quiet --strict -c "$sums") \
-      || { log "$dir: files do not match the checksum list $sums"; return 1; }
+      || { log "$dir: files differ from $sums, the checksums written when $v was published (a published version is never modified)"; return 1; }
     log "files of $v match $sums"
-    return 0
+    [[ "${3:-}" != quick && $HAVE_PY -eq 1 ]] || return 0
   fi
   if [[ $HAVE_PY -eq 1 ]]; then
     checks validate "$dir" --sums "$TMP/sums.$v" >/dev/null || return 1
-    [[ $DRY_RUN -eq 1 ]] || install_sums "$TMP/sums.$v" "$v"
+    [[ -f "$sums" || $DRY_RUN -eq 1 ]] || install_sums "$TMP/sums.$v" "$v"
     log "files of $v match its manifest"
     return 0
   fi
   log "WARNING: files of $v NOT verified: no Python at $PY and no checksum list $sums"
+}
+
+# guard_feature_order DIR VERSION: VERSION (in DIR) takes the current model's feature
+# order, or --force was given: a bot that declares its order (Config.Features) refuses
+# every decision of a model that takes another. Without Python it cannot be read: logged.
+guard_feature_order() {
+  local dir="$1" v="$2" cur
+  cur="$(current_version || true)"
+  [[ -n "$cur" && "$cur" != "$v" && -d "$MODELS_DIR/$cur" ]] || return 0
+  if [[ $HAVE_PY -eq 0 ]]; then
+    log "WARNING: feature order of $v not compared with $cur: no Python at $PY"
+    return 0
+  fi
+  (exec 9>&-; checks same-features "$MODELS_DIR/$cur" "$dir") && return 0
+  if [[ $FORCE -eq 1 ]]; then
+    log "FORCED (--force): $v takes another feature order than $cur (see above); every bot must send the new order"
+  else
+    die "$v takes another feature order than $cur (see above); switch to it only once the bot sends that order, with --force"
+  fi
 }
 
 backup_version() { # version: archive the outgoing version so pruning never loses it

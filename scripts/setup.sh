@@ -88,6 +88,8 @@ case "$MODE" in
     say "full check: simulated BoltDB → export → train → validate → deploy"
     rm -rf "$CHECK"; mkdir -p "$CHECK"
     build/bin/gendb -db "$CHECK/features.db" -hours 6 -symbols BTCUSDT,ETHUSDT
+    # Simulated data: its models may only go to a directory marked as a sandbox.
+    mkdir -p "$CHECK/models" && touch "$CHECK/models/.sandbox"
     scripts/deploy_model.sh -b "$CHECK/features.db" --models-dir "$CHECK/models" --log-dir "$CHECK/logs" \
       --no-restart --search fast >/dev/null || fail "the pipeline check failed; the log is in $CHECK/logs"
     say "full check passed: a model was trained, validated and deployed to $CHECK/models/current"

@@ -5,9 +5,13 @@ Usage: smoke_test.py DIR [--variant V] [--timeout S]
 
 The canary records come from the manifest's own feature_stats (mean, min, max and
 the 0.1 %/99.9 % quantiles of each feature), so the batch covers the range the
-model was trained on without a second copy of the feature list. Exit 0 when the
-sidecar loaded DIR and answered with finite probabilities in [0, 1] from the
-expected version; 1 otherwise, with the reason on stderr.
+model was trained on without a second copy of the feature list. Then the
+model's check vectors (check_vectors.json, when the manifest lists it) are
+scored and compared with the p onnxruntime gave at training time: a graph that
+is not the one trained with this manifest (a re-copied model file with its hash
+updated) answers differently. Exit 0 when the sidecar loaded DIR, answered with
+finite probabilities in [0, 1] from the expected version and reproduced the
+check vectors; 1 otherwise, with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from infer.client import Client, RPCError
 from modelformat import manifest as mf
+from modelformat.defaults import CHECK_VECTOR_TOLERANCE
 
 
 class SmokeError(Exception):
@@ -58,6 +63,7 @@ def smoke(model_dir: Path, variant: str | None, timeout: float, python: str) -> 
         records = canary_records(manifest)
         try:
             result = sidecar.call("predict", [records], timeout)
+            checked = check_vectors(sidecar, model_dir, manifest, info["model"]["variant"], timeout)
         except RPCError as exc:
             raise SmokeError(f"predict answered with error {exc}") from exc
         except (TimeoutError, EOFError) as exc:
@@ -83,7 +89,43 @@ def smoke(model_dir: Path, variant: str | None, timeout: float, python: str) -> 
             raise SmokeError(f"canary record {i}: probability {p!r} is not finite in [0, 1]")
     if result.get("version") != manifest["version"]:
         raise SmokeError(f"canary answered by {result.get('version')}, not {manifest['version']}")
-    return {"version": result["version"], "variant": info["model"]["variant"], "p": probs}
+    return {
+        "version": result["version"],
+        "variant": info["model"]["variant"],
+        "p": probs,
+        "check_vectors": checked,
+    }
+
+
+def check_vectors(
+    sidecar: Client, model_dir: Path, manifest: dict[str, Any], variant: str, timeout: float
+) -> int:
+    """Score the check vectors; returns how many matched (0: none to check)."""
+    ref = manifest.get("check_vectors")
+    if not ref:
+        return 0
+    if variant != manifest.get("serve_variant"):
+        # The recorded p are the served variant's; another variant may round differently.
+        return 0
+    path = model_dir / ref["file"]
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    rows, want = doc["rows"], doc["p"]
+    got = sidecar.call("predict", [rows], timeout).get("p") or []
+    if len(got) != len(rows):
+        raise SmokeError(f"{path}: {len(rows)} rows sent, {len(got)} probabilities back")
+    bad = [
+        i
+        for i, (g, w) in enumerate(zip(got, want, strict=True))
+        if abs(g - w) > CHECK_VECTOR_TOLERANCE
+    ]
+    if bad:
+        i = bad[0]
+        raise SmokeError(
+            f"{path}: {len(bad)} of {len(rows)} check vectors scored differently from training "
+            f"(row {i} {rows[i]}: p {got[i]!r}, recorded {want[i]!r}); the model file is not "
+            "the graph this manifest was trained with"
+        )
+    return len(rows)
 
 
 def main(argv: list[str] | None = None) -> int:

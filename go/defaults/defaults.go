@@ -46,3 +46,8 @@ const (
 	DriftEvery        = time.Second
 	DriftWarnEvery    = time.Minute
 )
+
+// CheckVectorTolerance is the largest |p| difference allowed between two
+// scorers of one graph on a model's check vectors (go/replica against the
+// sidecar; the deploy's smoke test against training).
+const CheckVectorTolerance = 1e-6

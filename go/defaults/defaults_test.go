@@ -69,6 +69,7 @@ func TestGoDefaultsEqualModelformat(t *testing.T) {
 		"DRIFT_WINDOW": float64(DriftWindow), "DRIFT_PSI": DriftPSI, "DRIFT_OOD": DriftOOD,
 		"DRIFT_APPROVAL_LOW": DriftApprovalLow, "DRIFT_APPROVAL_HIGH": DriftApprovalHigh,
 		"DRIFT_EVERY_S": DriftEvery.Seconds(), "DRIFT_WARN_EVERY_S": DriftWarnEvery.Seconds(),
+		"CHECK_VECTOR_TOLERANCE": CheckVectorTolerance,
 	}
 	for name, w := range want {
 		if !reflect.DeepEqual(got[name], w) {

@@ -20,13 +20,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/onnxpb"
 	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 // Tolerance is the largest |replica − sidecar| probability difference a
 // check vector may show.
-const Tolerance = 1e-6
+const Tolerance = defaults.CheckVectorTolerance
 
 // Replica scores records with a compiled copy of the served graph. It is
 // immutable and safe for concurrent use.

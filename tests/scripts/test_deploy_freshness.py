@@ -134,3 +134,28 @@ def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert res.returncode == 3 and "nothing to hold out" in res.stdout
+
+
+def test_data_too_short_to_hold_out_the_window_is_refused_while_a_model_serves(
+    env: Env, serving: tuple[Sidecar, str], fresh: Path
+) -> None:
+    """The candidate trained on the least data is the one most in need of the check."""
+    _, old = serving
+    before = tree(env.models)
+
+    res = env.deploy("--data", str(fresh), *NO_FLOOR, "--fresh-window", "1d", "--no-restart")
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert f"freshness: cannot judge the candidate against {old}" in res.stderr
+    assert "nothing to hold out" in res.stderr and "--force" in res.stderr
+    assert "train: " not in res.stderr, "refused before training"
+    assert tree(env.models) == before
+
+    res = env.deploy(
+        "--data", str(fresh), *NO_FLOOR, "--fresh-window", "1d", "--no-restart", "--force",
+        "--train-arg", "--threshold", "--train-arg", "0.5",  # 6000 records: p stays below 0.65
+        "--allow-simulated",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "FORCED (--force): freshness check skipped" in res.stderr
+    assert env.current() != old

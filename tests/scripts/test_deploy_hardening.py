@@ -198,7 +198,7 @@ def test_rollback_works_without_python(env: Env, serving: tuple[Sidecar, str]) -
     target.write_bytes(target.read_bytes()[:-1])
     res = env.deploy("--rollback", SIGMAGATE_PYTHON="/nonexistent/python")
     assert res.returncode == 1
-    assert "do not match the checksum list" in res.stderr
+    assert "files differ from" in res.stderr and ".sums/model-b.sha256" in res.stderr
     assert f"models/current is unchanged: {old}" in res.stderr
 
 

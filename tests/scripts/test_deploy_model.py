@@ -8,11 +8,14 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.scripts.conftest import Env, Sidecar, tree
 
 NO_FLOOR = ("--min-auc", "none")  # fixture models carry no test metrics
+SWAPPED = ("depth_ratio", "tick_ratio", "price_dist")
 
 
 def test_deploy_switches_current_and_hot_reloads_the_running_sidecar(
@@ -61,10 +64,7 @@ def test_a_model_of_another_feature_order_needs_force(
     another, and nothing else would stop that deploy: the script does, unless --force."""
     _, old = serving
     before = tree(env.models)
-    b = env.model("model-b", seed=2)
-    man = json.loads((b / "manifest.json").read_text())
-    man["features"] = [man["features"][1], man["features"][0], *man["features"][2:]]
-    (b / "manifest.json").write_text(json.dumps(man, indent=2))
+    b = env.model("model-b", seed=2, features=SWAPPED)  # trained on that order
 
     res = env.deploy("--from", str(b), *NO_FLOOR, "--no-restart")
 
@@ -239,3 +239,92 @@ def test_deploy_from_artifact_directory_publishes_it_under_its_version(
     assert env.current() == "model-b"
     assert tree(env.models / "model-b") == tree(download)
     sidecar.wait_version("model-b")
+
+
+def _edit_manifest(model: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = model / "manifest.json"
+    path.chmod(0o644)
+    man = json.loads(path.read_text())
+    edit(man)
+    path.write_text(json.dumps(man, indent=2))
+
+
+def test_a_manifest_that_no_longer_matches_its_graph_is_refused(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    """Edits whose hashes still agree: the manifest vouches for the other files, not for
+    itself. Training wrote the check vectors, the graph and the metrics together."""
+    _, old = serving
+    before = tree(env.models)
+
+    def reorder(m: dict[str, Any]) -> None:
+        m["features"] = list(SWAPPED)
+        m["feature_stats"] = {f: m["feature_stats"][f] for f in SWAPPED}
+
+    def lower_threshold(m: dict[str, Any]) -> None:
+        m["metrics"] = {"test": {"threshold": m["default_threshold"]}}
+        m["default_threshold"] = 0.05
+
+    for name, edit, want in (
+        ("model-r", reorder, "check_vectors.json: field 'features' is ['tick_ratio'"),
+        ("model-t", lower_threshold, "default_threshold 0.05 is not the threshold"),
+    ):
+        m = env.model(name, seed=2)
+        _edit_manifest(m, edit)
+        res = env.deploy("--from", str(m), *NO_FLOOR)  # a first deploy would not compare orders
+        assert res.returncode == 1, (name, res.stderr[-3000:])
+        assert want in res.stderr and f"validation of {m} failed" in res.stderr, res.stderr[-3000:]
+        assert f"models/current is unchanged: {old}" in res.stderr
+        assert tree(env.models) == before
+
+    # Another model's graph with the manifest's hash updated to match: every file check
+    # passes; the check vectors, scored by the smoke test's sidecar, do not.
+    g = env.model("model-g", seed=2)
+    other = env.model("model-y", seed=9)
+    (g / "model.onnx").unlink()
+    shutil.copyfile(other / "model.onnx", g / "model.onnx")
+    sha = hashlib.sha256((g / "model.onnx").read_bytes()).hexdigest()
+    _edit_manifest(g, lambda m: m["variants"]["fp32"].update(sha256=sha))
+    res = env.deploy("--from", str(g), *NO_FLOOR)
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "check vectors scored differently from training" in res.stderr, res.stderr[-3000:]
+    assert "smoke test of model-g failed" in res.stderr
+    assert tree(env.models) == before
+
+
+def test_rollback_refuses_a_version_edited_after_publication(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    """With Python the rollback checks more than without it, never less: the checksums
+    written at publication cover manifest.json, and are never rewritten to fit an edit."""
+    _, old = serving
+    assert env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR).returncode == 0
+    sums = (env.models / ".sums" / f"{old}.sha256").read_text()
+    _edit_manifest(env.models / old, lambda m: m.update(default_threshold=0.05))
+
+    res = env.deploy("--rollback")
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert f"files differ from {env.models}/.sums/{old}.sha256" in res.stderr
+    assert "models/current is unchanged: model-b" in res.stderr
+    assert env.current() == "model-b"
+    assert (env.models / ".sums" / f"{old}.sha256").read_text() == sums
+
+
+def test_a_rollback_that_changes_the_feature_order_needs_force(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    _, old = serving
+    b = env.model("model-b", seed=2, features=SWAPPED)
+    assert env.deploy("--from", str(b), *NO_FLOOR, "--force").returncode == 0
+
+    res = env.deploy("--rollback")
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert f"{old} takes another feature order than model-b" in res.stderr
+    assert "--force" in res.stderr
+    assert env.current() == "model-b"
+    res = env.deploy("--rollback", "--force")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"FORCED (--force): {old} takes another feature order" in res.stderr
+    assert env.current() == old
