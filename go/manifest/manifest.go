@@ -69,6 +69,42 @@ type FeatureStats struct {
 	Max  float64 `json:"max"`
 	Q001 float64 `json:"q001"`
 	Q999 float64 `json:"q999"`
+
+	ranged bool // min and max were both given (a zero is a value, not an absence)
+}
+
+// UnmarshalJSON records whether min and max were given: the training range
+// exists only then (docs/PROTOCOL.md, `ood`).
+func (s *FeatureStats) UnmarshalJSON(b []byte) error {
+	type plain FeatureStats
+	var aux struct {
+		plain
+		Min *float64 `json:"min"`
+		Max *float64 `json:"max"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*s = FeatureStats(aux.plain)
+	if aux.Min != nil && aux.Max != nil {
+		s.Min, s.Max, s.ranged = *aux.Min, *aux.Max, true
+	}
+	return nil
+}
+
+// TrainingRanges are [min, max] of each feature on the training split, in
+// the manifest's feature order: a record with a value outside is out of
+// distribution, as the sidecar flags it. ok is false when any feature lacks
+// its range.
+func (m *Manifest) TrainingRanges() (lo, hi []float64, ok bool) {
+	for _, f := range m.Features {
+		st, found := m.FeatureStats[f]
+		if !found || !st.ranged {
+			return nil, nil, false
+		}
+		lo, hi = append(lo, st.Min), append(hi, st.Max)
+	}
+	return lo, hi, len(m.Features) > 0
 }
 
 // Label is how the training labels were made.

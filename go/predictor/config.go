@@ -172,6 +172,9 @@ type Config struct {
 	corruptReplicaCheck func(phase string, sidecar []float64)
 	// replicaProbeEvery, set by tests only, replaces replicaProbeEvery.
 	replicaProbeEvery time.Duration
+	// stallReplicaCheck, set by tests only, fails a replica check's scoring on
+	// the sidecar as a stalled sidecar would, while it returns an error.
+	stallReplicaCheck func() error
 
 	// Registerer, when set, gets the predictor's Prometheus collectors.
 	// Registering twice on one registry fails, so give each Predictor its

@@ -50,7 +50,8 @@ const (
 
 // HedgeStatus is the hedging part of Health.
 type HedgeStatus struct {
-	// Delay is the hedge delay in force; 0 when hedging is off (Config.HedgeDelay < 0).
+	// Delay is the hedge delay in force; 0 when hedging is off
+	// (Config.HedgeDelay < 0, or Config.DisableReplica: nothing to hedge with).
 	Delay time.Duration
 	// SidecarFirst and ReplicaFirst count the decisions that could be hedged
 	// (a verified replica of the served version existed) by who answered.
@@ -104,7 +105,8 @@ type hedger struct {
 
 func newHedger(cfg *Config) *hedger {
 	h := &hedger{
-		off: cfg.HedgeDelay < 0, fixed: cfg.HedgeDelay > 0,
+		// With no replica there is nothing to hedge with: off, and reported as 0.
+		off: cfg.HedgeDelay < 0 || cfg.DisableReplica, fixed: cfg.HedgeDelay > 0,
 		kick: make(chan struct{}, 1), track: make(chan hedgeTrack, 4096),
 		maxOutstanding: int64(cfg.MaxBatch * cfg.MaxInFlight),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -277,3 +277,20 @@ func BenchmarkDecideDuringSidecarStop(b *testing.B) {
 		})
 	}
 }
+
+// With no replica no decision can be hedged: the delay reads 0, as with
+// hedging turned off, not a delay no decision gets.
+func TestHedgeDelayIsZeroWhenThereIsNothingToHedgeWith(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want bool // a delay is in force
+	}{
+		{Config{}, true}, {Config{HedgeDelay: 5 * time.Millisecond}, true},
+		{Config{HedgeDelay: -1}, false}, {Config{DisableReplica: true}, false},
+		{Config{DisableReplica: true, HedgeDelay: 5 * time.Millisecond}, false},
+	} {
+		if got := newHedger(&c.cfg).status().Delay; (got > 0) != c.want {
+			t.Errorf("%+v: Delay %v, want in force %v", c.cfg, got, c.want)
+		}
+	}
+}

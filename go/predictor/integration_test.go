@@ -137,10 +137,18 @@ func TestMissingModelAnswersFromFallbackThenPicksUpTheModel(t *testing.T) {
 	if strings.Contains(h.log.String(), "the previous model keeps serving") {
 		t.Errorf("a sidecar that never had a model is logged as keeping its previous one:\n%s", h.log.String())
 	}
+	failed := h.p.Health()
+	if failed.LastError == "" || failed.LastErrorAt.IsZero() {
+		t.Fatalf("failed reloads left no LastError/LastErrorAt: %+v", failed)
+	}
 	linkCurrent(t, dir, a)
 	testutil.WaitFor(t, 30*time.Second, "the model picked up", func() bool { return h.p.ModelVersion() == "tiny-a" })
 	if d, _ := h.p.Decide(ctxT(t), []float32{0.8, 0.6, 0.1}); d.Source != SourceModel {
 		t.Fatalf("after the model appeared: %+v", d)
+	}
+	// The error stays as a record; its time says it is over.
+	if hl := h.p.Health(); hl.State != StateReady || hl.LastError == "" || !hl.LastErrorAt.Before(hl.LoadedAt) {
+		t.Fatalf("after recovery: state %s, LastError %q at %v, loaded at %v", hl.State, hl.LastError, hl.LastErrorAt, hl.LoadedAt)
 	}
 }
 

@@ -127,7 +127,11 @@ type view struct {
 	loadedAt time.Time
 	pid      int
 	lastErr  string
+	errAt    time.Time // when lastErr was set
 }
+
+// noteErr records msg as the last error.
+func (v *view) noteErr(msg string) { v.lastErr, v.errAt = msg, time.Now() }
 
 // New starts the sidecar and waits up to Config.StartTimeout (or ctx) for
 // its ready handshake. If the sidecar cannot start, or starts without a

@@ -38,7 +38,8 @@ type ReplicaStatus struct {
 type replicaState struct {
 	r        *replica.Replica // nil when none is verified for the served version
 	version  string
-	features []string // the order r takes its features in
+	features []string  // the order r takes its features in
+	lo, hi   []float64 // the training range of each feature (nil: none), for OutOfDistribution
 	why      string
 }
 
@@ -65,35 +66,72 @@ func (p *Predictor) replicaOnModel(s *sidecar.Session, info *rpc.Info) {
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
-		r, err := p.verifyReplica(s, info.Model)
-		// Publish only if no newer model load replaced pending meanwhile (its
-		// own check runs and publishes).
-		if err != nil {
-			p.rep.CompareAndSwap(pending, &replicaState{version: version, why: err.Error()})
-			return
-		}
-		if !p.rep.CompareAndSwap(pending, &replicaState{r: r, version: version, features: info.Model.Features}) {
-			return
-		}
-		p.log.Info("replica verified; it answers when the sidecar cannot", "version", version, "nodes", r.Nodes(), "native", p.cfg.Mode == ModeReplica)
+		p.verifyWithRetries(s, info, pending)
 	}()
 }
 
+// verifyWithRetries checks the replica of the model info reports and
+// publishes the outcome in place of state (unless a newer model load replaced
+// it meanwhile: its own check publishes). A check that failed only because
+// the sidecar did not score the check vectors in time (a stall, a loaded
+// host) is tried again, 1 s, 2 s, 4 s … up to a minute later, while that
+// sidecar serves: without a replica every later stall would cost decisions
+// the full Timeout and the heuristic's answer.
+func (p *Predictor) verifyWithRetries(s *sidecar.Session, info *rpc.Info, state *replicaState) {
+	version := info.Model.Version
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		r, m, err := p.verifyReplica(s, info.Model)
+		if err == nil {
+			st := &replicaState{r: r, version: version, features: info.Model.Features}
+			st.lo, st.hi, _ = m.TrainingRanges()
+			if p.rep.CompareAndSwap(state, st) {
+				p.log.Info("replica verified; it answers when the sidecar cannot", "version", version, "nodes", r.Nodes(), "native", p.cfg.Mode == ModeReplica)
+			}
+			return
+		}
+		retry := errors.Is(err, errSidecarCheck)
+		why := err.Error()
+		if retry {
+			why += fmt.Sprintf("; checking again in %v", wait)
+		}
+		failed := &replicaState{version: version, why: why}
+		if !p.rep.CompareAndSwap(state, failed) || !retry {
+			return
+		}
+		state = failed
+		t := time.NewTimer(wait)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		case <-s.Dead():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errSidecarCheck marks a replica check that failed because the sidecar did
+// not score the check vectors: worth another try, unlike a mismatch.
+var errSidecarCheck = errors.New("scoring the check vectors on the sidecar")
+
 // verifyReplica builds the replica from the directory the sidecar serves and
-// compares it with the sidecar on the check vectors.
-func (p *Predictor) verifyReplica(s *sidecar.Session, mi *rpc.ModelInfo) (*replica.Replica, error) {
+// compares it with the sidecar on the check vectors; it returns the replica
+// and the manifest it was built from.
+func (p *Predictor) verifyReplica(s *sidecar.Session, mi *rpc.ModelInfo) (*replica.Replica, *manifest.Manifest, error) {
 	dir := mi.Path
 	if dir == "" {
 		dir = p.cfg.ModelDir
 	}
-	fail := func(result string, err error) (*replica.Replica, error) {
+	fail := func(result string, err error) (*replica.Replica, *manifest.Manifest, error) {
 		p.rm.checks.WithLabelValues(result).Inc()
 		if result == "mismatch" {
 			p.log.Error("replica REFUSED: it disagrees with the sidecar; the sidecar keeps serving, the heuristic is the fallback", "version", mi.Version, "err", err)
 		} else {
 			p.log.Warn("no replica for this model; the heuristic is the fallback", "version", mi.Version, "why", err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if dir == "" {
 		return fail("unsupported", errors.New("no model directory known (Config.ModelDir is empty)"))
@@ -123,8 +161,11 @@ func (p *Predictor) verifyReplica(s *sidecar.Session, mi *rpc.ModelInfo) (*repli
 		return fail("unsupported", err)
 	}
 	want, err := p.askSidecar(s, cv.Rows, mi.Version)
+	if err == nil && p.cfg.stallReplicaCheck != nil {
+		err = p.cfg.stallReplicaCheck()
+	}
 	if err != nil {
-		return fail("error", fmt.Errorf("scoring the check vectors on the sidecar: %w", err))
+		return fail("error", fmt.Errorf("%w: %w", errSidecarCheck, err))
 	}
 	if p.cfg.corruptReplicaCheck != nil {
 		p.cfg.corruptReplicaCheck("check", want)
@@ -133,7 +174,7 @@ func (p *Predictor) verifyReplica(s *sidecar.Session, mi *rpc.ModelInfo) (*repli
 		return fail("mismatch", err)
 	}
 	p.rm.checks.WithLabelValues("passed").Inc()
-	return r, nil
+	return r, m, nil
 }
 
 // askSidecar scores rows on the sidecar through the ordinary request path
@@ -202,7 +243,18 @@ func (p *Predictor) replicaDecision(v *view, features []float32, b bar, start ti
 	}
 	threshold := p.thresholdFor(b, v, st.version)
 	return Decision{Approve: prob >= threshold, Probability: prob, Threshold: threshold, Source: SourceReplica,
-		ModelVersion: st.version, Latency: time.Since(start)}, true
+		ModelVersion: st.version, OutOfDistribution: st.outside(features), Latency: time.Since(start)}, true
+}
+
+// outside reports whether a feature lies outside its training range, as the
+// sidecar's `ood` flag does (false when the manifest gives no ranges).
+func (st *replicaState) outside(features []float32) bool {
+	for i, x := range features {
+		if i < len(st.lo) && (float64(x) < st.lo[i] || float64(x) > st.hi[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // replicaStatus is Health's view of the replica.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 // replicaModel builds one model of tests/fixtures/replica_model.py (train's
@@ -298,5 +300,63 @@ func TestNativeModeFindsAndRestartsAHungSidecar(t *testing.T) {
 	}
 	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_timeouts_total", nil); v < float64(DefaultMaxConsecutiveTimeouts) {
 		t.Errorf("timeouts_total = %v, want at least %d", v, DefaultMaxConsecutiveTimeouts)
+	}
+}
+
+// The replica flags a record outside the training range as the sidecar does:
+// a bot that skips such trades keeps that protection in ModeReplica and on
+// hedged answers.
+func TestReplicaAnswersCarryTheOutOfDistributionFlagAsTheSidecarsDo(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	m, err := manifest.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := make([]float32, len(m.Features))
+	for i, f := range m.Features {
+		inside[i] = float32(m.FeatureStats[f].Mean)
+	}
+	outside := slices.Clone(inside)
+	outside[0] = float32(m.FeatureStats[m.Features[0]].Max + 1)
+	side := start(t, Config{ModelDir: model, HedgeDelay: -1})
+	native := start(t, Config{ModelDir: model, Mode: ModeReplica})
+	waitReplica(t, native, "tiny-a")
+	for _, c := range []struct {
+		rec  []float32
+		want bool
+	}{{inside, false}, {outside, true}, {[]float32{1e38, 1e38, 1e38}, true}} {
+		s, err := side.p.Decide(ctxT(t), c.rec)
+		if err != nil || s.Source != SourceModel || s.OutOfDistribution != c.want {
+			t.Fatalf("sidecar on %v: %+v, %v; want OutOfDistribution %v", c.rec, s, err, c.want)
+		}
+		r, err := native.p.Decide(ctxT(t), c.rec)
+		if err != nil || r.Source != SourceReplica || r.OutOfDistribution != c.want {
+			t.Fatalf("replica on %v: %+v, %v; want OutOfDistribution %v", c.rec, r, err, c.want)
+		}
+	}
+}
+
+// A check that failed only because the sidecar did not score the check
+// vectors (a stall) is tried again: otherwise every later stall would cost
+// decisions the whole Timeout and the heuristic's answer.
+func TestAReplicaCheckTheSidecarStalledIsTriedAgain(t *testing.T) {
+	var stalls atomic.Int32
+	stalls.Store(2)
+	cfg := Config{ModelDir: tinyModel(t, "tiny-a", 1)}
+	cfg.stallReplicaCheck = func() error {
+		if stalls.Add(-1) >= 0 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+	h := start(t, cfg)
+	testutil.WaitFor(t, 10*time.Second, "a failed check", func() bool {
+		return strings.Contains(h.p.Health().Replica.Why, "checking again in")
+	})
+	waitReplica(t, h, "tiny-a")
+	for result, want := range map[string]float64{"error": 2, "passed": 1} {
+		if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_checks_total", map[string]string{"result": result}); v != want {
+			t.Errorf("replica_checks_total{result=%s} = %v, want %v", result, v, want)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (p *Predictor) sidecarOptions(signalFirst func()) *sidecar.Options {
 			Batch:        func(n int) { p.m.batchSize.Observe(float64(n)) },
 			Answered:     func() { p.consecTimeouts.Store(0) },
 			ModelLoaded:  p.setModel,
-			ReloadFailed: func(msg string) { p.update(func(v *view) { v.lastErr = msg }) },
+			ReloadFailed: func(msg string) { p.update(func(v *view) { v.noteErr(msg) }) },
 			Starting: func(restartReason string) {
 				if restartReason != "" {
 					p.m.restart(restartReason)
@@ -99,7 +99,7 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 			v.threshold = p.cfg.DefaultThreshold
 			v.modelLayout, v.orderErr = featureLayout{}, nil
 			if info.Error != nil {
-				v.lastErr = *info.Error
+				v.noteErr(*info.Error)
 			}
 			return
 		}
@@ -172,7 +172,7 @@ func (p *Predictor) setDown(err error) {
 	p.update(func(v *view) {
 		v.state, v.sess, v.pid = StateDown, nil, 0
 		if err != nil {
-			v.lastErr = err.Error()
+			v.noteErr(err.Error())
 		}
 	})
 }
