@@ -150,6 +150,7 @@ func (p *Predictor) wrongColumns(ctx context.Context, v *view, version string, t
 // as the sidecar would), else by Config.Fallback. Misconfiguration — bad
 // input or a feature order that is not the model's — is never judged by
 // anything: it fails closed (Source reject), and Decide returns its error.
+// A closed predictor approves nothing either.
 func (p *Predictor) fallback(v *view, features []float32, b bar, reason string, err error, start time.Time) Decision {
 	misconfigured := reason == ReasonBadInput || reason == ReasonFeatureOrder
 	if !misconfigured && reason != ReasonClosed {
@@ -159,7 +160,7 @@ func (p *Predictor) fallback(v *view, features []float32, b bar, reason string, 
 	}
 	threshold := b.of(v.thresholds())
 	policy := p.cfg.Fallback
-	if misconfigured {
+	if misconfigured || reason == ReasonClosed {
 		policy = FallbackReject
 	}
 	var conf float64

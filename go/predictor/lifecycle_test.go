@@ -206,8 +206,12 @@ func TestCloseLeavesNoProcessBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := h.p.Decide(ctxT(t), []float32{0.5, 0.5, 0})
-	if err != nil || d.Source != SourceHeuristic || d.Reason != ReasonClosed {
+	// The heuristic would approve this; a closed gate approves nothing.
+	if err != nil || d.Source != SourceReject || d.Approve || d.Reason != ReasonClosed || !errors.Is(d.Err, ErrClosed) {
 		t.Fatalf("after Close: %+v %v", d, err)
+	}
+	if h.p.Approve([]float32{0.9, 0.9, 0.1}, 0.65) {
+		t.Fatal("Approve after Close approved")
 	}
 	if _, err := h.p.Predict([]float32{0.5, 0.5, 0}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Predict after Close: %v", err)

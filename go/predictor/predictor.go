@@ -281,8 +281,10 @@ func (p *Predictor) ModelVersion() string { return p.view.Load().version }
 
 // Close stops the sidecar — stdin closed and SIGTERM to its process group,
 // SIGKILL after Config.KillGrace — and waits until the process and every
-// goroutine of the predictor are gone. Safe to call more than once; calls
-// after Close answer from the fallback.
+// goroutine of the predictor are gone. Safe to call more than once. Calls
+// still waiting at Close, and calls after it, approve nothing (Source
+// reject, Reason closed, Err ErrClosed): a gate being shut down is no
+// outage to bridge with the heuristic.
 func (p *Predictor) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
