@@ -96,7 +96,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
 else
   # One deploy at a time per models directory (fd 9: see deploy_switch.sh).
   exec 9>"$MODELS_DIR/.deploy.lock"
-  flock -n 9 || { log "FAILED: another deploy holds $MODELS_DIR/.deploy.lock"; exit 1; }
+  flock -n 9 || die "another deploy holds $MODELS_DIR/.deploy.lock"
   clean_stale_models
   START_CURRENT="$(current_version || true)"
 fi

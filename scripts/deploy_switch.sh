@@ -342,7 +342,12 @@ activate() { # action new_version
   fi
   if [[ -n "$old" ]]; then backup_version "$old"; fi
   switch_link current "$new"
-  if [[ -n "$old" ]]; then switch_link previous "$old"; fi
+  if [[ -n "$old" && -d "$MODELS_DIR/$old" ]]; then
+    switch_link previous "$old"
+  elif [[ -n "$old" ]]; then
+    # A rollback to it could only fail: keep the previous that exists.
+    log "WARNING: current named $old, which is not in $MODELS_DIR; previous is left as it was"
+  fi
   log "switched current: ${old:-<none>} -> $new"
   if [[ $RESTART -eq 1 ]] && ! reload_sidecar "$new"; then
     if [[ -z "$old" ]]; then

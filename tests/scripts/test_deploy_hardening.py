@@ -281,3 +281,28 @@ def test_deploy_killed_at_random_points_is_completed_by_the_next_run(
     assert max(lock_waits) < 0.1, lock_waits
     assert sidecar.proc.poll() is None
     assert os.path.realpath(env.models / "current").startswith(str(env.models))
+
+
+def test_a_deploy_refused_for_the_lock_says_where_current_is(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    _, old = serving
+    with open(env.models / ".deploy.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        res = env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR)
+    assert res.returncode == 1
+    assert "another deploy holds" in res.stderr
+    assert f"models/current is unchanged: {old}" in res.stderr
+
+
+def test_a_current_naming_a_missing_version_is_not_made_previous(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    (env.models / "current").unlink()
+    (env.models / "current").symlink_to("gone")
+    res = env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR, "--no-restart")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "current named gone, which is not in" in res.stderr
+    assert env.current() == "model-b"
+    prev = env.models / "previous"
+    assert not prev.is_symlink() or os.readlink(prev) != "gone"
