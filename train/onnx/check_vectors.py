@@ -7,7 +7,9 @@ a sample of the test split plus edge rows built from the served graph itself:
 each feature at its training min and max, and at split thresholds exactly and
 one float32 ulp either side, where a `<` read as `<=` would show.
 
-`p` is what onnxruntime answered at training time, for offline checks.
+`p` is what onnxruntime answered at training time: the deploy's smoke test
+(scripts/smoke_test.py) scores the rows again and refuses a model file that
+answers otherwise.
 """
 
 from __future__ import annotations
