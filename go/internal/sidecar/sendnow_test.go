@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"syscall"
 	"testing"
@@ -48,9 +49,11 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 	// Fill the pipe as a sidecar that stopped reading would leave it.
 	junk := make([]byte, 4096)
 	var full bool
+	written := 0
 	for !full {
 		_ = rc.Write(func(fd uintptr) bool {
-			_, werr := syscall.Write(int(fd), junk)
+			n, werr := syscall.Write(int(fd), junk)
+			written += max(n, 0)
 			full = werr == syscall.EAGAIN
 			return true
 		})
@@ -69,12 +72,12 @@ func TestSendNowNeverBlocksOnAFullPipe(t *testing.T) {
 	}
 
 	// Once the sidecar reads again, the same call goes out directly.
-	buf := make([]byte, 1<<20)
-	for { // empty the pipe
-		_ = r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		if _, err := r.Read(buf); err != nil {
-			break
-		}
+	buf := make([]byte, max(written, 1<<20))
+	// Empty the pipe: exactly what was written (a short read deadline would stop
+	// early on a loaded host and leave it full).
+	_ = r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(r, buf[:written]); err != nil {
+		t.Fatalf("emptying the pipe (%d bytes): %v", written, err)
 	}
 	if !s.SendNow(c) {
 		t.Fatal("SendNow refused an idle session with room in its pipe")
