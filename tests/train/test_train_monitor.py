@@ -207,6 +207,29 @@ def test_exit_2_on_bad_input_names_the_fault(mon_model, tmp_path, capsys):
     assert code == 2 and "'label.lookahead_s'" in err
 
 
+def test_exact_duplicates_are_dropped_with_a_warning(mon_model, tmp_path, capsys, caplog):
+    """A replayed export (every record twice) is judged as its records once, and says so:
+    counted twice, a scope would reach --min-approvals on half the approvals it needs."""
+    once = sample(tmp_path / "once.jsonl", 900, 6000)
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(once.read_text() * 2)
+    docs = []
+    for name, data in (("once", once), ("twice", twice)):
+        caplog.clear()
+        code, out, err = monitor(capsys, mon_model, data, "--json", str(tmp_path / f"{name}.json"))
+        assert code in (0, 3), out + err
+        docs.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    a, b = docs
+    n = a["data"]["counts"]["read"]
+    assert a["data"]["counts"]["duplicates"] == 0
+    assert b["data"]["counts"]["read"] == 2 * n and b["data"]["counts"]["duplicates"] == n
+    for k in ("in_window", "censored", "candidates"):
+        assert b["data"]["counts"][k] == a["data"]["counts"][k], k
+    assert b["scopes"] == a["scopes"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"{n} exact duplicate records" in m and "dropped" in m for m in warned), warned
+
+
 def test_block_bootstrap_widens_for_shared_windows():
     """Outcomes repeated inside one lookahead are one observation, not twenty."""
     rng = np.random.default_rng(0)

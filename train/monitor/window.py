@@ -7,6 +7,11 @@ Records at or after `until` are kept for labelling (they are the future of the
 last candidates) but are not candidates themselves. A record
 whose lookahead runs past its symbol's last record is censored: its outcome is
 not known yet, so it is not judged (the next run will judge it).
+
+Exact duplicate records (train.data.hygiene's definition: same symbol, timestamp
+and fields) are dropped first, as `train fit` drops them, with a warning and
+their count (`counts["duplicates"]`): a replayed export would otherwise count
+every outcome twice and let a scope reach --min-approvals on half the approvals.
 """
 
 # ruff: noqa: N806  (X is the feature matrix, as in the rest of train)
@@ -18,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from train.data import hygiene
 from train.data.clean import finite_mask
 from train.data.load import read_records
 from train.errors import InputError
@@ -66,7 +72,10 @@ def load_window(
     last_s: float | None = None,
 ) -> Window:
     recs = read_records(data, features, max_bad)
-    counts = {"read": recs.read or len(recs), "bad": recs.bad}
+    read = recs.read or len(recs)
+    # Exact duplicates go first, as in train fit (with its other hygiene warnings).
+    recs, _, found = hygiene.check(recs)
+    counts = {"read": read, "bad": recs.bad, "duplicates": found["duplicates"]}
     syms, ts, cols = recs.symbols, recs.ts_ns, recs.columns
     if last_s is not None and len(ts):
         since_ns = max(since_ns or 0, int(ts.max()) - round(last_s * 1e9))
