@@ -230,6 +230,68 @@ def test_exact_duplicates_are_dropped_with_a_warning(mon_model, tmp_path, capsys
     assert any(f"{n} exact duplicate records" in m and "dropped" in m for m in warned), warned
 
 
+def _with_nan(src: Path, dst: Path, masks: dict[str, np.ndarray]) -> Path:
+    """A copy of a Parquet file with NaN in column c where masks[c]."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(src)
+    for c, m in masks.items():
+        v = t.column(c).to_numpy().astype(np.float64)
+        v[m] = np.nan
+        t = t.set_column(t.schema.get_field_index(c), c, pa.array(v, type=t.schema.field(c).type))
+    pq.write_table(t, dst)
+    return dst
+
+
+def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
+    mon_model, tmp_path, capsys, caplog
+):
+    """Records dropped for a NaN price are named on stderr and counted on stdout; a scope
+    with more than 1 % of them rests on a thinned price path (its labels miss the reversions
+    seen only in the dropped records) and is not judged, as a too-short window is not."""
+    src = sample(tmp_path / "w.parquet", 950, 16000)
+    syms = read_records(src, FEATURES).symbols
+    rng = np.random.default_rng(0)
+    nan90 = _with_nan(src, tmp_path / "nan90.parquet", {"price": rng.uniform(size=len(syms)) < 0.9})
+    prom, js = tmp_path / "o.prom", tmp_path / "o.json"
+    code, out, err = monitor(capsys, mon_model, nan90, "--textfile", str(prom), "--json", str(js))
+    assert code == 0, out + err
+    doc = json.loads(js.read_text())
+    bad = doc["data"]["counts"]["bad_price"]
+    assert bad > 0.85 * len(syms)
+    assert f"{bad} ({bad / len(syms):.1%}) dropped for a NaN/Inf price" in out
+    assert "verdict: HEALTHY (nothing could be judged)" in out
+    assert "the labels rest on a thinned price path" in out.split("verdict:")[1]
+    assert not any(s["judgement"]["judged"] for s in doc["scopes"].values())
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"{bad} of {len(syms)} records in the window" in m and "nan90.parquet: " in m
+               and "price=nan" in m for m in warned), warned  # fmt: skip
+    g = parse_textfile(prom.read_text())  # as for a window too short to judge: exit 0, 1
+    assert g[("sigmagate_outcome_healthy", None)] == 1.0
+
+    # One symbol's feed broken (20 % NaN prices): it and `all` are not judged, the rest are;
+    # a few NaN prices (under 1 %) or features elsewhere are reported but judged through.
+    caplog.clear()
+    u = rng.uniform(size=len(syms))
+    masks = {"price": ((syms == "ETHUSDT") & (u < 0.2)) | ((syms == "BTCUSDT") & (u < 0.004)),
+             "depth_ratio": (syms == "SOLUSDT") & (u < 0.01)}  # fmt: skip
+    part = _with_nan(src, tmp_path / "eth.parquet", masks)
+    code, out, err = monitor(capsys, mon_model, part, "--json", str(js))
+    assert code == 0, out + err
+    doc = json.loads(js.read_text())
+    assert {w["kind"] for w in doc["data"]["warnings"]} == {"non_finite_price", "non_finite"}
+    verdict = out.split("verdict: ")[1]
+    assert verdict.startswith("HEALTHY where judged; not judged (thinned price path): all, ETHUSDT")
+    for scope in ("BTCUSDT", "SOLUSDT"):
+        assert doc["scopes"][scope]["judgement"]["judged"], doc["scopes"][scope]["judgement"]
+    for scope in ("all", "ETHUSDT"):
+        j = doc["scopes"][scope]["judgement"]
+        assert not j["judged"] and "thinned price path" in j["reason"], j
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("NaN or ±Inf feature values" in m and "depth_ratio=nan" in m for m in warned)
+
+
 def test_block_bootstrap_widens_for_shared_windows():
     """Outcomes repeated inside one lookahead are one observation, not twenty."""
     rng = np.random.default_rng(0)

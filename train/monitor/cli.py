@@ -210,4 +210,10 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         write_atomically(a.textfile, render_text(render.gauges(ev, verdict, promised, run_ts)))
     for j in verdict.degraded:
         log.warning("outcome monitor: DEGRADED: %s", j.reason)
+    if ev.thinned:
+        log.warning(
+            "outcome monitor: not judged (thinned price path: fix the recorder or the export, or "
+            "choose a window without them): %s",
+            "; ".join(f"{k}: {v}" for k, v in ev.thinned.items()),
+        )
     return EXIT_HEALTHY if verdict.healthy else EXIT_DEGRADED

@@ -206,12 +206,14 @@ def _f(v: Any, spec: str = ".3f") -> str:
 
 
 def table(c: Comparison, window: Window) -> str:
+    from train.monitor.render import records_line
     from train.publish.manifest import iso
 
     lines = [
         f"window: {len(window)} labelled candidates {iso(window.first_ns)} → "
         f"{iso(window.last_ns)}; {c.confidence:.0%} paired block-bootstrap intervals, "
         f"{c.champion.blocks.block_s:g} s blocks",
+        records_line(window.counts),
         "",
         f"{'model':<11} {'version':<28} {'log-loss':>8} {'AUC':>6} {'appr':>6} "
         f"{'precision [interval]':>24} {'test AUC':>8} {'test prec':>9}",

@@ -49,6 +49,8 @@ class Evaluation:
     per_symbol: dict[str, Scope]
     p: np.ndarray = field(repr=False)
     approved: np.ndarray = field(repr=False)
+    # Scopes whose outcomes rest on a thinned price path, with the reason (Window.thinned).
+    thinned: dict[str, str] = field(default_factory=dict)
 
     def scopes(self) -> list[Scope]:
         return [self.overall, *self.per_symbol.values()]
@@ -96,6 +98,8 @@ def evaluate(
             sym, window.symbols == sym, served.symbol_thresholds.get(sym, served.default_threshold)
         )
     overall_thr = None if served.symbol_thresholds else served.default_threshold
+    thinned = {name: why for name in [ALL, *per]
+               if (why := window.thinned(None if name == ALL else name))}  # fmt: skip
     return Evaluation(
         version=served.version,
         variant=served.variant,
@@ -105,4 +109,5 @@ def evaluate(
         per_symbol=per,
         p=p,
         approved=approved,
+        thinned=thinned,
     )

@@ -24,6 +24,7 @@ def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Win
     lines = [
         f"model {ev.version} ({ev.variant}); candidates {iso(window.first_ns)} → "
         f"{iso(window.last_ns)}; {ev.confidence:.0%} intervals, {ev.blocks.block_s:g} s blocks",
+        records_line(window.counts),
         "",
         f"{'scope':<10} {'cand':>7} {'appr':>5} {'rate':>6} {'AUC':>6} {'ECE':>6} "
         f"{'precision [interval]':>24} {'expected':>8} {'test':>6} {'test exp':>8} "
@@ -48,12 +49,33 @@ def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Win
         # Healthy only in the sense that nothing was found: say so, with each scope's reason.
         lines.append("verdict: HEALTHY (nothing could be judged)")
         lines += [f"  {j.scope}: {j.reason}" for j in verdict.judgements]
+    elif verdict.healthy and ev.thinned:
+        # Not a plain HEALTHY: part of the window could not be judged.
+        lines.append(
+            "verdict: HEALTHY where judged; not judged (thinned price path): "
+            + ", ".join(ev.thinned)
+        )
+        lines += [f"  {j.scope}: {j.reason}" for j in verdict.judgements if j.scope in ev.thinned]
     elif verdict.healthy:
         lines.append("verdict: HEALTHY")
     else:
         lines.append("verdict: DEGRADED — " + "; ".join(j.reason for j in verdict.degraded))
     lines += [f"note: {j.reason}" for j in verdict.judgements if j.suspicious]
     return "\n".join(lines) + "\n"
+
+
+def records_line(c: dict[str, int]) -> str:
+    """What became of the records read: every drop counted (the WARNINGs give examples)."""
+    n = c.get("in_window", 0)
+    share = f" ({c['bad_price'] / n:.1%})" if n and c.get("bad_price") else ""
+    until = f", {c['after_until']} after --until" if c.get("after_until") else ""
+    return (
+        f"records: {c.get('read', 0)} read, {c.get('bad', 0)} malformed skipped, "
+        f"{c.get('duplicates', 0)} exact duplicates dropped; {n} in the window: "
+        f"{c.get('bad_price', 0)}{share} dropped for a NaN/Inf price, vwap or std_dev, "
+        f"{c.get('bad_features', 0)} for NaN/Inf features, {c.get('censored', 0)} censored "
+        f"(lookahead past the data){until}; {c.get('candidates', 0)} candidates"
+    )
 
 
 def document(
@@ -81,6 +103,7 @@ def document(
                 "first": iso(window.first_ns),
                 "last": iso(window.last_ns),
                 "counts": window.counts,
+                "warnings": window.warnings,
             },
             "bootstrap": {
                 "confidence": ev.confidence,

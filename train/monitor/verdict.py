@@ -30,6 +30,12 @@ A scope is SUSPICIOUS (flagged, never an exit code) when the lower end of that
 interval is above zero: a model that does significantly better on new data
 than on its own untouched test split has usually seen the data (leakage) or
 is judged on its training period.
+
+A scope whose outcomes rest on a thinned price path (more than
+window.MAX_BAD_PRICE_SHARE of its records in the window dropped for a NaN or
+±Inf price, vwap or std_dev: Window.thinned) is not judged, with that reason,
+as a window too short for an interval is not: its realised precision is biased
+low by the records the labels could not see.
 """
 
 from __future__ import annotations
@@ -124,13 +130,18 @@ def judge_scope(
     seed: int,
     judged: int = 1,
     no_interval: str | None = None,
+    not_judged: str | None = None,
 ) -> Judgement:
-    """Judge one scope; `no_interval` says why its samples hold no resample (Blocks.too_short)."""
+    """Judge one scope; `no_interval` says why its samples hold no resample (Blocks.too_short),
+    `not_judged` why its outcomes cannot be trusted at all (Window.thinned)."""
     f = s.figures
     tp = (promised or {}).get("precision")
     se = (promised or {}).get("precision_se")
     n_eff = (promised or {}).get("precision_n_eff")
     j = Judgement(s.name, False, False, False, f.approvals, f.precision, tp, se, None, None, "")
+    if not_judged:
+        j.reason = f"not judged: {not_judged}"
+        return j
     if f.approvals < min_approvals:
         j.reason = f"{f.approvals} approvals < --min-approvals {min_approvals}: not judged"
         return j
@@ -214,8 +225,12 @@ def judge(
         (s, per.get(name)) for name, s in ev.per_symbol.items()
     ]
     short = ev.blocks.too_short
-    m = 0 if short else sum(1 for s, _ in pairs if s.figures.approvals >= min_approvals)
-    js = [judge_scope(s, t, ev.confidence, min_approvals, seed, m, short) for s, t in pairs]
+    eligible = [s.figures.approvals >= min_approvals and s.name not in ev.thinned for s, _ in pairs]
+    m = 0 if short else sum(eligible)
+    js = [
+        judge_scope(s, t, ev.confidence, min_approvals, seed, m, short, ev.thinned.get(s.name))
+        for s, t in pairs
+    ]
     return Verdict(
         healthy=not any(j.degraded for j in js),
         rule=rule_text(ev.confidence, min_approvals, m),
