@@ -25,15 +25,15 @@ from train.monitor.bootstrap import Blocks, interval
 from train.monitor.evaluate import Scope
 from train.monitor.figures import Figures
 from train.monitor.promise import choose_threshold, jeffreys_sd, symbol_thresholds, wilson_upper
-from train.monitor.verdict import judge_scope
+from train.monitor.verdict import Judgement, judge_approval_rate, judge_scope
 
 SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"]
 COMMON = ["--symbols", *SYMS, "--volatility", "ETHUSDT=2", "SOLUSDT=3"]
 FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 GAUGES = (
     "healthy", "degraded", "precision", "precision_lower", "precision_upper",
-    "expected_precision", "test_precision", "approvals", "candidates",
-    "last_run_timestamp_seconds",
+    "expected_precision", "test_precision", "approvals", "candidates", "approval_rate",
+    "test_approval_rate", "last_run_timestamp_seconds",
 )  # fmt: skip
 
 
@@ -292,6 +292,46 @@ def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
     assert any("NaN or ±Inf feature values" in m and "depth_ratio=nan" in m for m in warned)
 
 
+def test_a_gate_that_stopped_approving_is_degraded(mon_model, tmp_path, capsys):
+    """A broken price_dist feed (always 0) leaves the gate approving nothing: no precision can
+    be judged, yet a trader must hear of it. Its approval rate, 0 where its test split
+    approved about 8 %, is significantly below half of that: DEGRADED, exit 3, gauge 0."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = sample(tmp_path / "w.parquet", 960, 16000)
+    t = pq.read_table(src)
+    i = t.schema.get_field_index("price_dist")
+    zero = pa.array(np.zeros(len(t)), type=t.schema.field(i).type)
+    broken = tmp_path / "broken.parquet"
+    pq.write_table(t.set_column(i, "price_dist", zero), broken)
+    prom, js = tmp_path / "o.prom", tmp_path / "o.json"
+    code, out, err = monitor(capsys, mon_model, broken, "--textfile", str(prom), "--json", str(js))
+    assert code == 3, out + err
+    doc = json.loads(js.read_text())
+    j = doc["scopes"]["all"]["judgement"]
+    test_rate = doc["scopes"]["all"]["test"]["approval_rate"]
+    assert j["approvals"] == 0 and j["degraded"] and j["approval_upper"] < 0, j
+    n = doc["data"]["counts"]["candidates"]
+    assert (
+        f"approval rate 0.0000 (0 of {n} candidates) vs {test_rate:.4f} on the test split is "
+        "significantly below 0.5 x it" in j["reason"]
+    ), j["reason"]
+    assert "all" in doc["degraded"] and "verdict: DEGRADED — all candidates: approval rate" in out
+    g = parse_textfile(prom.read_text())
+    assert g[("sigmagate_outcome_healthy", None)] == 0.0
+    assert g[("sigmagate_outcome_degraded", "all")] == 1.0
+    assert g[("sigmagate_outcome_approval_rate", "all")] == 0.0
+    assert g[("sigmagate_outcome_test_approval_rate", "all")] == pytest.approx(test_rate)
+
+    # The intact window, approving about as often as the test split, is not held back by it.
+    code, out, err = monitor(capsys, mon_model, src, "--json", str(js))
+    assert "approves far fewer" not in out, out
+    for name, s in json.loads(js.read_text())["scopes"].items():
+        jj = s["judgement"]
+        assert jj["approval_judged"] and jj["approval_upper"] > 0, (name, jj)
+
+
 def test_block_bootstrap_widens_for_shared_windows():
     """Outcomes repeated inside one lookahead are one observation, not twenty."""
     rng = np.random.default_rng(0)
@@ -399,3 +439,20 @@ def test_the_probability_bar_carries_the_test_splits_gap_and_its_uncertainty():
              "precision_n_eff": 12.0, "precision_se": jeffreys_sd(0.95, 12.0)}  # fmt: skip
     j = judge_scope(_window_scope(0.80, 0.70, 3000), lucky, 0.95, 30, 1)
     assert j.calibration_lower is not None and not j.degraded, j.reason
+
+
+def test_no_approvals_are_significant_only_on_enough_candidates():
+    """0 approvals in a window are evidence in proportion to the approvals the test rate
+    expects there, counted in clusters (a test split with 147 approvals in 53 one-lookahead
+    cells, the demo model's 0.9 %): 18 expected are not enough, 45 are."""
+    promise = {"approval_rate": 147 / 16246, "rows": 16246, "approvals": 147,
+               "precision_n_eff": 53.0}  # fmt: skip
+    out = {}
+    for n in (2000, 5000):
+        f = Figures(n, 0.2, 0, 0.0, None, None, None, None, None)
+        s = Scope("all", f, 0.65, None, None, np.full(500, np.nan), np.zeros(500), 0)
+        j = Judgement("all", False, False, False, 0, None, None, None, None, None, "not judged")
+        judge_approval_rate(j, s, promise, 0.95, 1, tested=4)
+        out[n] = j
+    assert out[2000].approval_judged and not out[2000].degraded, out[2000].reason
+    assert out[5000].degraded and "approval rate 0.0000 (0 of 5000" in out[5000].reason

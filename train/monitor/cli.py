@@ -2,8 +2,9 @@
 `train compare` (champion vs challenger on the same recent outcomes).
 
 Exit codes: 0 healthy / challenger not significantly worse; 3 degraded
-(realised precision significantly below the test split's, overall or for a
-symbol: see train/monitor/verdict.py) / challenger significantly worse
+(realised precision significantly below the test split's or the model's mean p,
+or the approval rate significantly below half the test split's, overall or for
+a symbol: see train/monitor/verdict.py) / challenger significantly worse
 (train/monitor/compare.py); 2 bad input (model, manifest, data, arguments),
 with a message naming the file and field at fault.
 """

@@ -29,6 +29,9 @@ class Scope:
     precision_lower: float | None
     precision_upper: float | None
     samples: np.ndarray = field(repr=False)  # bootstrap precisions (NaN: no approval drawn)
+    # Bootstrap approval rates (same blocks), and the one-lookahead cells holding approvals.
+    approval_samples: np.ndarray | None = field(default=None, repr=False)
+    approval_cells: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +93,10 @@ def evaluate(
         )
         samples = blocks.precision_samples(ts, ys, ap, scope_seed(seed, name))
         lo, hi = interval(samples, confidence) if ap.any() else (None, None)
-        return Scope(name, figures(ys, ps, ap), threshold, lo, hi, samples)
+        a = ap.astype(np.float64)
+        rates = blocks.ratio_samples(ts, a, np.ones_like(a), scope_seed(seed, "rate:" + name))
+        cells = len(np.unique(ts[ap] // blocks.cell_ns))
+        return Scope(name, figures(ys, ps, ap), threshold, lo, hi, samples, rates, cells)
 
     per = {}
     for sym in sorted(set(window.symbols.tolist())):

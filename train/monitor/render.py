@@ -45,10 +45,16 @@ def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Win
             f"{_f(t.get('approval_rate'), '.4f'):>9}  {mark}"
         )
     lines += ["", f"rule: {verdict.rule}"]
-    if verdict.healthy and not any(j.judged for j in verdict.judgements):
+    js = verdict.judgements
+    if verdict.healthy and not any(j.judged or j.approval_judged for j in js):
         # Healthy only in the sense that nothing was found: say so, with each scope's reason.
         lines.append("verdict: HEALTHY (nothing could be judged)")
-        lines += [f"  {j.scope}: {j.reason}" for j in verdict.judgements]
+        lines += [f"  {j.scope}: {j.reason}" for j in js]
+    elif verdict.healthy and not any(j.judged for j in js):
+        lines.append(
+            "verdict: HEALTHY (approval rates only: too few approvals to judge any precision)"
+        )
+        lines += [f"  {j.scope}: {j.reason}" for j in js]
     elif verdict.healthy and ev.thinned:
         # Not a plain HEALTHY: part of the window could not be judged.
         lines.append(
@@ -130,10 +136,16 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
         for k, h in (
             (
                 "healthy",
-                "1 when no scope's realised precision is significantly below its test split's "
-                "precision, else 0",
+                "1 when no scope is degraded (realised precision significantly below its test "
+                "split's or the model's mean p, or approval rate significantly below half its "
+                "test split's), else 0",
             ),
             ("degraded", "1 when this scope (symbol, or all) is judged degraded"),
+            ("approval_rate", "Approved share of the labelled candidates in the window"),
+            (
+                "test_approval_rate",
+                "Approved share of the test split's candidates at the served thresholds",
+            ),
             ("precision", "Realised precision of the approvals in the window"),
             ("precision_lower", "Lower end of the realised precision's block-bootstrap interval"),
             ("precision_upper", "Upper end of the realised precision's block-bootstrap interval"),
@@ -154,6 +166,8 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
         g["precision_upper"].add(s.precision_upper, symbol=s.name)
         g["expected_precision"].add(f.expected_precision, symbol=s.name)
         g["test_precision"].add(t.get("precision"), symbol=s.name)
+        g["approval_rate"].add(f.approval_rate, symbol=s.name)
+        g["test_approval_rate"].add(t.get("approval_rate"), symbol=s.name)
         g["approvals"].add(f.approvals, symbol=s.name)
         g["candidates"].add(f.rows, symbol=s.name)
     g["last_run_timestamp_seconds"].add(run_ts)

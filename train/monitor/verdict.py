@@ -31,6 +31,26 @@ interval is above zero: a model that does significantly better on new data
 than on its own untouched test split has usually seen the data (leakage) or
 is judged on its training period.
 
+A scope is also DEGRADED when its approval rate is significantly below
+APPROVAL_FLOOR (half) of its test split's at the same thresholds: a gate that
+stopped approving (0 of 19,938 candidates where its test split approved 20 %)
+delivers nothing, and no precision can be judged on no approvals. Both rates
+are uncertain and their samples are dependent (approvals cluster in time), so
+each is drawn from the Jeffreys posterior Beta(k + ½, n - k + ½) on an
+effective sample: the candidates divided by the clustering of the approvals
+(approvals per one-lookahead cell holding any; the window's or the test
+split's, whichever is larger: the test split's is approvals / its stored
+precision_n_eff), and no larger than the window's block bootstrap of the rate
+allows. The Jeffreys posterior keeps a spread at 0 approvals, where the
+bootstrap has none. DEGRADED when the upper end of the interval of (realised
+rate - APPROVAL_FLOOR x test rate) is below 0, one-sided at (1 - confidence)/2
+shared by the scopes tested (Bonferroni): those whose test split has at least
+`min_approvals` approvals. The floor, not the test rate itself: the rate
+follows the market (a quieter week approves less), and the gate is in trouble
+when it approves less than half as often as promised, not 20 % less. Judged
+without --min-approvals approvals in the window (a gate with none is the case
+this is for), it is the only criterion a scope with few approvals gets.
+
 A scope whose outcomes rest on a thinned price path (more than
 window.MAX_BAD_PRICE_SHARE of its records in the window dropped for a NaN or
 ±Inf price, vwap or std_dev: Window.thinned) is not judged, with that reason,
@@ -45,10 +65,13 @@ from typing import Any
 
 import numpy as np
 
+from train.monitor.bootstrap import standard_error
 from train.monitor.evaluate import ALL, Evaluation, Scope, scope_seed
 from train.monitor.promise import jeffreys
 
 DEFAULT_MIN_APPROVALS = 30
+APPROVAL_FLOOR = 0.5  # degraded below this share of the test split's approval rate
+APPROVAL_DRAWS = 20_000  # Jeffreys draws per side of the approval-rate difference
 
 
 @dataclass
@@ -67,6 +90,12 @@ class Judgement:
     # realised precision - the model's mean p over the same approvals (calibration).
     calibration_lower: float | None = None
     calibration_upper: float | None = None
+    # realised approval rate - APPROVAL_FLOOR x the test split's (approval_judged: tested).
+    approval_judged: bool = False
+    approval_rate: float | None = None
+    test_approval_rate: float | None = None
+    approval_lower: float | None = None
+    approval_upper: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,14 +115,81 @@ class Verdict:
         return next(j for j in self.judgements if j.scope == scope)
 
 
-def rule_text(confidence: float, min_approvals: int, judged: int) -> str:
+def rule_text(confidence: float, min_approvals: int, judged: int, rates: int = 0) -> str:
+    level = f"{(1 - confidence) / 2:.3g}"
     return (
         f"degraded when the upper end of the {confidence:.0%} interval of (realised - test-split "
         f"precision), or of (realised precision - the model's mean p on the same approvals), is "
-        f"below 0: one-sided, level {(1 - confidence) / 2:.3g} shared by the {judged} judged "
+        f"below 0: one-sided, level {level} shared by the {judged} judged "
         f"scope(s) and the two criteria (Bonferroni); judged with at least {min_approvals} "
-        "approvals"
+        f"approvals; or when the approval rate is significantly below {APPROVAL_FLOOR:g} x the "
+        f"test split's: one-sided, level {level} shared by the {rates} scope(s) whose test split "
+        f"has at least {min_approvals} approvals"
     )
+
+
+def approval_testable(
+    s: Scope, promised: dict[str, Any] | None, min_approvals: int, not_judged: str | None
+) -> bool:
+    """Whether a scope's approval rate can be held to its test split's."""
+    t = promised or {}
+    rate, n = t.get("approval_rate"), t.get("approvals")
+    return (
+        not not_judged
+        and s.figures.rows > 0
+        and s.approval_samples is not None
+        and bool(t.get("rows"))
+        and rate is not None
+        and rate > 0
+        and n is not None
+        and n >= min_approvals
+    )
+
+
+def judge_approval_rate(
+    j: Judgement,
+    s: Scope,
+    promised: dict[str, Any],
+    confidence: float,
+    seed: int,
+    tested: int = 1,
+) -> None:
+    """Hold the scope's approval rate to APPROVAL_FLOOR x its test split's (module docstring);
+    marks `j` degraded, with the reason, when it is significantly below."""
+    f = s.figures
+    k, n = f.approvals, f.rows
+    rate = k / n
+    t_rate, t_rows, t_appr = promised["approval_rate"], promised["rows"], promised["approvals"]
+    # Approvals within one lookahead are nearly one observation: divide by the clustering.
+    t_cells = promised.get("precision_n_eff")
+    t_deff = max(1.0, t_appr / t_cells) if t_cells else 1.0
+    deff = max(t_deff, k / s.approval_cells if k and s.approval_cells else 1.0)
+    n_eff = n / deff
+    se = standard_error(s.approval_samples) if s.approval_samples is not None else None
+    if se and 0 < rate < 1:
+        n_eff = min(n_eff, rate * (1 - rate) / se**2)  # the bootstrap saw more spread
+    rng = np.random.default_rng(scope_seed(seed, "approvals:" + s.name))
+    realised = rng.beta(*jeffreys(rate, n_eff), APPROVAL_DRAWS)
+    bar = APPROVAL_FLOOR * rng.beta(*jeffreys(t_rate, t_rows / t_deff), APPROVAL_DRAWS)
+    lo, hi = difference_interval(realised, bar, 1.0 - (1.0 - confidence) / max(1, tested))
+    j.approval_judged = True
+    j.approval_rate, j.test_approval_rate = rate, t_rate
+    j.approval_lower, j.approval_upper = lo, hi
+    what = "all candidates" if s.name == ALL else s.name
+    if hi is not None and hi < 0:
+        reason = (
+            f"{what}: approval rate {rate:.4f} ({k} of {n} candidates) vs {t_rate:.4f} on the "
+            f"test split is significantly below {APPROVAL_FLOOR:g} x it (difference "
+            f"{lo:+.4f} to {hi:+.4f}): the gate approves far fewer trades than it promised"
+        )
+        j.reason = f"{j.reason}; {reason}" if j.degraded else reason
+        j.degraded = j.judged = True
+    elif not j.degraded:
+        ok = (
+            f"approval rate {rate:.4f} vs {t_rate:.4f} on the test split: not significantly "
+            f"below {APPROVAL_FLOOR:g} x it"
+        )
+        j.reason = f"{j.reason}; {ok}" if j.reason else ok
 
 
 def promised_precision_draws(
@@ -231,8 +327,14 @@ def judge(
         judge_scope(s, t, ev.confidence, min_approvals, seed, m, short, ev.thinned.get(s.name))
         for s, t in pairs
     ]
+    testable = [
+        approval_testable(s, t, min_approvals, short or ev.thinned.get(s.name)) for s, t in pairs
+    ]
+    for j, (s, t), ok in zip(js, pairs, testable, strict=True):
+        if ok:
+            judge_approval_rate(j, s, t, ev.confidence, seed, sum(testable))
     return Verdict(
         healthy=not any(j.degraded for j in js),
-        rule=rule_text(ev.confidence, min_approvals, m),
+        rule=rule_text(ev.confidence, min_approvals, m, sum(testable)),
         judgements=js,
     )
