@@ -31,7 +31,7 @@ SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"]
 COMMON = ["--symbols", *SYMS, "--volatility", "ETHUSDT=2", "SOLUSDT=3"]
 FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 GAUGES = (
-    "healthy", "degraded", "precision", "precision_lower", "precision_upper",
+    "healthy", "degraded", "judged", "precision", "precision_lower", "precision_upper",
     "expected_precision", "test_precision", "approvals", "candidates", "approval_rate",
     "test_approval_rate", "last_run_timestamp_seconds",
 )  # fmt: skip
@@ -172,6 +172,8 @@ def test_textfile_and_json_hold_every_named_gauge(mon_model, tmp_path, capsys):
         assert g[("sigmagate_outcome_approvals", scope)] == r["approvals"]
         p = g[("sigmagate_outcome_precision", scope)]
         assert (math.isnan(p) and r["precision"] is None) or p == pytest.approx(r["precision"])
+        judged = doc["scopes"][scope]["judgement"]["judged"]
+        assert g[("sigmagate_outcome_judged", scope)] == (1.0 if judged else 0.0)
     assert g[("sigmagate_outcome_healthy", None)] == (1.0 if code == 0 else 0.0)
     assert g[("sigmagate_outcome_last_run_timestamp_seconds", None)] > 1.7e9
     assert doc["scopes"]["all"]["test"]["precision"] == pytest.approx(
@@ -269,6 +271,7 @@ def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
                and "price=nan" in m for m in warned), warned  # fmt: skip
     g = parse_textfile(prom.read_text())  # as for a window too short to judge: exit 0, 1
     assert g[("sigmagate_outcome_healthy", None)] == 1.0
+    assert g[("sigmagate_outcome_judged", "all")] == 0.0  # what SigmagateOutcomeNotJudged reads
 
     # One symbol's feed broken (20 % NaN prices): it and `all` are not judged, the rest are;
     # a few NaN prices (under 1 %) or features elsewhere are reported but judged through.

@@ -141,6 +141,11 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
                 "test split's), else 0",
             ),
             ("degraded", "1 when this scope (symbol, or all) is judged degraded"),
+            (
+                "judged",
+                "1 when this scope (symbol, or all) was judged; 0 when not (too few approvals, "
+                "a window too short for an interval, or a price path thinned by bad records)",
+            ),
             ("approval_rate", "Approved share of the labelled candidates in the window"),
             (
                 "test_approval_rate",
@@ -161,6 +166,7 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
         t = promise["overall"] if s.name == ALL else per.get(s.name, {})
         f = s.figures
         g["degraded"].add(1.0 if verdict.of(s.name).degraded else 0.0, symbol=s.name)
+        g["judged"].add(1.0 if verdict.of(s.name).judged else 0.0, symbol=s.name)
         g["precision"].add(f.precision, symbol=s.name)
         g["precision_lower"].add(s.precision_lower, symbol=s.name)
         g["precision_upper"].add(s.precision_upper, symbol=s.name)
