@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.infer.sidecar import Sidecar
@@ -179,3 +181,112 @@ def test_exact_order_statistics_and_moments_match_numpy(cluster) -> None:
     assert n == 30_000 and (mn == x.min(axis=0)).all() and (mx == x.max(axis=0)).all()
     for j in range(2):
         np.testing.assert_allclose(q[j], np.quantile(x64[:, j], [0.001, 0.999]), rtol=1e-12)
+
+
+FAST = ["--model", "xgb", "--seed", "1", "--cv-folds", "2", "--tune-rows", "3000", "--no-report"]
+
+
+def _sample(path: Path, rows: int, symbols: list[str], seed: int = 5) -> pa.Table:
+    assert main(["sample", "--out", str(path), "--rows", str(rows), "--seed", str(seed),
+                 "--symbols", *symbols]) == 0  # fmt: skip
+    return pq.read_table(path)
+
+
+def _fit_both(cluster, data: Path, out: Path, *extra: str) -> tuple[dict, dict]:
+    """The local and the dask model's manifests, trained on the same input."""
+    common = ["fit", "--data", str(data), *FAST, *extra]
+    assert main([*common, "--out", str(out / "local")]) == 0
+    remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    assert main([*common, "--out", str(out / "dask"), *remote]) == 0
+    return _manifest(out / "local"), _manifest(out / "dask")
+
+
+def _partition_sizes(cluster, data: Path) -> list[int]:
+    from train.distributed.engine import label_frame
+
+    with distributed.Client(cluster) as client:
+        _, lab = label_frame(data, FEATS, LabelParams(), None)
+        return client.compute(lab.map_partitions(len)).result().tolist()
+
+
+def _three_files(d: Path, t: pa.Table) -> None:
+    n = t.num_rows
+    for i in range(3):  # time slices: every symbol in every file
+        pq.write_table(t.slice(i * n // 3, (i + 1) * n // 3 - i * n // 3), d / f"part-{i}.parquet")
+
+
+def _hive(d: Path, t: pa.Table) -> None:
+    """symbol=X/hour=H/part-{0,1}.parquet; the symbol lives in the path only."""
+    keys = [(s, ts[:13]) for s, ts in zip(t["symbol"].to_pylist(), t["timestamp"].to_pylist(),
+                                          strict=True)]  # fmt: skip
+    for sym, hour in sorted(set(keys)):
+        part = t.filter(pa.array([k == (sym, hour) for k in keys]))
+        where = d / f"symbol={sym}" / f"hour={hour.replace(':', '')}"
+        where.mkdir(parents=True)
+        half = part.num_rows // 2
+        pq.write_table(part.slice(0, half).drop_columns(["symbol"]), where / "part-0.parquet")
+        pq.write_table(part.slice(half).drop_columns(["symbol"]), where / "part-1.parquet")
+
+
+@pytest.mark.parametrize(
+    ("layout", "symbols"),
+    [(_three_files, ["BTCUSDT", "ETHUSDT", "SOLUSDT"]), (_hive, ["BTCUSDT", "ETHUSDT"])],
+    ids=["three-files", "hive"],
+)
+def test_dask_trains_when_the_shuffle_leaves_partitions_empty(
+    cluster, tmp_path: Path, layout, symbols: list[str]
+) -> None:
+    """Fewer symbols than input files: some partitions of the shuffle on symbol are
+    empty. The fit used to crash there (StandardScaler on 0 rows, exit 1); now it
+    trains the same split as the local engine."""
+    t = _sample(tmp_path / "s.parquet", 9000, symbols)
+    data = tmp_path / "data"
+    data.mkdir()
+    layout(data, t)
+    sizes = _partition_sizes(cluster, data)
+    assert 0 in sizes and sum(sizes) == 9000, sizes  # the case this test is about
+    local, dask = _fit_both(cluster, data, tmp_path)
+    assert dask["data"]["rows"] == {k: v for k, v in local["data"]["rows"].items()
+                                    if k != "duplicates"}  # fmt: skip
+    assert (dask["data"]["first"], dask["data"]["last"]) == (local["data"]["first"],
+                                                             local["data"]["last"])  # fmt: skip
+    assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
+    assert set(dask["metrics"]["per_symbol"]) == set(symbols)
+
+
+def test_every_dask_step_takes_an_empty_partition(cluster) -> None:
+    import dask.array as da
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from train.distributed.dask_stats import count_codes, kth, moments
+    from train.distributed.engine import (
+        _frame_meta,
+        _label_partition,
+        _scale_block,
+        exact_scaler_from_moments,
+    )
+
+    cols = {c: np.zeros(0) for c in ["price", "vwap", "std_dev", *FEATS]}
+    empty = pd.Series([], dtype="string")
+    raw = pd.DataFrame({"symbol": empty, "timestamp": empty, **cols})
+    out = _label_partition(raw, FEATS, LabelParams())
+    assert len(out) == 0 and out.dtypes.equals(_frame_meta(FEATS).dtypes)
+    scaler = exact_scaler_from_moments(np.zeros(3), np.ones(3), 10)
+    got = _scale_block(scaler, np.zeros((0, 3), np.float32))
+    assert got.shape == (0, 3) and got.dtype == np.float32
+    # The statistics over parts of which one is empty.
+    x = np.arange(12, dtype=np.float64).reshape(6, 2)
+
+    def parts(*arrays):
+        return [da.from_array(a).to_delayed().ravel()[0] for a in arrays]
+
+    y = pd.Series(np.array([1, 0, -2, -1], np.int8))
+    codes = dd.concat([dd.from_pandas(y.iloc[:0], npartitions=1), dd.from_pandas(y, npartitions=1)])
+    with distributed.Client(cluster) as client:
+        mean, std, n, _, _ = moments(client, parts(x[:4], x[:0], x[4:]))
+        assert kth(client, parts(x[:4, 0], x[:0, 0], x[4:, 0]), [0, 5]) == [0.0, 10.0]
+        assert count_codes(client, codes) == {-3: 0, -2: 1, -1: 1, 0: 1, 1: 1}
+    np.testing.assert_allclose(mean, x.mean(axis=0))
+    np.testing.assert_allclose(std, x.std(axis=0))
+    assert n == 6
