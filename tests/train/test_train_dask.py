@@ -104,9 +104,7 @@ def test_dask_fit_matches_local_xgb_writes_the_same_report_and_serves_through_in
     assert main([*common, "--out", str(tmp_path / "dask"), *remote]) == 0
     local, dask = _manifest(tmp_path / "local"), _manifest(tmp_path / "dask")
     # The same split, row for row counts, and the same model quality on it.
-    # (the duplicate check runs on the local engine only: it needs every raw row at hand)
-    assert dask["data"]["rows"] == {k: v for k, v in local["data"]["rows"].items()
-                                    if k != "duplicates"}  # fmt: skip
+    assert dask["data"]["rows"] == local["data"]["rows"]
     assert dask["data"]["first"] == local["data"]["first"]
     assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
     assert dask["metrics"]["test"]["auc"] > 0.7
@@ -246,8 +244,7 @@ def test_dask_trains_when_the_shuffle_leaves_partitions_empty(
     sizes = _partition_sizes(cluster, data)
     assert 0 in sizes and sum(sizes) == 9000, sizes  # the case this test is about
     local, dask = _fit_both(cluster, data, tmp_path)
-    assert dask["data"]["rows"] == {k: v for k, v in local["data"]["rows"].items()
-                                    if k != "duplicates"}  # fmt: skip
+    assert dask["data"]["rows"] == local["data"]["rows"]
     assert (dask["data"]["first"], dask["data"]["last"]) == (local["data"]["first"],
                                                              local["data"]["last"])  # fmt: skip
     assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
@@ -261,6 +258,7 @@ def test_every_dask_step_takes_an_empty_partition(cluster) -> None:
 
     from train.distributed.dask_stats import count_codes, kth, moments
     from train.distributed.engine import (
+        DUPLICATE,
         _frame_meta,
         _label_partition,
         _scale_block,
@@ -270,7 +268,7 @@ def test_every_dask_step_takes_an_empty_partition(cluster) -> None:
     cols = {c: np.zeros(0) for c in ["price", "vwap", "std_dev", *FEATS]}
     empty = pd.Series([], dtype="string")
     raw = pd.DataFrame({"symbol": empty, "timestamp": empty, **cols})
-    out = _label_partition(raw, FEATS, LabelParams())
+    out = _label_partition(raw, FEATS, LabelParams(), None)
     assert len(out) == 0 and out.dtypes.equals(_frame_meta(FEATS).dtypes)
     scaler = exact_scaler_from_moments(np.zeros(3), np.ones(3), 10)
     got = _scale_block(scaler, np.zeros((0, 3), np.float32))
@@ -281,12 +279,52 @@ def test_every_dask_step_takes_an_empty_partition(cluster) -> None:
     def parts(*arrays):
         return [da.from_array(a).to_delayed().ravel()[0] for a in arrays]
 
-    y = pd.Series(np.array([1, 0, -2, -1], np.int8))
+    y = pd.Series(np.array([1, 0, DUPLICATE, -1], np.int8))
     codes = dd.concat([dd.from_pandas(y.iloc[:0], npartitions=1), dd.from_pandas(y, npartitions=1)])
     with distributed.Client(cluster) as client:
         mean, std, n, _, _ = moments(client, parts(x[:4], x[:0], x[4:]))
         assert kth(client, parts(x[:4, 0], x[:0, 0], x[4:, 0]), [0, 5]) == [0.0, 10.0]
-        assert count_codes(client, codes) == {-3: 0, -2: 1, -1: 1, 0: 1, 1: 1}
+        assert count_codes(client, codes, DUPLICATE) == {-4: 1, -3: 0, -2: 0, -1: 1, 0: 1, 1: 1}
     np.testing.assert_allclose(mean, x.mean(axis=0))
     np.testing.assert_allclose(std, x.std(axis=0))
     assert n == 6
+
+
+def _replayed(d: Path, t: pa.Table) -> int:
+    """t in one file and, in a second, a replay of 1 500 of its records, a near
+    duplicate (one feature differs) and twice a record with a NaN feature (NaN
+    equals nothing: not a duplicate). Returns the exact duplicates (1 500)."""
+    near = t.slice(100, 1)
+    near = near.set_column(near.schema.get_field_index("tick_ratio"), "tick_ratio",
+                           pa.array([0.123456]))  # fmt: skip
+    nan = t.slice(200, 1)
+    nan = nan.set_column(nan.schema.get_field_index("depth_ratio"), "depth_ratio",
+                         pa.array([float("nan")]))  # fmt: skip
+    pq.write_table(pa.concat_tables([t, nan]), d / "part-0.parquet")
+    pq.write_table(pa.concat_tables([t.slice(3000, 1500), near, nan]), d / "part-1.parquet")
+    return 1500
+
+
+@pytest.mark.parametrize("symbol", [None, "ETHUSDT"])
+def test_dask_drops_exact_duplicates_as_the_local_engine(
+    cluster, tmp_path: Path, symbol: str | None
+) -> None:
+    """A replayed export: both engines drop the same duplicates, say so and train
+    on the same rows (the dask engine used to train on the duplicates silently)."""
+    t = _sample(tmp_path / "s.parquet", 9000, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    data = tmp_path / "data"
+    data.mkdir()
+    dups = _replayed(data, t)
+    local, dask = _fit_both(cluster, data, tmp_path, *(["--symbol", symbol] if symbol else []))
+    rows = dask["data"]["rows"]
+    assert rows == local["data"]["rows"]
+    assert rows["duplicates"] == dups and rows["read"] == 9000 + dups + 3
+    if symbol:  # the other symbols' records, their duplicates out
+        syms = t["symbol"].to_pylist()
+        extra = [syms[100], syms[200], syms[200]]  # the near duplicate and the NaN record
+        assert rows["other_symbols"] == sum(s != symbol for s in syms + extra)
+    (lw,) = [w for w in local["data"]["warnings"] if w["kind"] == "duplicates"]
+    (dw,) = [w for w in dask["data"]["warnings"] if w["kind"] == "duplicates"]
+    assert dw["count"] == lw["count"] == dups and dw["message"] == lw["message"]
+    assert len(dw["examples"]) == 3
+    assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01

@@ -67,17 +67,23 @@ def moments(client, parts: list) -> tuple[np.ndarray, np.ndarray, int, np.ndarra
     return np.asarray(mean), np.sqrt(np.asarray(m2) / max(n, 1)), n, np.asarray(mn), np.asarray(mx)
 
 
-def count_codes(client, y) -> dict[int, int]:
-    """How many rows carry each y code (a reduction; value_counts would shuffle)."""
+def count_codes(client, y, lowest: int) -> dict[int, int]:
+    """How many rows carry each y code, from `lowest` to 1 (a reduction; value_counts
+    would shuffle). Empty partitions count nothing."""
     from dask import delayed
 
     parts = y.values.to_delayed().ravel()
+    width = 2 - lowest
     hists = client.gather(
         client.compute(
-            [delayed(lambda a: np.bincount(a.astype(np.int64) + 3, minlength=5))(p) for p in parts]
+            [
+                delayed(lambda a: np.bincount(a.astype(np.int64) - lowest, minlength=width))(p)
+                for p in parts
+            ]
         )
     )
-    return {code: int(n) for code, n in zip(range(-3, 2), np.sum(hists, axis=0), strict=True)}
+    total = np.sum(hists, axis=0)
+    return {code: int(n) for code, n in zip(range(lowest, 2), total, strict=True)}
 
 
 def kth_columns(client, parts: list, n: int) -> list[tuple[float, float]]:

@@ -5,7 +5,8 @@ directly comparable with `--engine local --model xgb`:
 
 * labels: the frame is shuffled on `symbol`, so each partition holds whole
   symbols and a lookahead window is never cut at a partition border; each
-  partition is labelled by train.labels.per_symbol.label_per_symbol, the same code as
+  partition drops its exact duplicate records (train.data.hygiene's definition)
+  and is labelled by train.labels.per_symbol.label_per_symbol, the same code as
   the single-machine path (identical labels, asserted by the tests). With few
   symbols the shuffle leaves partitions empty: every step takes an empty
   partition (asserted by the tests);
@@ -48,8 +49,10 @@ from train.model.search import run_search
 
 log = logging.getLogger("train")
 DEFAULT_TUNE_ROWS = 100_000
-# y codes before cleaning: labelled rows are 0/1.
-CENSORED, BAD_PRICE, BAD_FEATURE = -1, -2, -3
+# y codes before cleaning: labelled rows are 0/1. A DUPLICATE row is an exact
+# duplicate of a record kept (of any symbol, also with --symbol: counted as the
+# local engine counts them), carried only to be counted.
+CENSORED, BAD_PRICE, BAD_FEATURE, DUPLICATE = -1, -2, -3, -4
 
 
 @contextlib.contextmanager
@@ -81,6 +84,21 @@ def connect(scheduler: str, workers: int = 2) -> Iterator[Any]:
         yield client
 
 
+def _duplicates(codes: np.ndarray, ts: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows that repeat an earlier row exactly: train.data.hygiene.check's
+    definition (same symbol, timestamp and every column `train` reads, compared
+    as the local reader holds them; NaN equals nothing), the first one kept."""
+    names = sorted(cols)
+    order = np.lexsort([*(cols[c] for c in reversed(names)), ts, codes])
+    same = np.r_[False, (codes[order][1:] == codes[order][:-1]) & (ts[order][1:] == ts[order][:-1])]
+    for c in names:
+        v = cols[c][order]
+        same[1:] &= v[1:] == v[:-1]
+    dup = np.zeros(len(ts), dtype=bool)
+    dup[order[same]] = True
+    return dup
+
+
 def _frame_meta(features: list[str]):
     """The labelled frame's columns and dtypes (and an empty partition's frame)."""
     import pandas as pd
@@ -96,8 +114,10 @@ def _frame_meta(features: list[str]):
     )
 
 
-def _label_partition(df, features: list[str], params: LabelParams):
-    """One partition (whole symbols) → ts, features (float32), y with the drop codes."""
+def _label_partition(df, features: list[str], params: LabelParams, symbol: str | None):
+    """One partition (whole symbols) → symbol, ts, features (float32), y with the drop
+    codes, rev, hor, sbp: every record of `symbol` (all without one) that is not an
+    exact duplicate, and the duplicates of every symbol with y = DUPLICATE."""
     import pandas as pd
     import pyarrow as pa
 
@@ -106,10 +126,17 @@ def _label_partition(df, features: list[str], params: LabelParams):
     ts = timestamps_ns(pa.Array.from_pandas(df["timestamp"]), "partition")
     syms = df["symbol"].astype(object).to_numpy()
     price, vwap, std = (df[c].to_numpy(np.float64) for c in LABEL_COLUMNS)
+    # Compared as train.data.parquet holds them: the price path float64, features float32.
+    cols = {c: df[c].to_numpy(np.float64) for c in dict.fromkeys([*LABEL_COLUMNS, *features])}
+    for f in set(features) - set(LABEL_COLUMNS):
+        cols[f] = cols[f].astype(np.float32)
+    dup = _duplicates(symbol_codes(syms), ts, cols)
+    keep = ~dup & (syms == symbol) if symbol else ~dup
     y = np.full(len(df), BAD_PRICE, dtype=np.int8)
+    y[dup] = DUPLICATE
     rev = np.full(len(df), np.nan)
     hor = np.full(len(df), np.nan)
-    ok = np.isfinite(price) & np.isfinite(vwap) & np.isfinite(std)
+    ok = keep & np.isfinite(price) & np.isfinite(vwap) & np.isfinite(std)
     if ok.any():
         codes = symbol_codes(syms[ok])
         path = (codes, ts[ok], price[ok], vwap[ok], std[ok], params)
@@ -128,7 +155,8 @@ def _label_partition(df, features: list[str], params: LabelParams):
     out["rev"] = rev
     out["hor"] = hor
     out["sbp"] = sbp
-    return out
+    # Another symbol's records are dropped here (after its duplicates were found).
+    return out[keep | dup]
 
 
 def exact_scaler_from_moments(mean: np.ndarray, std: np.ndarray, n: int):
@@ -170,14 +198,28 @@ def label_frame(path: Path, features: list[str], params: LabelParams, symbol: st
         raise InputError(
             f"{path}: not readable as Parquet with the columns {needed}: {e}"
         ) from None
-    sel = raw[raw["symbol"] == symbol] if symbol else raw
-    # Whole symbols per partition: lookahead windows never cross a partition border.
+    # Whole symbols per partition: lookahead windows never cross a partition border, and
+    # a record's duplicates are in its partition. Every symbol is shuffled, also with
+    # --symbol: the duplicates are counted over all records, as the local engine does.
     # Fewer symbols than partitions leave some empty, which every step below takes.
     nparts = max(1, min(raw.npartitions, 64))
-    lab = sel.shuffle("symbol", npartitions=nparts).map_partitions(
-        _label_partition, features, params, meta=_frame_meta(features)
+    lab = raw.shuffle("symbol", npartitions=nparts).map_partitions(
+        _label_partition, features, params, symbol, meta=_frame_meta(features)
     )
     return raw, lab
+
+
+def _duplicate_examples(client, lab) -> list[str]:
+    """The first duplicate records in time (symbol and timestamp), for the warning."""
+    from train.publish.manifest import iso
+
+    heads = lab[lab["y"] == DUPLICATE][["symbol", "ts"]].map_partitions(
+        lambda d: d.nsmallest(hygiene.EXAMPLES, "ts")
+    )
+    df = client.compute(heads).result().sort_values(["ts", "symbol"], kind="stable")
+    return [f"{s} {iso(int(t))}" for s, t in zip(df["symbol"], df["ts"], strict=True)][
+        : hygiene.EXAMPLES
+    ]
 
 
 def _non_empty(client, frame):
@@ -202,16 +244,25 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     raw, lab = label_frame(args.data, feats, params, args.symbol)
     rows: dict[str, int] = {"read": int(raw.shape[0].compute()), "bad": 0}
     lab = client.persist(lab)
-    counts = count_codes(client, lab["y"])
+    counts = count_codes(client, lab["y"], DUPLICATE)
+    rows["duplicates"] = dups = int(counts.get(DUPLICATE, 0))
+    chosen = int(sum(counts.values())) - dups  # the records of --symbol (all), duplicates out
     if args.symbol:
-        rows["other_symbols"] = rows["read"] - int(sum(counts.values()))
-        if not sum(counts.values()):
+        rows["other_symbols"] = rows["read"] - dups - chosen
+        if not chosen:
             raise InputError(f"--symbol {args.symbol}: no records for it")
     rows["censored"] = int(counts.get(CENSORED, 0))
     rows["dropped_nan"] = int(counts.get(BAD_PRICE, 0) + counts.get(BAD_FEATURE, 0))
-    # Counted on the cluster; the local engine's examples and its duplicate and
-    # timestamp checks need the raw rows on one machine, so they are not run here.
+    # Counted on the cluster; the local engine's timestamp checks and its examples of
+    # NaN rows need the raw rows on one machine, so they are not run here.
     warns = []
+    if dups:
+        warns.append(hygiene.warning(
+            "duplicates", dups,
+            f"{dups} exact duplicate records ({dups / rows['read']:.1%}) dropped: same symbol, "
+            "timestamp and fields",
+            _duplicate_examples(client, lab),
+        ))  # fmt: skip
     for code, what in ((BAD_PRICE, "NaN or ±Inf price, vwap or std_dev"),
                        (BAD_FEATURE, "NaN or ±Inf feature values")):  # fmt: skip
         if counts.get(code):
@@ -223,7 +274,8 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
     if n < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(f"only {n} labelled rows after censoring and cleaning; need more data")
     # The window trained on: every row of the chosen symbol(s), as the local path.
-    span = client.compute([lab["ts"].min(), lab["ts"].max()])
+    kept = lab[lab["y"] != DUPLICATE]
+    span = client.compute([kept["ts"].min(), kept["ts"].max()])
     first_ns, last_ns = (int(v) for v in client.gather(span))
     lab = lab[lab["y"] >= 0]
     ts_parts = [p for p in lab["ts"].values.to_delayed().ravel()]
