@@ -328,3 +328,15 @@ def test_dask_drops_exact_duplicates_as_the_local_engine(
     assert dw["count"] == lw["count"] == dups and dw["message"] == lw["message"]
     assert len(dw["examples"]) == 3
     assert abs(dask["metrics"]["test"]["auc"] - local["metrics"]["test"]["auc"]) <= 0.01
+
+
+def test_dask_engine_names_a_missing_input(cluster, tmp_path: Path, capsys) -> None:
+    remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    missing = tmp_path / "nonexistent.parquet"
+    assert main(["fit", "--data", str(missing), "--out", str(tmp_path / "m"), *remote]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file or directory" in err and "read_parquet" not in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["fit", "--data", str(empty), "--out", str(tmp_path / "m"), *remote]) == 2
+    assert "holds no *.parquet files" in capsys.readouterr().err

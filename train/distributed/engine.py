@@ -37,7 +37,7 @@ import numpy as np
 from train.data import hygiene
 from train.data.clean import OUTLIER_SIGMA
 from train.data.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
-from train.data.parquet import is_parquet, timestamps_ns
+from train.data.parquet import is_parquet, parquet_files, timestamps_ns
 from train.data.records import LABEL_COLUMNS
 from train.distributed.dask_stats import count_codes, kth, kth_columns, moments
 from train.errors import InputError
@@ -186,11 +186,15 @@ def label_frame(path: Path, features: list[str], params: LabelParams, symbol: st
     """(raw frame, labelled frame: symbol, ts, features float32, y with the drop codes)."""
     import dask.dataframe as dd
 
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
     if not is_parquet(path):
         raise InputError(
             f"{path}: --engine dask reads Parquet (a file or a directory); "
             "export with `export -format parquet` or convert the JSON Lines first"
         )
+    if path.is_dir():
+        parquet_files(path)  # refuses a directory without *.parquet files, as the local path
     needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
     try:
         raw = dd.read_parquet(str(path), columns=["symbol", "timestamp", *needed])
