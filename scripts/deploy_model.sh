@@ -190,7 +190,9 @@ else
   case $rc in
     0) ;;
     1) die "train fit: a quality gate failed (exit 1); no model was published" ;;
-    *) die "train fit failed with exit $rc (bad input or arguments; see above)" ;;
+    2) die "train fit failed with exit 2 (bad input or arguments; see above)" ;;
+    4) die "train fit crashed (exit 4: an unexpected error, its traceback is above); no model was published" ;;
+    *) die "train fit failed with exit $rc (see above); no model was published" ;;
   esac
   SRC="$(tail -n1 "$TMP/fit.out")"
   [[ -d "$SRC" ]] || die "train fit did not print a model directory (last stdout line: '$SRC')"

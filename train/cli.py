@@ -2,7 +2,9 @@
 
 Exit codes: 0 done; 1 a quality gate failed (nothing published); 2 bad input
 or arguments; 3 (`monitor`) the model's realised precision has degraded,
-(`compare`) the challenger is significantly worse than the champion.
+(`compare`) the challenger is significantly worse than the champion; 4 crashed:
+an unexpected exception, with its traceback (`python -m train` and the `train`
+script; `main` itself lets it propagate).
 On success `fit` prints the new model directory as the last line of stdout;
 everything else goes to stderr.
 """
@@ -35,6 +37,8 @@ from train.monitor.cli import add_parser as add_monitor_parser
 from train.publish.trader import DEFAULT_FEE_BPS
 
 log = logging.getLogger("train")
+# An unexpected exception (train/__main__.py): a code no subcommand gives a result.
+EXIT_CRASH = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
