@@ -173,7 +173,8 @@ else
     DATA="$TMP/export.jsonl"
     export_db "$DATA"
   fi
-  [[ -f "$DATA" ]] || die "training data $DATA not found"
+  # A file, or a directory of Parquet files (train fit reads both; it names what is wrong).
+  [[ -f "$DATA" || -d "$DATA" ]] || die "training data $DATA not found"
   fresh_holdout
   # Train into a scratch directory on the same filesystem, so publishing is a rename.
   OUT="$MODELS_DIR/.incoming-$$"

@@ -1,9 +1,12 @@
-"""deploy_model.sh --data: what `train fit`'s exit status means to the deploy."""
+"""deploy_model.sh --data: what `train fit`'s exit status means to the deploy, and a
+directory of Parquet files (which train fit reads) as the training data."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from tests.scripts.conftest import PYTHON, ROOT, Env
 
@@ -35,3 +38,20 @@ def test_a_crash_of_train_fit_is_not_reported_as_a_failed_gate(env: Env) -> None
     assert "train fit crashed (exit 4" in res.stderr, res.stderr[-3000:]
     assert "quality gate" not in res.stderr
     assert env.current() is None
+
+
+def test_deploy_trains_on_a_directory_of_parquet_files(env: Env) -> None:
+    one = env.models.parent / "s.parquet"
+    _sample(one, 4000)
+    t = pq.read_table(one)
+    days = env.models.parent / "days"
+    days.mkdir()
+    half = t.num_rows // 2
+    pq.write_table(t.slice(0, half), days / "part-0.parquet")
+    pq.write_table(t.slice(half), days / "part-1.parquet")
+    (env.models / ".sandbox").touch()  # simulated data
+    res = env.deploy("--data", str(days), "--dry-run", "--search", "fast", "--min-auc", "none",
+                     "--train-arg", "--no-report", timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "not found" not in res.stderr
+    assert f"--data {days}" in res.stderr and "dry run: would publish" in res.stderr
