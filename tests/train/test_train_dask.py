@@ -117,6 +117,17 @@ def test_dask_fit_matches_local_xgb_writes_the_same_report_and_serves_through_in
     lrep = (Path(local["_dir"]) / "report.md").read_text()
     drep = (Path(dask["_dir"]) / "report.md").read_text()
     assert _headings(drep) == _headings(lrep)
+    # The per-symbol figures and the served promise, which `train monitor` judges.
+    assert set(dask["metrics"]["per_symbol"]) == set(local["metrics"]["per_symbol"]) == {
+        "BTCUSDT", "ETHUSDT"}  # fmt: skip
+    assert set(dask["metrics"]["served"]["per_symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    report = tmp_path / "monitor.json"
+    assert main(["monitor", "--model", dask["_dir"], "--data", str(bot_data), "--resamples",
+                 "200", "--json", str(report)]) in (0, 3)  # fmt: skip
+    judged = json.loads(report.read_text())
+    assert set(judged["scopes"]) == {"all", "BTCUSDT", "ETHUSDT"}, judged
+    for sym in ("BTCUSDT", "ETHUSDT"):  # each held to its own test-split promise
+        assert judged["scopes"][sym]["test"]["precision"] is not None
     assert "## In trading terms (test split)" in drep and "## Calibration" in drep
     trading = json.loads((Path(dask["_dir"]) / "trading.json").read_text())
     assert trading["rows"][0]["reversion_all"] is not None
