@@ -15,7 +15,8 @@ data and training:
   -b, --db-path FILE      BoltDB to export (env SIGMAGATE_DB; default data/features.db)
   -d, --days N            export only the last N days (default: all)
   -s, --symbol SYM        export and train on one symbol only
-      --data FILE         skip the export; train on this JSON Lines/Parquet file
+      --data PATH         skip the export; train on this JSON Lines/Parquet file or directory
+                          of Parquet files
       --from DIR          skip export and training; deploy this existing model directory
       --search MODE       train fit --search (grid|fast; default: train's default)
       --lookahead S       train fit --lookahead (label horizon, seconds)

@@ -54,6 +54,28 @@ def resolution(ts_ns: np.ndarray) -> str:
     return "nanoseconds"
 
 
+def exact_duplicates(
+    codes: np.ndarray, ts_ns: np.ndarray, columns: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The definition of an exact duplicate, shared by every engine: same symbol,
+    timestamp and every column (as the reader holds them; NaN equals nothing).
+
+    Returns (order, same_key, same_all): the records sorted stably on (symbol,
+    time, every column), so equal records are adjacent and the first in input
+    order comes first; same_key[i] when order[i] has the symbol and time of
+    order[i - 1], same_all when every column is equal too. order[same_all] are
+    the duplicates to drop (the first of each run is kept)."""
+    names = sorted(columns)
+    order = np.lexsort([*(columns[c] for c in reversed(names)), ts_ns, codes])
+    same_key = np.r_[False, (codes[order][1:] == codes[order][:-1])
+                     & (ts_ns[order][1:] == ts_ns[order][:-1])]  # fmt: skip
+    same_all = same_key.copy()
+    for c in names:
+        v = columns[c][order]
+        same_all[1:] &= v[1:] == v[:-1]
+    return order, same_key, same_all
+
+
 def check(recs: Records) -> tuple[Records, list[dict[str, Any]], dict[str, int]]:
     """(records without exact duplicates, warnings, row counts) for the raw input."""
     warns: list[dict[str, Any]] = []
@@ -63,16 +85,7 @@ def check(recs: Records) -> tuple[Records, list[dict[str, Any]], dict[str, int]]
                              "(--max-bad)", recs.bad_examples[:EXAMPLES]))  # fmt: skip
     n = len(recs)
     codes = np.unique(recs.symbols, return_inverse=True)[1] if n else np.zeros(0, np.int64)
-    names = sorted(recs.columns)
-    # Stable sort on (symbol, time, every column): equal records end up adjacent,
-    # the first in input order first.
-    order = np.lexsort([*(recs.columns[c] for c in reversed(names)), recs.ts_ns, codes])
-    same_key = np.r_[False, (codes[order][1:] == codes[order][:-1])
-                     & (recs.ts_ns[order][1:] == recs.ts_ns[order][:-1])]  # fmt: skip
-    same_all = same_key.copy()
-    for c in names:
-        v = recs.columns[c][order]
-        same_all[1:] &= v[1:] == v[:-1]
+    order, same_key, same_all = exact_duplicates(codes, recs.ts_ns, recs.columns)
     dup = order[same_all]
     counts["duplicates"] = len(dup)
     if len(dup):

@@ -85,15 +85,8 @@ def connect(scheduler: str, workers: int = 2) -> Iterator[Any]:
 
 
 def _duplicates(codes: np.ndarray, ts: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
-    """The rows that repeat an earlier row exactly: train.data.hygiene.check's
-    definition (same symbol, timestamp and every column `train` reads, compared
-    as the local reader holds them; NaN equals nothing), the first one kept."""
-    names = sorted(cols)
-    order = np.lexsort([*(cols[c] for c in reversed(names)), ts, codes])
-    same = np.r_[False, (codes[order][1:] == codes[order][:-1]) & (ts[order][1:] == ts[order][:-1])]
-    for c in names:
-        v = cols[c][order]
-        same[1:] &= v[1:] == v[:-1]
+    """Mask of the rows that repeat an earlier row exactly (hygiene.exact_duplicates)."""
+    order, _, same = hygiene.exact_duplicates(codes, ts, cols)
     dup = np.zeros(len(ts), dtype=bool)
     dup[order[same]] = True
     return dup

@@ -242,7 +242,7 @@ def training_figures(
     """(additions to the manifest's `metrics`, `symbol_thresholds`, warnings).
 
     p_val, p_test: the served variant's probabilities on the validation and test
-    splits. Nothing when the dataset kept no symbols (the distributed engine).
+    splits. Nothing when the dataset kept no symbols.
     """
     va, te = ds.validation, ds.test
     if va.symbols is None or te.symbols is None:
