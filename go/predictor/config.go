@@ -56,17 +56,19 @@ type Config struct {
 	// Timeout bounds one prediction, from the call to its answer. Default 5s:
 	// long enough for a reload or a GC pause on a loaded host, short enough
 	// that a hung sidecar costs a trade its fallback decision, not the bot.
-	// With a verified replica a decision waits only HedgeDelay; Timeout then
-	// still judges the hedged call (MaxConsecutiveTimeouts).
+	// With hedging on (the default) a decision waits only HedgeDelay;
+	// Timeout then still judges the hedged call (MaxConsecutiveTimeouts).
 	Timeout time.Duration
 
 	// HedgeDelay is how long a decision waits for the sidecar before the
 	// verified in-process replica of the same model answers it instead
 	// (Source replica, Reason slow); the sidecar's late answer is then
 	// compared with the replica's (Health().Hedge, the
-	// sigmagate_predictor_hedge_* metrics). Only with a verified replica of
-	// the served version: otherwise the decision waits up to Timeout, then
-	// takes the fallback. Default (0): adaptive, HedgeP99Multiple × the
+	// sigmagate_predictor_hedge_* metrics). With no verified replica of the
+	// served version (DisableReplica, a family the replica does not cover,
+	// a reload whose replica is still being checked) Fallback answers at
+	// the delay instead, with Reason slow: a hung sidecar costs a decision
+	// the delay, never Timeout. Default (0): adaptive, HedgeP99Multiple × the
 	// sidecar's recent p99 latency, within HedgeDelayFloor…HedgeDelayCap
 	// (2…20 ms; hedge.go says why). Negative: never hedge.
 	HedgeDelay time.Duration
@@ -156,8 +158,8 @@ type Config struct {
 	Fallback     FallbackPolicy
 	FallbackFunc FallbackFunc
 
-	// DisableReplica: never build the in-process replica; the heuristic
-	// answers whenever the sidecar cannot (the behaviour before the replica).
+	// DisableReplica: never build the in-process replica; Fallback answers
+	// whenever the sidecar cannot, or has not within the hedge delay.
 	DisableReplica bool
 
 	// ReplicaSampleEvery: in ModeReplica, one decision in this many (and the

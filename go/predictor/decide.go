@@ -55,11 +55,9 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, n
 	default:
 		return p.fallback(v, features, b, ReasonChildDown, fmt.Errorf("%w: sidecar is %s", ErrUnavailable, v.state), start), nil
 	}
-	wait, hedging := p.hedgeWait(v)
+	wait, hedging := p.hedgeWait()
 	if hedging && p.h.backlogged() {
-		if d, ok := p.hedgeAtOnce(v, features, b, start); ok {
-			return d, nil
-		}
+		return p.hedgeAtOnce(v, features, b, start), nil
 	}
 	c := sidecar.NewCall(append([]float32(nil), features...))
 	if v.sess == nil || !v.sess.SendNow(c) {
@@ -80,14 +78,8 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, n
 				if d, ok := p.hedge(v, c, features, b, start); ok {
 					return d, nil
 				}
-				select {
-				case <-c.Done(): // answered while hedging
-					return p.answered(ctx, v, c, features, named, b, start, true)
-				default: // the replica could not answer: wait out the timeout
-				}
-				hedging = false
-				t.Reset(p.cfg.Timeout - time.Since(start))
-				continue
+				<-c.Done() // hedge fails only once the call is finished
+				return p.answered(ctx, v, c, features, named, b, start, true)
 			}
 			c.Abandon()
 			p.m.nTimeouts.Add(1)

@@ -1,10 +1,15 @@
-// Hedged decisions: when a verified replica of the served model exists, a
-// decision waits for the sidecar only for the hedge delay, then answers from
-// the replica (reason slow). The sidecar's call stays in flight; its late
-// answer is compared with the replica's by the reader goroutine that
-// finishes it (sidecar.Call.Hedge), so no goroutine waits per hedged call.
-// One goroutine (hedgeLoop) keeps the delay and counts hedged calls left
-// unanswered at Config.Timeout toward the hung-sidecar detection.
+// Hedged decisions: a decision waits for the sidecar only for the hedge
+// delay, then takes the next rung of the ladder (reason slow): the verified
+// replica of the served model, or, with none (an MLP, DisableReplica, a
+// reload still verifying its replica), what answers an outage (fallback in
+// decide.go: Config.Fallback, or a replica kept from before a restart that
+// has no model yet). A hung sidecar
+// thus costs a decision the hedge delay, never Config.Timeout. The
+// sidecar's call stays in flight; the reader goroutine that finishes it
+// (sidecar.Call.Hedge) compares its late answer with the replica's, so no
+// goroutine waits per hedged call. One goroutine (hedgeLoop) keeps the delay
+// and counts hedged calls left unanswered at Config.Timeout toward the
+// hung-sidecar detection.
 
 package predictor
 
@@ -37,7 +42,7 @@ const (
 )
 
 // ErrSlow is Decision.Err of a hedged decision: the sidecar had not
-// answered within the hedge delay, so its verified replica did.
+// answered within the hedge delay, so the replica or the fallback did.
 var ErrSlow = errors.New("predictor: sidecar slower than the hedge delay")
 
 // The recent sidecar latencies the p99 is taken from: a ring written with
@@ -51,16 +56,20 @@ const (
 // HedgeStatus is the hedging part of Health.
 type HedgeStatus struct {
 	// Delay is the hedge delay in force; 0 when hedging is off
-	// (Config.HedgeDelay < 0, or Config.DisableReplica: nothing to hedge with).
+	// (Config.HedgeDelay < 0).
 	Delay time.Duration
-	// SidecarFirst and ReplicaFirst count the decisions that could be hedged
-	// (a verified replica of the served version existed) by who answered.
-	SidecarFirst, ReplicaFirst uint64
-	// Skipped counts decisions the replica answered at once, never sent,
-	// because the sidecar already owed MaxBatch × MaxInFlight hedged answers.
+	// SidecarFirst, ReplicaFirst and FallbackFirst count the decisions sent
+	// to the sidecar by who answered: the sidecar within the hedge delay, the
+	// verified replica of the served version after it, or, with no such
+	// replica, the fallback after it.
+	SidecarFirst, ReplicaFirst, FallbackFirst uint64
+	// Skipped counts decisions answered at once (by the replica, or as
+	// FallbackFirst when there is none), never sent, because the sidecar
+	// already owed MaxBatch × MaxInFlight hedged answers.
 	Skipped uint64
-	// LateAgree and LateDisagree count the sidecar's late answers to hedged
-	// decisions by whether they made the same approval as the replica did.
+	// LateAgree and LateDisagree count the sidecar's late answers to
+	// decisions the replica of the same version answered, by whether they
+	// made the same approval.
 	LateAgree, LateDisagree uint64
 	// Unanswered counts hedged calls the sidecar never answered: it failed
 	// them, or gave no answer within Config.Timeout (a timeout, which also
@@ -94,24 +103,23 @@ type hedger struct {
 	outstanding    atomic.Int64
 	maxOutstanding int64
 
-	total                                                            *prometheus.CounterVec // outcome
-	late                                                             *prometheus.CounterVec // agree
-	unanswered                                                       prometheus.Counter
-	delayGauge                                                       prometheus.GaugeFunc
-	sidecarFirst, replicaFirst, skipped, lateAgree, lateDisagree     prometheus.Counter
-	nSidecarFirst, nReplicaFirst, nSkipped, nAgree, nDisagree, nUnan atomic.Uint64
-	maxDP                                                            atomic.Uint64 // float64 bits
+	total                                                                            *prometheus.CounterVec // outcome
+	late                                                                             *prometheus.CounterVec // agree
+	unanswered                                                                       prometheus.Counter
+	delayGauge                                                                       prometheus.GaugeFunc
+	sidecarFirst, replicaFirst, fallbackFirst, skipped, lateAgree, lateDisagree      prometheus.Counter
+	nSidecarFirst, nReplicaFirst, nFallbackFirst, nSkipped, nAgree, nDisagree, nUnan atomic.Uint64
+	maxDP                                                                            atomic.Uint64 // float64 bits
 }
 
 func newHedger(cfg *Config) *hedger {
 	h := &hedger{
-		// With no replica there is nothing to hedge with: off, and reported as 0.
-		off: cfg.HedgeDelay < 0 || cfg.DisableReplica, fixed: cfg.HedgeDelay > 0,
+		off: cfg.HedgeDelay < 0, fixed: cfg.HedgeDelay > 0,
 		kick: make(chan struct{}, 1), track: make(chan hedgeTrack, 4096),
 		maxOutstanding: int64(cfg.MaxBatch * cfg.MaxInFlight),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_hedge_total",
-			Help: "Decisions that could be hedged (a verified replica existed), by who answered: sidecar_first, replica_first, or skipped (the replica at once: the sidecar already owed too many hedged answers).",
+			Help: "Decisions sent to the sidecar with hedging on, by who answered: sidecar_first (within the hedge delay), replica_first (the served version's verified replica after it), fallback_first (with no such replica, the fallback after it), or skipped (answered at once, not sent: the sidecar already owed too many hedged answers).",
 		}, []string{"outcome"}),
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_hedge_late_total",
@@ -128,6 +136,7 @@ func newHedger(cfg *Config) *hedger {
 	}, func() float64 { return h.current().Seconds() })
 	h.sidecarFirst = h.total.WithLabelValues("sidecar_first")
 	h.replicaFirst = h.total.WithLabelValues("replica_first")
+	h.fallbackFirst = h.total.WithLabelValues("fallback_first")
 	h.skipped = h.total.WithLabelValues("skipped")
 	h.lateAgree = h.late.WithLabelValues("true")
 	h.lateDisagree = h.late.WithLabelValues("false")
@@ -186,9 +195,10 @@ func hedgeDelayFor(p99 time.Duration) time.Duration {
 	return min(max(HedgeP99Multiple*p99, HedgeDelayFloor), HedgeDelayCap)
 }
 
-// lateAnswer compares the sidecar's late answer with the replica's, on the
-// goroutine that finished the call.
-func (h *hedger) lateAnswer(c *sidecar.Call, replicaP float64, approved bool, threshold float64, start time.Time) {
+// lateAnswer counts the sidecar's late answer, on the goroutine that
+// finished the call, and compares it with the replica's when the replica of
+// the version that answered made the decision (rep not nil).
+func (h *hedger) lateAnswer(c *sidecar.Call, rep *Decision, threshold float64, start time.Time) {
 	h.outstanding.Add(-1)
 	if c.Err != nil {
 		h.nUnan.Add(1)
@@ -196,6 +206,10 @@ func (h *hedger) lateAnswer(c *sidecar.Call, replicaP float64, approved bool, th
 		return
 	}
 	h.observe(time.Since(start))
+	if rep == nil || rep.ModelVersion != c.Version {
+		return
+	}
+	replicaP, approved := rep.Probability, rep.Approve
 	if (c.P >= threshold) == approved {
 		h.nAgree.Add(1)
 		h.lateAgree.Inc()
@@ -214,21 +228,17 @@ func (h *hedger) lateAnswer(c *sidecar.Call, replicaP float64, approved bool, th
 
 func (h *hedger) status() HedgeStatus {
 	return HedgeStatus{
-		Delay: h.current(), SidecarFirst: h.nSidecarFirst.Load(), ReplicaFirst: h.nReplicaFirst.Load(), Skipped: h.nSkipped.Load(),
+		Delay: h.current(), SidecarFirst: h.nSidecarFirst.Load(), ReplicaFirst: h.nReplicaFirst.Load(),
+		FallbackFirst: h.nFallbackFirst.Load(), Skipped: h.nSkipped.Load(),
 		LateAgree: h.nAgree.Load(), LateDisagree: h.nDisagree.Load(), Unanswered: h.nUnan.Load(),
 		MaxAbsDP: math.Float64frombits(h.maxDP.Load()),
 	}
 }
 
 // hedgeWait is how long decideIn waits for the sidecar before hedging, and
-// whether it may hedge at all: only with a verified replica of the version
-// the sidecar serves.
-func (p *Predictor) hedgeWait(v *view) (time.Duration, bool) {
+// whether it hedges at all.
+func (p *Predictor) hedgeWait() (time.Duration, bool) {
 	if p.h.off {
-		return p.cfg.Timeout, false
-	}
-	st := p.rep.Load()
-	if st == nil || st.r == nil || st.version != v.version {
 		return p.cfg.Timeout, false
 	}
 	return min(p.h.current(), p.cfg.Timeout), true
@@ -238,37 +248,50 @@ func (p *Predictor) hedgeWait(v *view) (time.Duration, bool) {
 // a new decision should not add one.
 func (h *hedger) backlogged() bool { return h.outstanding.Load() >= h.maxOutstanding }
 
-// hedgeAtOnce answers from the replica without asking the sidecar, while
-// the hedged backlog is full; false when the replica cannot answer.
-func (p *Predictor) hedgeAtOnce(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
+// servedReplica is the decision of the verified replica of the version the
+// sidecar serves; false when there is none.
+func (p *Predictor) servedReplica(v *view, features []float32, b bar, start time.Time) (Decision, bool) {
 	d, ok := p.replicaDecision(v, features, b, start)
-	if !ok {
-		return d, false
-	}
-	d.Reason, d.Err, d.Latency = ReasonSlow, ErrSlow, time.Since(start)
-	p.h.nSkipped.Add(1)
-	p.h.skipped.Inc()
-	p.rm.observe(ReasonSlow, d.Latency)
-	return d, true
+	return d, ok && d.ModelVersion == v.version
 }
 
-// hedge answers from the replica for a call the sidecar has not answered
-// within the hedge delay. It reports false when the replica cannot answer
-// or the sidecar's answer arrived meanwhile (c.Done is then closed).
-func (p *Predictor) hedge(v *view, c *sidecar.Call, features []float32, b bar, start time.Time) (Decision, bool) {
-	d, ok := p.replicaDecision(v, features, b, start)
+// hedgeAtOnce answers without asking the sidecar, while the hedged backlog
+// is full.
+func (p *Predictor) hedgeAtOnce(v *view, features []float32, b bar, start time.Time) Decision {
+	p.h.nSkipped.Add(1)
+	p.h.skipped.Inc()
+	d, ok := p.servedReplica(v, features, b, start)
 	if !ok {
-		return d, false
+		return p.fallback(v, features, b, ReasonSlow, ErrSlow, start)
 	}
-	rp, approved := d.Probability, d.Approve
+	d.Reason, d.Err, d.Latency = ReasonSlow, ErrSlow, time.Since(start)
+	p.rm.observe(ReasonSlow, d.Latency)
+	return d
+}
+
+// hedge answers a call the sidecar has not answered within the hedge delay:
+// from the served version's replica, else as an outage is answered
+// (fallback). It reports false when the sidecar's answer arrived meanwhile
+// (c.Done is then closed).
+func (p *Predictor) hedge(v *view, c *sidecar.Call, features []float32, b bar, start time.Time) (Decision, bool) {
+	d, withReplica := p.servedReplica(v, features, b, start)
+	var rep *Decision
+	if withReplica {
+		rep = &Decision{Probability: d.Probability, Approve: d.Approve, ModelVersion: d.ModelVersion}
+	}
 	p.h.outstanding.Add(1)
-	if !c.Hedge(func(c *sidecar.Call) { p.h.lateAnswer(c, rp, approved, p.thresholdFor(b, v, c.Version), start) }) {
+	if !c.Hedge(func(c *sidecar.Call) { p.h.lateAnswer(c, rep, p.thresholdFor(b, v, c.Version), start) }) {
 		p.h.outstanding.Add(-1)
 		return Decision{}, false
 	}
 	select {
 	case p.h.track <- hedgeTrack{c: c, sess: v.sess, deadline: start.Add(p.cfg.Timeout)}:
 	default: // thousands already tracked: the sidecar is judged on those
+	}
+	if !withReplica {
+		p.h.nFallbackFirst.Add(1)
+		p.h.fallbackFirst.Inc()
+		return p.fallback(v, features, b, ReasonSlow, ErrSlow, start), true
 	}
 	d.Reason, d.Err, d.Latency = ReasonSlow, ErrSlow, time.Since(start)
 	p.h.nReplicaFirst.Add(1)

@@ -2,6 +2,7 @@ package predictor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -68,15 +69,15 @@ func TestHedgeDelayFollowsTheRecentLatencies(t *testing.T) {
 	}
 }
 
-// stopUnderLoad runs 64 goroutines of decisions against a sidecar with a
-// verified replica, SIGSTOPs it for stop, SIGCONTs it, and returns every
-// decision's latency while it was stopped and counts by source.
+// stopUnderLoad runs 64 goroutines of decisions against a sidecar, SIGSTOPs
+// it for stop, SIGCONTs it, and returns every decision's latency while it
+// was stopped and counts by source.
 type stopRun struct {
 	lat                []time.Duration // decisions made while the sidecar was stopped
 	model, repl, heur  int64
 	maxLatency         time.Duration
 	pid, pidAfter      int
-	reasonsNotSlow     []string
+	reasonsNotSlow     []string // source/reason of answers not the model's for another reason than slow
 	restarts, timeouts uint64
 }
 
@@ -118,11 +119,11 @@ func stopUnderLoad(t testing.TB, p *Predictor, stop time.Duration) stopRun {
 					model.Add(1)
 				case SourceReplica:
 					repl.Add(1)
-					if d.Reason != ReasonSlow && len(reasons) < 3 {
-						reasons = append(reasons, d.Reason)
-					}
 				default:
 					heur.Add(1)
+				}
+				if d.Source != SourceModel && d.Reason != ReasonSlow && len(reasons) < 3 {
+					reasons = append(reasons, string(d.Source)+"/"+d.Reason)
 				}
 				if stopped.Load() {
 					mine = append(mine, el)
@@ -181,7 +182,7 @@ func TestSidecarStoppedThreeSecondsHedgesEveryDecisionWithinTheDelay(t *testing.
 		t.Errorf("%d heuristic decisions (health %d) with a verified replica", run.heur, hl.Fallbacks)
 	}
 	if len(run.reasonsNotSlow) > 0 {
-		t.Errorf("replica answers with reasons %v, want only %q", run.reasonsNotSlow, ReasonSlow)
+		t.Errorf("answers not the model's with reasons %v, want only %q", run.reasonsNotSlow, ReasonSlow)
 	}
 	if run.pidAfter != run.pid || run.restarts != 0 || run.timeouts != 0 {
 		t.Errorf("a 3 s stop under a 5 s Timeout: pid %d→%d, %d restarts, %d timeouts", run.pid, run.pidAfter, run.restarts, run.timeouts)
@@ -214,32 +215,80 @@ func TestSidecarStoppedThreeSecondsHedgesEveryDecisionWithinTheDelay(t *testing.
 	}
 }
 
+// With no replica to hedge with (DisableReplica here; an MLP, or a reload
+// whose replica is still being verified) a stopped sidecar costs a decision
+// the hedge delay too: the fallback answers then, not after Timeout.
+func TestSidecarStoppedWithNoReplicaTakesTheFallbackWithinTheDelay(t *testing.T) {
+	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1), DisableReplica: true}) // the default 5 s Timeout
+	run := stopUnderLoad(t, h.p, 3*time.Second)
+	hl := h.p.Health()
+	t.Logf("SIGSTOP 3s, no replica, 64 goroutines: %d decisions while stopped, max %v, p99 %v; %d model, %d heuristic; hedge %+v",
+		len(run.lat), run.maxLatency, pct(run.lat, 0.99), run.model, run.heur, hl.Hedge)
+	if len(run.lat) < 1000 {
+		t.Fatalf("only %d decisions while the sidecar was stopped", len(run.lat))
+	}
+	if run.maxLatency > 100*time.Millisecond {
+		t.Errorf("a decision took %v while the sidecar was stopped; the hedge delay is %v", run.maxLatency, hl.Hedge.Delay)
+	}
+	if run.repl != 0 || run.heur == 0 || len(run.reasonsNotSlow) > 0 {
+		t.Errorf("%d replica and %d heuristic answers, other reasons %v: want the heuristic, reason %q", run.repl, run.heur, run.reasonsNotSlow, ReasonSlow)
+	}
+	if run.pidAfter != run.pid || run.restarts != 0 || run.timeouts != 0 {
+		t.Errorf("a 3 s stop under a 5 s Timeout: pid %d→%d, %d restarts, %d timeouts", run.pid, run.pidAfter, run.restarts, run.timeouts)
+	}
+	s := hl.Hedge
+	if s.FallbackFirst == 0 || s.Skipped == 0 || s.ReplicaFirst != 0 || s.LateAgree+s.LateDisagree != 0 {
+		t.Errorf("hedge status %+v: want fallback_first and skipped, nothing compared with a replica", s)
+	}
+	if n := hl.FallbacksByReason[ReasonSlow]; n != s.FallbackFirst+s.Skipped {
+		t.Errorf("fallbacks with reason slow %d, want fallback_first %d + skipped %d", n, s.FallbackFirst, s.Skipped)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_hedge_total", map[string]string{"outcome": "fallback_first"}); v != float64(s.FallbackFirst) {
+		t.Errorf("hedge_total{outcome=fallback_first} = %v, health %d", v, s.FallbackFirst)
+	}
+	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_fallbacks_total", map[string]string{"reason": ReasonSlow}); v != float64(hl.FallbacksByReason[ReasonSlow]) {
+		t.Errorf("fallbacks_total{reason=slow} = %v, health %d", v, hl.FallbacksByReason[ReasonSlow])
+	}
+}
+
 func TestHedgedCallsNeverAnsweredStillKillTheHungSidecar(t *testing.T) {
-	model := tinyModel(t, "tiny-a", 1)
-	const timeout = 300 * time.Millisecond
-	h := start(t, Config{ModelDir: model, Timeout: timeout, HedgeDelay: 5 * time.Millisecond})
-	waitReplica(t, h, "tiny-a")
-	rec := randomRecords(1, 4)[0]
-	old := h.p.Health().PID
-	if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ { // one caller, never waiting more than the delay
-		t0 := time.Now()
-		d, _ := h.p.Decide(ctxT(t), rec)
-		if d.Source != SourceReplica || d.Reason != ReasonSlow || time.Since(t0) > 50*time.Millisecond {
-			t.Fatalf("decision %d on a stopped sidecar: %+v after %v", i, d, time.Since(t0))
-		}
-	}
-	testutil.WaitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
-		hl := h.p.Health()
-		return hl.State == StateReady && hl.PID != old && hl.PID != 0
-	})
-	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "unresponsive"}); v < 1 {
-		t.Errorf("restarts_total{reason=unresponsive} = %v", v)
-	}
-	if s := h.p.Health(); s.Hedge.Unanswered < 3 || s.Timeouts < 3 || s.Fallbacks != 0 {
-		t.Errorf("health after the kill: %+v", s)
+	for _, replica := range []bool{true, false} {
+		t.Run(fmt.Sprintf("replica=%v", replica), func(t *testing.T) {
+			model := tinyModel(t, "tiny-a", 1)
+			const timeout = 300 * time.Millisecond
+			h := start(t, Config{ModelDir: model, Timeout: timeout, HedgeDelay: 5 * time.Millisecond, DisableReplica: !replica})
+			want := SourceHeuristic
+			if replica {
+				want = SourceReplica
+				waitReplica(t, h, "tiny-a")
+			}
+			rec := randomRecords(1, 4)[0]
+			if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
+				t.Fatalf("before SIGSTOP: %+v", d)
+			}
+			old := h.p.Health().PID
+			if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ { // one caller, never waiting more than the delay
+				t0 := time.Now()
+				d, _ := h.p.Decide(ctxT(t), rec)
+				if d.Source != want || d.Reason != ReasonSlow || !errors.Is(d.Err, ErrSlow) || time.Since(t0) > 50*time.Millisecond {
+					t.Fatalf("decision %d on a stopped sidecar: %+v after %v", i, d, time.Since(t0))
+				}
+			}
+			testutil.WaitFor(t, 60*time.Second, "the hung sidecar replaced", func() bool {
+				hl := h.p.Health()
+				return hl.State == StateReady && hl.PID != old && hl.PID != 0
+			})
+			if v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "unresponsive"}); v < 1 {
+				t.Errorf("restarts_total{reason=unresponsive} = %v", v)
+			}
+			s := h.p.Health()
+			if s.Hedge.Unanswered < 3 || s.Timeouts < 3 || (s.Fallbacks != 0) == replica {
+				t.Errorf("health after the kill: %+v", s)
+			}
+		})
 	}
 }
 
@@ -278,16 +327,16 @@ func BenchmarkDecideDuringSidecarStop(b *testing.B) {
 	}
 }
 
-// With no replica no decision can be hedged: the delay reads 0, as with
-// hedging turned off, not a delay no decision gets.
-func TestHedgeDelayIsZeroWhenThereIsNothingToHedgeWith(t *testing.T) {
+// Hedging is off only when asked for: with no replica the fallback is what
+// a hedged decision gets, so a delay is in force all the same.
+func TestHedgeDelayIsZeroOnlyWhenHedgingIsOff(t *testing.T) {
 	for _, c := range []struct {
 		cfg  Config
 		want bool // a delay is in force
 	}{
 		{Config{}, true}, {Config{HedgeDelay: 5 * time.Millisecond}, true},
-		{Config{HedgeDelay: -1}, false}, {Config{DisableReplica: true}, false},
-		{Config{DisableReplica: true, HedgeDelay: 5 * time.Millisecond}, false},
+		{Config{DisableReplica: true}, true}, {Config{DisableReplica: true, HedgeDelay: 5 * time.Millisecond}, true},
+		{Config{HedgeDelay: -1}, false}, {Config{DisableReplica: true, HedgeDelay: -1}, false},
 	} {
 		if got := newHedger(&c.cfg).status().Delay; (got > 0) != c.want {
 			t.Errorf("%+v: Delay %v, want in force %v", c.cfg, got, c.want)

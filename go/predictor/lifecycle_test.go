@@ -114,7 +114,8 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	// The hung sidecar holds its pidfile's lock until it is gone: the replacement
 	// must not be started before, or it would refuse the pidfile and exit.
 	pidfile := filepath.Join(t.TempDir(), "infer.pid")
-	h := start(t, Config{ModelDir: model, DisableReplica: true, Timeout: timeout, MaxConsecutiveTimeouts: 3,
+	// Hedging off: this is the Timeout path (hedge_test.go has the hedged one).
+	h := start(t, Config{ModelDir: model, DisableReplica: true, HedgeDelay: -1, Timeout: timeout, MaxConsecutiveTimeouts: 3,
 		Args: []string{"--pidfile", pidfile}})
 	rec := randomRecords(1, 4)[0]
 	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {

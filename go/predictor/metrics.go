@@ -25,11 +25,11 @@ const (
 	// order, so Decide's slice would be scored in the wrong columns.
 	ReasonFeatureOrder = "feature_order"
 	// ReasonSlow: the sidecar had not answered within the hedge delay, so
-	// the verified replica did (hedge.go); never a heuristic's reason.
+	// the verified replica did, or with none the fallback (hedge.go).
 	ReasonSlow = "slow"
 )
 
-var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed, ReasonFeatureOrder}
+var fallbackReasons = [...]string{ReasonTimeout, ReasonChildDown, ReasonNoModel, ReasonError, ReasonBadInput, ReasonOverloaded, ReasonCanceled, ReasonClosed, ReasonFeatureOrder, ReasonSlow}
 
 // metrics holds the Prometheus collectors and the atomic counters Health
 // reads (Prometheus counters cannot be read back cheaply).

@@ -360,3 +360,45 @@ func TestAReplicaCheckTheSidecarStalledIsTriedAgain(t *testing.T) {
 		}
 	}
 }
+
+// While a reload's replica is not yet verified (here its check keeps
+// stalling) the served version has no replica to hedge with, and the
+// previous version's is withdrawn: a stalled sidecar still costs a decision
+// only the hedge delay, answered by the fallback, not Timeout.
+func TestAStalledSidecarDuringAReloadsReplicaCheckCostsTheHedgeDelay(t *testing.T) {
+	a := tinyModel(t, "tiny-a", 1)
+	b := tinyModel(t, "tiny-b", 2)
+	dir := t.TempDir()
+	cur := linkCurrent(t, dir, a)
+	var stall atomic.Bool
+	cfg := Config{ModelDir: cur, Timeout: 2 * time.Second, HedgeDelay: 5 * time.Millisecond}
+	cfg.stallReplicaCheck = func() error {
+		if stall.Load() {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+	h := start(t, cfg)
+	waitReplica(t, h, "tiny-a")
+	stall.Store(true)
+	linkCurrent(t, dir, b)
+	if err := h.p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "tiny-b's replica check stalled", func() bool {
+		return h.p.ModelVersion() == "tiny-b" && strings.Contains(h.p.Health().Replica.Why, "checking again in")
+	})
+	if err := syscall.Kill(h.p.Health().PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(h.p.Health().PID, syscall.SIGCONT) }()
+	rec := randomRecords(1, 14)[0]
+	t0 := time.Now()
+	d, _ := h.p.Decide(ctxT(t), rec)
+	if el := time.Since(t0); el > 500*time.Millisecond || d.Reason != ReasonSlow || d.Source != SourceHeuristic {
+		t.Fatalf("decision on a stalled sidecar while tiny-b's replica is unverified: %+v after %v", d, el)
+	}
+	if s := h.p.Health().Hedge; s.FallbackFirst != 1 || s.ReplicaFirst != 0 {
+		t.Errorf("hedge status %+v: want the decision counted as fallback_first", s)
+	}
+}

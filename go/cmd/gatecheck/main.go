@@ -9,8 +9,9 @@
 //   - edge cases: NaN, ±Inf, huge values and wrong lengths;
 //
 //   - stress: latency p50/p99/p99.9 and throughput at 1, 8 and 64 goroutines;
-//     calls the verified replica answered because the sidecar was slower than
-//     the hedge delay are counted as hedged and pass, any other fallback fails;
+//     calls answered after the hedge delay because the sidecar was slower
+//     (by the verified replica, or the fallback for a model with none) are
+//     counted as hedged and pass, any other fallback fails;
 //
 //   - approval rates across thresholds, for the model and the fallback.
 //
