@@ -52,6 +52,9 @@ PER_SYMBOL = {
     "test_precision": (0.63, 0.61),
     "approvals": (412, 96),
     "candidates": (20480, 5120),
+    "judged": (1, 1),
+    "approval_rate": (0.02, 0.019),
+    "test_approval_rate": (0.021, 0.02),
 }
 
 
