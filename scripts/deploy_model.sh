@@ -91,6 +91,17 @@ trap 'log "interrupted (SIGINT)"; report_current; exit 130' INT
 trap 'log "terminated (SIGTERM)"; report_current; exit 143' TERM
 log "log file $LOG"
 clean_stale_tmp
+# The names deploy switches must be links (or absent): a real directory put there by
+# hand would make the switch fail half-way with mv's own message, or be taken for a
+# version.
+for name in current previous shadow; do
+  if [[ -e "$MODELS_DIR/$name" && ! -L "$MODELS_DIR/$name" ]]; then
+    die "$MODELS_DIR/$name is a $(if [[ -d "$MODELS_DIR/$name" ]]; then echo directory; else echo file; fi)," \
+      "not a symbolic link: deploy manages $name as a link to a version directory in $MODELS_DIR." \
+      "Move it aside (a model directory goes to $MODELS_DIR/<its version>, then" \
+      "--rollback <its version> serves it) and run again; nothing was changed"
+  fi
+done
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: nothing will be changed"
 else

@@ -306,3 +306,19 @@ def test_a_current_naming_a_missing_version_is_not_made_previous(
     assert env.current() == "model-b"
     prev = env.models / "previous"
     assert not prev.is_symlink() or os.readlink(prev) != "gone"
+
+
+@pytest.mark.parametrize("name", ["current", "previous"])
+def test_a_real_directory_where_a_link_belongs_is_refused_before_anything_changes(
+    env: Env, name: str
+) -> None:
+    copy = env.models / name
+    copy.mkdir(parents=True)
+    (copy / "manifest.json").write_text("{}")
+    before = tree(env.models)
+    for args in (("--from", str(env.model("model-b", seed=2)), *FAST), ("--rollback", "model-b")):
+        res = env.deploy(*args)
+        assert res.returncode == 1, res.stderr[-3000:]
+        assert f"{copy} is a directory, not a symbolic link" in res.stderr
+        assert "nothing was changed" in res.stderr
+        assert tree(env.models) == before
