@@ -29,6 +29,10 @@ func FuzzFastLayoutEqualsTheGenericWalk(f *testing.F) {
 			f.Add(row[0], row[1], row[2])
 		}
 	}
+	negZero := float32(math.Copysign(0, -1))
+	f.Add(negZero, negZero, negZero)
+	f.Add(float32(0), negZero, float32(math.SmallestNonzeroFloat32))
+	f.Add(-float32(math.SmallestNonzeroFloat32), float32(math.MaxFloat32), -float32(math.MaxFloat32))
 	f.Fuzz(func(t *testing.T, a, b, c float32) {
 		x := []float32{a, b, c}
 		for _, v := range x {
@@ -55,4 +59,27 @@ func FuzzFastLayoutEqualsTheGenericWalk(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The fast layout compares integer order keys: for every pair of finite
+// values (signed zeros, subnormals and the extremes included) a key
+// comparison must say what the float comparison says, for both branch modes.
+func TestOrderKeysCompareAsTheFloatsDo(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	tiny := float32(math.SmallestNonzeroFloat32)
+	vals := []float32{negZero, 0, tiny, -tiny, 2 * tiny, -2 * tiny, 1e-38, -1e-38, 0.5, -0.5, 1, -1,
+		math.Nextafter32(1, 2), math.Nextafter32(-1, -2), 3.25e7, -3.25e7, math.MaxFloat32, -math.MaxFloat32}
+	for _, x := range vals {
+		for _, thr := range vals {
+			if got, want := orderKey(x) <= thresholdKey(thr, false), x <= thr; got != want {
+				t.Errorf("BRANCH_LEQ x=%g t=%g: keys say %v, floats %v", x, thr, got, want)
+			}
+			if got, want := orderKey(x) <= thresholdKey(thr, true), x < thr; got != want {
+				t.Errorf("BRANCH_LT x=%g t=%g: keys say %v, floats %v", x, thr, got, want)
+			}
+		}
+		if inf := orderKey(float32(math.Inf(1))); orderKey(x) > inf {
+			t.Errorf("x=%g above a leaf's key", x)
+		}
+	}
 }
