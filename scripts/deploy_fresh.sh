@@ -26,6 +26,7 @@ fresh_holdout() {
   fi
   ext="${DATA##*.}"
   [[ "$ext" == parquet || "$ext" == pq ]] || ext=jsonl
+  [[ -d "$DATA" ]] && ext=d  # a directory of Parquet files: split into two directories
   line="$(exec 9>&-; cd "$ROOT" && "$PY" "$SCRIPTS/fresh_window.py" "$DATA" --window "$FRESH_WINDOW" \
     --train "$TMP/train.$ext" --fresh "$TMP/fresh.$ext")" || rc=$?
   case $rc in

@@ -3,8 +3,10 @@
     fresh_window.py DATA --window 6h --train OUT --fresh OUT
 
 Writes the records before T = (newest record - window) to --train and those at
-or after T to --fresh, in DATA's format (JSON Lines or one Parquet file), and
-prints `T<TAB>train records<TAB>fresh records` on stdout. A candidate trained
+or after T to --fresh, in DATA's format (JSON Lines, one Parquet file, or a
+directory of Parquet files: then --train and --fresh are directories with the
+same relative file names, hive partition folders included), and prints
+`T<TAB>train records<TAB>fresh records` on stdout. A candidate trained
 on --train has never seen a record of --fresh; its labels end one lookahead
 before T at the latest (a label whose lookahead runs past the data is
 censored), so no outcome of the window leaks in either.
@@ -89,6 +91,42 @@ def split_parquet(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple
     return cut, int((~keep).sum()), int(keep.sum())
 
 
+def split_parquet_dir(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[int, int, int]:
+    """split_parquet for a directory, one file at a time: memory stays that of the
+    largest file, whatever the directory holds."""
+    import pyarrow.parquet as pq
+
+    from train.data.parquet import parquet_files, timestamps_ns
+
+    def read(f: Path, columns: list[str] | None = None):
+        try:
+            table = pq.read_table(f, columns=columns, partitioning=None)
+        except Exception as e:
+            raise InputError(f"{f}: not readable as Parquet ({e})") from None
+        if "timestamp" not in table.column_names:
+            raise InputError(f"{f}: no column 'timestamp'")
+        return table, timestamps_ns(table.column("timestamp"), str(f))
+
+    files = parquet_files(data)
+    stamps = (read(f, ["timestamp"])[1] for f in files)
+    newest = max((int(ts.max()) for ts in stamps if len(ts)), default=None)
+    if newest is None:
+        raise InputError(f"{data}: no records")
+    cut = newest - window_ns
+    n_train = n_fresh = 0
+    for f in files:
+        table, ts = read(f)
+        keep = ts >= cut
+        for out, rows in ((train, ~keep), (fresh, keep)):
+            if rows.any():
+                dest = out / f.relative_to(data)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table.filter(rows), dest)
+        n_fresh += int(keep.sum())
+        n_train += int((~keep).sum())
+    return cut, n_train, n_fresh
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", type=Path)
@@ -99,13 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         window_ns = round(parse_duration(a.window) * 1e9)
         if a.data.is_dir():
-            raise InputError(f"{a.data}: a directory; the freshness split takes one file")
-        if not a.data.is_file():
-            raise InputError(f"{a.data}: no such file")
-        parquet = a.data.suffix in (".parquet", ".pq")
-        cut, n_train, n_fresh = (split_parquet if parquet else split_jsonl)(
-            a.data, window_ns, a.train, a.fresh
-        )
+            split = split_parquet_dir
+        elif not a.data.is_file():
+            raise InputError(f"{a.data}: no such file or directory")
+        else:
+            split = split_parquet if a.data.suffix in (".parquet", ".pq") else split_jsonl
+        cut, n_train, n_fresh = split(a.data, window_ns, a.train, a.fresh)
     except (InputError, ValueError, OSError) as e:
         print(f"fresh_window: error: {e}", file=sys.stderr)
         return EXIT_BAD

@@ -136,6 +136,39 @@ def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
     assert res.returncode == 3 and "nothing to hold out" in res.stdout
 
 
+def test_split_of_a_parquet_directory_keeps_its_files_and_partitions(
+    tmp_path: Path, fresh: Path
+) -> None:
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    from train.data.parquet import open_dataset, timestamps_ns
+
+    data = tmp_path / "days"
+    pq.write_to_dataset(pj.read_json(fresh), data, partition_cols=["symbol"])  # symbol=…/*.parquet
+    train, held = tmp_path / "train.d", tmp_path / "fresh.d"
+    res = subprocess.run(
+        [PYTHON, str(ROOT / "scripts" / "fresh_window.py"), str(data), "--window", "30m",
+         "--train", str(train), "--fresh", str(held)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    cut, n_train, n_fresh = res.stdout.strip().split("\t")
+    parts = {}
+    for name, d in (("train", train), ("fresh", held)):
+        assert all(p.parent.name.startswith("symbol=") for p in d.rglob("*.parquet")), name
+        table = open_dataset(d).to_table()
+        parts[name] = (
+            timestamps_ns(table.column("timestamp"), name),
+            set(table.column("symbol").to_pylist()),
+        )
+    (ts, syms), (ts_fresh, syms_fresh) = parts["train"], parts["fresh"]
+    assert (len(ts), len(ts_fresh)) == (int(n_train), int(n_fresh))
+    assert len(ts) + len(ts_fresh) == len(fresh.read_text().splitlines())
+    assert ts.max() < parse_timestamp(cut) <= ts_fresh.min()
+    assert syms | syms_fresh == {"BTCUSDT", "ETHUSDT", "SOLUSDT"} and syms_fresh  # from the paths
+
+
 def test_data_too_short_to_hold_out_the_window_is_refused_while_a_model_serves(
     env: Env, serving: tuple[Sidecar, str], fresh: Path
 ) -> None:

@@ -50,8 +50,16 @@ def test_deploy_trains_on_a_directory_of_parquet_files(env: Env) -> None:
     pq.write_table(t.slice(0, half), days / "part-0.parquet")
     pq.write_table(t.slice(half), days / "part-1.parquet")
     (env.models / ".sandbox").touch()  # simulated data
+    # A model serves, so the freshness check holds the last 30 min of the directory out
+    # (--force: a model fitted on 3,000 rows is not worth judging, only the split is).
+    a = env.model("model-a", seed=1)
+    res = env.deploy("--from", str(a), "--min-auc", "none", "--skip-smoke", "--no-restart")
+    assert res.returncode == 0, res.stderr[-3000:]
     res = env.deploy("--data", str(days), "--dry-run", "--search", "fast", "--min-auc", "none",
-                     "--train-arg", "--no-report", timeout=300)  # fmt: skip
+                     "--fresh-window", "30m", "--train-arg", "--no-report", "--force",
+                     timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "not found" not in res.stderr
-    assert f"--data {days}" in res.stderr and "dry run: would publish" in res.stderr
+    assert f"freshness: holding out the last 30m of {days}" in res.stderr
+    assert "freshness: " in res.stderr and " (challenger) vs model-a (champion)" in res.stderr
+    assert "dry run: would publish" in res.stderr
