@@ -67,6 +67,12 @@ report_current() {
   fi
 }
 die() { log "FAILED: $*"; report_current; exit 1; }
+# A training outlives a deploy killed by SIGKILL (no trap runs): it would go on
+# competing for the CPU with the next deploy's and writing into a scratch directory
+# that deploy removes. setpriv (util-linux, like flock) gives it SIGTERM when this
+# script dies; the subshell running it execs, so this script is its parent.
+ORPHAN_GUARD=()
+command -v setpriv >/dev/null 2>&1 && ORPHAN_GUARD=(setpriv --pdeathsig TERM --)
 # A model trained on simulated data (manifest data.provenance, docs/MODEL_FORMAT.md)
 # goes only into a sandbox: a models directory holding a .sandbox file (the demo's
 # build/demo/models), or anywhere with --allow-simulated. Read with grep, not Python,
@@ -198,7 +204,7 @@ else
   fit+=("${TRAIN_ARGS[@]}")
   log "train: ${fit[*]}"
   rc=0
-  (exec 9>&-; cd "$ROOT" && "${fit[@]}") >"$TMP/fit.out" || rc=$?
+  (exec 9>&-; cd "$ROOT" && exec "${ORPHAN_GUARD[@]}" "${fit[@]}") >"$TMP/fit.out" || rc=$?
   case $rc in
     0) ;;
     1) die "train fit: a quality gate failed (exit 1); no model was published" ;;

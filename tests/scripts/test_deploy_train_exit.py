@@ -3,7 +3,10 @@ directory of Parquet files (which train fit reads) as the training data."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -63,3 +66,37 @@ def test_deploy_trains_on_a_directory_of_parquet_files(env: Env) -> None:
     assert f"freshness: holding out the last 30m of {days}" in res.stderr
     assert "freshness: " in res.stderr and " (challenger) vs model-a (champion)" in res.stderr
     assert "dry run: would publish" in res.stderr
+
+
+def test_a_deploy_killed_while_training_takes_its_training_with_it(env: Env) -> None:
+    data = env.models.parent / "big.jsonl"
+    _sample(data, 60000)  # a fit that lasts several seconds
+    (env.models / ".sandbox").touch()
+    proc = subprocess.Popen(env.argv("--data", str(data), "--search", "fast", "--min-auc", "none",
+                                     "--no-restart"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env.environ(), cwd=ROOT)  # fmt: skip
+
+    def training() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", f"train fit --data {data}"], capture_output=True,
+                             text=True)  # fmt: skip
+        return [int(p) for p in out.stdout.split()]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not training() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        pids = training()
+        assert pids, "the deploy never started training"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while training() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not training(), f"train fit {pids} outlived its SIGKILLed deploy"
+    finally:
+        for pid in training():
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
