@@ -283,7 +283,8 @@ def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
     code, out, err = monitor(capsys, mon_model, part, "--json", str(js))
     assert code == 0, out + err
     doc = json.loads(js.read_text())
-    assert {w["kind"] for w in doc["data"]["warnings"]} == {"non_finite_price", "non_finite"}
+    kinds = {w["kind"] for w in doc["data"]["warnings"]} - {"empty_lookahead"}  # feed pauses
+    assert kinds == {"non_finite_price", "non_finite"}
     verdict = out.split("verdict: ")[1]
     assert verdict.startswith("HEALTHY where judged; not judged (thinned price path): all, ETHUSDT")
     for scope in ("BTCUSDT", "SOLUSDT"):
@@ -293,6 +294,51 @@ def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
         assert not j["judged"] and "thinned price path" in j["reason"], j
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("NaN or ±Inf feature values" in m and "depth_ratio=nan" in m for m in warned)
+
+
+def test_candidates_before_a_pause_in_the_feed_are_counted_and_named(
+    mon_model, tmp_path, capsys, caplog
+):
+    """A recorder outage leaves the candidates before it with no price in their lookahead:
+    labelled not reverted (as in training), judged, but counted and warned about."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = sample(tmp_path / "w.parquet", 960, 16000)
+    from train.data.parquet import timestamps_ns
+
+    t = pq.read_table(src)
+    ts = timestamps_ns(t.column("timestamp"), str(src))
+    btc = np.asarray(t.column("symbol").to_pylist()) == "BTCUSDT"
+    start = int(np.quantile(ts[btc], 0.5))  # BTCUSDT's recorder off for 20 minutes
+    off = btc & (ts > start) & (ts <= start + 20 * 60 * 10**9)
+    assert off.sum() > 10
+    out_path = tmp_path / "outage.parquet"
+    pq.write_table(t.filter(pa.array(~off)), out_path)
+
+    js = tmp_path / "o.json"
+    code, out, err = monitor(capsys, mon_model, out_path, "--json", str(js))
+    assert code in (0, 3), out + err
+    counts = json.loads(js.read_text())["data"]["counts"]
+    # Brute force: a candidate whose symbol's next record comes after its lookahead.
+    kept = read_records(out_path, FEATURES)
+    look = 60 * 10**9
+    want = 0
+    for sym in np.unique(kept.symbols):
+        s_ts = np.sort(kept.ts_ns[kept.symbols == sym])
+        nxt = np.searchsorted(s_ts, s_ts, side="right")
+        has_next = nxt < len(s_ts)
+        gap = np.where(has_next, s_ts[np.minimum(nxt, len(s_ts) - 1)] - s_ts, 0)
+        uncensored = s_ts + look <= s_ts[-1]
+        want += int((has_next & (gap > look) & uncensored).sum())
+    assert counts["empty_lookahead"] == want >= 1
+    before_outage = [e for e in json.loads(js.read_text())["data"]["warnings"]
+                     if e["kind"] == "empty_lookahead"]  # fmt: skip
+    assert before_outage and before_outage[0]["count"] == counts["empty_lookahead"]
+    assert f", {counts['empty_lookahead']} with no record in their lookahead (a feed pause)" in out
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("no record of their symbol in their 60 s lookahead" in m and "outage.parquet: "
+               in m and "min later" in m for m in warned), warned  # fmt: skip
 
 
 def test_a_gate_that_stopped_approving_is_degraded(mon_model, tmp_path, capsys):

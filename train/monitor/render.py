@@ -81,7 +81,9 @@ def records_line(c: dict[str, int]) -> str:
         f"{c.get('bad_price', 0)}{share} dropped for a NaN/Inf price, vwap or std_dev, "
         f"{c.get('bad_features', 0)} for NaN/Inf features, {c.get('censored', 0)} censored "
         f"(lookahead past the data){until}; {c.get('candidates', 0)} candidates"
-    )
+        + (f", {c['empty_lookahead']} with no record in their lookahead (a feed pause)"
+           if c.get("empty_lookahead") else "")
+    )  # fmt: skip
 
 
 def document(

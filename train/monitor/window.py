@@ -18,6 +18,13 @@ record that is dropped also thins the price path every label near it looks at
 (a reversion seen only in a dropped record is missed, and precision reads low),
 so a scope (all, or a symbol) in which more than MAX_BAD_PRICE_SHARE of the
 window's records were dropped for their price is not judged (`thinned`).
+
+A candidate whose lookahead holds no record of its symbol at all (a pause in
+the feed: the bot or its recorder stopped, or the market went quiet) is
+labelled not reverted, as `train fit` labels it, since no recorded price
+moved; it is judged, but counted (`empty_lookahead`) and warned about with
+the pauses behind it, because an outage ending many lookaheads reads as a
+drop in precision that the model did not cause.
 """
 
 # ruff: noqa: N806  (X is the feature matrix, as in the rest of train)
@@ -33,7 +40,7 @@ from train.data import hygiene
 from train.data.clean import finite_mask
 from train.data.load import read_records
 from train.errors import InputError
-from train.labels.labeler import LabelParams
+from train.labels.labeler import NS, LabelParams, sort_order, window_bounds
 from train.labels.per_symbol import label_per_symbol, symbol_codes
 
 # More than this share of a scope's records in the window with a NaN/Inf price, vwap or
@@ -152,6 +159,10 @@ def load_window(
         counts["after_until"] = int((cand & (ts >= until_ns)).sum())
         cand &= ts < until_ns
     counts["candidates"] = int(cand.sum())
+    empty = _empty_lookahead(syms, ts, params) & cand
+    counts["empty_lookahead"] = int(empty.sum())
+    if counts["empty_lookahead"]:
+        warns.append(_pauses(data, empty, syms, ts, params, counts["candidates"]))
     if counts["candidates"] < min_rows:
         raise InputError(
             f"{data}: {counts['candidates']} labelled candidate(s) in the window, need at least "
@@ -170,6 +181,39 @@ def load_window(
         price_drops=price_drops,
         warnings=warns,
     )
+
+
+def _empty_lookahead(syms: np.ndarray, ts: np.ndarray, params: LabelParams) -> np.ndarray:
+    """Per record: its lookahead (t, t + lookahead] holds no record of its symbol, and
+    the data goes on past it (not censored)."""
+    code = symbol_codes(syms)
+    order = sort_order(code, ts)
+    lo, hi, censored = window_bounds(code[order], ts[order], round(params.lookahead_s * NS))
+    out = np.empty(len(ts), dtype=bool)
+    out[order] = (hi == lo) & ~censored
+    return out
+
+
+def _pauses(
+    data: Path, empty: np.ndarray, syms: np.ndarray, ts: np.ndarray, params: LabelParams,
+    candidates: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The warning for candidates with an empty lookahead, each example naming the
+    candidate and how long its symbol's feed then paused."""
+    ex = []
+    for i in np.flatnonzero(empty)[: hygiene.EXAMPLES]:
+        later = ts[(syms == syms[i]) & (ts > ts[i])]
+        pause = (int(later.min()) - int(ts[i])) / NS
+        ex.append(f"{data}: {syms[i]} {_iso(ts[i])}: next record {pause / 60:.1f} min later")
+    n = int(empty.sum())
+    return hygiene.warning(
+        "empty_lookahead", n,
+        f"{n} of {candidates} candidates had no record of their symbol in their "
+        f"{params.lookahead_s:g} s lookahead (a pause in the feed: the bot or its recorder "
+        "stopped, or no ticks came): they are labelled not reverted, as train fit labels "
+        "them; after an outage many such candidates read as a precision drop",
+        ex,
+    )  # fmt: skip
 
 
 def _dropped(
