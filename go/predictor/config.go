@@ -151,7 +151,8 @@ type Config struct {
 	Mode Mode
 
 	// Fallback chooses what answers when neither the sidecar nor its
-	// verified replica can (an outage with no replica): FallbackHeuristic
+	// verified replica can (an outage, or a sidecar slower than the hedge
+	// delay, with no replica): FallbackHeuristic
 	// (default), FallbackReject or FallbackCustom with FallbackFunc (setting
 	// only FallbackFunc implies FallbackCustom). Bad input and a feature
 	// order that is not the model's always get reject, whatever this says.

@@ -7,8 +7,9 @@ import (
 
 // FallbackPolicy says what answers a decision that neither the sidecar nor
 // its verified replica can (Config.Fallback): an outage — no sidecar, no
-// model, a timeout, an error answer — with no replica (an MLP model, or
-// before the first one is verified).
+// model, a timeout, an error answer — or a sidecar slower than the hedge
+// delay, with no replica (an MLP model, DisableReplica, or before the
+// served version's replica is verified).
 type FallbackPolicy string
 
 const (
