@@ -3,13 +3,12 @@
 // replica of the served model, or, with none (an MLP, DisableReplica, a
 // reload still verifying its replica), what answers an outage (fallback in
 // decide.go: Config.Fallback, or a replica kept from before a restart that
-// has no model yet). A hung sidecar
-// thus costs a decision the hedge delay, never Config.Timeout. The
-// sidecar's call stays in flight; the reader goroutine that finishes it
-// (sidecar.Call.Hedge) compares its late answer with the replica's, so no
-// goroutine waits per hedged call. One goroutine (hedgeLoop) keeps the delay
-// and counts hedged calls left unanswered at Config.Timeout toward the
-// hung-sidecar detection.
+// has no model yet). A hung sidecar thus costs a decision the hedge delay,
+// never Config.Timeout. The sidecar's call stays in flight; the reader
+// goroutine that finishes it (sidecar.Call.Hedge) compares its late answer
+// with the replica's, so no goroutine waits per hedged call. One goroutine
+// (hedgeLoop) keeps the delay and counts hedged calls left unanswered at
+// Config.Timeout toward the hung-sidecar detection.
 
 package predictor
 
