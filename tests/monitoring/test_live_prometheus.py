@@ -41,6 +41,7 @@ HEALTHY = """\
 # TYPE sigmagate_outcome_healthy gauge
 sigmagate_outcome_healthy {healthy}
 sigmagate_outcome_last_run_timestamp_seconds {now}
+sigmagate_outcome_empty_lookahead 3
 sigmagate_outcome_degraded{{symbol="all"}} 0
 sigmagate_outcome_degraded{{symbol="BTCUSDT"}} {degraded}
 """

@@ -33,7 +33,7 @@ FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 GAUGES = (
     "healthy", "degraded", "judged", "precision", "precision_lower", "precision_upper",
     "expected_precision", "test_precision", "approvals", "candidates", "approval_rate",
-    "test_approval_rate", "last_run_timestamp_seconds",
+    "test_approval_rate", "last_run_timestamp_seconds", "empty_lookahead",
 )  # fmt: skip
 
 
@@ -176,6 +176,8 @@ def test_textfile_and_json_hold_every_named_gauge(mon_model, tmp_path, capsys):
         assert g[("sigmagate_outcome_judged", scope)] == (1.0 if judged else 0.0)
     assert g[("sigmagate_outcome_healthy", None)] == (1.0 if code == 0 else 0.0)
     assert g[("sigmagate_outcome_last_run_timestamp_seconds", None)] > 1.7e9
+    pauses = doc["data"]["counts"]["empty_lookahead"]
+    assert g[("sigmagate_outcome_empty_lookahead", None)] == pauses
     assert doc["scopes"]["all"]["test"]["precision"] == pytest.approx(
         manifest(mon_model)["metrics"]["served"]["overall"]["precision"]
     )

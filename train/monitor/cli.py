@@ -208,7 +208,10 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         doc = render.document(ev, verdict, promised, window, str(served.path), str(a.data), run_ts)
         write_atomically(a.json, json.dumps(doc, indent=2) + "\n")
     if a.textfile is not None:
-        write_atomically(a.textfile, render_text(render.gauges(ev, verdict, promised, run_ts)))
+        gauges = render.gauges(
+            ev, verdict, promised, run_ts, window.counts.get("empty_lookahead", 0)
+        )
+        write_atomically(a.textfile, render_text(gauges))
     for j in verdict.degraded:
         log.warning("outcome monitor: DEGRADED: %s", j.reason)
     if ev.thinned:

@@ -131,7 +131,9 @@ def document(
     )
 
 
-def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: float) -> list[Gauge]:
+def gauges(
+    ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: float, empty_lookahead: int
+) -> list[Gauge]:
     per = promise.get("per_symbol") or {}
     g = {
         k: Gauge(PREFIX + k, h)
@@ -161,6 +163,11 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
             ("approvals", "Approved candidates in the window"),
             ("candidates", "Labelled candidates in the window"),
             ("last_run_timestamp_seconds", "Unix time the outcome monitor last ran"),
+            (
+                "empty_lookahead",
+                "Candidates in the window with no record of their symbol in their lookahead "
+                "(a pause in the feed); labelled not reverted, as in training",
+            ),
         )
     }
     g["healthy"].add(1.0 if verdict.healthy else 0.0)
@@ -179,4 +186,5 @@ def gauges(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], run_ts: fl
         g["approvals"].add(f.approvals, symbol=s.name)
         g["candidates"].add(f.rows, symbol=s.name)
     g["last_run_timestamp_seconds"].add(run_ts)
+    g["empty_lookahead"].add(empty_lookahead)
     return list(g.values())
