@@ -141,9 +141,8 @@ def load_window(
             "labels near them see a thinned price path)",
         ))  # fmt: skip
     syms, ts, cols = syms[path_ok], ts[path_ok], {k: v[path_ok] for k, v in cols.items()}
-    y = label_per_symbol(
-        symbol_codes(syms), ts, cols["price"], cols["vwap"], cols["std_dev"], params
-    )
+    codes = symbol_codes(syms)
+    y = label_per_symbol(codes, ts, cols["price"], cols["vwap"], cols["std_dev"], params)
     X = np.column_stack([cols[f] for f in features]).astype(np.float32)
     cand = (y >= 0) & finite_mask(X)
     counts["censored"] = int((y < 0).sum())
@@ -159,10 +158,11 @@ def load_window(
         counts["after_until"] = int((cand & (ts >= until_ns)).sum())
         cand &= ts < until_ns
     counts["candidates"] = int(cand.sum())
-    empty = _empty_lookahead(syms, ts, params) & cand
+    empty, next_ts = _empty_lookahead(codes, ts, params)
+    empty &= cand
     counts["empty_lookahead"] = int(empty.sum())
     if counts["empty_lookahead"]:
-        warns.append(_pauses(data, empty, syms, ts, params, counts["candidates"]))
+        warns.append(_pauses(data, empty, next_ts, syms, ts, params, counts["candidates"]))
     if counts["candidates"] < min_rows:
         raise InputError(
             f"{data}: {counts['candidates']} labelled candidate(s) in the window, need at least "
@@ -183,27 +183,31 @@ def load_window(
     )
 
 
-def _empty_lookahead(syms: np.ndarray, ts: np.ndarray, params: LabelParams) -> np.ndarray:
-    """Per record: its lookahead (t, t + lookahead] holds no record of its symbol, and
-    the data goes on past it (not censored)."""
-    code = symbol_codes(syms)
-    order = sort_order(code, ts)
-    lo, hi, censored = window_bounds(code[order], ts[order], round(params.lookahead_s * NS))
-    out = np.empty(len(ts), dtype=bool)
-    out[order] = (hi == lo) & ~censored
-    return out
+def _empty_lookahead(
+    codes: np.ndarray, ts: np.ndarray, params: LabelParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: whether its lookahead (t, t + lookahead] holds no record of its
+    symbol while the data goes on past it (not censored), and the timestamp of its
+    symbol's next record (meaningful where the lookahead is empty)."""
+    order = sort_order(codes, ts)
+    ts_sorted = ts[order]
+    lo, hi, censored = window_bounds(codes[order], ts_sorted, round(params.lookahead_s * NS))
+    empty, next_ts = np.empty(len(ts), dtype=bool), np.empty_like(ts)
+    empty[order] = (hi == lo) & ~censored
+    # lo is the first record strictly after t; an uncensored record's is its symbol's.
+    next_ts[order] = ts_sorted[np.minimum(lo, len(ts) - 1)]
+    return empty, next_ts
 
 
 def _pauses(
-    data: Path, empty: np.ndarray, syms: np.ndarray, ts: np.ndarray, params: LabelParams,
-    candidates: int,
+    data: Path, empty: np.ndarray, next_ts: np.ndarray, syms: np.ndarray, ts: np.ndarray,
+    params: LabelParams, candidates: int,
 ) -> dict[str, Any]:  # fmt: skip
     """The warning for candidates with an empty lookahead, each example naming the
     candidate and how long its symbol's feed then paused."""
     ex = []
     for i in np.flatnonzero(empty)[: hygiene.EXAMPLES]:
-        later = ts[(syms == syms[i]) & (ts > ts[i])]
-        pause = (int(later.min()) - int(ts[i])) / NS
+        pause = (int(next_ts[i]) - int(ts[i])) / NS
         ex.append(f"{data}: {syms[i]} {_iso(ts[i])}: next record {pause / 60:.1f} min later")
     n = int(empty.sum())
     return hygiene.warning(
