@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from train.backtest.walkforward import parse_duration  # noqa: E402
+from train.data.parquet import is_parquet  # noqa: E402
 from train.data.records import parse_timestamp  # noqa: E402
 from train.errors import InputError  # noqa: E402
 from train.publish.manifest import iso  # noqa: E402
@@ -71,29 +72,9 @@ def split_jsonl(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[i
 
 
 def split_parquet(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[int, int, int]:
-    import pyarrow.parquet as pq
-
-    from train.data.parquet import timestamps_ns
-
-    try:
-        table = pq.read_table(data)
-    except Exception as e:
-        raise InputError(f"{data}: not readable as Parquet ({e})") from None
-    if "timestamp" not in table.column_names:
-        raise InputError(f"{data}: no column 'timestamp'")
-    ts = timestamps_ns(table.column("timestamp"), str(data))
-    if len(ts) == 0:
-        raise InputError(f"{data}: no records")
-    cut = int(ts.max()) - window_ns
-    keep = ts >= cut
-    pq.write_table(table.filter(~keep), train)
-    pq.write_table(table.filter(keep), fresh)
-    return cut, int((~keep).sum()), int(keep.sum())
-
-
-def split_parquet_dir(data: Path, window_ns: int, train: Path, fresh: Path) -> tuple[int, int, int]:
-    """split_parquet for a directory, one file at a time: memory stays that of the
-    largest file, whatever the directory holds."""
+    """The split of a Parquet file, or of a directory of them one file at a time (memory
+    stays that of the largest file), each file's part written under --train/--fresh at
+    the file's path relative to the directory."""
     import pyarrow.parquet as pq
 
     from train.data.parquet import parquet_files, timestamps_ns
@@ -119,7 +100,7 @@ def split_parquet_dir(data: Path, window_ns: int, train: Path, fresh: Path) -> t
         keep = ts >= cut
         for out, rows in ((train, ~keep), (fresh, keep)):
             if rows.any():
-                dest = out / f.relative_to(data)
+                dest = out / f.relative_to(data) if data.is_dir() else out
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 pq.write_table(table.filter(rows), dest)
         n_fresh += int(keep.sum())
@@ -136,12 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         window_ns = round(parse_duration(a.window) * 1e9)
-        if a.data.is_dir():
-            split = split_parquet_dir
-        elif not a.data.is_file():
+        if not (a.data.is_dir() or a.data.is_file()):
             raise InputError(f"{a.data}: no such file or directory")
-        else:
-            split = split_parquet if a.data.suffix in (".parquet", ".pq") else split_jsonl
+        split = split_parquet if is_parquet(a.data) else split_jsonl
         cut, n_train, n_fresh = split(a.data, window_ns, a.train, a.fresh)
     except (InputError, ValueError, OSError) as e:
         print(f"fresh_window: error: {e}", file=sys.stderr)

@@ -114,13 +114,18 @@ def test_first_deploy_skips_and_bad_window_is_refused(env: Env, fresh: Path) -> 
         assert res.returncode == 0, (value, res.stderr[-2000:])
 
 
-def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
-    train, held = tmp_path / "train.jsonl", tmp_path / "fresh.jsonl"
-    res = subprocess.run(
-        [PYTHON, str(ROOT / "scripts" / "fresh_window.py"), str(fresh), "--window", "30m",
+def _split(data: Path, window: str, train: Path, held: Path) -> subprocess.CompletedProcess[str]:
+    """scripts/fresh_window.py, as the deploy runs it."""
+    return subprocess.run(
+        [PYTHON, str(ROOT / "scripts" / "fresh_window.py"), str(data), "--window", window,
          "--train", str(train), "--fresh", str(held)],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
+
+
+def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
+    train, held = tmp_path / "train.jsonl", tmp_path / "fresh.jsonl"
+    res = _split(fresh, "30m", train, held)
     assert res.returncode == 0, res.stderr
     cut, n_train, n_fresh = res.stdout.strip().split("\t")
     ts = [parse_timestamp(json.loads(x)["timestamp"]) for x in train.read_text().splitlines()]
@@ -128,11 +133,7 @@ def test_split_holds_out_the_last_window(tmp_path: Path, fresh: Path) -> None:
     assert (len(ts), len(ts_fresh)) == (int(n_train), int(n_fresh))
     assert len(ts) + len(ts_fresh) == len(fresh.read_text().splitlines())
     assert max(ts) < parse_timestamp(cut) <= min(ts_fresh)
-    res = subprocess.run(
-        [PYTHON, str(ROOT / "scripts" / "fresh_window.py"), str(fresh), "--window", "1d",
-         "--train", str(train), "--fresh", str(held)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    res = _split(fresh, "1d", train, held)
     assert res.returncode == 3 and "nothing to hold out" in res.stdout
 
 
@@ -147,11 +148,7 @@ def test_split_of_a_parquet_directory_keeps_its_files_and_partitions(
     data = tmp_path / "days"
     pq.write_to_dataset(pj.read_json(fresh), data, partition_cols=["symbol"])  # symbol=…/*.parquet
     train, held = tmp_path / "train.d", tmp_path / "fresh.d"
-    res = subprocess.run(
-        [PYTHON, str(ROOT / "scripts" / "fresh_window.py"), str(data), "--window", "30m",
-         "--train", str(train), "--fresh", str(held)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    res = _split(data, "30m", train, held)
     assert res.returncode == 0, res.stderr
     cut, n_train, n_fresh = res.stdout.strip().split("\t")
     parts = {}
