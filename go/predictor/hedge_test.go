@@ -263,13 +263,7 @@ func TestHedgedCallsNeverAnsweredStillKillTheHungSidecar(t *testing.T) {
 				waitReplica(t, h, "tiny-a")
 			}
 			rec := randomRecords(1, 4)[0]
-			if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
-				t.Fatalf("before SIGSTOP: %+v", d)
-			}
-			old := h.p.Health().PID
-			if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
+			old := stopAfterAModelAnswer(t, h, rec)
 			for i := 0; i < 3; i++ { // one caller, never waiting more than the delay
 				t0 := time.Now()
 				d, _ := h.p.Decide(ctxT(t), rec)

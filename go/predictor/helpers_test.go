@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,6 +263,20 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 		}
 	}
 	return sum, count
+}
+
+// stopAfterAModelAnswer has the sidecar answer rec, then SIGSTOPs it and
+// returns its pid: the hung sidecar the timeout and hedge tests start from.
+func stopAfterAModelAnswer(t *testing.T, h *harness, rec []float32) int {
+	t.Helper()
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
+		t.Fatalf("before SIGSTOP: %+v", d)
+	}
+	pid := h.p.Health().PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -118,13 +118,7 @@ func TestChildStoppedTimesOutFallsBackThenIsKilledAndRestarted(t *testing.T) {
 	h := start(t, Config{ModelDir: model, DisableReplica: true, HedgeDelay: -1, Timeout: timeout, MaxConsecutiveTimeouts: 3,
 		Args: []string{"--pidfile", pidfile}})
 	rec := randomRecords(1, 4)[0]
-	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
-		t.Fatalf("before SIGSTOP: %+v", d)
-	}
-	old := h.p.Health().PID
-	if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	old := stopAfterAModelAnswer(t, h, rec)
 	t0 := time.Now()
 	d, _ := h.p.Decide(ctxT(t), rec)
 	if d.Source != SourceHeuristic || d.Reason != ReasonTimeout || !errors.Is(d.Err, ErrTimeout) {
