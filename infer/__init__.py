@@ -6,7 +6,8 @@ Layers, from the pipe inwards:
   spin.py decides whether a read spins, from the client's turnarounds.
 * protocol.py — framing, limits, resync, error codes, request shapes.
 * server.py — the loop: one read, one turn, one write; dispatch of methods.
-* single.py — the byte-level path for one record (most requests).
+* single.py — the byte-level path for a read that is one `predict` of array
+  records: the Go predictor's requests, one record or a batch.
 * records.py + batch.py — the general path: validate records, score a batch.
 * answer.py — the `predict` answer's shape and its one-record encoder.
 * outbox.py — responses and throttled `error` notifications of one turn.

@@ -132,11 +132,17 @@ class Server:
         t0 = time.perf_counter_ns()
         model = self.model
         if self.decoder.pending == 0 and model is not None:
-            payload = self._single.answer(model, data)
-            if payload is not None:
+            answered = self._single.answer(model, data)
+            if answered is not None:
+                payload, records = answered
                 self.io.write(payload, ping=True)
                 stats = self.stats
-                stats.singles += 1
+                if records == 1:
+                    stats.singles += 1
+                else:
+                    stats.requests += 1
+                    stats.records += records
+                    stats.batches += 1
                 stats.observe_one(time.perf_counter_ns() - t0)
                 return
         objs, stream_errors = self.decoder.feed(data)

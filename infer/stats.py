@@ -23,8 +23,8 @@ class Stats:
         self.failed_reloads = 0
         self.errors: Counter[str] = Counter()
         self._latency_ns: deque[int] = deque(maxlen=WINDOW)
-        # The single-record fast path bumps one counter (a request, a record and
-        # a batch each) and appends its latency with no Python call in between.
+        # The byte-level path counts a one-record request (a request, a record and
+        # a batch) with one counter and appends its latency with no Python call between.
         self.singles = 0
         self.observe_one = self._latency_ns.append
 

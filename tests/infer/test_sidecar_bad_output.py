@@ -22,6 +22,7 @@ from tests.infer.sidecar import Sidecar
 
 onnx = pytest.importorskip("onnx")
 
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 GOOD = [0.1, 0.2, 0.3]
 BAD = [20.0, 0.2, 0.3]  # p = 2.5
 NEGATIVE = [-3.0e38, 0.2, 0.3]  # p = -3e37
@@ -52,14 +53,37 @@ def _linear_model(features: str, out: str) -> bytes:
     return model.SerializeToString()
 
 
-@pytest.fixture(scope="module")
-def linear_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bad-output") / "linear"
+def _needs_four_rows(features: str, out: str) -> bytes:
+    """The linear model, plus a term that reads the batch's fourth row: onnxruntime
+    fails on fewer rows (the load-time canary scores four)."""
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(_linear_model(features, out))
+    g = model.graph
+    g.node[-1].output[0] = "p_linear"
+    g.node.extend(
+        [
+            helper.make_node("Gather", [features, "row3"], ["fourth"], axis=0),
+            helper.make_node("ReduceSum", ["fourth"], ["total"], keepdims=0),
+            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+            helper.make_node("Add", ["p_linear", "nothing"], [out]),
+        ]
+    )
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([3], dtype=np.int64), "row3"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        ]
+    )
+    return model.SerializeToString()
+
+
+def _model_dir(model_a: Path, out: Path, blob: bytes, version: str) -> Path:
+    """model_a's directory serving the graph blob as its fp32 variant."""
     shutil.copytree(model_a, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    blob = _linear_model(manifest["input_name"], manifest["output_name"])
     (out / "model.onnx").write_bytes(blob)
-    manifest["version"] = "linear-1"
+    manifest["version"] = version
     manifest["serve_variant"] = "fp32"
     manifest["variants"] = {
         "fp32": {
@@ -74,10 +98,28 @@ def linear_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _single(msgid: int, record: list[float]) -> bytes:
-    """The Go predictor's encoding: one array record of float 32."""
-    body = b"".join(b"\xca" + struct.pack(">f", v) for v in record)
-    return b"\x94\x00" + msgpack.packb(msgid) + b"\xa7predict\x91\x91\x93" + body
+def _io_names(model_a: Path) -> tuple[str, str]:
+    manifest = json.loads((model_a / "manifest.json").read_text())
+    return manifest["input_name"], manifest["output_name"]
+
+
+@pytest.fixture(scope="module")
+def linear_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bad-output") / "linear"
+    return _model_dir(model_a, out, _linear_model(*_io_names(model_a)), "linear-1")
+
+
+@pytest.fixture(scope="module")
+def failing_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ort-failure") / "four-rows"
+    return _model_dir(model_a, out, _needs_four_rows(*_io_names(model_a)), "four-rows-1")
+
+
+def _go(msgid: int, *records: list[float]) -> bytes:
+    """The Go predictor's encoding: array records of float 32 (fewer than 16)."""
+    body = b"".join(b"\x93" + b"".join(b"\xca" + struct.pack(">f", v) for v in r) for r in records)
+    head = b"\xa7predict\x91" + bytes([0x90 | len(records)])
+    return b"\x94\x00" + msgpack.packb(msgid) + head + body
 
 
 def test_a_record_scored_outside_0_1_is_answered_bad_output(linear_dir: Path) -> None:
@@ -88,17 +130,23 @@ def test_a_record_scored_outside_0_1_is_answered_bad_output(linear_dir: Path) ->
         assert err.code == "bad_output"
         assert err.record == 2
         assert "2.5" in err.message and "no decision" in err.message
-        # The byte-level single-record path and the object path agree.
-        sc.send_raw(_single(900, BAD))
+        # The byte-level path and the object path agree.
+        sc.send_raw(_go(900, BAD))
         _, _, err, result = sc.response(900)
         assert result is None and err[0] == "bad_output" and err[2] == {"record": 0}
-        sc.send_raw(_single(901, NEGATIVE))
+        sc.send_raw(_go(901, NEGATIVE))
         _, _, err, result = sc.response(901)
         assert result is None and err[0] == "bad_output"
-        sc.send_raw(_single(902, GOOD))
+        sc.send_raw(_go(902, GOOD))
         _, _, err, result = sc.response(902)
         assert err is None and result["p"] == pytest.approx([0.51])
-        assert sc.result("stats")["errors"] == {"bad_output": 3}
+        sc.send_raw(_go(903, GOOD, NEGATIVE, GOOD))
+        _, _, err, result = sc.response(903)
+        assert result is None and err[0] == "bad_output" and err[2] == {"record": 1}
+        sc.send_raw(_go(904, GOOD, GOOD))
+        _, _, err, result = sc.response(904)
+        assert err is None and result["p"] == pytest.approx([0.51, 0.51])
+        assert sc.result("stats")["errors"] == {"bad_output": 4}
 
 
 def test_only_the_requests_with_a_bad_answer_fail_in_a_batch(linear_dir: Path) -> None:
@@ -115,3 +163,24 @@ def test_only_the_requests_with_a_bad_answer_fail_in_a_batch(linear_dir: Path) -
         assert second[3] is None and second[2][0] == "bad_output"
         assert second[2][2] == {"record": 1}
         assert third[2] is None and third[3]["approve"] == [True, True]
+
+
+def test_an_onnxruntime_failure_answers_internal_and_the_sidecar_serves_on(
+    failing_dir: Path,
+) -> None:
+    with Sidecar(failing_dir) as sc:
+        assert sc.ready()["model"]["version"] == "four-rows-1"
+        # The byte-level path's one record and batch, and the object path's map record.
+        for msgid, data in (
+            (1, _go(1, GOOD)),
+            (2, _go(2, GOOD, GOOD)),
+            (3, msgpack.packb([0, 3, "predict", [[dict(zip(FEATURES, GOOD, strict=True))]]])),
+        ):
+            sc.send_raw(data)
+            _, _, err, result = sc.response(msgid)
+            assert result is None and err[0] == "internal"
+            assert "onnxruntime failed" in err[1]
+        sc.send_raw(_go(4, *[GOOD] * 5))
+        _, _, err, result = sc.response(4)
+        assert err is None and result["p"] == pytest.approx([0.51] * 5)
+        assert sc.result("stats")["errors"] == {"internal": 3}

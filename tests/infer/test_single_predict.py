@@ -1,4 +1,4 @@
-"""The byte-level path for a one-record `predict` request (infer/single.py)."""
+"""The byte-level path for one `predict` request of array records (infer/single.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import msgpack
 import pytest
 
 from infer.protocol import RPCError
-from infer.single import SinglePredict
+from infer.single import MAX_BATCH, SinglePredict
 from tests.infer.sidecar import Sidecar
 
 
 def go_request(msgid: int, values: list[float], **extra: object) -> bytes:
     """The request as the Go predictor encodes it: compact msgid, float 32 values."""
-    return msgpack.packb([0, msgid, "predict", [[values]]], use_single_float=True, **extra)
+    return go_batch(msgid, [values], **extra)
+
+
+def go_batch(msgid: int, records: list[list[float]], **extra: object) -> bytes:
+    """The Go predictor's batch: one request of several float 32 array records."""
+    return msgpack.packb([0, msgid, "predict", [records]], use_single_float=True, **extra)
 
 
 def f32(x: float) -> float:
@@ -62,7 +67,13 @@ def test_single_predict_reads_an_explicit_threshold(
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]], 0.5, 0.5]]),
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]], 0.5]])[:-1],
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]]]])[:-1],  # truncated float 64
-        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3]] * 2]], use_single_float=True),
+        msgpack.packb([0, 1, "predict", [[]]], use_single_float=True),  # no record
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3], [0.1, 0.2]]]], use_single_float=True),
+        msgpack.packb([0, 1, "predict", [[[0.1, 0.2, 0.3], [1, 0.2, 0.3]]]], use_single_float=True),
+        # float 32 and float 64 records in one request
+        go_batch(1, [[0.1, 0.2, 0.3]])[:-16]
+        + msgpack.packb([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]])[1:],
+        go_batch(1, [[0.1, 0.2, 0.3]] * 3)[:-1],  # truncated in the last record
         msgpack.packb([0, 1, "predict", [[[0.1, 0.2]]]], use_single_float=True),
         msgpack.packb([0, 1, "predict", [[[1, 0.2, 0.3]]]], use_single_float=True),
         msgpack.packb([0, 1, "predictx", [[[0.1, 0.2, 0.3]]]], use_single_float=True),
@@ -76,6 +87,32 @@ def test_single_predict_reads_an_explicit_threshold(
 )
 def test_single_predict_leaves_everything_else_to_the_general_path(data: bytes) -> None:
     assert SinglePredict(3).match(data) is None
+
+
+@pytest.mark.parametrize("n", [2, 15, 16, 300, MAX_BATCH])
+def test_single_predict_reads_every_record_of_a_batch(n: int) -> None:
+    records = [[i * 0.5, -i * 0.25, 1e30 - i] for i in range(n)]
+    want = tuple(f32(v) for r in records for v in r)
+    assert SinglePredict(3).match(go_batch(70_000, records)) == (70_000, want, True, None)
+    as64 = msgpack.packb([0, 5, "predict", [records, 0.75]])
+    assert SinglePredict(3).match(as64) == (5, tuple(v for r in records for v in r), False, 0.75)
+
+
+def test_a_batch_over_the_limit_takes_the_general_path(sidecar: Sidecar) -> None:
+    records = [[0.1, 0.2, 0.3]] * (MAX_BATCH + 1)
+    assert SinglePredict(3).match(go_batch(1, records)) is None
+    sidecar.send_raw(go_batch(21, records))
+    assert len(sidecar.response(21)[3]["p"]) == MAX_BATCH + 1
+
+
+def test_a_read_of_the_generic_shape_leaves_one_that_is_not() -> None:
+    """The record count in the array header must match the records that follow."""
+    data = bytearray(go_batch(1, [[0.1, 0.2, 0.3]] * 3))
+    at = data.index(b"\x93")  # the records array's header: fixarray of 3
+    data[at] = 0x92
+    assert SinglePredict(3).match(bytes(data)) is None
+    data[at] = 0x94
+    assert SinglePredict(3).match(bytes(data)) is None
 
 
 def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> None:
@@ -116,3 +153,44 @@ def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) 
     assert sidecar.response(8)[2] is None
     stats = sidecar.result("stats")
     assert stats["requests"] == 2 and stats["errors"] == {"bad_features": 1}
+
+
+@pytest.mark.parametrize("n", [2, 16, 40])
+def test_byte_path_answers_a_batch_exactly_like_the_general_path(sidecar: Sidecar, n: int) -> None:
+    names = ["tick_ratio", "depth_ratio", "price_dist"]
+    # Every other row far outside the training ranges, so ood varies within the batch.
+    scale = [0.1, 1e6]
+    rows = [
+        [f32((i % 7 - 3) * 0.1), f32((i % 5 - 2) * 0.1), f32((i - 5) * scale[i % 2])]
+        for i in range(n)
+    ]
+    maps = [dict(zip(names, r, strict=True)) for r in rows]
+    before = sidecar.result("stats")
+    sidecar.send_raw(go_batch(1000 + n, rows))
+    fast32 = sidecar.response(1000 + n)
+    sidecar.send_raw(msgpack.packb([0, 2000 + n, "predict", [rows, 0.4]]))
+    fast64 = sidecar.response(2000 + n)
+    sidecar.send_raw(msgpack.packb([0, 3000 + n, "predict", [maps]]))
+    general = sidecar.response(3000 + n)
+    sidecar.send_raw(msgpack.packb([0, 4000 + n, "predict", [maps, 0.4]]))
+    general_t = sidecar.response(4000 + n)
+    assert fast32[2] is None and len(fast32[3]["p"]) == n
+    assert fast32[2:] == general[2:]
+    assert fast64[2:] == general_t[2:] and fast64[3]["threshold"] == 0.4
+    assert len(set(general[3]["ood"])) == 2, "the rows should be both in and out of range"
+    after = sidecar.result("stats")
+    assert after["requests"] - before["requests"] == 4 + 1  # the stats call itself counts
+    assert after["records"] - before["records"] == 4 * n
+    assert after["batches"] - before["batches"] == 4
+
+
+def test_byte_path_sends_a_batch_with_a_bad_value_to_the_full_checks(sidecar: Sidecar) -> None:
+    rows = [[0.1, 0.2, 0.3]] * 5
+    sidecar.send_raw(go_batch(11, [*rows[:3], [0.1, 0.2, float("inf")], *rows[3:]]))
+    err = RPCError.from_wire(sidecar.response(11)[2])
+    assert err.code == "bad_features" and err.record == 3 and err.field == "price_dist"
+    sidecar.send_raw(msgpack.packb([0, 12, "predict", [[*rows, [0.1, -1e300, 0.3]]]]))
+    err = RPCError.from_wire(sidecar.response(12)[2])
+    assert err.code == "bad_features" and err.record == 5 and err.field == "depth_ratio"
+    sidecar.send_raw(go_batch(13, rows))
+    assert sidecar.response(13)[2] is None
