@@ -75,9 +75,11 @@ var fakeSwappedOrder = []string{"depth_ratio", "tick_ratio", "price_dist"}
 // the difference to BenchmarkPipeEchoRoundTrip is the predictor's own cost
 // (queue, writer/reader goroutines, batching, timers, metrics).
 func BenchmarkGoSideOverhead(b *testing.B) {
+	// Hedging off: a call slower than the hedge delay (a busy machine) would
+	// be answered by the fallback, and this measures the sidecar round trip.
 	p, err := New(context.Background(), Config{
 		Command: []string{os.Args[0], "-test.run=^$"}, Env: []string{"SIGMAGATE_TEST_FAKE_SIDECAR=1", "GOMAXPROCS=1"},
-		ModelDir: b.TempDir(), Logger: discardLogger(),
+		ModelDir: b.TempDir(), Logger: discardLogger(), HedgeDelay: -1,
 	})
 	if err != nil {
 		b.Fatal(err)

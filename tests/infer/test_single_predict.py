@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infer.protocol import RPCError
 from infer.single import MAX_BATCH, SinglePredict
@@ -194,3 +198,46 @@ def test_byte_path_sends_a_batch_with_a_bad_value_to_the_full_checks(sidecar: Si
     assert err.code == "bad_features" and err.record == 5 and err.field == "depth_ratio"
     sidecar.send_raw(go_batch(13, rows))
     assert sidecar.response(13)[2] is None
+
+
+@pytest.fixture(scope="module")
+def shared_sidecar(model_a: Path) -> Iterator[Sidecar]:
+    with Sidecar(model_a, "--log-level", "error") as sc:
+        sc.ready()
+        yield sc
+
+
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
+# Values in and far out of the training ranges, ±0, ±Inf, NaN; float 64 ones
+# also beyond float32.
+F32S = st.floats(width=32) | st.sampled_from([0.0, -0.0, 1e-3, -2.5])
+F64S = st.floats() | st.sampled_from([3.5e38, -1e300, 1e-320])
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[list[list[float]], bool, float | None]:
+    single = draw(st.booleans())
+    value = F32S if single else F64S
+    n = draw(st.integers(min_value=1, max_value=40))
+    records = draw(st.lists(st.lists(value, min_size=3, max_size=3), min_size=n, max_size=n))
+    threshold = draw(st.none() | st.floats(min_value=0.0, max_value=1.0))
+    return records, single, threshold
+
+
+@settings(max_examples=80, deadline=None)
+@given(request=requests())
+def test_byte_path_and_general_path_agree_on_any_array_records(
+    shared_sidecar: Sidecar, request: tuple[list[list[float]], bool, float | None]
+) -> None:
+    """Whatever the values, the array request (byte path when it can) and the
+    same values as map records (always the general path) get the same answer."""
+    records, single, threshold = request
+    params: list[object] = [records] if threshold is None else [records, threshold]
+    shared_sidecar.send_raw(msgpack.packb([0, 1, "predict", params], use_single_float=single))
+    fast = shared_sidecar.response(1)
+    maps = [dict(zip(FEATURES, r, strict=True)) for r in records]
+    params = [maps] if threshold is None else [maps, threshold]
+    # The same encoding: float 32 values are exact in either, the threshold is not.
+    shared_sidecar.send_raw(msgpack.packb([0, 2, "predict", params], use_single_float=single))
+    general = shared_sidecar.response(2)
+    assert fast[2:] == general[2:]
