@@ -111,12 +111,15 @@ def _ceiling(
         f"{rate(best['records_per_s'])} records/s ({_records(best['records_per_request'])} per "
         f"request, {best.get('sidecar_cpu_share', 0):.0%} of a core), against "
         f"{rate(single['records_per_s'])} with {_records(single['records_per_request'])} per "
-        "request. Batching spares onnxruntime's and the loop's cost per call, not the walk "
-        "down every tree for every row, which is most of a row's cost in a 100-tree "
-        "ensemble fed varied rows. That ceiling is what the sidecar path has, before the "
-        "Go process takes its share of the two cores; in-process onnxruntime reached "
-        f"{rate(ort64)} decisions/s at 64 goroutines in this run (median of the rounds), "
-        "scoring on both cores.",
+        "request. There every read holds several requests, which the general path decodes "
+        "into Python objects; the predictor's requests come one per read and take the "
+        "byte-level path (`infer/single.py`), which costs less per record. Batching spares "
+        "onnxruntime's and the loop's cost per call, not the walk down every tree for every "
+        "row, which is most of a row's cost in a 100-tree ensemble fed varied rows. "
+        f"In-process onnxruntime reached {rate(ort64)} decisions/s at 64 goroutines in this "
+        "run (median of the rounds), scoring on both cores; the sidecar scores on one, and "
+        "the Go process's share of the machine (its polling, its callers' wake-ups) is paid "
+        "beside it.",
         "",
     ]
 
