@@ -191,3 +191,14 @@ def _run_canary(model: Model, rows: np.ndarray, src: Path) -> None:
         raise ModelError(f"{src}: canary gave shape {p.shape} for {len(rows)} rows")
     if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
         raise ModelError(f"{src}: canary gave probabilities outside [0, 1]: {p.tolist()}")
+    # One record at a time is how a bot mostly asks, and it takes the scorer's
+    # own single-row binding: a graph that cannot score one row must not serve.
+    # (Whether a row scores the same alone as in a batch is gatecheck's
+    # agreement check, on a real sample.)
+    row = tuple(rows[1].tolist())  # the training means, exact float32 values
+    try:
+        one = model.scorer.one32(row)
+    except Exception as exc:
+        raise ModelError(f"{src}: canary row failed alone: {exc}") from exc
+    if one is None:
+        raise ModelError(f"{src}: canary row alone gave a probability outside [0, 1]")

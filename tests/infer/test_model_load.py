@@ -85,6 +85,41 @@ def test_canary_refuses_probabilities_outside_unit_interval(fresh: Path) -> None
         load(str(fresh))
 
 
+def test_canary_refuses_a_graph_that_cannot_score_one_row(fresh: Path) -> None:
+    """The graph adds 0 x the batch's fourth row: onnxruntime fails on fewer rows,
+    so the four-row canary batch passes and one record at a time never would."""
+    import hashlib
+
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(fresh / "model.onnx"))
+    g = model.graph
+    features = g.input[0].name
+    for node in g.node:
+        node.output[:] = ["p_raw" if o == "probability" else o for o in node.output]
+    g.initializer.extend(
+        [
+            helper.make_tensor("row3", TensorProto.INT64, [1], [3]),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ]
+    )
+    g.node.extend(
+        [
+            helper.make_node("Gather", [features, "row3"], ["fourth"], axis=0),
+            helper.make_node("ReduceSum", ["fourth"], ["total"], keepdims=0),
+            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+            helper.make_node("Add", ["p_raw", "nothing"], ["probability"]),
+        ]
+    )
+    blob = model.SerializeToString()
+    (fresh / "model.onnx").write_bytes(blob)
+    edit_manifest(
+        fresh, lambda m: m["variants"]["fp32"].update(sha256=hashlib.sha256(blob).hexdigest())
+    )
+    with pytest.raises(ModelError, match="canary row failed alone"):
+        load(str(fresh))
+
+
 def test_manifest_without_stats_gives_no_ood(fresh: Path) -> None:
     edit_manifest(fresh, lambda m: m.pop("feature_stats"))
     model = load(str(fresh))

@@ -53,9 +53,10 @@ def _linear_model(features: str, out: str) -> bytes:
     return model.SerializeToString()
 
 
-def _needs_four_rows(features: str, out: str) -> bytes:
-    """The linear model, plus a term that reads the batch's fourth row: onnxruntime
-    fails on fewer rows (the load-time canary scores four)."""
+def _fails_on_large_tick_ratio(features: str, out: str) -> bytes:
+    """The linear model, plus 0 x an entry of a 16-entry table indexed by
+    int(tick_ratio): onnxruntime fails the whole run when tick_ratio >= 16, and
+    scores every canary row (the training ranges are far below)."""
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(_linear_model(features, out))
@@ -63,15 +64,15 @@ def _needs_four_rows(features: str, out: str) -> bytes:
     g.node[-1].output[0] = "p_linear"
     g.node.extend(
         [
-            helper.make_node("Gather", [features, "row3"], ["fourth"], axis=0),
-            helper.make_node("ReduceSum", ["fourth"], ["total"], keepdims=0),
-            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+            helper.make_node("Cast", ["x0"], ["index"], to=onnx.TensorProto.INT64),
+            helper.make_node("Gather", ["table", "index"], ["entry"], axis=0),
+            helper.make_node("Mul", ["entry", "zero"], ["nothing"]),
             helper.make_node("Add", ["p_linear", "nothing"], [out]),
         ]
     )
     g.initializer.extend(
         [
-            numpy_helper.from_array(np.array([3], dtype=np.int64), "row3"),
+            numpy_helper.from_array(np.zeros(16, dtype=np.float32), "table"),
             numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
         ]
     )
@@ -111,8 +112,9 @@ def linear_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def failing_dir(model_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ort-failure") / "four-rows"
-    return _model_dir(model_a, out, _needs_four_rows(*_io_names(model_a)), "four-rows-1")
+    out = tmp_path_factory.mktemp("ort-failure") / "table"
+    blob = _fails_on_large_tick_ratio(*_io_names(model_a))
+    return _model_dir(model_a, out, blob, "table-1")
 
 
 def _go(msgid: int, *records: list[float]) -> bytes:
@@ -168,19 +170,23 @@ def test_only_the_requests_with_a_bad_answer_fail_in_a_batch(linear_dir: Path) -
 def test_an_onnxruntime_failure_answers_internal_and_the_sidecar_serves_on(
     failing_dir: Path,
 ) -> None:
+    fails = [50.0, 0.2, 0.3]  # tick_ratio past the graph's table
     with Sidecar(failing_dir) as sc:
-        assert sc.ready()["model"]["version"] == "four-rows-1"
+        assert sc.ready()["model"]["version"] == "table-1"
         # The byte-level path's one record and batch, and the object path's map record.
         for msgid, data in (
-            (1, _go(1, GOOD)),
-            (2, _go(2, GOOD, GOOD)),
-            (3, msgpack.packb([0, 3, "predict", [[dict(zip(FEATURES, GOOD, strict=True))]]])),
+            (1, _go(1, fails)),
+            (2, _go(2, GOOD, fails, GOOD)),
+            (3, msgpack.packb([0, 3, "predict", [[dict(zip(FEATURES, fails, strict=True))]]])),
         ):
             sc.send_raw(data)
             _, _, err, result = sc.response(msgid)
             assert result is None and err[0] == "internal"
             assert "onnxruntime failed" in err[1]
-        sc.send_raw(_go(4, *[GOOD] * 5))
+        sc.send_raw(_go(4, GOOD))
         _, _, err, result = sc.response(4)
+        assert err is None and result["p"] == pytest.approx([0.51])
+        sc.send_raw(_go(5, *[GOOD] * 5))
+        _, _, err, result = sc.response(5)
         assert err is None and result["p"] == pytest.approx([0.51] * 5)
         assert sc.result("stats")["errors"] == {"internal": 3}
