@@ -16,7 +16,7 @@ import numpy as np
 from infer.protocol import BAD_FEATURES, BAD_REQUEST, MAX_RECORDS, RPCError, describe
 
 _NUMBER = (float, int)
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_threshold(params: list[Any]) -> float | None:
@@ -77,7 +77,7 @@ def _check_value(value: Any, index: int, name: str) -> None:
             index,
             name,
         )
-    if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         raise RPCError(
             BAD_FEATURES,
             f"record {index}: field {name!r} is {value!r}, not a finite float32",

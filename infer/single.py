@@ -25,6 +25,7 @@ import numpy as np
 from infer import answer
 from infer.model import Model
 from infer.protocol import RESPONSE
+from infer.records import FLOAT32_MAX
 
 _F32, _F64 = 0xCA, 0xCB
 _STEP = {_F32: 5, _F64: 9}  # bytes per value: the type byte, then the value
@@ -32,7 +33,6 @@ _CODE = {_F32: "f", _F64: "d"}  # the value's struct code
 _NIL = -1.0  # _threshold's answer for an explicit nil threshold
 _REJECT = -2.0  # SinglePredict._ending's answer for a request that ends otherwise
 _T32, _T64 = struct.Struct(">f"), struct.Struct(">d")
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # "predict", then params [records] or [records, threshold]
 _PARAMS = {b"\xa7predict\x91": False, b"\xa7predict\x92": True}
 # The most records this path takes in one request; larger ones take the
@@ -95,7 +95,7 @@ class SinglePredict:
         start = pos + 11
         with_threshold = self._one.get(bytes(data[pos:start]))
         if with_threshold is None:
-            return self._batch(data, msgid, pos)
+            return self._match_batch(data, msgid, pos)
         if len(data) <= start:
             return None
         kind = data[start]
@@ -110,7 +110,7 @@ class SinglePredict:
             return None
         return msgid, self._one_values[kind].unpack_from(data, start), kind == _F32, t
 
-    def _batch(
+    def _match_batch(
         self, data: bytes | memoryview, msgid: int, pos: int
     ) -> tuple[int, tuple[float, ...], bool, float | None] | None:
         """match for requests of several records; pos is where "predict" starts."""
@@ -191,15 +191,15 @@ class SinglePath:
                 if scored is None:
                     return None
                 return model.one_result.encode(msgid, scored[0], t, scored[1]), 1
-            return self._batch(model, msgid, values, exact32, t)
+            return self._score_batch(model, msgid, values, exact32, t)
         except Exception:  # onnxruntime failed: the general path logs and answers it
             return None
 
-    def _batch(
+    def _score_batch(
         self, model: Model, msgid: int, values: tuple[float, ...], exact32: bool, t: float
     ) -> tuple[bytes, int] | None:
         # Overflow of the float32 cast, NaN or ±Inf: the full checks name it.
-        if not (exact32 or (max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX)):
+        if not (exact32 or (max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX)):
             return None
         if not math.isfinite(sum(values)):
             return None
