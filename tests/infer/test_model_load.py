@@ -64,22 +64,33 @@ def test_invalid_json_names_file_and_line(fresh: Path) -> None:
         load(str(fresh))
 
 
-def test_canary_refuses_probabilities_outside_unit_interval(fresh: Path) -> None:
-    """A graph that outputs p + 1.5 passes every static check but not the canary."""
+def end_graph_with(
+    d: Path, initializers: list[onnx.TensorProto], nodes: list[onnx.NodeProto]
+) -> None:
+    """Rewire d's served graph: its output becomes "p_raw", which nodes (with
+    initializers) turn into the output again; the manifest's sha256 follows."""
     import hashlib
 
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(fresh / "model.onnx"))
+    model = onnx.load(str(d / "model.onnx"))
     g = model.graph
     for node in g.node:
         node.output[:] = ["p_raw" if o == "probability" else o for o in node.output]
-    g.initializer.append(helper.make_tensor("shift", TensorProto.FLOAT, [], [1.5]))
-    g.node.append(helper.make_node("Add", ["p_raw", "shift"], ["probability"]))
+    g.initializer.extend(initializers)
+    g.node.extend(nodes)
     blob = model.SerializeToString()
-    (fresh / "model.onnx").write_bytes(blob)
-    edit_manifest(
-        fresh, lambda m: m["variants"]["fp32"].update(sha256=hashlib.sha256(blob).hexdigest())
+    (d / "model.onnx").write_bytes(blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    edit_manifest(d, lambda m: m["variants"]["fp32"].update(sha256=sha))
+
+
+def test_canary_refuses_probabilities_outside_unit_interval(fresh: Path) -> None:
+    """A graph that outputs p + 1.5 passes every static check but not the canary."""
+    from onnx import TensorProto, helper
+
+    end_graph_with(
+        fresh,
+        [helper.make_tensor("shift", TensorProto.FLOAT, [], [1.5])],
+        [helper.make_node("Add", ["p_raw", "shift"], ["probability"])],
     )
     with pytest.raises(ModelError, match="canary"):
         load(str(fresh))
@@ -88,33 +99,21 @@ def test_canary_refuses_probabilities_outside_unit_interval(fresh: Path) -> None
 def test_canary_refuses_a_graph_that_cannot_score_one_row(fresh: Path) -> None:
     """The graph adds 0 x the batch's fourth row: onnxruntime fails on fewer rows,
     so the four-row canary batch passes and one record at a time never would."""
-    import hashlib
-
     from onnx import TensorProto, helper
 
-    model = onnx.load(str(fresh / "model.onnx"))
-    g = model.graph
-    features = g.input[0].name
-    for node in g.node:
-        node.output[:] = ["p_raw" if o == "probability" else o for o in node.output]
-    g.initializer.extend(
+    features = onnx.load(str(fresh / "model.onnx")).graph.input[0].name
+    end_graph_with(
+        fresh,
         [
             helper.make_tensor("row3", TensorProto.INT64, [1], [3]),
             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
-        ]
-    )
-    g.node.extend(
+        ],
         [
             helper.make_node("Gather", [features, "row3"], ["fourth"], axis=0),
             helper.make_node("ReduceSum", ["fourth"], ["total"], keepdims=0),
             helper.make_node("Mul", ["total", "zero"], ["nothing"]),
             helper.make_node("Add", ["p_raw", "nothing"], ["probability"]),
-        ]
-    )
-    blob = model.SerializeToString()
-    (fresh / "model.onnx").write_bytes(blob)
-    edit_manifest(
-        fresh, lambda m: m["variants"]["fp32"].update(sha256=hashlib.sha256(blob).hexdigest())
+        ],
     )
     with pytest.raises(ModelError, match="canary row failed alone"):
         load(str(fresh))
