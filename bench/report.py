@@ -147,6 +147,10 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
         "reason `child_down`).",
         "* Memory is VmRSS from `/proc/<pid>/status`, sampled every 100 ms during each "
         "measurement.",
+        "* *CPU per call* is the CPU time (user and system, all threads) of gatebench's own "
+        "process and of the target's server process (the sidecar, the echo, the HTTP "
+        "service: its part in brackets) over the measurement, from `getrusage` and "
+        "`/proc/<pid>/stat`, divided by the calls answered; polling on either side counts.",
         "",
     ]
 
@@ -167,6 +171,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
                         fmt_us(lat["p99"]),
                         fmt_us(lat["p999"]),
                         f"{r['mean_batch']:.1f}" if r.get("mean_batch") else "—",
+                        report_compare.cpu_per_call([r]),
                         f"{r['calls']:,}",
                         f"{r['failures']} / {r['fallbacks']}",
                         mib(r.get("child_rss_kb")),
@@ -174,7 +179,7 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
                 )
         lines += table(
             ["design", "goroutines", "decisions/s", "p50", "p99", "p99.9", "mean batch",
-             "calls", "failed / fallback", "server RSS"],
+             "CPU per call (server)", "calls", "failed / fallback", "server RSS"],
             rows,
         )  # fmt: skip
         lines += [f"![throughput]({img_prefix}throughput.png)", "",
@@ -198,7 +203,9 @@ def render(res: dict[str, Any], plot_names: list[str], img_prefix: str) -> str:
     else:
         lines += ["Not measured (see *Not measured* below).", ""]
 
-    lines += report_compare.section(dec.get("comparison"), (res.get("pipe") or {}).get("json"))
+    lines += report_compare.section(
+        dec.get("comparison"), (res.get("pipe") or {}).get("json"), m.get("cores")
+    )
     lines += report_replica.section(decisions)
     lines += report_traffic.sparse(dec.get("sparse"))
     lines += report_traffic.busy(dec.get("busy"), (dec.get("config") or {}).get("busy_hogs"))

@@ -30,9 +30,12 @@ def rounds_by_build(cmp: dict[str, Any] | None) -> dict[tuple[str, int], list[di
     return by
 
 
-def section(cmp: dict[str, Any] | None, pipe: dict[str, Any] | None = None) -> list[str]:
+def section(
+    cmp: dict[str, Any] | None, pipe: dict[str, Any] | None = None, cores: int | None = None
+) -> list[str]:
     """pipe: bench/sidecar_pipe.py's output (results.json `pipe.json`), for the
-    sidecar's own ceiling; None leaves that paragraph out."""
+    sidecar's own ceiling; None leaves that paragraph out. cores: the
+    machine's, for the CPU bound on throughput; None leaves that out."""
     if not cmp:
         return []
     commit = str(cmp.get("baseline_commit", "?"))[:12]
@@ -66,14 +69,20 @@ def section(cmp: dict[str, Any] | None, pipe: dict[str, Any] | None = None) -> l
                     f"{median([r['mean_batch'] for r in rs]):.1f}"
                     if all(r.get("mean_batch") for r in rs)
                     else "—",
+                    cpu_per_call(rs),
                     sum(r["failures"] for r in rs),
                 ]
             )
     lines += table(
         ["design", "goroutines", "decisions/s (median)", "decisions/s by round", "p50 (median)",
-         "mean batch", "failed"],
+         "mean batch", "CPU per decision (median)", "failed"],
         rows,
     )  # fmt: skip
+    lines += [
+        "*CPU per decision*: as *CPU per call* in the table above, the sidecar's part in "
+        "brackets; the baseline commit's gatebench predates it (—).",
+        "",
+    ]
     lines += [
         "Why batching pays, and where in-process onnxruntime still leads: the predictor keeps "
         "one `predict` request in flight; the decisions asked for while the sidecar scores it "
@@ -88,6 +97,7 @@ def section(cmp: dict[str, Any] | None, pipe: dict[str, Any] | None = None) -> l
         "Python one, and the polling takes CPU that neither side spends on decisions.",
         "",
     ]
+    lines += _cpu_bound(by, cores)
     lines += _ceiling(by, pipe)
     for e in cmp.get("errors") or []:
         lines += [f"* {e}"]
@@ -120,6 +130,38 @@ def _ceiling(
         "run (median of the rounds), scoring on both cores; the sidecar scores on one, and "
         "the Go process's share of the machine (its polling, its callers' wake-ups) is paid "
         "beside it.",
+        "",
+    ]
+
+
+def cpu_per_call(rs: list[dict[str, Any]]) -> str:
+    """Median CPU µs per call of gatebench results, with the server process's part."""
+    if not all(r.get("cpu_us_per_call") for r in rs):
+        return "—"
+    total = median([r["cpu_us_per_call"] for r in rs])
+    server = median([r.get("server_cpu_us_per_call") or 0.0 for r in rs])
+    return f"{total:.1f} µs ({server:.1f} server)" if server else f"{total:.1f} µs"
+
+
+def _cpu_bound(by: dict[tuple[str, int], list[dict[str, Any]]], cores: int | None) -> list[str]:
+    """At 64 goroutines every core is busy: the CPU a decision costs bounds decisions/s."""
+    cur, ort = by.get(("current", 64)), by.get(("onnxruntime", 64))
+    if not cores or not cur or not ort:
+        return []
+    if not all(r.get("cpu_us_per_call") for r in cur + ort):
+        return []
+    c_all = median([r["cpu_us_per_call"] for r in cur])
+    c_side = median([r.get("server_cpu_us_per_call") or 0.0 for r in cur])
+    o_all = median([r["cpu_us_per_call"] for r in ort])
+    return [
+        f"What bounds the 64-goroutine rows: with every one of the machine's {cores} cores "
+        "busy, decisions/s cannot exceed the cores' CPU time divided by the CPU one decision "
+        f"costs. Through the sidecar a decision cost {c_all:.1f} µs of CPU in this run "
+        f"({c_all - c_side:.1f} µs in the bot's process, {c_side:.1f} µs in the sidecar), "
+        f"which bounds it at {rate(cores * 1e6 / c_all)} decisions/s; in-process onnxruntime "
+        f"cost {o_all:.1f} µs, a bound of {rate(cores * 1e6 / o_all)}. The sidecar path "
+        "reaches in-process onnxruntime only once a decision costs as little CPU on both "
+        "sides together as onnxruntime's own call does.",
         "",
     ]
 

@@ -86,6 +86,40 @@ def test_comparison_sets_the_sidecars_own_ceiling_beside_onnxruntime():
     assert "How far batching can go" not in "\n".join(report_compare.section({"rounds": []}, pipe))
 
 
+def test_comparison_bounds_each_design_by_the_cpu_a_decision_costs():
+    def rnd(build: str, rate: float, cpu: float | None, server: float | None) -> dict:
+        r = {"build": build, "concurrency": 64, "per_second": rate, "failures": 0,
+             "latency_us": {"p50": 400.0}, "mean_batch": 28.0}  # fmt: skip
+        if cpu is not None:
+            r["cpu_us_per_call"] = cpu
+        if server is not None:
+            r["server_cpu_us_per_call"] = server
+        return r
+
+    cmp = {
+        "rounds": [
+            rnd("current", 130_000, c, s) for c, s in ((15.0, 7.0), (14.0, 7.5), (16.0, 6.5))
+        ]
+        + [rnd("onnxruntime", 250_000, c, None) for c in (8.0, 7.0, 10.0)]
+        + [rnd("baseline", 120_000, None, None)]
+    }
+    text = "\n".join(report_compare.section(cmp, None, 2))
+    # Medians of the rounds: 15.0 µs in all, 7.0 in the sidecar; onnxruntime 8.0 µs.
+    assert "| 15.0 µs (7.0 server) |" in text
+    assert "| 8.0 µs |" in text
+    assert "| — |" in text  # the baseline's gatebench did not measure CPU
+    assert (
+        "a decision cost 15.0 µs of CPU in this run "
+        "(8.0 µs in the bot's process, 7.0 µs in the sidecar)" in text
+    )
+    assert "bounds it at 133,333 decisions/s" in text
+    assert "cost 8.0 µs, a bound of 250,000" in text
+    # Without the core count, or with a round that did not measure CPU, no bound is drawn.
+    assert "What bounds" not in "\n".join(report_compare.section(cmp))
+    cmp["rounds"].append(rnd("current", 130_000, None, None))
+    assert "What bounds" not in "\n".join(report_compare.section(cmp, None, 2))
+
+
 def test_ratios_pair_designs_at_the_same_goroutine_count():
     rows = summary.ratios(
         [

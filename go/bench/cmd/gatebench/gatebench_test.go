@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -55,6 +56,53 @@ func TestEchoClientAnswersEveryCallUnderConcurrency(t *testing.T) {
 	}
 	if r.MeanBatch < 1 || r.MeanBatch > 64 {
 		t.Fatalf("mean batch %v outside [1, maxBatch=64]", r.MeanBatch)
+	}
+	// Every call costs this process CPU; cat's share is a part of the whole.
+	if r.CPUPerCallUS <= 0 || r.ServerCPUPerCallUS < 0 || r.ServerCPUPerCallUS > r.CPUPerCallUS {
+		t.Fatalf("CPU per call %v µs, the server's %v µs: want a positive total that includes the server's",
+			r.CPUPerCallUS, r.ServerCPUPerCallUS)
+	}
+}
+
+// busyTarget runs a shell loop that burns CPU as its server process.
+type busyTarget struct {
+	cmd    *exec.Cmd
+	server int // the pid it reports
+}
+
+func (b *busyTarget) call(context.Context, []float32) error { return nil }
+func (b *busyTarget) close() error                          { _ = b.cmd.Process.Kill(); return b.cmd.Wait() }
+func (b *busyTarget) pid() int                              { return b.server }
+
+func TestCPUMeterCountsTheServersCPUTime(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sh: %v", err)
+	}
+	b := &busyTarget{cmd: cmd, server: cmd.Process.Pid}
+	defer b.close()
+	m := startCPUMeter(b)
+	start := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	self, server, err := m.stop()
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A loop that runs the whole time gets a good part of a core even on a
+	// busy machine, and no more than every core: a wrong unit is off by far more.
+	if server < 50*time.Millisecond || server > time.Duration(runtime.NumCPU())*wall+20*time.Millisecond {
+		t.Fatalf("the busy server used %v of CPU in %v", server, wall)
+	}
+	if self < 0 || self > 100*time.Millisecond {
+		t.Fatalf("this process, asleep, used %v of CPU in %v", self, wall)
+	}
+	// A server replaced during the span leaves it unmeasured.
+	m = startCPUMeter(b)
+	b.server = os.Getpid() // as if the sidecar had restarted under a new pid
+	_, _, err = m.stop()
+	if err == nil {
+		t.Fatal("a replaced server process must leave the CPU time unmeasured")
 	}
 }
 

@@ -54,6 +54,14 @@ type Result struct {
 	LatencyUS   Percentiles `json:"latency_us"`
 	MeanBatch   float64     `json:"mean_batch,omitempty"`
 	ChildRSSKB  int64       `json:"child_rss_kb,omitempty"`
+	// CPUPerCallUS is the CPU time spent per answered call during the
+	// measurement, in microseconds: gatebench's own process (the load
+	// goroutines and, for in-process targets, the whole decision) plus the
+	// target's server process (the sidecar, the echo, the HTTP service),
+	// whose part ServerCPUPerCallUS gives. Either side's polling counts.
+	// With every core busy, decisions/s cannot exceed cores ÷ this.
+	CPUPerCallUS       float64 `json:"cpu_us_per_call,omitempty"`
+	ServerCPUPerCallUS float64 `json:"server_cpu_us_per_call,omitempty"`
 	// SetupMS is how long the target took to become ready (predictor.New, or exec → ready).
 	SetupMS    float64 `json:"setup_ms,omitempty"`
 	FirstError string  `json:"first_error,omitempty"`
@@ -103,9 +111,11 @@ func measure(ctx context.Context, name string, t target, conc int, p plan, recs 
 		defer cancel()
 	}
 	st := &loadStats{}
+	cpu := startCPUMeter(t)
 	start := time.Now()
 	lat := runLoad(mctx, t, conc, p.calls, recs, st)
 	elapsed := time.Since(start).Seconds()
+	self, server, cpuErr := cpu.stop()
 
 	r := Result{
 		Target:      name,
@@ -118,6 +128,10 @@ func measure(ctx context.Context, name string, t target, conc int, p plan, recs 
 	}
 	if elapsed > 0 {
 		r.PerSecond = float64(len(lat)) / elapsed
+	}
+	if n := float64(len(lat)); n > 0 && cpuErr == nil {
+		r.CPUPerCallUS = float64((self + server).Microseconds()) / n
+		r.ServerCPUPerCallUS = float64(server.Microseconds()) / n
 	}
 	if e := st.firstErr.Load(); e != nil {
 		r.FirstError = e.(error).Error()
