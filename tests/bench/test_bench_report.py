@@ -114,9 +114,11 @@ def test_comparison_bounds_each_design_by_the_cpu_a_decision_costs():
     )
     assert "bounds it at 133,333 decisions/s" in text
     assert "cost 8.0 µs, a bound of 250,000" in text
-    # Without the core count, or with a round that did not measure CPU, no bound is drawn.
+    assert "at the 7.0 µs a decision cost it here" in text
+    assert "could not pass 142,857 decisions/s" in text
+    # Without the core count, or with a round that lacks the sidecar's part, no bound is drawn.
     assert "What bounds" not in "\n".join(report_compare.section(cmp))
-    cmp["rounds"].append(rnd("current", 130_000, None, None))
+    cmp["rounds"].append(rnd("current", 130_000, 15.0, None))
     assert "What bounds" not in "\n".join(report_compare.section(cmp, None, 2))
 
 
