@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train.backtest.walkforward import parse_duration  # noqa: E402
+from train.arguments import parse_duration  # noqa: E402
 from train.data.parquet import is_parquet  # noqa: E402
 from train.data.records import parse_timestamp  # noqa: E402
 from train.errors import InputError  # noqa: E402

@@ -6,6 +6,7 @@ Kept import-light like train/cli.py: `train --help` must answer at once.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from modelformat.defaults import (
@@ -145,10 +146,22 @@ def parse_features(spec: str) -> list[str]:
     return feats
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+
+
+def parse_duration(text: str) -> float:
+    """'1d', '6h', '30m', '90s', '1w' → seconds (> 0)."""
+    m = _DURATION.match(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(
+            f"duration {text!r}: give a positive number and a unit s, m, h, d or w (e.g. 1d, 6h)"
+        )
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
 def duration(text: str) -> float:
     """argparse type: '1d', '6h', '30m' → seconds."""
-    from train.backtest.walkforward import parse_duration
-
     try:
         return parse_duration(text)
     except ValueError as e:

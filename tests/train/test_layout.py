@@ -7,6 +7,8 @@ import time, not from a reader who has to hold both modules in mind.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,6 +94,22 @@ def test_onnx_sub_package_does_not_shadow_the_onnx_library() -> None:
 
     assert Path(onnx.__file__).resolve().parent != PACKAGE / "onnx"
     assert export.onnx is onnx
+
+
+def test_the_command_line_parser_loads_no_heavy_library() -> None:
+    """`train --help` and argument errors answer at once: building the parser must
+    not import the model, ONNX or data libraries, which take seconds to load."""
+    heavy = ("sklearn", "scipy", "onnx", "onnxruntime", "pandas", "pyarrow", "matplotlib",
+             "lightgbm", "xgboost", "dask")  # fmt: skip
+    code = (
+        "import sys, train.cli\n"
+        "train.cli.build_parser()\n"
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    # A fresh interpreter: this test process has imported them all already.
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [], f"building the parser imported {r.stdout.strip()}"
 
 
 @pytest.mark.parametrize(

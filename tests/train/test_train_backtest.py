@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import run_cli
+from train.arguments import parse_duration
 from train.backtest import walkforward_report
 from train.backtest.walkforward import (
     MIN_PERIOD_ROWS,
     WalkForwardConfig,
     add_to_report,
     excluded_reason,
-    parse_duration,
     walk_forward,
 )
 from train.cli import main

@@ -19,7 +19,6 @@ Scores are scikit-learn probabilities (`train fit` gates ONNX parity at 1e-4).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,18 +39,6 @@ from train.publish.manifest import iso
 from train.publish.trading import THRESHOLDS, trading_table
 
 log = logging.getLogger("train")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-
-
-def parse_duration(text: str) -> float:
-    """'1d', '6h', '30m', '90s', '1w' → seconds (> 0)."""
-    m = _DURATION.match(text.strip())
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(
-            f"duration {text!r}: give a positive number and a unit s, m, h, d or w (e.g. 1d, 6h)"
-        )
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 @dataclass

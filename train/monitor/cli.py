@@ -26,7 +26,7 @@ EXIT_HEALTHY, EXIT_BAD_INPUT, EXIT_DEGRADED = 0, 2, 3
 
 def _when(text: str) -> int:
     """RFC 3339, epoch seconds, or a duration before now ('2h', '90m') → UTC ns."""
-    from train.backtest.walkforward import parse_duration
+    from train.arguments import parse_duration
     from train.data.records import parse_timestamp
 
     try:
@@ -89,8 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
-    from train.arguments import _non_negative_int, _positive, _positive_int
-    from train.backtest.walkforward import parse_duration
+    from train.arguments import _non_negative_int, _positive, _positive_int, parse_duration
     from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES
 
     def window(s: str) -> float:

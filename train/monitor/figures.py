@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 ECE_BINS = 10
 _EPS = 1e-7  # clip for log-loss: float32 probabilities can be exactly 0 or 1
@@ -54,6 +53,10 @@ def ece_equal_mass(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float 
 def auc_or_none(y: np.ndarray, p: np.ndarray) -> float | None:
     if len(y) == 0 or np.all(y == y[0]):
         return None
+    # Imported here: scikit-learn takes a second to import, and `train --help`,
+    # whose parser reads the monitor's defaults, must not pay it.
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, p))
 
 

@@ -36,7 +36,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, Blocks, standard_error
 from train.monitor.evaluate import ALL, scope_seed
@@ -68,6 +67,9 @@ def choose_threshold(
 
 def wilson_upper(successes: float, n: float, level: float) -> float:
     """The one-sided upper Wilson score bound at `level` for a proportion (n may be fractional)."""
+    # Imported here, as scikit-learn in figures.py: `train --help` must not pay for SciPy.
+    from scipy.stats import norm
+
     z = float(norm.ppf(level))
     ph = successes / n
     centre = ph + z * z / (2 * n)
