@@ -15,6 +15,8 @@ from infer.protocol import RPCError
 from infer.single import MAX_BATCH, SinglePredict
 from tests.infer.sidecar import Sidecar
 
+FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]  # model_a's, in its order
+
 
 def go_request(msgid: int, values: list[float], **extra: object) -> bytes:
     """The request as the Go predictor encodes it: compact msgid, float 32 values."""
@@ -122,10 +124,9 @@ def test_a_read_of_the_generic_shape_leaves_one_that_is_not() -> None:
 def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> None:
     # A map record sends the same values to the general path.
     rows = [[0.1, -0.2, 0.3], [5.0, 5.0, 5.0], [-1e30, 0.0, 1e-30], [0.0, 0.0, 0.0]]
-    names = ["tick_ratio", "depth_ratio", "price_dist"]
     for i, row in enumerate(rows):
         x = list(map(f32, row))
-        record = dict(zip(names, x, strict=True))
+        record = dict(zip(FEATURES, x, strict=True))
         sidecar.send_raw(go_request(100 + i, row))
         fast32 = sidecar.response(100 + i)
         sidecar.send_raw(msgpack.packb([0, 200 + i, "predict", [[x]]]))
@@ -161,14 +162,13 @@ def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) 
 
 @pytest.mark.parametrize("n", [2, 16, 40])
 def test_byte_path_answers_a_batch_exactly_like_the_general_path(sidecar: Sidecar, n: int) -> None:
-    names = ["tick_ratio", "depth_ratio", "price_dist"]
     # Every other row far outside the training ranges, so ood varies within the batch.
     scale = [0.1, 1e6]
     rows = [
         [f32((i % 7 - 3) * 0.1), f32((i % 5 - 2) * 0.1), f32((i - 5) * scale[i % 2])]
         for i in range(n)
     ]
-    maps = [dict(zip(names, r, strict=True)) for r in rows]
+    maps = [dict(zip(FEATURES, r, strict=True)) for r in rows]
     before = sidecar.result("stats")
     sidecar.send_raw(go_batch(1000 + n, rows))
     fast32 = sidecar.response(1000 + n)
@@ -207,7 +207,6 @@ def shared_sidecar(model_a: Path) -> Iterator[Sidecar]:
         yield sc
 
 
-FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
 # Values in and far out of the training ranges, ±0, ±Inf, NaN; float 64 ones
 # also beyond float32.
 F32S = st.floats(width=32) | st.sampled_from([0.0, -0.0, 1e-3, -2.5])
