@@ -17,7 +17,7 @@ const (
 	// then the heuristic, answer when it cannot.
 	ModeSidecar Mode = ""
 	// ModeReplica: the verified replica answers every decision in-process
-	// (about 2 µs for a 100-tree ensemble); the sidecar keeps running and reloading, and
+	// (under 1 µs for a 100-tree ensemble); the sidecar keeps running and reloading, and
 	// every ReplicaSampleEvery-th decision is re-scored on it in the
 	// background. One disagreement switches back to ModeSidecar behaviour
 	// for the life of the Predictor, with an error log.

@@ -28,6 +28,7 @@ type fastTrees struct {
 	roots   []int32
 	depth   []int32 // per tree: steps from the root to its deepest leaf
 	chunks  []fastChunk
+	table   *tableTrees // the same trees as lookup tables; nil beyond their budgets
 }
 
 // Trees are walked fastWidth at a time, in groups of similar depth: within
@@ -144,6 +145,7 @@ func buildFast(e *ensemble) *fastTrees {
 		}
 		f.chunks = append(f.chunks, c)
 	}
+	f.table = buildTable(f)
 	return f
 }
 
@@ -153,11 +155,19 @@ func (f *fastTrees) sum(x []float32) float32 {
 	for i, v := range x[:min(len(x), maxFastFeatures)] {
 		xk[i] = orderKey(v)
 	}
+	if f.table != nil {
+		return f.table.sum(&xk)
+	}
+	return f.walkSum(&xk)
+}
+
+// walkSum is sum by walking the trees.
+func (f *fastTrees) walkSum(xk *[maxFastFeatures]int32) float32 {
 	var leaves [chunkTrees]float32
 	var s float32
 	for ci := range f.chunks {
 		c := &f.chunks[ci]
-		f.walk(c, &xk, &leaves)
+		f.walk(c, xk, &leaves)
 		for _, v := range leaves[:len(c.order)] {
 			s = float32(s + v)
 		}

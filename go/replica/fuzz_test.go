@@ -6,8 +6,9 @@ import (
 )
 
 // FuzzFastLayoutEqualsTheGenericWalk: for any finite input, the fast tree
-// layout reaches the same leaves as the plain node-by-node walk (which
-// mirrors onnxruntime's), so the probabilities are identical bit for bit.
+// layouts (the lookup tables and the lockstep walk) reach the same leaves as
+// the plain node-by-node walk (which mirrors onnxruntime's), so the
+// probabilities are identical bit for bit.
 // Seeds: every check-vector row of each family's model (values at split
 // thresholds included).
 func FuzzFastLayoutEqualsTheGenericWalk(f *testing.F) {
@@ -46,15 +47,15 @@ func FuzzFastLayoutEqualsTheGenericWalk(f *testing.F) {
 				if e == nil || e.fast == nil {
 					continue
 				}
-				var s float32
-				for _, root := range e.roots {
-					nd := e.leaf(root, x)
-					for j := nd.yes; j < nd.no; j++ {
-						s = float32(s + e.wValue[j])
+				want := genericSum(e, x)
+				xk := inputKeys(x)
+				if e.fast.table != nil {
+					if got := e.fast.table.sum(xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+						t.Fatalf("%s: tables' sum %v, generic %v for %v", r.Version(), got, want, x)
 					}
 				}
-				if got := e.fast.sum(x); math.Float32bits(got) != math.Float32bits(s) && !(got == 0 && s == 0) {
-					t.Fatalf("%s: fast sum %v, generic %v for %v", r.Version(), got, s, x)
+				if got := e.fast.walkSum(xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+					t.Fatalf("%s: fast walk's sum %v, generic %v for %v", r.Version(), got, want, x)
 				}
 			}
 		}

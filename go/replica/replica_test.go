@@ -119,16 +119,26 @@ func TestReplicaEqualsOnnxruntimeOnRandomAndThresholdInputs(t *testing.T) {
 			if err := r.Compare(cv.Rows, cv.P); err != nil {
 				t.Fatal(err)
 			}
-			// The same answers from the generic walk the fast layout replaces.
-			fastUsed := false
+			// The same answers from the lockstep walk the tables replace,
+			// and from the generic walk both replace.
+			fastUsed, tablesUsed := false, false
 			for _, st := range r.prog.steps {
 				if st.trees != nil && st.trees.fast != nil {
 					fastUsed = true
-					st.trees.fast = nil
+					tablesUsed = tablesUsed || st.trees.fast.table != nil
+					st.trees.fast.table = nil
 				}
 			}
-			if !fastUsed {
-				t.Errorf("%s did not use the fast tree layout", fam)
+			if !fastUsed || !tablesUsed {
+				t.Errorf("%s did not use the fast tree layouts (walk %v, tables %v)", fam, fastUsed, tablesUsed)
+			}
+			if err := r.Compare(cv.Rows, cv.P); err != nil {
+				t.Fatalf("lockstep walk: %v", err)
+			}
+			for _, st := range r.prog.steps {
+				if st.trees != nil {
+					st.trees.fast = nil
+				}
 			}
 			if err := r.Compare(cv.Rows, cv.P); err != nil {
 				t.Fatalf("generic walk: %v", err)
