@@ -58,6 +58,19 @@ func compare(mode uint8, x, t float32) bool {
 	}
 }
 
+// walkSum is the trees' float32 sum of leaf weights, walking each tree
+// node by node: the reference the fast layouts reproduce.
+func (e *ensemble) walkSum(x []float32) float32 {
+	var s float32
+	for _, r := range e.roots {
+		nd := e.leaf(r, x)
+		for j := nd.yes; j < nd.no; j++ {
+			s = float32(s + e.wValue[j]) // explicit rounding: no fused multiply-add
+		}
+	}
+	return s
+}
+
 // eval writes the node's output row into out: one value for a regressor
 // (the raw score), two for the binary classifier ([p0, p1] as onnxruntime
 // writes them).
@@ -66,12 +79,7 @@ func (e *ensemble) eval(x []float32, out []float32) {
 	if e.fast != nil && finite(x) {
 		s = e.fast.sum(x)
 	} else {
-		for _, r := range e.roots {
-			nd := e.leaf(r, x)
-			for j := nd.yes; j < nd.no; j++ {
-				s = float32(s + e.wValue[j]) // explicit rounding: no fused multiply-add
-			}
-		}
+		s = e.walkSum(x)
 	}
 	s = float32(s + e.base)
 	if !e.classifier {

@@ -149,12 +149,21 @@ func buildFast(e *ensemble) *fastTrees {
 	return f
 }
 
-// sum is the trees' float32 sum of leaf values for a finite x.
-func (f *fastTrees) sum(x []float32) float32 {
-	var xk [maxFastFeatures]int32
+// inputKeys is the order key of each of x's values, as the fast layouts
+// compare them.
+func inputKeys(x []float32) (xk [maxFastFeatures]int32) {
 	for i, v := range x[:min(len(x), maxFastFeatures)] {
 		xk[i] = orderKey(v)
 	}
+	return xk
+}
+
+// isLeaf: a leaf's child index is its own (it points at itself).
+func (n fnode) isLeaf(i int32) bool { return n.cf>>featBits == i }
+
+// sum is the trees' float32 sum of leaf values for a finite x.
+func (f *fastTrees) sum(x []float32) float32 {
+	xk := inputKeys(x)
 	if f.table != nil {
 		return f.table.sum(&xk)
 	}

@@ -60,8 +60,8 @@ func buildTable(f *fastTrees) *tableTrees {
 		tk := map[int32][]int32{}
 		for i := f.roots[t]; i < end; i++ {
 			n := f.nodes[i]
-			if n.cf>>featBits == i {
-				continue // a leaf points at itself
+			if n.isLeaf(i) {
+				continue
 			}
 			feat := n.cf & (maxFastFeatures - 1)
 			tk[feat] = append(tk[feat], n.key)
@@ -170,8 +170,7 @@ type boxFiller struct {
 // than a cell's byte numbers.
 func (b *boxFiller) node(i int32) bool {
 	n := b.f.nodes[i]
-	c := n.cf >> featBits
-	if c == i { // a leaf points at itself
+	if n.isLeaf(i) {
 		if b.leaves == 1<<8 {
 			return false
 		}
@@ -180,6 +179,7 @@ func (b *boxFiller) node(i int32) bool {
 		b.leaves++
 		return true
 	}
+	c := n.cf >> featBits // the yes child; the no child is c+1
 	j := b.slot[n.cf&(maxFastFeatures-1)]
 	k32, _ := slices.BinarySearch(b.keys[j], n.key)
 	k, lo, hi := int32(k32), b.lo[j], b.hi[j]

@@ -38,26 +38,6 @@ func randomEnsemble(rng *rand.Rand, trees, maxDepth, nf int, mode uint8) *ensemb
 	return e
 }
 
-// genericSum is the plain node-by-node walk (onnxruntime's) summed in tree order.
-func genericSum(e *ensemble, x []float32) float32 {
-	var s float32
-	for _, r := range e.roots {
-		nd := e.leaf(r, x)
-		for j := nd.yes; j < nd.no; j++ {
-			s = float32(s + e.wValue[j])
-		}
-	}
-	return s
-}
-
-func inputKeys(x []float32) *[maxFastFeatures]int32 {
-	var xk [maxFastFeatures]int32
-	for i, v := range x {
-		xk[i] = orderKey(v)
-	}
-	return &xk
-}
-
 // The tables give the walk's sum bit for bit, for inputs on, beside and
 // between the thresholds, in both branch modes, with one to five features
 // (the fused path and the general one).
@@ -85,12 +65,12 @@ func TestTablesSumAsTheWalkDoes(t *testing.T) {
 						x[i] = float32(rng.NormFloat64() * 3)
 					}
 				}
-				want := genericSum(e, x)
+				want := e.walkSum(x)
 				xk := inputKeys(x)
-				if got := f.table.sum(xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+				if got := f.table.sum(&xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
 					t.Fatalf("mode %d, %d features, x=%v: tables %v, walk %v", mode, nf, x, got, want)
 				}
-				if got := f.walkSum(xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+				if got := f.walkSum(&xk); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
 					t.Fatalf("mode %d, %d features, x=%v: fast walk %v, generic walk %v", mode, nf, x, got, want)
 				}
 			}
@@ -143,7 +123,7 @@ func TestTablesGiveWayToTheWalkBeyondTheirBudgets(t *testing.T) {
 		}
 		for range 2000 {
 			x := []float32{float32(rng.Float64() * 310), float32(rng.Float64() * 100), float32(rng.Float64() * 100)}
-			if got, want := f.sum(x), genericSum(e, x); got != want {
+			if got, want := f.sum(x), e.walkSum(x); got != want {
 				t.Fatalf("%s, x=%v: %v, generic walk %v", name, x, got, want)
 			}
 		}
