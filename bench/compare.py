@@ -6,7 +6,9 @@ checkout's: each round measures the baseline's sigmagate target, this
 checkout's, and this checkout's onnxruntime target (Go calling onnxruntime's
 C API per row) at every goroutine count, one after the other, so that the
 machine's load, which moves these figures more than the code does, hits the
-three alike. The report shows every round and the median.
+three alike. The onnxruntime runs also measure onnxruntime's cost per row at
+several rows per call (gatebench -ort-batches). The report shows every round
+and the median.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def run(root: Path, work: Path, budget: Budget, model: Path, gatebench: Path) ->
                 continue
             for r in rep["decisions"]:
                 out["rounds"].append({"round": i + 1, "build": build, **r})
+            for b in rep.get("onnxruntime_batches") or []:
+                out.setdefault("onnxruntime_batches", []).append({"round": i + 1, **b})
             for k, v in (rep.get("skipped") or {}).items():
                 out.setdefault("errors", []).append(f"round {i + 1} {build} {k}: {v}")
         log.info("comparison round %d of %d done", i + 1, budget.compare_rounds)

@@ -99,6 +99,7 @@ def section(
     ]
     lines += _cpu_bound(by, cores)
     lines += _ceiling(by, pipe)
+    lines += _tree_walk(cmp.get("onnxruntime_batches") or [], by)
     for e in cmp.get("errors") or []:
         lines += [f"* {e}"]
     return [*lines, ""] if cmp.get("errors") else lines
@@ -170,6 +171,49 @@ def _cpu_bound(by: dict[tuple[str, int], list[dict[str, Any]]], cores: int | Non
         "little CPU on both sides together as onnxruntime's own call does.",
         "",
     ]
+
+
+def _tree_walk(
+    batches: list[dict[str, Any]], by: dict[tuple[str, int], list[dict[str, Any]]]
+) -> list[str]:
+    """onnxruntime's cost per row by rows per call: how much of a decision batching can spare."""
+    per_row: dict[int, float] = {}
+    for n in sorted({b["rows"] for b in batches}):
+        per_row[n] = median([b["us_per_row"] for b in batches if b["rows"] == n])
+    if 1 not in per_row or len(per_row) < 2:
+        return []
+    sizes = [n for n in per_row if n > 1]
+    each = [f"{per_row[n]:.1f} with {n}" for n in sizes]
+    listed = f"{', '.join(each[:-1])} and {each[-1]}" if len(each) > 1 else each[0]
+    lines = [
+        "What batching can spare: on the same feature vectors, one onnxruntime call in process "
+        "(one goroutine, nothing else running; `-ort-batches`, medians of the rounds) cost "
+        f"{per_row[1]:.1f} µs a row with 1 row a call, {listed}. A larger call spares the "
+        "call's own cost; what it cannot spare, about "
+        f"{min(per_row.values()):.1f} µs a row here, is the walk down every tree for every "
+        "row, which the sidecar's call pays as in-process onnxruntime does."
+    ]
+    cur, ort = by.get(("current", 64)) or [], by.get(("onnxruntime", 64)) or []
+    if (
+        cur and ort
+        and all(r.get("mean_batch") and r.get("cpu_us_per_call") for r in cur)
+        and all(r.get("cpu_us_per_call") for r in ort)
+    ):  # fmt: skip
+        batch = median([r["mean_batch"] for r in cur])
+        near = min(sizes, key=lambda n: (abs(n - batch), n))
+        walk = per_row[near]
+        c_all = median([r["cpu_us_per_call"] for r in cur])
+        o_all = median([r["cpu_us_per_call"] for r in ort])
+        lines[0] += (
+            f" At 64 goroutines the predictor's requests held {batch:.1f} records on average; "
+            f"at the nearest size measured, {near} rows a call, the walk is {walk:.1f} µs a "
+            f"row, so batching can spare at most {max(0.0, per_row[1] - walk):.1f} of the "
+            f"{o_all:.1f} µs of CPU in-process onnxruntime spent per decision, while the "
+            f"sidecar path spent {c_all - walk:.1f} µs per decision besides the walk (both "
+            "processes, their polling included). The sidecar path passes in-process "
+            "onnxruntime only where the second figure falls below the first."
+        )
+    return [*lines, ""]
 
 
 def _records(n: int) -> str:

@@ -122,6 +122,51 @@ def test_comparison_bounds_each_design_by_the_cpu_a_decision_costs():
     assert "What bounds" not in "\n".join(report_compare.section(cmp, None, 2))
 
 
+ROUNDS_OF_BATCH_COSTS = (
+    {1: 6.0, 8: 3.3, 32: 2.9, 64: 3.1},
+    {1: 5.5, 8: 3.5, 32: 2.7, 64: 3.0},
+    {1: 6.4, 8: 3.2, 32: 3.0, 64: 3.2},
+)
+
+
+def test_comparison_says_how_much_of_a_decision_batching_can_spare():
+    def batch(rnd: int, rows: int, us: float) -> dict:
+        return {"round": rnd, "rows": rows, "calls": 1000, "us_per_row": us}
+
+    def rnd(build: str, cpu: float, mean_batch: float | None) -> dict:
+        r = {"build": build, "concurrency": 64, "per_second": 150_000, "failures": 0,
+             "latency_us": {"p50": 300.0}, "cpu_us_per_call": cpu}  # fmt: skip
+        if mean_batch is not None:
+            r["mean_batch"] = mean_batch
+        return r
+
+    cmp = {
+        "rounds": [rnd("current", c, b) for c, b in ((11.0, 27.0), (12.0, 29.0), (13.0, 28.0))]
+        + [rnd("onnxruntime", c, None) for c in (6.0, 5.0, 7.0)],
+        # Three rounds of four sizes; the medians are 6.0, 3.3, 2.9 and 3.1 µs a row.
+        "onnxruntime_batches": [
+            batch(i, n, us)
+            for i, per_size in enumerate(ROUNDS_OF_BATCH_COSTS, start=1)
+            for n, us in per_size.items()
+        ],
+    }
+    text = "\n".join(report_compare.section(cmp, None, 2))
+    assert "cost 6.0 µs a row with 1 row a call, 3.3 with 8, 2.9 with 32 and 3.1 with 64" in text
+    assert "about 2.9 µs a row here, is the walk down every tree" in text
+    # The mean batch's median, 28, is nearest to 32 rows a call.
+    assert "held 28.0 records on average" in text
+    assert "32 rows a call, the walk is 2.9 µs a row" in text
+    assert "can spare at most 3.1 of the 6.0 µs of CPU in-process onnxruntime spent" in text
+    assert "sidecar path spent 9.1 µs per decision besides the walk" in text
+    # Without the CPU figures only the costs per row are given; without them, nothing.
+    for r in cmp["rounds"]:
+        del r["cpu_us_per_call"]
+    text = "\n".join(report_compare.section(cmp, None, 2))
+    assert "is the walk down every tree" in text and "can spare at most" not in text
+    del cmp["onnxruntime_batches"]
+    assert "What batching can spare" not in "\n".join(report_compare.section(cmp, None, 2))
+
+
 def test_ratios_pair_designs_at_the_same_goroutine_count():
     rows = summary.ratios(
         [

@@ -19,6 +19,7 @@ import (
 type options struct {
 	root, python, model, echo, httpURL, logdir, out string
 	ortLib                                          string
+	ortBatches                                      []int // rows per call of the onnxruntime batch-cost runs
 	targets                                         map[string]bool
 	concurrency                                     []int
 	warmup, duration                                time.Duration
@@ -52,6 +53,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.out, "out", "-", "where to write the JSON report (- for stdout)")
 	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure")
 	conc := fs.String("concurrency", "1,8,64", "goroutine counts")
+	ortBatches := fs.String("ort-batches", "1,8,32,64", "rows per call for onnxruntime's cost per row, measured with the onnxruntime target (empty: skip)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measurement")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measurement time per target and concurrency")
 	refCalls := fs.String("ref-calls", "1:16,8:32,64:64", "calls of the reference design per concurrency (each spawns Python)")
@@ -88,12 +90,15 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.targets[t] = true
 	}
-	for _, s := range strings.Split(*conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-concurrency: %q is not a positive integer", s)
-		}
-		o.concurrency = append(o.concurrency, n)
+	var err error
+	if o.concurrency, err = positiveInts("-concurrency", *conc); err != nil {
+		return nil, err
+	}
+	if o.ortBatches, err = positiveInts("-ort-batches", *ortBatches); err != nil {
+		return nil, err
+	}
+	if len(o.concurrency) == 0 {
+		return nil, errors.New("-concurrency: no goroutine count given")
 	}
 	for _, g := range strings.Split(*gaps, ",") {
 		if g = strings.TrimSpace(g); g == "" {
@@ -125,6 +130,22 @@ func parseFlags(args []string) (*options, error) {
 		o.refCalls[g] = n
 	}
 	return o, nil
+}
+
+// positiveInts parses a comma-separated list of positive integers (empty: none).
+func positiveInts(flag, list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" && strings.TrimSpace(list) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %q is not a positive integer", flag, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func contains(xs []string, x string) bool {

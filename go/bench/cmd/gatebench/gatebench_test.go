@@ -13,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/sigmagate/sigmagate/go/internal/testutil"
 )
 
 func TestPercentilesUseNearestRank(t *testing.T) {
@@ -153,6 +155,58 @@ func TestSparseGapsAndHogsAreParsedAndChecked(t *testing.T) {
 		if _, err := parseFlags(append([]string{"-model", "m"}, bad...)); err == nil {
 			t.Errorf("%v accepted; want an error", bad)
 		}
+	}
+}
+
+func TestORTBatchSizesAreParsedAndChecked(t *testing.T) {
+	o, err := parseFlags([]string{"-model", "m", "-ort-batches", "1, 16,64"})
+	if err != nil || !slices.Equal(o.ortBatches, []int{1, 16, 64}) {
+		t.Fatalf("-ort-batches 1,16,64: %v, %v", o.ortBatches, err)
+	}
+	if o, err = parseFlags([]string{"-model", "m", "-ort-batches", ""}); err != nil || len(o.ortBatches) != 0 {
+		t.Fatalf("empty -ort-batches: %v, %v; want no batch-cost runs", o.ortBatches, err)
+	}
+	for _, bad := range [][]string{{"-ort-batches", "0"}, {"-ort-batches", "8,,16"}, {"-ort-batches", "many"}, {"-concurrency", ""}} {
+		if _, err := parseFlags(append([]string{"-model", "m"}, bad...)); err == nil {
+			t.Errorf("%v accepted; want an error", bad)
+		}
+	}
+}
+
+// TestORTBatchCostsScoreEachSize runs the real onnxruntime library of the
+// project's virtualenv on the committed check-vector model.
+func TestORTBatchCostsScoreEachSize(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", "..", "..", ".."))
+	if r := os.Getenv("SIGMAGATE_ROOT"); r != "" {
+		root = r
+	}
+	libs, _ := filepath.Glob(filepath.Join(root, ".venv", "lib", "python3*", "site-packages", "onnxruntime", "capi", "libonnxruntime.so*"))
+	if len(libs) == 0 {
+		testutil.SkipOrFail(t, "no libonnxruntime.so in %s/.venv (make venv installs it)", root)
+	}
+	ot, err := newORTTarget(libs[0], filepath.Join(root, "tests", "vectors", "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ot.close()
+	recs := records(100, 1)
+	costs, err := ot.batchCosts(context.Background(), recs, []int{1, 7}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costs) != 2 {
+		t.Fatalf("%d costs for 2 sizes: %+v", len(costs), costs)
+	}
+	for i, n := range []int{1, 7} {
+		c := costs[i]
+		if c.Rows != n || c.Calls < 64 || c.Calls%64 != 0 || !(c.USPerRow > 0) {
+			t.Errorf("size %d: %+v; want its rows, whole rounds of 64 calls and a positive cost", n, c)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ot.batchCosts(ctx, recs, []int{4}, time.Second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v; want context.Canceled", err)
 	}
 }
 

@@ -6,8 +6,10 @@
 // on the same pipes (the floor), the same model behind an HTTP+JSON service,
 // and the fallback heuristic alone. It also measures sparse traffic (one
 // decision, then an idle gap), a busy host (CPU-bound processes alongside),
-// reloads under load and the sidecar's start-up time and memory. It prints one JSON document; the
-// Python package bench/ turns it into docs/BENCHMARKS.md.
+// reloads under load, the sidecar's start-up time and memory, and
+// onnxruntime's own cost per row at several rows per call (what batching can
+// spare). It prints one JSON document; the Python package bench/ turns it
+// into docs/BENCHMARKS.md.
 //
 //	gatebench -model DIR -echo build/bin/pipeecho -http http://127.0.0.1:PORT/predict -out results.json
 package main
@@ -37,8 +39,11 @@ type Report struct {
 	Sidecar    *SidecarResult `json:"sidecar,omitempty"`
 	Sparse     []SparseResult `json:"sparse,omitempty"`
 	// Busy is sigmagate and the floor at one goroutine beside CPU hogs.
-	Busy    []Result          `json:"busy,omitempty"`
-	Skipped map[string]string `json:"skipped"`
+	Busy []Result `json:"busy,omitempty"`
+	// ORTBatches is onnxruntime's cost per row by rows per call (with the
+	// onnxruntime target).
+	ORTBatches []BatchCost       `json:"onnxruntime_batches,omitempty"`
+	Skipped    map[string]string `json:"skipped"`
 }
 
 var allTargets = []string{"fallback", "echo", "infer", "sigmagate", "replica", "replica-fallback", "onnxruntime", "http", "reference"}
@@ -106,6 +111,13 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 			rep.Decisions = append(rep.Decisions, r)
 		}
 	}
+	if o.targets["onnxruntime"] && len(o.ortBatches) > 0 && ctx.Err() == nil {
+		b, err := measureORTBatches(ctx, o, recs, log)
+		if err != nil {
+			rep.Skipped["onnxruntime_batches"] = err.Error()
+		}
+		rep.ORTBatches = b
+	}
 	if len(o.sparseGaps) > 0 && ctx.Err() == nil {
 		sp, err := measureSparse(ctx, o, recs, log)
 		if err != nil {
@@ -135,6 +147,18 @@ func run(ctx context.Context, o *options, log *slog.Logger) *Report {
 		rep.Reload = r
 	}
 	return rep
+}
+
+// measureORTBatches measures onnxruntime's cost per row at each of
+// -ort-batches rows per call, for up to a second each.
+func measureORTBatches(ctx context.Context, o *options, recs [][]float32, log *slog.Logger) ([]BatchCost, error) {
+	t, err := newORTTarget(o.ortLib, o.model)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	log.Info("measuring onnxruntime's cost per row", "rows_per_call", o.ortBatches)
+	return t.batchCosts(ctx, recs, o.ortBatches, min(o.duration, time.Second))
 }
 
 func gapsUS(gaps []time.Duration) []float64 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -131,3 +132,80 @@ func (t *ortTarget) call(_ context.Context, rec []float32) error {
 // close ends the session; the pooled tensors go with the process (the
 // pool cannot be walked), a few hundred bytes per goroutine that ran.
 func (t *ortTarget) close() error { return t.sess.Destroy() }
+
+// BatchCost is what one onnxruntime call costs per row when it scores Rows
+// rows of the benchmark's feature vectors at once, from one goroutine with
+// nothing else running. At one row it is the in-process target's call; at
+// the predictor's batch sizes it is the sidecar's onnxruntime call, whose
+// per-row cost is the walk down every tree, which batching cannot spare.
+type BatchCost struct {
+	Rows     int     `json:"rows"`
+	Calls    int     `json:"calls"`
+	USPerRow float64 `json:"us_per_row"`
+}
+
+// batchCosts measures BatchCost for each size in sizes, each for about
+// each, cycling through recs so that consecutive calls see different rows
+// (the same rows over and over would let the CPU learn every branch).
+func (t *ortTarget) batchCosts(ctx context.Context, recs [][]float32, sizes []int, each time.Duration) ([]BatchCost, error) {
+	var out []BatchCost
+	for _, n := range sizes {
+		c, err := t.batchCost(ctx, recs, n, each)
+		if err != nil {
+			return out, fmt.Errorf("%d rows a call: %w", n, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (t *ortTarget) batchCost(ctx context.Context, recs [][]float32, n int, each time.Duration) (BatchCost, error) {
+	in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(t.features)))
+	if err != nil {
+		return BatchCost{}, fmt.Errorf("input tensor: %w", err)
+	}
+	defer in.Destroy()
+	shape := t.outShape.Clone()
+	shape[0] = int64(n)
+	out, err := ort.NewEmptyTensor[float32](shape)
+	if err != nil {
+		return BatchCost{}, fmt.Errorf("output tensor: %w", err)
+	}
+	defer out.Destroy()
+	x, next := in.GetData(), 0
+	run := func() error {
+		for i := range n {
+			copy(x[i*t.features:], recs[next])
+			next = (next + 1) % len(recs)
+		}
+		return t.sess.Run([]ort.Value{in}, []ort.Value{out})
+	}
+	for range 100 { // warm-up: first calls allocate onnxruntime's per-shape state
+		if err := run(); err != nil {
+			return BatchCost{}, fmt.Errorf("onnxruntime run: %w", err)
+		}
+	}
+	calls, start := 0, time.Now()
+	for ctx.Err() == nil {
+		// The clock is read every 64 calls: a 1-row call is a few µs.
+		for range 64 {
+			if err := run(); err != nil {
+				return BatchCost{}, fmt.Errorf("onnxruntime run: %w", err)
+			}
+		}
+		calls += 64
+		if time.Since(start) >= each {
+			break
+		}
+	}
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return BatchCost{}, ctx.Err()
+	}
+	for _, p := range out.GetData() {
+		if !(p >= 0 && p <= 1) {
+			return BatchCost{}, fmt.Errorf("onnxruntime answered %v, not a probability", p)
+		}
+	}
+	return BatchCost{Rows: n, Calls: calls, USPerRow: took.Seconds() * 1e6 / float64(calls*n)}, nil
+}
