@@ -134,11 +134,12 @@ func parseFlags(args []string) (*options, error) {
 
 // positiveInts parses a comma-separated list of positive integers (empty: none).
 func positiveInts(flag, list string) ([]int, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
 	var out []int
 	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s == "" && strings.TrimSpace(list) == "" {
-			continue
-		}
+		s = strings.TrimSpace(s)
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("%s: %q is not a positive integer", flag, s)
