@@ -144,19 +144,25 @@ def cpu_per_call(rs: list[dict[str, Any]]) -> str:
     return f"{total:.1f} µs ({server:.1f} server)" if server else f"{total:.1f} µs"
 
 
+def _cpu_at_64(
+    by: dict[tuple[str, int], list[dict[str, Any]]],
+) -> tuple[float, float] | None:
+    """Median CPU per decision at 64 goroutines, (this commit's, in-process onnxruntime's),
+    when every round of both measured it; else None."""
+    cur, ort = by.get(("current", 64)), by.get(("onnxruntime", 64))
+    if not cur or not ort or not all(r.get("cpu_us_per_call") for r in (*cur, *ort)):
+        return None
+    return median([r["cpu_us_per_call"] for r in cur]), median([r["cpu_us_per_call"] for r in ort])
+
+
 def _cpu_bound(by: dict[tuple[str, int], list[dict[str, Any]]], cores: int | None) -> list[str]:
     """At 64 goroutines every core is busy: the CPU a decision costs bounds decisions/s."""
-    cur, ort = by.get(("current", 64)), by.get(("onnxruntime", 64))
-    if not cores or not cur or not ort:
-        return []
+    cpu, cur = _cpu_at_64(by), by.get(("current", 64)) or []
     # Every round measured, the sidecar's part included.
-    if not all(r.get("cpu_us_per_call") for r in ort) or not all(
-        r.get("cpu_us_per_call") and r.get("server_cpu_us_per_call") for r in cur
-    ):
+    if not cores or cpu is None or not all(r.get("server_cpu_us_per_call") for r in cur):
         return []
-    c_all = median([r["cpu_us_per_call"] for r in cur])
+    c_all, o_all = cpu
     c_side = median([r["server_cpu_us_per_call"] for r in cur])
-    o_all = median([r["cpu_us_per_call"] for r in ort])
     return [
         f"What bounds the 64-goroutine rows: with every one of the machine's {cores} cores "
         "busy, decisions/s cannot exceed the cores' CPU time divided by the CPU one decision "
@@ -193,17 +199,12 @@ def _tree_walk(
         f"{min(per_row.values()):.1f} µs a row here, is the walk down every tree for every "
         "row, which the sidecar's call pays as in-process onnxruntime does."
     ]
-    cur, ort = by.get(("current", 64)) or [], by.get(("onnxruntime", 64)) or []
-    if (
-        cur and ort
-        and all(r.get("mean_batch") and r.get("cpu_us_per_call") for r in cur)
-        and all(r.get("cpu_us_per_call") for r in ort)
-    ):  # fmt: skip
+    cpu, cur = _cpu_at_64(by), by.get(("current", 64)) or []
+    if cpu is not None and all(r.get("mean_batch") for r in cur):
+        c_all, o_all = cpu
         batch = median([r["mean_batch"] for r in cur])
         near = min(sizes, key=lambda n: (abs(n - batch), n))
         walk = per_row[near]
-        c_all = median([r["cpu_us_per_call"] for r in cur])
-        o_all = median([r["cpu_us_per_call"] for r in ort])
         lines[0] += (
             f" At 64 goroutines the predictor's requests held {batch:.1f} records on average; "
             f"at the nearest size measured, {near} rows a call, the walk is {walk:.1f} µs a "

@@ -94,11 +94,11 @@ func parseFlags(args []string) (*options, error) {
 	if o.concurrency, err = positiveInts("-concurrency", *conc); err != nil {
 		return nil, err
 	}
-	if o.ortBatches, err = positiveInts("-ort-batches", *ortBatches); err != nil {
-		return nil, err
-	}
 	if len(o.concurrency) == 0 {
 		return nil, errors.New("-concurrency: no goroutine count given")
+	}
+	if o.ortBatches, err = positiveInts("-ort-batches", *ortBatches); err != nil {
+		return nil, err
 	}
 	for _, g := range strings.Split(*gaps, ",") {
 		if g = strings.TrimSpace(g); g == "" {

@@ -30,6 +30,27 @@ type ortBufs struct {
 	out *ort.Tensor[float32]
 }
 
+// newBufs makes the input and output tensors of a call scoring n rows.
+func (t *ortTarget) newBufs(n int) (*ortBufs, error) {
+	in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(t.features)))
+	if err != nil {
+		return nil, fmt.Errorf("input tensor: %w", err)
+	}
+	shape := t.outShape.Clone()
+	shape[0] = int64(n)
+	out, err := ort.NewEmptyTensor[float32](shape)
+	if err != nil {
+		_ = in.Destroy()
+		return nil, fmt.Errorf("output tensor: %w", err)
+	}
+	return &ortBufs{in: in, out: out}, nil
+}
+
+func (b *ortBufs) destroy() {
+	_ = b.in.Destroy()
+	_ = b.out.Destroy()
+}
+
 var ortInit sync.Once
 
 // newORTTarget loads model's served variant into one onnxruntime session,
@@ -106,16 +127,10 @@ func newORTTarget(lib, model string) (*ortTarget, error) {
 func (t *ortTarget) call(_ context.Context, rec []float32) error {
 	b, _ := t.bufs.Get().(*ortBufs)
 	if b == nil {
-		in, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(t.features)))
-		if err != nil {
-			return fmt.Errorf("input tensor: %w", err)
+		var err error
+		if b, err = t.newBufs(1); err != nil {
+			return err
 		}
-		out, err := ort.NewEmptyTensor[float32](t.outShape)
-		if err != nil {
-			_ = in.Destroy()
-			return fmt.Errorf("output tensor: %w", err)
-		}
-		b = &ortBufs{in: in, out: out}
 	}
 	copy(b.in.GetData(), rec)
 	if err := t.sess.Run([]ort.Value{b.in}, []ort.Value{b.out}); err != nil {
@@ -160,25 +175,18 @@ func (t *ortTarget) batchCosts(ctx context.Context, recs [][]float32, sizes []in
 }
 
 func (t *ortTarget) batchCost(ctx context.Context, recs [][]float32, n int, each time.Duration) (BatchCost, error) {
-	in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(t.features)))
+	b, err := t.newBufs(n)
 	if err != nil {
-		return BatchCost{}, fmt.Errorf("input tensor: %w", err)
+		return BatchCost{}, err
 	}
-	defer in.Destroy()
-	shape := t.outShape.Clone()
-	shape[0] = int64(n)
-	out, err := ort.NewEmptyTensor[float32](shape)
-	if err != nil {
-		return BatchCost{}, fmt.Errorf("output tensor: %w", err)
-	}
-	defer out.Destroy()
-	x, next := in.GetData(), 0
+	defer b.destroy()
+	x, next := b.in.GetData(), 0
 	run := func() error {
 		for i := range n {
 			copy(x[i*t.features:], recs[next])
 			next = (next + 1) % len(recs)
 		}
-		return t.sess.Run([]ort.Value{in}, []ort.Value{out})
+		return t.sess.Run([]ort.Value{b.in}, []ort.Value{b.out})
 	}
 	for range 100 { // warm-up: first calls allocate onnxruntime's per-shape state
 		if err := run(); err != nil {
@@ -202,7 +210,7 @@ func (t *ortTarget) batchCost(ctx context.Context, recs [][]float32, n int, each
 	if ctx.Err() != nil {
 		return BatchCost{}, ctx.Err()
 	}
-	for _, p := range out.GetData() {
+	for _, p := range b.out.GetData() {
 		if !(p >= 0 && p <= 1) {
 			return BatchCost{}, fmt.Errorf("onnxruntime answered %v, not a probability", p)
 		}
