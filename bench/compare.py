@@ -74,8 +74,6 @@ def _gatebench(
 
 
 def run(root: Path, work: Path, budget: Budget, model: Path, gatebench: Path) -> dict[str, Any]:
-    from bench.decisions import ort_library
-
     out: dict[str, Any] = {"baseline_commit": budget.compare_baseline, "rounds": []}
     try:
         tree, old = baseline_tree(root, work, budget.compare_baseline)
@@ -83,7 +81,7 @@ def run(root: Path, work: Path, budget: Budget, model: Path, gatebench: Path) ->
         out["skipped"] = f"baseline {budget.compare_baseline} not built: {e}"
         return out
     out["baseline_commit"] = (tree / ".complete").read_text().strip()
-    lib = ort_library()
+    lib = proc.ort_library()
     runs = {
         "baseline": (old, tree, "sigmagate", []),
         "current": (gatebench, root, "sigmagate", []),

@@ -34,18 +34,6 @@ def build_go(root: Path, bindir: Path) -> dict[str, Path]:
     return out
 
 
-def ort_library() -> str:
-    """libonnxruntime.so from the onnxruntime wheel the sidecar's Python imports (the
-    same build serves both sides of the in-process comparison); empty if there is none."""
-    r = subprocess.run(
-        [proc.python(), "-c", "import onnxruntime, pathlib; d = pathlib.Path(onnxruntime.__file__)"
-         ".parent / 'capi'; print(*sorted(d.glob('libonnxruntime.so*')), sep='\\n')"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    libs = r.stdout.split()
-    return libs[0] if libs else ""
-
-
 class HTTPService:
     """The HTTP+JSON alternative (bench/http_service.py), on 127.0.0.1 only."""
 
@@ -92,7 +80,7 @@ def run(
         "-python", proc.python(),
         "-model", str(model),
         "-echo", str(bins["pipeecho"]),
-        "-ort-lib", ort_library(),
+        "-ort-lib", proc.ort_library(),
         "-logdir", str(logdir),
         "-out", str(out),
         "-targets", ",".join(targets),

@@ -1,4 +1,5 @@
-"""Running child processes with a time cap, their wall time and peak memory."""
+"""Running child processes with a time cap, their wall time and peak memory, and which
+Python and onnxruntime library they run."""
 
 from __future__ import annotations
 
@@ -75,3 +76,15 @@ def run(
 
 def python() -> str:
     return os.environ.get("SIGMAGATE_PYTHON") or sys.executable
+
+
+def ort_library() -> str:
+    """libonnxruntime.so from the onnxruntime wheel the sidecar's Python imports (the
+    same build serves both sides of the in-process comparison); empty if there is none."""
+    r = subprocess.run(
+        [python(), "-c", "import onnxruntime, pathlib; d = pathlib.Path(onnxruntime.__file__)"
+         ".parent / 'capi'; print(*sorted(d.glob('libonnxruntime.so*')), sep='\\n')"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    libs = r.stdout.split()
+    return libs[0] if libs else ""

@@ -32,9 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from train.arguments import parse_duration  # noqa: E402
 from train.data.parquet import is_parquet  # noqa: E402
-from train.data.records import parse_timestamp  # noqa: E402
+from train.data.records import format_timestamp, parse_timestamp  # noqa: E402
 from train.errors import InputError  # noqa: E402
-from train.publish.manifest import iso  # noqa: E402
 
 EXIT_SPLIT, EXIT_BAD, EXIT_NOTHING = 0, 2, 3
 
@@ -127,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     if n_train == 0 or n_fresh == 0:
         print(
             f"{a.data} spans less than the {a.window} window ({n_train} records before "
-            f"{iso(cut)}, {n_fresh} at or after it): nothing to hold out"
+            f"{format_timestamp(cut)}, {n_fresh} at or after it): nothing to hold out"
         )
         return EXIT_NOTHING
-    print(f"{iso(cut)}\t{n_train}\t{n_fresh}")
+    print(f"{format_timestamp(cut)}\t{n_train}\t{n_fresh}")
     return EXIT_SPLIT
 
 

@@ -172,8 +172,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
+    from train.fit import FitOptions
     from train.labels.labeler import LabelParams
-    from train.model.fit import FitOptions
     from train.publish.run import FitArgs, parse_families, run_fit
     from train.publish.trader import TraderOptions
 

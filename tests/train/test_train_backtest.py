@@ -21,8 +21,8 @@ from train.backtest.walkforward import (
 )
 from train.cli import main
 from train.data.load import read_records
+from train.fit import FitOptions
 from train.labels.labeler import LabelParams
-from train.model.fit import FitOptions
 from train.publish.run import FitArgs
 
 NS = 1_000_000_000
@@ -227,7 +227,7 @@ def test_too_small_or_one_class_periods_are_flagged_and_left_out_of_the_pooled_f
 
 
 def test_each_retrain_is_calibrated_as_train_fit_calibrates_not_on_validation_alone(tiny_data):
-    """The calibrator sees the out-of-fold training scores plus validation (train/model/fit.py),
+    """The calibrator sees the out-of-fold training scores plus validation (train/fit.py),
     so the backtest judges the probabilities `train fit` would publish."""
     from train.backtest.walkforward import _train
     from train.data.dataset import build_dataset

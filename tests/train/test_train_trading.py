@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from train.backtest.trading import THRESHOLDS, markdown_table, report_section
+from train.backtest.trading import trading_table as table
 from train.labels.labeler import LabelParams, label_records
 from train.labels.realised import realised_reversion
-from train.publish.trading import THRESHOLDS, markdown_table, report_section
-from train.publish.trading import trading_table as table
 
 NS = 1_000_000_000
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-import train.model.fit
+import train.fit
 from tests.train.conftest import manifest, run_cli
 from train.data.dataset import build_dataset
 from train.data.load import read_records
@@ -23,14 +23,14 @@ def test_tune_rows_tunes_on_a_slice_but_refits_on_all_training_rows(
     tmp_path, small_data, capsys, monkeypatch
 ):
     final_fit_rows: list[int] = []
-    real = train.model.fit.fit_pipeline
+    real = train.fit.fit_pipeline
 
     def spy(family, params, seed, X, y):
         final_fit_rows.append(len(y))
         return real(family, params, seed, X, y)
 
     # train.model.search binds its own fit_pipeline: only the refit after the search is seen here.
-    monkeypatch.setattr(train.model.fit, "fit_pipeline", spy)
+    monkeypatch.setattr(train.fit, "fit_pipeline", spy)
     code, out, err = run_cli(
         ["fit", "--data", str(small_data), "--out", str(tmp_path), "--search", "fast",
          "--tune-rows", "600", "--cv-folds", "2", "--min-auc", "0", "--no-report"],

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from train.model.fit import choose_serve_variant
+from train.fit import choose_serve_variant
 from train.model.models import fit_pipeline
 from train.onnx import export
 

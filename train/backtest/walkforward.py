@@ -27,16 +27,15 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from modelformat.manifest import DEFAULT_MIN_AUC, DEFAULT_THRESHOLD
+from train.backtest.trading import THRESHOLDS, trading_table
 from train.data.clean import finite_mask
 from train.data.dataset import build_dataset, label_all
-from train.data.records import Records
+from train.data.records import Records, format_timestamp
 from train.errors import GateFailedError, InputError
 from train.labels.labeler import NS, LabelParams
 from train.model.calibrate import calibrate, choose, training_pool
 from train.model.models import fit_pipeline
 from train.model.search import run_search
-from train.publish.manifest import iso
-from train.publish.trading import THRESHOLDS, trading_table
 
 log = logging.getLogger("train")
 
@@ -95,7 +94,7 @@ def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[s
                          round(ds.embargo_s * NS), cfg.tune_rows, cfg.seed)  # fmt: skip
         params = res.best_params
     pipe = fit_pipeline(cfg.family, params, cfg.seed, Xtr, ds.train.y)
-    # Calibrated as `train fit` calibrates (train/model/fit.py): on the out-of-fold
+    # Calibrated as `train fit` calibrates (train/fit.py): on the out-of-fold
     # scores of the training split plus validation, the method chosen the same way.
     pool = training_pool(cfg.calibration, cfg.family, params, cfg.seed, ds, cfg.n_splits,
                          cfg.tune_rows)  # fmt: skip
@@ -152,28 +151,35 @@ def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
     for k, t0 in enumerate(starts):
         lo = rows.first_ns if window is None else max(rows.first_ns, t0 - window)
         params = None if cfg.search != "once" or once is None else once["params"]
-        retrain: dict[str, Any] = {"trained_on": [iso(lo), iso(t0)], "deployed": False}
+        retrain: dict[str, Any] = {
+            "trained_on": [format_timestamp(lo), format_timestamp(t0)],
+            "deployed": False,
+        }
         try:
             cand = _train(_before(recs, lo, t0), cfg, params)
             retrain |= {k: cand[k] for k in ("test_auc", "train_rows", "calibration")}
             if cand["test_auc"] < cfg.min_auc:
                 retrain["reason"] = f"test AUC {cand['test_auc']:.4f} < --min-auc {cfg.min_auc}"
             else:
-                retrain["deployed"], serving = True, cand | {"since": iso(t0)}
+                retrain["deployed"], serving = True, cand | {"since": format_timestamp(t0)}
         except InputError as e:
             if k == 0:
-                raise InputError(f"the first window ({iso(lo)} → {iso(t0)}): {e}") from None
+                span = f"{format_timestamp(lo)} → {format_timestamp(t0)}"
+                raise InputError(f"the first window ({span}): {e}") from None
             retrain["reason"] = str(e)
         if k == 0:
             if serving is None:
                 raise GateFailedError(f"the first window's model: {retrain['reason']}")
             once = serving
-        log.info("period %d/%d from %s: retrain %s", k + 1, len(starts), iso(t0), retrain)
+        log.info(
+            "period %d/%d from %s: retrain %s", k + 1, len(starts), format_timestamp(t0), retrain
+        )
         assert serving is not None and once is not None
         m = (rows.ts >= t0) & (rows.ts < t0 + every)
         y, rev, hor = rows.y[m], rows.reversion[m], rows.horizon[m]
         entry: dict[str, Any] = {
-            "start": iso(t0), "end": iso(min(t0 + every, rows.last_ns)), "rows": int(m.sum()),
+            "start": format_timestamp(t0), "end": format_timestamp(min(t0 + every, rows.last_ns)),
+            "rows": int(m.sum()),
             "base_rate": float(y.mean()) if m.any() else None, "retrain": retrain,
             "model_since": serving["since"],
         }  # fmt: skip
@@ -218,10 +224,10 @@ def walk_forward(recs: Records, cfg: WalkForwardConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "symbol": cfg.symbol,
         "label": cfg.label.to_dict(),
-        "first": iso(rows.first_ns),
-        "last": iso(rows.last_ns),
+        "first": format_timestamp(rows.first_ns),
+        "last": format_timestamp(rows.last_ns),
         "once": {
-            "trained_on": [iso(rows.first_ns), once["since"]],
+            "trained_on": [format_timestamp(rows.first_ns), once["since"]],
             "params": once["params"],
             "test_auc": once["test_auc"],
         },

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.publish.trading import markdown_table
+from train.backtest.trading import markdown_table
 
 
 def _f(v: Any, spec: str = ".3f") -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from train.data.records import Records
+from train.data.records import Records, format_timestamp
 
 log = logging.getLogger("train")
 
@@ -36,14 +36,8 @@ def warning(kind: str, count: int, message: str, examples: list[str] | None = No
     return w
 
 
-def _iso(ts: int) -> str:
-    from train.publish.manifest import iso
-
-    return iso(int(ts))
-
-
 def _example(recs: Records, i: int, what: str = "") -> str:
-    return f"record {int(i)} ({recs.symbols[i]} {_iso(recs.ts_ns[i])}){what}"
+    return f"record {int(i)} ({recs.symbols[i]} {format_timestamp(recs.ts_ns[i])}){what}"
 
 
 def resolution(ts_ns: np.ndarray) -> str:
@@ -152,7 +146,7 @@ def dropped_rows(
     ex = []
     for i in idx[:EXAMPLES]:
         bad = [f"{names[j]}={float(X[i, j])!r}" for j in range(X.shape[1]) if bad_cell(j, X[i, j])]
-        ex.append(f"row at {_iso(ts[i])}: {', '.join(bad)}")
+        ex.append(f"row at {format_timestamp(ts[i])}: {', '.join(bad)}")
     return warning(kind, len(idx), f"{len(idx)} rows dropped: {why}", ex)
 
 

@@ -15,7 +15,7 @@ import math
 import re
 from array import array
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,11 @@ def parse_timestamp(value: object) -> int:
         raise ValueError(f"timestamp {value!r}: {e}") from None
     frac_ns = int((frac[1:] + "000000000")[:9]) if frac else 0
     return whole * 1_000_000_000 + frac_ns
+
+
+def format_timestamp(ts_ns: int) -> str:
+    """UTC ns → RFC 3339 with microseconds, as manifests, reports and messages give times."""
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _number(rec: dict, name: str) -> float:

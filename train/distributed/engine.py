@@ -17,7 +17,7 @@ directly comparable with `--engine local --model xgb`:
   training rows (train.model.search, on the client), then xgboost.dask refits on the
   whole training split across the workers;
 * after the fit the booster is loaded into a plain XGBClassifier behind the
-  same exact StandardScaler, and train.model.fit.finish_family calibrates, exports
+  same exact StandardScaler, and train.fit.finish_family calibrates, exports
   the ONNX variants and gates them exactly as for a local fit. Validation and
   test are gathered to the client for that (40 % of the labelled rows).
 """
@@ -38,13 +38,13 @@ from train.data import hygiene
 from train.data.clean import OUTLIER_SIGMA
 from train.data.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
 from train.data.parquet import is_parquet, parquet_files, timestamps_ns
-from train.data.records import LABEL_COLUMNS
+from train.data.records import LABEL_COLUMNS, format_timestamp
 from train.distributed.dask_stats import count_codes, kth, kth_columns, moments
 from train.errors import InputError
+from train.fit import FamilyResult, FitOptions, finish_family
 from train.labels.labeler import NS, LabelParams
 from train.labels.per_symbol import label_per_symbol, symbol_codes
 from train.labels.realised import realised_reversion
-from train.model.fit import FamilyResult, FitOptions, finish_family
 from train.model.search import run_search
 
 log = logging.getLogger("train")
@@ -208,13 +208,11 @@ def label_frame(path: Path, features: list[str], params: LabelParams, symbol: st
 
 def _duplicate_examples(client, lab) -> list[str]:
     """The first duplicate records in time (symbol and timestamp), for the warning."""
-    from train.publish.manifest import iso
-
     heads = lab[lab["y"] == DUPLICATE][["symbol", "ts"]].map_partitions(
         lambda d: d.nsmallest(hygiene.EXAMPLES, "ts")
     )
     df = client.compute(heads).result().sort_values(["ts", "symbol"], kind="stable")
-    return [f"{s} {iso(int(t))}" for s, t in zip(df["symbol"], df["ts"], strict=True)][
+    return [f"{s} {format_timestamp(int(t))}" for s, t in zip(df["symbol"], df["ts"], strict=True)][
         : hygiene.EXAMPLES
     ]
 
@@ -343,7 +341,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
 
 def fit_xgb_dask(client, train, feats, scaler, ds: Dataset, opts: FitOptions, workdir: Path):
     """Search on the tuning sample, refit on every training row with xgboost.dask,
-    then the shared calibrate → export → gates of train.model.fit."""
+    then the shared calibrate → export → gates of train.fit."""
     from sklearn.pipeline import Pipeline
     from xgboost import XGBClassifier
     from xgboost import dask as dxgb

@@ -32,11 +32,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from train.choices import CALIBRATIONS
 from train.labels.labeler import NS
 from train.model.metrics import proper_scores
 
-METHODS = CALIBRATIONS
 FITTED = ("sigmoid", "isotonic", "none")  # what `auto` chooses among
 # The proper scoring rule that ranks calibrations (and families, train/publish/run.py).
 RULE = "log_loss"

@@ -158,12 +158,12 @@ def cmd_compare(a: argparse.Namespace) -> int:
     )
     sys.stdout.write(table(c, window))
     if a.json is not None:
-        from train.publish.manifest import iso
+        from train.data.records import format_timestamp
 
         doc = c.to_dict() | {
             "exit_code": EXIT_DEGRADED if c.worse else EXIT_HEALTHY,
-            "data": {"source": str(a.data), "first": iso(window.first_ns),
-                     "last": iso(window.last_ns), "counts": window.counts},
+            "data": {"source": str(a.data), "first": format_timestamp(window.first_ns),
+                     "last": format_timestamp(window.last_ns), "counts": window.counts},
         }  # fmt: skip
         write_atomically(a.json, json.dumps(doc, indent=2) + "\n")
     if c.suspicious:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from train.data.records import format_timestamp
 from train.errors import InputError
 from train.monitor.bootstrap import interval
 from train.monitor.evaluate import Evaluation, evaluate, scope_seed
@@ -207,11 +208,10 @@ def _f(v: Any, spec: str = ".3f") -> str:
 
 def table(c: Comparison, window: Window) -> str:
     from train.monitor.render import records_line
-    from train.publish.manifest import iso
 
     lines = [
-        f"window: {len(window)} labelled candidates {iso(window.first_ns)} → "
-        f"{iso(window.last_ns)}; {c.confidence:.0%} paired block-bootstrap intervals, "
+        f"window: {len(window)} labelled candidates {format_timestamp(window.first_ns)} → "
+        f"{format_timestamp(window.last_ns)}; {c.confidence:.0%} paired block-bootstrap intervals, "
         f"{c.champion.blocks.block_s:g} s blocks",
         records_line(window.counts),
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from train.data.records import format_timestamp
 from train.monitor.evaluate import ALL, Evaluation
 from train.monitor.figures import clean
 from train.monitor.textfile import Gauge
@@ -18,12 +19,11 @@ def _f(v: Any, spec: str = ".3f") -> str:
 
 
 def table(ev: Evaluation, verdict: Verdict, promise: dict[str, Any], window: Window) -> str:
-    from train.publish.manifest import iso
-
     per = promise.get("per_symbol") or {}
     lines = [
-        f"model {ev.version} ({ev.variant}); candidates {iso(window.first_ns)} → "
-        f"{iso(window.last_ns)}; {ev.confidence:.0%} intervals, {ev.blocks.block_s:g} s blocks",
+        f"model {ev.version} ({ev.variant}); candidates {format_timestamp(window.first_ns)} → "
+        f"{format_timestamp(window.last_ns)}; {ev.confidence:.0%} intervals, "
+        f"{ev.blocks.block_s:g} s blocks",
         records_line(window.counts),
         "",
         f"{'scope':<10} {'cand':>7} {'appr':>5} {'rate':>6} {'AUC':>6} {'ECE':>6} "
@@ -95,8 +95,6 @@ def document(
     data: str,
     run_ts: float,
 ) -> dict[str, Any]:
-    from train.publish.manifest import iso
-
     per = promise.get("per_symbol") or {}
     return clean(
         {
@@ -108,8 +106,8 @@ def document(
             "model": {"path": model_path, "version": ev.version, "variant": ev.variant},
             "data": {
                 "source": data,
-                "first": iso(window.first_ns),
-                "last": iso(window.last_ns),
+                "first": format_timestamp(window.first_ns),
+                "last": format_timestamp(window.last_ns),
                 "counts": window.counts,
                 "warnings": window.warnings,
             },

@@ -39,6 +39,7 @@ import numpy as np
 from train.data import hygiene
 from train.data.clean import finite_mask
 from train.data.load import read_records
+from train.data.records import format_timestamp
 from train.errors import InputError
 from train.labels.labeler import NS, LabelParams, sort_order, window_bounds
 from train.labels.per_symbol import label_per_symbol, symbol_codes
@@ -120,7 +121,8 @@ def load_window(
     if since_ns is not None:
         keep = ts >= since_ns
         if not keep.any():
-            raise InputError(f"{data}: no records at or after --since (last is {_iso(ts.max())})")
+            last = format_timestamp(ts.max())
+            raise InputError(f"{data}: no records at or after --since (last is {last})")
         syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
     counts["in_window"] = len(ts)
     path = np.column_stack([cols[c] for c in PATH_FIELDS])
@@ -208,7 +210,8 @@ def _pauses(
     ex = []
     for i in np.flatnonzero(empty)[: hygiene.EXAMPLES]:
         pause = (int(next_ts[i]) - int(ts[i])) / NS
-        ex.append(f"{data}: {syms[i]} {_iso(ts[i])}: next record {pause / 60:.1f} min later")
+        when = format_timestamp(ts[i])
+        ex.append(f"{data}: {syms[i]} {when}: next record {pause / 60:.1f} min later")
     n = int(empty.sum())
     return hygiene.warning(
         "empty_lookahead", n,
@@ -230,11 +233,5 @@ def _dropped(
     for i in np.flatnonzero(mask)[: hygiene.EXAMPLES]:
         bad = [f"{n}={float(values[i, j])!r}" for j, n in enumerate(names)
                if not np.isfinite(values[i, j])]  # fmt: skip
-        ex.append(f"{data}: {syms[i]} {_iso(ts[i])}: {', '.join(bad)}")
+        ex.append(f"{data}: {syms[i]} {format_timestamp(ts[i])}: {', '.join(bad)}")
     return hygiene.warning(kind, int(mask.sum()), message, ex)
-
-
-def _iso(ts_ns: int) -> str:
-    from train.publish.manifest import iso
-
-    return iso(int(ts_ns))

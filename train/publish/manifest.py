@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,6 @@ def library_versions(family: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def version_name(created: datetime, model_sha256: str, salt: int = 0) -> str:

@@ -19,8 +19,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
+from train.backtest import trading
 from train.monitor.promise import report_section as per_symbol_section
-from train.publish import calibration_report, trader, trading
+from train.publish import calibration_report, trader
 
 PERMUTATION_ROWS = 20000  # enough for stable importances, bounded cost on big test splits
 

@@ -24,12 +24,12 @@ from train.data.dataset import Dataset, build_dataset
 from train.data.load import read_records
 from train.data.parquet import sha256_data
 from train.data.provenance import detect as detect_provenance
-from train.data.records import Records
+from train.data.records import Records, format_timestamp
 from train.errors import GateFailedError, InputError
+from train.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.labels.labeler import LabelParams
 from train.model.calibrate import RULE
 from train.model.families import NAMES as FAMILIES
-from train.model.fit import FamilyResult, FitOptions, choose_serve_variant, fit_family
 from train.onnx.check_vectors import write_check_vectors
 from train.onnx.export import VARIANT_FILES
 from train.publish import manifest as train_manifest
@@ -176,8 +176,8 @@ def _publish(
         data_info = {
             "source": str(args.data),
             "sha256": sha256_data(args.data),
-            "first": train_manifest.iso(ds.first_ns),
-            "last": train_manifest.iso(ds.last_ns),
+            "first": format_timestamp(ds.first_ns),
+            "last": format_timestamp(ds.last_ns),
             "rows": ds.rows,
             "embargo_s": ds.embargo_s,
             "symbol": args.symbol,

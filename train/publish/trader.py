@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from train.publish.trading import THRESHOLDS
+from train.backtest.trading import THRESHOLDS
 
 # A round trip (enter + exit) of two maker fills, or a discounted taker tier; retail
 # taker fees are often 10 bp a side (20 bp round trip): pass yours with --fee-bps.

@@ -1,4 +1,8 @@
-"""One model family end to end: search → refit on train → calibrate → ONNX → checks."""
+"""One model family end to end: search → refit on train → calibrate → ONNX → checks.
+
+It sits above train/model and train/onnx, which it joins, and below the engines that
+call it: the local run (train/publish/run.py) and the Dask one (train/distributed).
+"""
 # ruff: noqa: N806  (X is scikit-learn's name for a feature matrix)
 
 from __future__ import annotations
