@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import proc
+from modelformat.defaults import DEFAULT_FEATURES
 
 log = logging.getLogger("bench")
 FAMILIES = ("gbm", "hgb", "lgbm", "xgb", "rf", "mlp")
-FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
+FEATURES = list(DEFAULT_FEATURES)
 REFERENCE = "lgbm early-stopped (reference)"
 
 

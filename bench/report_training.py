@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import families
 from bench.markdown import mib, rate, table
+from modelformat.defaults import LABEL_LOOKAHEAD_S
 
 
 def section(res: dict[str, Any], img_prefix: str) -> list[str]:
@@ -15,7 +16,7 @@ def section(res: dict[str, Any], img_prefix: str) -> list[str]:
     if runs:
         lines += [
             "The same synthetic records (3 symbols, exponential gaps averaging 3 s with 3 % "
-            "duplicate timestamps, 60 s lookahead) labelled by "
+            f"duplicate timestamps, {LABEL_LOOKAHEAD_S:g} s lookahead) labelled by "
             "`train.labels.labeler.label_records` "
             "(sort + sliding-window extrema) and by the seed's O(n²) scan "
             "(`tests/train/reference_labels.py`), each in its own process; time excludes data "

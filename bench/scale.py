@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import proc
+
 log = logging.getLogger("bench")
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "scale"
@@ -42,16 +44,13 @@ from pathlib import Path
 from train.data.load import read_records
 from train.data.dataset import build_dataset
 from train.labels.labeler import LabelParams
+from modelformat.defaults import DEFAULT_FEATURES
 t = time.perf_counter()
-recs = read_records(Path(sys.argv[1]), ["tick_ratio", "depth_ratio", "price_dist"])
+recs = read_records(Path(sys.argv[1]), list(DEFAULT_FEATURES))
 t_read = time.perf_counter() - t
-ds = build_dataset(recs, ["tick_ratio", "depth_ratio", "price_dist"], LabelParams(), 0.0)
+ds = build_dataset(recs, list(DEFAULT_FEATURES), LabelParams(), 0.0)
 print(f"{t_read:.2f} {time.perf_counter() - t:.2f} {ds.rows['train']} {ds.train.X.dtype}")
 """
-
-
-def python() -> str:
-    return os.environ.get("SIGMAGATE_PYTHON") or sys.executable
 
 
 def measure(argv: list[str], cap_s: float, log_path: Path) -> dict[str, Any]:
@@ -156,7 +155,7 @@ def data_paths(rows: int, b: Path, cap_s: float, results: dict[str, Any]) -> dic
 
 
 def fit_argv(path: Path, engine: str, model: str, out: Path) -> list[str]:
-    argv = [python(), "-m", "train", "fit", "--data", str(path), "--out", str(out), "--model",
+    argv = [proc.python(), "-m", "train", "fit", "--data", str(path), "--out", str(out), "--model",
             model, "--no-report", "--engine", engine]  # fmt: skip
     return argv
 
@@ -191,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = {k: v for k, v in paths.items() if k in a.formats.split(",")}
             if "prepare" in steps:
                 for fmt, path in paths.items():
-                    r = measure([python(), "-c", PREPARE, str(path)], a.cap_s,
+                    r = measure([proc.python(), "-c", PREPARE, str(path)], a.cap_s,
                                 WORK / f"prepare-{rows}-{fmt}.log")  # fmt: skip
                     key = f"prepare/{rows}/{fmt}"
                     results[key] = {"kind": "prepare", "rows": rows, "format": fmt, **r}

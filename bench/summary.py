@@ -1,7 +1,7 @@
 """Derived figures: ratios between designs and the pass/fail of each target.
 
 Everything here is computed from gatebench's measurements; no number is typed in
-except the targets themselves, which come from the project's issues.
+except the targets themselves, the constants below.
 """
 
 from __future__ import annotations

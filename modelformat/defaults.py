@@ -1,8 +1,10 @@
 """The project's defaults, defined once.
 
-Python imports these names; bash gets them from `python -m modelformat
-defaults --shell` and Go's copies in go/defaults are tested against
-`python -m modelformat defaults` (docs/MODEL_FORMAT.md, "Defaults"). A model's
+Python imports these names; a script gets them from `python -m modelformat
+defaults --get NAME` (or `--shell`); the copies that must live elsewhere are
+tested equal: Go's in go/defaults, deploy_args.sh's (a rollback needs no
+Python) and the quotes in the docs, rules and dashboard
+(tests/test_default_copies.py). See docs/MODEL_FORMAT.md, "Defaults". A model's
 own values (its threshold, label parameters, features) live in its manifest;
 these are what `train`, the deploy and the predictor use when nothing else is
 given. Standard library only: the serving install carries it.
@@ -17,7 +19,7 @@ DEFAULT_THRESHOLD = 0.65
 # Quality gate: the test-split AUC a model must reach to be published.
 DEFAULT_MIN_AUC = 0.55
 
-# Sigma-reversion labels (train/labels.py): a record is labelled 1 when the
+# Sigma-reversion labels (train/labels/labeler.py): a record is labelled 1 when the
 # price reverts by LABEL_THRESHOLD_SIGMA sigmas within LABEL_LOOKAHEAD_S
 # seconds; |dist| <= LABEL_MIN_DIST_SIGMA is no candidate; sigma is floored at
 # LABEL_MIN_STD.

@@ -172,8 +172,10 @@ if out="$(promote --min-decisions 1000000)"; then fail "--promote accepted a sha
 grep -E 'does not meet|no shadow report' <<<"$out" | sed -E 's/^[0-9:]+ deploy: FAILED: /  expected refusal: /' >&2
 note "(the predictor writes shadow-report.json every 10 s; until it has enough decisions,"
 note " --promote refuses and current stays $V2)"
-shadow_seen() { "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["shadow_version"]==sys.argv[2] and r["decisions"]>=1000 else 1)' "$MODELS/shadow-report.json" "$V3" 2>/dev/null; }
-wait_for "the shadow report to show 1000 decisions of $V3" 90 shadow_seen
+# --promote's default minimum of shadow decisions (modelformat/defaults.py).
+MIN_DECISIONS="$("$PY" -m modelformat defaults --get PROMOTE_MIN_DECISIONS)"
+shadow_seen() { "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["shadow_version"]==sys.argv[2] and r["decisions"]>=int(sys.argv[3]) else 1)' "$MODELS/shadow-report.json" "$V3" "$MIN_DECISIONS" 2>/dev/null; }
+wait_for "the shadow report to show $MIN_DECISIONS decisions of $V3" 90 shadow_seen
 # The approval band compares rates of ~1 %: on a few thousand bursty replayed decisions
 # it can still be off by 2x. The gate is right to wait; so does the demo (up to 2 min).
 for try in 1 2 3 4 5 6 7 8; do

@@ -1,40 +1,25 @@
-// Package defaults holds Go's copies of the project's defaults, whose one
-// definition is modelformat/defaults.py (`python -m modelformat defaults`);
-// the test here fails when a copy drifts from it.
+// Package defaults holds Go's copies of the project's defaults that Go code
+// reads, whose one definition is modelformat/defaults.py (`python -m
+// modelformat defaults`); the test here fails when a copy drifts from it.
+// The others (label parameters, the AUC floor, promotion) only Python and the
+// deploy scripts use, so Go keeps no copy of them.
 package defaults
 
 import "time"
 
-// Decision threshold train writes into a manifest, and the AUC floor a model
-// must reach to be published.
-const (
-	DefaultThreshold = 0.65
-	DefaultMinAUC    = 0.55
-)
-
-// Sigma-reversion label parameters (train/labels/labeler.py).
-const (
-	LabelLookaheadS     = 60.0
-	LabelThresholdSigma = 1.5
-	LabelMinDistSigma   = 0.5
-	LabelMinStd         = 0.1
-)
+// DefaultThreshold is the decision threshold train writes into a manifest,
+// and the predictor's until a model reports its own.
+const DefaultThreshold = 0.65
 
 // DefaultFeatures are the features train uses when none are named, in the
 // order the bot lays them out.
 var DefaultFeatures = []string{"tick_ratio", "depth_ratio", "price_dist"}
 
-// KnownFeatures are every feature the bot records.
-var KnownFeatures = []string{"tick_ratio", "depth_ratio", "price_dist", "price", "vwap",
+// KnownFeatures are every feature the bot records, the names train accepts:
+// no model has more features than this. An array, so its length is a
+// constant that fixed-size buffers can use.
+var KnownFeatures = [...]string{"tick_ratio", "depth_ratio", "price_dist", "price", "vwap",
 	"std_dev", "bid_vol", "ask_vol", "rolling_volatility", "bid_ask_spread", "volume_spike"}
-
-// Promotion of a shadow model (deploy_model.sh --promote).
-const (
-	PromoteMinDecisions = 1000
-	PromoteMinAgreement = 0.8
-	PromoteApprovalLow  = 0.5
-	PromoteApprovalHigh = 2.0
-)
 
 // Live drift monitoring (predictor.DriftConfig's zero value).
 const (

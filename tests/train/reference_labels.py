@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from modelformat.defaults import (
+    LABEL_LOOKAHEAD_S,
+    LABEL_MIN_DIST_SIGMA,
+    LABEL_MIN_STD,
+    LABEL_THRESHOLD_SIGMA,
+)
+
 
 def reference_labels(
     symbols: list[str] | np.ndarray,
@@ -16,10 +23,10 @@ def reference_labels(
     price: np.ndarray,
     vwap: np.ndarray,
     std_dev: np.ndarray,
-    lookahead_s: float = 60.0,
-    threshold_sigma: float = 1.5,
-    min_dist_sigma: float = 0.5,
-    min_std: float = 0.1,
+    lookahead_s: float = LABEL_LOOKAHEAD_S,
+    threshold_sigma: float = LABEL_THRESHOLD_SIGMA,
+    min_dist_sigma: float = LABEL_MIN_DIST_SIGMA,
+    min_std: float = LABEL_MIN_STD,
 ) -> np.ndarray:
     """Labels in input order: 1 reverted, 0 not, -1 censored (window past the data).
 

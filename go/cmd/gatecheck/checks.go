@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/stats"
 	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/predictor"
@@ -64,8 +65,6 @@ type Agreement struct {
 	Error        string  `json:"error,omitempty"`
 }
 
-const agreementTolerance = 1e-6
-
 func checkAgreement(ctx context.Context, p *predictor.Predictor, python, modelDir string, m *manifest.Manifest, recs [][]float32) Agreement {
 	a := Agreement{Records: len(recs)}
 	want, err := onnxScores(ctx, python, modelDir, m, recs)
@@ -91,7 +90,7 @@ func checkAgreement(ctx context.Context, p *predictor.Predictor, python, modelDi
 			a.DecisionsOff++
 		}
 	}
-	a.Pass = a.Fallbacks == 0 && a.DecisionsOff == 0 && a.MaxAbsDiff <= agreementTolerance
+	a.Pass = a.Fallbacks == 0 && a.DecisionsOff == 0 && a.MaxAbsDiff <= defaults.CheckVectorTolerance
 	return a
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
 	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/predictor"
@@ -48,7 +49,7 @@ func TestGatecheckPassesOnARealModelAndReportsJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("-json output: %v\n%s", err, out.String())
 	}
-	if !r.Pass || !r.ChecksRun || r.Agreement.Records != 300 || r.Agreement.MaxAbsDiff > agreementTolerance || len(r.Stress) != 2 {
+	if !r.Pass || !r.ChecksRun || r.Agreement.Records != 300 || r.Agreement.MaxAbsDiff > defaults.CheckVectorTolerance || len(r.Stress) != 2 {
 		t.Fatalf("report %+v", r)
 	}
 	if len(r.EdgeCases) < 9 || len(r.Approval) != 10 {

@@ -39,6 +39,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/manifest"
 	"github.com/sigmagate/sigmagate/go/predictor"
 )
@@ -236,7 +237,7 @@ func failures(r *Report) []string {
 		why := a.Error
 		if why == "" {
 			why = fmt.Sprintf("max |Δp| %.3g (tolerance %.0e), %d decisions differ, %d fallbacks",
-				a.MaxAbsDiff, agreementTolerance, a.DecisionsOff, a.Fallbacks)
+				a.MaxAbsDiff, defaults.CheckVectorTolerance, a.DecisionsOff, a.Fallbacks)
 		}
 		out = append(out, "agreement with onnxruntime: "+why)
 	}

@@ -95,8 +95,9 @@ type Status struct {
 }
 
 // maxFeatures bounds the features a record carries, so a record is a
-// fixed-size value and the decision path never allocates for drift.
-const maxFeatures = 8
+// fixed-size value and the decision path never allocates for drift. Every
+// feature train accepts fits: a model has at most this many.
+const maxFeatures = len(defaults.KnownFeatures)
 
 type record struct {
 	f [maxFeatures]float32

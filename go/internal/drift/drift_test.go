@@ -1,8 +1,11 @@
 package drift
 
 import (
+	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/sigmagate/sigmagate/go/defaults"
 	"github.com/sigmagate/sigmagate/go/internal/testutil"
+	"github.com/sigmagate/sigmagate/go/manifest"
 )
 
 const (
@@ -214,5 +218,60 @@ func TestDriftDefaultsAreTheProjectDefaults(t *testing.T) {
 		Every: defaults.DriftEvery, WarnEvery: defaults.DriftWarnEvery, MinDecisions: defaults.DriftWindow}
 	if c != want {
 		t.Fatalf("defaults %+v, want %+v", c, want)
+	}
+}
+
+// A model may use every feature train accepts, and the monitor tracks each of
+// them: the last one's drift is seen like the first one's.
+func TestDriftTracksAModelOfEveryKnownFeature(t *testing.T) {
+	dir := testutil.WithReference(t, t.TempDir(), "")
+	path := filepath.Join(dir, manifest.FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := map[string]any{}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	names := defaults.KnownFeatures[:]
+	bins := raw["reference"].(map[string]any)["features"].(map[string]any)
+	for _, f := range names {
+		if bins[f] == nil {
+			bins[f] = bins[featTick] // uniform on [-1, 1], as the rows below
+		}
+	}
+	raw["features"] = names
+	if b, err = json.Marshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := New(Config{Window: 2000, Every: 5 * time.Millisecond, WarnEvery: time.Hour}, slog.New(slog.DiscardHandler))
+	d.Start()
+	t.Cleanup(d.Close)
+	d.ModelLoaded("every-feature", dir)
+	testutil.WaitFor(t, 5*time.Second, "the reference to load", func() bool { return d.Snapshot().HasReference })
+	r := rand.New(rand.NewPCG(11, 11))
+	last := names[len(names)-1]
+	for range 2000 {
+		row := make([]float32, len(names))
+		for i := range row {
+			row[i] = float32(r.Float64()*2 - 1)
+		}
+		row[len(row)-1] = 3 // outside the last feature's training range
+		d.Observe(row, 0.5)
+	}
+	var s Status
+	testutil.WaitFor(t, 5*time.Second, "a full window", func() bool {
+		s = d.Snapshot()
+		return s.Decisions == 2000 && !s.EvaluatedAt.IsZero()
+	})
+	if len(s.PSI) != len(names) || s.OODShare[last] != 1 || !slices.Contains(s.Alerts, "ood:"+last) {
+		t.Fatalf("%d features tracked (want %d), OOD %v, alerts %v", len(s.PSI), len(names), s.OODShare, s.Alerts)
+	}
+	if slices.Contains(s.Alerts, "ood:"+featTick) {
+		t.Errorf("tick_ratio stayed in range but alerts %v", s.Alerts)
 	}
 }

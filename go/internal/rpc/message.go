@@ -59,15 +59,10 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Error codes from docs/PROTOCOL.md.
+// The error codes of docs/PROTOCOL.md that the Go side acts on; any other
+// code reaches the caller as it came, in Error.Code.
 const (
-	CodeBadRequest    = "bad_request"
-	CodeBadFeatures   = "bad_features"
-	CodeUnknownMethod = "unknown_method"
-	CodeNoModel       = "no_model"
-	CodeReloadFailed  = "reload_failed"
-	CodeBadMessage    = "bad_message"
-	CodeTooLarge      = "too_large"
-	CodeBadOutput     = "bad_output"
-	CodeInternal      = "internal"
+	CodeBadFeatures = "bad_features"
+	CodeNoModel     = "no_model"
+	CodeInternal    = "internal"
 )

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -26,13 +27,19 @@ type vectorFile struct {
 	} `json:"cases"`
 }
 
-func loadVectors(t *testing.T) vectorFile {
+// repoFile reads a file of the repository (SIGMAGATE_ROOT, or three levels up).
+func repoFile(t *testing.T, parts ...string) ([]byte, error) {
 	t.Helper()
 	root := os.Getenv("SIGMAGATE_ROOT")
 	if root == "" {
 		root = filepath.Join("..", "..", "..")
 	}
-	b, err := os.ReadFile(filepath.Join(root, "tests", "vectors", "vectors.json"))
+	return os.ReadFile(filepath.Join(append([]string{root}, parts...)...))
+}
+
+func loadVectors(t *testing.T) vectorFile {
+	t.Helper()
+	b, err := repoFile(t, "tests", "vectors", "vectors.json")
 	if err != nil {
 		t.Fatalf("the cross-language vectors are part of the repository: %v", err)
 	}
@@ -215,4 +222,25 @@ func hasMap(v any) bool {
 		}
 	}
 	return false
+}
+
+// The codes the Go side acts on are codes of the protocol's error table, so a
+// renamed code fails here rather than silently never matching.
+func TestGoErrorCodesAreInTheProtocolsTable(t *testing.T) {
+	doc, err := repoFile(t, "docs", "PROTOCOL.md")
+	if err != nil {
+		t.Fatalf("docs/PROTOCOL.md is part of the repository: %v", err)
+	}
+	table := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` *\\|").FindAllSubmatch(doc, -1) {
+		table[string(m[1])] = true
+	}
+	if len(table) < 5 {
+		t.Fatalf("found %d codes in docs/PROTOCOL.md's error table: the table's layout changed", len(table))
+	}
+	for _, code := range []string{CodeBadFeatures, CodeNoModel, CodeInternal} {
+		if !table[code] {
+			t.Errorf("%q is not a code of docs/PROTOCOL.md's error table", code)
+		}
+	}
 }
