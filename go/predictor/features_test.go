@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: the sidecar is killed with a POSIX signal.
+
 package predictor
 
 import (

@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: the sidecar is hung with POSIX signals (SIGSTOP, SIGCONT).
+
 package predictor
 
 import (

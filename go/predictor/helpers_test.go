@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +34,22 @@ func TestMain(m *testing.M) {
 			os.RemoveAll(modelRoot)
 		}
 	}))
+}
+
+// runTestBot starts a Predictor, prints the sidecar's pid and waits to be
+// killed, like a bot that crashes.
+func runTestBot() {
+	p, err := New(context.Background(), Config{
+		Command: []string{os.Getenv("SIGMAGATE_TEST_BOT_PY"), "-m", "infer"},
+		Dir:     os.Getenv("SIGMAGATE_ROOT"), ModelDir: os.Getenv("SIGMAGATE_TEST_BOT_MODEL"),
+	})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(p.Health().PID)
+	time.Sleep(time.Minute)
+	os.Exit(0)
 }
 
 // sidecarEnv locates the real Python and repo root. Under `make test`
@@ -263,20 +278,6 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 		}
 	}
 	return sum, count
-}
-
-// stopAfterAModelAnswer has the sidecar answer rec, then SIGSTOPs it and
-// returns its pid: the hung sidecar the timeout and hedge tests start from.
-func stopAfterAModelAnswer(t *testing.T, h *harness, rec []float32) int {
-	t.Helper()
-	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
-		t.Fatalf("before SIGSTOP: %+v", d)
-	}
-	pid := h.p.Health().PID
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: the sidecar is hung and killed with POSIX signals.
+
 package predictor
 
 // The sidecar's life under load: killed, stopped, reloaded, closed. Each test
@@ -244,4 +248,18 @@ time.sleep(60)
 	if !containsAll(h.log.String(), "sidecar ignored SIGTERM; sending SIGKILL") {
 		t.Error("Close did not escalate to SIGKILL")
 	}
+}
+
+// stopAfterAModelAnswer has the sidecar answer rec, then SIGSTOPs it and
+// returns its pid: the hung sidecar the timeout and hedge tests start from.
+func stopAfterAModelAnswer(t *testing.T, h *harness, rec []float32) int {
+	t.Helper()
+	if d, _ := h.p.Decide(ctxT(t), rec); d.Source != SourceModel {
+		t.Fatalf("before SIGSTOP: %+v", d)
+	}
+	pid := h.p.Health().PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }

@@ -1,9 +1,11 @@
+//go:build unix
+
+// POSIX only: process groups and POSIX signals.
+
 package predictor
 
 import (
 	"bufio"
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,22 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// runTestBot starts a Predictor, prints the sidecar's pid and waits to be
-// killed, like a bot that crashes.
-func runTestBot() {
-	p, err := New(context.Background(), Config{
-		Command: []string{os.Getenv("SIGMAGATE_TEST_BOT_PY"), "-m", "infer"},
-		Dir:     os.Getenv("SIGMAGATE_ROOT"), ModelDir: os.Getenv("SIGMAGATE_TEST_BOT_MODEL"),
-	})
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(p.Health().PID)
-	time.Sleep(time.Minute)
-	os.Exit(0)
-}
 
 func TestBotKilledLeavesNoOrphan(t *testing.T) {
 	e := needSidecar(t)

@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: the sidecar is hung and killed with POSIX signals.
+
 package predictor
 
 import (

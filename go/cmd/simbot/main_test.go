@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: the bot is reloaded and killed with POSIX signals.
+
 package main
 
 import (

@@ -1,3 +1,7 @@
+//go:build unix
+
+// POSIX only: a raw non-blocking write(2) fills the pipe.
+
 package sidecar
 
 import (
