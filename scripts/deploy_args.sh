@@ -67,7 +67,7 @@ shadow deployment (docs/ML_PIPELINE.md, "Shadow deployment"):
                           that has no .sandbox file; without it such a model is refused
                           there, so made-up data never decides real trades
       --dry-run           do every check, change nothing, say what would happen
-      --log-dir DIR       where deploy-<timestamp>.log goes (env SIGMAGATE_LOG_DIR; default logs/)
+      --log-dir DIR       where deploy-<timestamp>-<pid>.log goes (env SIGMAGATE_LOG_DIR; default logs/)
   -h, --help
 The last line on stdout is the version now in models/current.
 EOF

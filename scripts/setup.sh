@@ -36,7 +36,10 @@ fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
   || fail "$PYTHON cannot create virtualenvs (module venv/ensurepip missing); on Debian/Ubuntu: apt install python3.11-venv"
 
-# --- shell tools the deploy script relies on (atomic symlink switch, one deploy at a time)
+# --- bash 4.4+ and the shell tools the deploy script relies on (atomic symlink switch, one
+# deploy at a time)
+(( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4) )) \
+  || fail "bash $BASH_VERSION is too old: the deploy script needs bash 4.4+"
 command -v flock >/dev/null 2>&1 || fail "flock not found; install util-linux (apt install util-linux)"
 mv --version 2>/dev/null | grep -q GNU || fail "GNU mv (coreutils) is required for 'mv -T'; install coreutils"
 

@@ -129,8 +129,8 @@ type Config struct {
 	// Features declares the order of the feature slices the bot passes to
 	// Decide, Approve and Predict. When set and the served model's order (its
 	// manifest's, reported in `ready`) differs, the predictor logs an error
-	// naming both orders and Decide answers from the fallback with reason
-	// feature_order (Decision.Err wraps ErrFeatureOrder) instead of scoring
+	// naming both orders and Decide approves nothing (source reject, reason
+	// feature_order; Decision.Err wraps ErrFeatureOrder) instead of scoring
 	// features in the wrong columns; DecideNamed still reaches the model.
 	// Default (nil): the slices follow the served model's order (Features()),
 	// tick_ratio, depth_ratio, price_dist until a model is served.

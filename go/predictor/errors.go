@@ -29,6 +29,7 @@ var (
 	// side to upgrade. The predictor keeps restarting it with backoff.
 	ErrProtocolVersion = sidecar.ErrProtocolVersion
 	// ErrFeatureOrder: Config.Features (the order of the bot's slices) is not
-	// the served model's order; Decide answers from the fallback until it is.
+	// the served model's order; Decide approves nothing (source reject) and
+	// returns it until it is.
 	ErrFeatureOrder = errors.New("predictor: feature order differs from the model's")
 )

@@ -131,7 +131,7 @@ func (p *Predictor) setModel(s *sidecar.Session, info *rpc.Info) {
 		}
 	}
 	if err := p.view.Load().orderErr; err != nil && info.Model != nil {
-		p.log.Error("feature order mismatch: Decide answers from the fallback (reason feature_order) until it is fixed; DecideNamed is unaffected",
+		p.log.Error("feature order mismatch: Decide approves nothing (source reject, reason feature_order) and returns ErrFeatureOrder until it is fixed; DecideNamed is unaffected",
 			"bot_features", p.cfg.Features, "model_features", info.Model.Features, "version", info.Model.Version, "err", err)
 	}
 	if info.Model != nil {

@@ -65,7 +65,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="JSON Lines or Parquet file, or a Parquet directory",
     )
-    m.add_argument("--since", type=_when, help="first candidate: RFC 3339, epoch s, or e.g. 2h ago")
+    m.add_argument(
+        "--since",
+        type=_when,
+        help="first candidate: RFC 3339, epoch s, or a duration ago (e.g. 2h)",
+    )
     m.add_argument("--until", type=_when, help="candidates before this (later records still label)")
     m.add_argument(
         "--min-approvals", type=_positive_int, default=DEFAULT_MIN_APPROVALS,

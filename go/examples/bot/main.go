@@ -52,7 +52,7 @@ func main() {
 
 func run(args []string) (err error) {
 	fs := flag.NewFlagSet("bot", flag.ContinueOnError)
-	model := fs.String("model", "models/current", "the model directory or `current` symlink deploy_model.sh maintains")
+	model := fs.String("model", "models/current", "the model directory, or the current symlink deploy_model.sh maintains")
 	db := fs.String("db", "data/features.db", "BoltDB the bot records its candidates to")
 	mode := fs.String("mode", "sidecar", "sidecar (the Python sidecar answers) or replica (the verified in-process replica answers; best for occasional decisions)")
 	every := fs.Duration("every", time.Second, "one candidate trade this often")
