@@ -19,7 +19,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _mem_total_gib() -> float:
+def mem_total_gib() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) / 2**20
@@ -45,7 +45,7 @@ def describe(root: Path) -> dict[str, Any]:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "memory_gib": round(_mem_total_gib(), 1),
+        "memory_gib": round(mem_total_gib(), 1),
         "kernel": platform.release(),
         "os": platform.platform(),
         "loadavg_at_start": list(os.getloadavg()),

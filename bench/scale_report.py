@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.machine import mem_total_gib
+from bench.markdown import table
+
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 SIZES = (1_000_000, 10_000_000, 50_000_000)
 PATHS = {
@@ -18,13 +21,6 @@ EXTRA = {
     "parquet:local:gbm": "Parquet, single process (gbm, exact GradientBoosting)",
 }
 HOUR_S = 3600.0
-
-
-def _mem_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
 
 
 def _rows(n: int) -> str:
@@ -47,12 +43,6 @@ def _fit_cell(r: dict[str, Any] | None) -> list[str]:
         "" if auc is None else f"{auc:.4f}",
         _status(r),
     ]
-
-
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
 
 
 def _line(points: list[tuple[int, float]], target: int) -> float:
@@ -155,7 +145,7 @@ def _comparisons(res: dict[str, Any]) -> list[str]:
 
 
 def render(res: dict[str, Any]) -> str:
-    mem = _mem_gib()
+    mem = mem_total_gib()
     lines = [
         "## Scale: 10⁶ … 5·10⁷ rows (`make bench-scale`)",
         "",
@@ -190,13 +180,12 @@ def render(res: dict[str, Any]) -> str:
                 read_s or (_status(p) if p else "-"), total_s,
                 f"{p['peak_rss_mib']:,} MiB" if p else "-",
             ])  # fmt: skip
-    lines += _table(
+    lines += table(
         ["rows", "format", "export", "file size", "read into train", "read + label + clean",
          "peak RSS (read + label + clean)"],
         rows,
     )  # fmt: skip
     lines += [
-        "",
         "The export's own peak RSS (not shown) is dominated by the read-only mmap of the "
         "database (page cache), not by the heap: both writers stream. The last column is the "
         "peak RSS curve of the single-machine path against rows: `train.data.load.read_records` + "
@@ -218,9 +207,9 @@ def render(res: dict[str, Any]) -> str:
                 cells[1] = f"~{est[1] / 1024:.1f} GiB (estimate)"
                 cells[3] = "not run: " + ("stopped at the cap" if r else "estimated, see below")
             rows.append([name, _rows(n), *cells])
-    lines += _table(["path", "rows", "wall", "peak RSS", "test AUC", "status"], rows)
+    lines += table(["path", "rows", "wall", "peak RSS", "test AUC", "status"], rows)
     if (Path(__file__).resolve().parent.parent / "docs/benchmarks/scale_rss.png").exists():
-        lines += ["", "![RSS over time of each run](benchmarks/scale_rss.png)"]
+        lines += ["![RSS over time of each run](benchmarks/scale_rss.png)"]
     lines += _comparisons(res)
     lines += ["", "### Where each path stops fitting on this machine", ""]
     for spec, name in PATHS.items():

@@ -151,7 +151,9 @@ def classify(obj: Any) -> Request:
             BAD_MESSAGE, f"notifications from the client are not accepted: {describe(obj[1])}"
         )
     if kind == RESPONSE and type(kind) is int and len(obj) == 4:
-        raise RPCError(BAD_MESSAGE, "responses from the client are not accepted")
+        raise RPCError(
+            BAD_MESSAGE, f"responses from the client are not accepted: {describe(obj[1])}"
+        )
     raise RPCError(BAD_MESSAGE, f"not a msgpack-rpc request: {describe(obj)}")
 
 

@@ -61,7 +61,7 @@ func (p *Predictor) sidecarOptions(signalFirst func()) *sidecar.Options {
 				p.setDown(err)
 				// Calls queued after the session died have no writer until the next
 				// sidecar is up (seconds): answer them from the fallback now.
-				p.drainQueue(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, err))
+				p.drainQueue(ReasonChildDown, fmt.Errorf("%w: %w", ErrUnavailable, err))
 				signalFirst()
 			},
 			Closed: p.setClosed,

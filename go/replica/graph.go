@@ -77,7 +77,7 @@ func compile(m *onnxpb.ModelProto, nFeatures int, inputName, outputName string) 
 	for _, t := range g.GetInitializer() {
 		k, err := decodeTensor(t)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
 		if k.ints != nil {
 			c.ints[t.GetName()] = k.ints
@@ -98,7 +98,7 @@ func compile(m *onnxpb.ModelProto, nFeatures int, inputName, outputName string) 
 	c.vals[inputs[0]] = c.alloc(nFeatures)
 	for _, n := range g.GetNode() {
 		if err := c.node(n); err != nil {
-			return nil, fmt.Errorf("%w: node %q (%s): %v", ErrUnsupported, n.GetName(), n.GetOpType(), err)
+			return nil, fmt.Errorf("%w: node %q (%s): %w", ErrUnsupported, n.GetName(), n.GetOpType(), err)
 		}
 	}
 	outs := g.GetOutput()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from infer.protocol import MAX_MESSAGE_BYTES, Decoder, RPCError
+from infer.protocol import MAX_MESSAGE_BYTES, Decoder, RPCError, classify
 from infer.records import flatten, parse_threshold
 
 FEATURES = ["tick_ratio", "depth_ratio", "price_dist"]
@@ -137,3 +137,16 @@ def test_decoder_skips_deep_and_oversized_messages_and_decodes_what_follows() ->
         errors += e
     assert got == [[0, 1, "info", []]] and [e.code for e in errors] == ["too_large"]
     assert d.pending == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [([1, 42, None, [0.5]], "responses from the client are not accepted: 42"),
+     ([2, "stats", []], "notifications from the client are not accepted: 'stats'")],
+)  # fmt: skip
+def test_a_response_or_notification_from_the_client_is_refused_naming_it(
+    message: list, said: str
+) -> None:
+    with pytest.raises(RPCError) as e:
+        classify(message)
+    assert e.value.code == "bad_message" and said in str(e.value)

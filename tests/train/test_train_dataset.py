@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from train.data.dataset import build_dataset
+from train.data.load import read_records
 from train.data.records import Records
-from train.data.sample import generate
+from train.data.sample import generate, write
+from train.errors import InputError
 from train.labels.labeler import LabelParams
 
 FEATS = ["tick_ratio", "depth_ratio", "price_dist"]
@@ -46,3 +51,15 @@ def test_embargo_is_never_shorter_than_the_lookahead():
     assert ds.embargo_s == 90
     assert ds.train.ts_ns.max() + 90e9 < ds.validation.ts_ns.min()
     assert ds.validation.ts_ns.max() + 90e9 < ds.test.ts_ns.min()
+
+
+def test_too_little_data_is_refused_naming_the_file(tmp_path):
+    """An error about the data as a whole names the file it came from."""
+    path = tmp_path / "short.jsonl"
+    write(generate(100, ["BTCUSDT"], 0, "planted"), path)
+    recs = read_records(path, FEATS)
+    assert recs.source == str(path)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: only \d+ labelled rows"):
+        build_dataset(recs, FEATS, LabelParams(), embargo_s=0)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: --symbol XRPUSDT: no records"):
+        build_dataset(recs, FEATS, LabelParams(), embargo_s=0, symbol="XRPUSDT")

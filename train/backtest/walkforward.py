@@ -81,7 +81,7 @@ def _labelled(recs: Records, cfg: WalkForwardConfig) -> _Rows:
 def _before(recs: Records, start_ns: int, end_ns: int) -> Records:
     m = (recs.ts_ns >= start_ns) & (recs.ts_ns < end_ns)
     cols = {k: v[m] for k, v in recs.columns.items()}
-    return Records(recs.symbols[m], recs.ts_ns[m], cols, read=int(m.sum()))
+    return Records(recs.symbols[m], recs.ts_ns[m], cols, read=int(m.sum()), source=recs.source)
 
 
 def _train(recs: Records, cfg: WalkForwardConfig, params: dict | None) -> dict[str, Any]:

@@ -69,6 +69,11 @@ class Outcomes:
     bad_price_warning: dict | None = None
 
 
+def _where(recs: Records) -> str:
+    """The data's path as a message prefix ("" for records not read from a file)."""
+    return f"{recs.source}: " if recs.source else ""
+
+
 def label_all(
     recs: Records, features: list[str], params: LabelParams, symbol: str | None
 ) -> Outcomes:
@@ -78,7 +83,7 @@ def label_all(
         keep = syms == symbol
         if not keep.any():
             found = ", ".join(sorted(set(syms.tolist()))[:10])
-            raise InputError(f"--symbol {symbol}: no records for it (found: {found})")
+            raise InputError(f"{_where(recs)}--symbol {symbol}: no records for it (found: {found})")
         syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
         other = int((~keep).sum())
     first_ns, last_ns = int(ts.min()), int(ts.max())
@@ -134,7 +139,8 @@ def build_dataset(
     syms = o.symbols[ok] if o.symbols is not None else None
     if len(y) < 3 * MIN_ROWS_PER_SPLIT:
         raise InputError(
-            f"only {len(y)} labelled rows after censoring and cleaning; need more data"
+            f"{_where(recs)}only {len(y)} labelled rows after censoring and cleaning; "
+            "need more data"
         )
     embargo_s = max(embargo_s, params.lookahead_s)
     sp = chronological_split(ts, round(embargo_s * NS))
@@ -155,7 +161,8 @@ def build_dataset(
         rows[name] = len(ix)
         if len(ix) < MIN_ROWS_PER_SPLIT or len(np.unique(y[ix])) < 2:
             raise InputError(
-                f"the {name} split has {len(ix)} rows and labels {sorted(set(y[ix].tolist()))}: "
+                f"{_where(recs)}the {name} split has {len(ix)} rows and labels "
+                f"{sorted(set(y[ix].tolist()))}: "
                 "not enough data (or time span) to train and test; record longer"
             )
     rows["dropped_outlier"] = dropped_out

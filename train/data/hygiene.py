@@ -93,7 +93,7 @@ def check(recs: Records) -> tuple[Records, list[dict[str, Any]], dict[str, int]]
         keep[dup] = False
         recs = Records(recs.symbols[keep], recs.ts_ns[keep],
                        {k: v[keep] for k, v in recs.columns.items()}, recs.read, recs.bad,
-                       recs.bad_examples)  # fmt: skip
+                       recs.bad_examples, recs.source)  # fmt: skip
         codes, same_key = codes[keep], None
         n = len(recs)
     if same_key is None:

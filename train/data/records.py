@@ -38,6 +38,7 @@ class Records:
     read: int = 0
     bad: int = 0
     bad_examples: list[str] = field(default_factory=list)
+    source: str = ""  # the file or directory read, for messages about the data as a whole
 
     def __len__(self) -> int:
         return len(self.ts_ns)

@@ -135,7 +135,7 @@ func (s *Session) answer(m *rpc.Message) {
 	}
 	if err != nil {
 		s.o.Hooks.Error("protocol")
-		err = fmt.Errorf("%w: bad predict result: %v", ErrSidecar, err)
+		err = fmt.Errorf("%w: bad predict result: %w", ErrSidecar, err)
 		for _, c := range batch {
 			c.Fail(ReasonError, err)
 		}

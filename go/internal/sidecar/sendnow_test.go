@@ -6,6 +6,7 @@ package sidecar
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"syscall"
@@ -188,5 +189,23 @@ func TestStoppedWriterRequeuesTheCallItHeld(t *testing.T) {
 	case <-held.Done():
 		t.Fatalf("the call was failed (%v); it must wait for the next session", held.Err)
 	default:
+	}
+}
+
+// A call sent after the session ended fails at once, and its error keeps the
+// session's cause for errors.Is, under ErrUnavailable.
+func TestCallToAFinishedWriterFailsWithTheSessionsCause(t *testing.T) {
+	s, _ := pipeWriter(t, WriterOptions{Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 4})
+	cause := errors.New("sidecar exited: killed by killed")
+	s.Finish(cause)
+	c := NewCall([]float32{1, 2, 3})
+	s.SendNow(c)
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call to a finished writer was not failed")
+	}
+	if !errors.Is(c.Err, ErrUnavailable) || !errors.Is(c.Err, cause) || c.Reason != ReasonChildDown {
+		t.Fatalf("call failed with %v (reason %s), want ErrUnavailable wrapping the session's cause", c.Err, c.Reason)
 	}
 }

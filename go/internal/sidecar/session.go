@@ -243,7 +243,7 @@ func (s *Session) Die(why string, err error) {
 func (s *Session) failPending(err error) {
 	for _, batch := range s.w.Finish(err) {
 		for _, c := range batch {
-			c.Fail(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, err))
+			c.Fail(ReasonChildDown, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		}
 	}
 }

@@ -226,7 +226,7 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 		err := w.finishErr
 		w.pendingMu.Unlock()
 		for _, c := range batch {
-			c.Fail(ReasonChildDown, fmt.Errorf("%w: %v", ErrUnavailable, err))
+			c.Fail(ReasonChildDown, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		}
 		return errSessionDead
 	}

@@ -153,11 +153,11 @@ func (c *pipeClient) call(ctx context.Context, rec []float32) error {
 // not answered fails with err.
 func (c *pipeClient) die(err error) {
 	c.dieOnce.Do(func() {
-		c.deadErr = fmt.Errorf("%w: %v", sidecar.ErrUnavailable, err)
+		c.deadErr = fmt.Errorf("%w: %w", sidecar.ErrUnavailable, err)
 		close(c.stop)
 		for _, batch := range c.w.Finish(err) {
 			for _, call := range batch {
-				call.Fail(sidecar.ReasonChildDown, fmt.Errorf("%w: %v", sidecar.ErrUnavailable, err))
+				call.Fail(sidecar.ReasonChildDown, fmt.Errorf("%w: %w", sidecar.ErrUnavailable, err))
 			}
 		}
 	})
