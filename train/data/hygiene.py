@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,8 @@ def check(recs: Records) -> tuple[Records, list[dict[str, Any]], dict[str, int]]
         ))  # fmt: skip
         keep = np.ones(n, dtype=bool)
         keep[dup] = False
-        recs = Records(recs.symbols[keep], recs.ts_ns[keep],
-                       {k: v[keep] for k, v in recs.columns.items()}, recs.read, recs.bad,
-                       recs.bad_examples, recs.source)  # fmt: skip
+        recs = replace(recs, symbols=recs.symbols[keep], ts_ns=recs.ts_ns[keep],
+                       columns={k: v[keep] for k, v in recs.columns.items()})  # fmt: skip
         codes, same_key = codes[keep], None
         n = len(recs)
     if same_key is None:

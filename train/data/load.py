@@ -18,14 +18,11 @@ def read_records(path: str | Path, features: list[str], max_bad: int = 0) -> Rec
     if path.is_dir() or (path.is_file() and path.suffix in (".parquet", ".pq")):
         from train.data.parquet import read_parquet_records
 
-        recs = read_parquet_records(path, features)
-        recs.source = str(path)
-        return recs
+        return read_parquet_records(path, features)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     needed = list(dict.fromkeys([*LABEL_COLUMNS, *features]))
     recs = read_jsonl(path, needed, max_bad)
     if len(recs) == 0:
         raise InputError(f"{path}: no usable records ({recs.read} read, {recs.bad} bad)")
-    recs.source = str(path)
     return recs

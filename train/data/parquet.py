@@ -134,7 +134,7 @@ def read_parquet_batches(path: Path, needed: list[str], float32: set[str]) -> Re
     pa.default_memory_pool().release_unused()
     vocab_arr = np.array(list(vocab), dtype=object)
     log.info("read %d rows, %d symbols from %s", n, len(vocab), path)
-    return Records(symbols=vocab_arr[sym_codes], ts_ns=ts, columns=cols, read=n)
+    return Records(symbols=vocab_arr[sym_codes], ts_ns=ts, columns=cols, read=n, source=str(path))
 
 
 def read_parquet_records(path: Path, features: list[str]) -> Records:

@@ -141,4 +141,5 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
         read=read,
         bad=bad,
         bad_examples=examples,
+        source=str(path),
     )

@@ -233,19 +233,11 @@ func (s *Session) Die(why string, err error) {
 		default:
 			killGroup(s.pid, syscall.SIGKILL)
 		}
-		s.failPending(err)
+		s.w.Finish(err)
 		if why != "closed" {
 			s.o.Log.Warn("sidecar session ended", "pid", s.pid, "reason", why, "err", err)
 		}
 	})
-}
-
-func (s *Session) failPending(err error) {
-	for _, batch := range s.w.Finish(err) {
-		for _, c := range batch {
-			c.Fail(ReasonChildDown, fmt.Errorf("%w: %w", ErrUnavailable, err))
-		}
-	}
 }
 
 // shutdown is the graceful stop: stdin EOF and SIGTERM let the sidecar

@@ -30,8 +30,8 @@ type Writer struct {
 
 	pendingMu sync.Mutex
 	pending   map[uint32][]*Call
-	finished  bool  // under pendingMu: pending calls were handed to Finish, take no more
-	finishErr error // why, under pendingMu
+	finished  bool  // under pendingMu: Finish failed the pending calls, take no more
+	finishErr error // under pendingMu: what Finish failed them with, ErrUnavailable and why
 
 	writeMu sync.Mutex // serialises sends: enc, records, msgid and stdin writes
 	enc     *rpc.Encoder
@@ -161,7 +161,7 @@ func (w *Writer) SendNow(c *Call) bool {
 func (w *Writer) Owed() bool { return len(w.slots) > 0 }
 
 // Take hands the reader the calls sent under msgid and frees their slot;
-// false when msgid is unknown (never sent, already answered, or handed to
+// false when msgid is unknown (never sent, already answered, or failed by
 // Finish).
 func (w *Writer) Take(msgid uint32) ([]*Call, bool) {
 	w.pendingMu.Lock()
@@ -174,18 +174,24 @@ func (w *Writer) Take(msgid uint32) ([]*Call, bool) {
 	return batch, ok
 }
 
-// Finish ends the conversation for the writer: it returns the calls sent
-// and not answered, for the owner to fail, and every later send fails its
-// calls at once with ErrUnavailable and err.
-func (w *Writer) Finish(err error) map[uint32][]*Call {
+// Finish ends the conversation for the writer: every call sent and not
+// answered fails with ErrUnavailable wrapping err, and every later send
+// fails its calls at once with the same error.
+func (w *Writer) Finish(err error) {
+	down := fmt.Errorf("%w: %w", ErrUnavailable, err)
 	w.pendingMu.Lock()
-	defer w.pendingMu.Unlock()
 	pending := w.pending
 	w.pending = nil
 	if !w.finished {
-		w.finished, w.finishErr = true, err
+		w.finished, w.finishErr = true, down
 	}
-	return pending
+	w.pendingMu.Unlock()
+	// Outside the lock: a failed call may run a hedged caller's callback.
+	for _, batch := range pending {
+		for _, c := range batch {
+			c.Fail(ReasonChildDown, down)
+		}
+	}
 }
 
 // writeAll writes b, waiting while the pipe is full (the writer goroutine).
@@ -216,17 +222,17 @@ var errSessionDead = errors.New("predictor: session ended")
 // nil once the request is written. Otherwise nothing was sent, and either
 // the error is write's syscall.EAGAIN (the pipe is full: the batch is
 // unregistered, the slot freed and the calls untouched), or the
-// conversation is over and every call of the batch has been failed (or
-// will be, by whoever Finish hands it to).
+// conversation is over and every call of the batch has been failed (here,
+// or by Finish).
 func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 	w.msgid++
 	msgid := w.msgid
 	w.pendingMu.Lock()
 	if w.finished {
-		err := w.finishErr
+		down := w.finishErr
 		w.pendingMu.Unlock()
 		for _, c := range batch {
-			c.Fail(ReasonChildDown, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			c.Fail(ReasonChildDown, down)
 		}
 		return errSessionDead
 	}
@@ -251,7 +257,7 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 			delete(w.pending, msgid)
 			w.pendingMu.Unlock()
 			if !mine {
-				// The conversation ended meanwhile and Finish took the batch.
+				// The conversation ended meanwhile and Finish failed the batch.
 				return errSessionDead
 			}
 			<-w.slots

@@ -155,11 +155,7 @@ func (c *pipeClient) die(err error) {
 	c.dieOnce.Do(func() {
 		c.deadErr = fmt.Errorf("%w: %w", sidecar.ErrUnavailable, err)
 		close(c.stop)
-		for _, batch := range c.w.Finish(err) {
-			for _, call := range batch {
-				call.Fail(sidecar.ReasonChildDown, fmt.Errorf("%w: %w", sidecar.ErrUnavailable, err))
-			}
-		}
+		c.w.Finish(err)
 	})
 }
 
