@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,6 +248,68 @@ time.sleep(60)
 	assertGroupGone(t, pid)
 	if !containsAll(h.log.String(), "sidecar ignored SIGTERM; sending SIGKILL") {
 		t.Error("Close did not escalate to SIGKILL")
+	}
+}
+
+// escapedChildSidecar is a stub sidecar that starts a child in a session of
+// its own (out of reach of the group's SIGKILL) which keeps the stub's stdout
+// and stderr open, then handshakes (or, with exitAtOnce, exits first). The
+// children's pids go to a file, and the test kills them at cleanup.
+func escapedChildSidecar(t *testing.T, exitAtOnce bool) []string {
+	t.Helper()
+	e := needSidecar(t)
+	pids := filepath.Join(t.TempDir(), "escaped.pids")
+	t.Cleanup(func() {
+		b, _ := os.ReadFile(pids)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	script := `
+import subprocess, sys, time, msgpack
+p = subprocess.Popen(["sleep", "60"], start_new_session=True)
+with open(sys.argv[1], "a") as f:
+    f.write(f"{p.pid}\n")
+if sys.argv[2] == "exit":
+    sys.exit(1)
+sys.stdout.buffer.write(msgpack.packb([2, "ready", [{"protocol": 2, "pid": 0, "model": None, "error": "stub"}]]))
+sys.stdout.flush()
+time.sleep(60)
+`
+	mode := "serve"
+	if exitAtOnce {
+		mode = "exit"
+	}
+	return []string{e.python, "-c", script, pids, mode}
+}
+
+func TestCloseReturnsWhenAChildOutsideTheGroupHoldsThePipes(t *testing.T) {
+	h := start(t, Config{Command: escapedChildSidecar(t, false), ModelDir: t.TempDir(), KillGrace: 100 * time.Millisecond})
+	if s := h.p.Health().State; s != StateNoModel {
+		t.Fatalf("state %s, want %s", s, StateNoModel)
+	}
+	closed := make(chan struct{})
+	go func() { h.p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits 10s after the sidecar was killed: its escaped child holds the pipes")
+	}
+	if !containsAll(h.log.String(), "pipes still open after it exited") {
+		t.Error("no warning about the pipes a process outside the group holds")
+	}
+}
+
+func TestSidecarRestartsWhenAChildOutsideTheGroupHoldsThePipes(t *testing.T) {
+	h := start(t, Config{Command: escapedChildSidecar(t, true), ModelDir: t.TempDir(), StartTimeout: time.Second})
+	deadline := time.Now().Add(10 * time.Second)
+	for h.p.Health().Restarts < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d restarts in 10s of a sidecar that exits at once: the supervisor waits on pipes its escaped child holds", h.p.Health().Restarts)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

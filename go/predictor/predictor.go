@@ -281,7 +281,9 @@ func (p *Predictor) ModelVersion() string { return p.view.Load().version }
 
 // Close stops the sidecar — stdin closed and SIGTERM to its process group,
 // SIGKILL after Config.KillGrace — and waits until the process and every
-// goroutine of the predictor are gone. Safe to call more than once. Calls
+// goroutine of the predictor are gone (at most a second more when a process
+// that left the group still holds the sidecar's pipes: it is warned of and
+// cut off, not waited for). Safe to call more than once. Calls
 // still waiting at Close, and calls after it, approve nothing (Source
 // reject, Reason closed, Err ErrClosed): a gate being shut down is no
 // outage to bridge with the heuristic.

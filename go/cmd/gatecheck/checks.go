@@ -124,8 +124,11 @@ func onnxScores(ctx context.Context, python, modelDir string, m *manifest.Manife
 		return nil, fmt.Errorf("onnxruntime reference with %s: %w: %s", python, err, lines[len(lines)-1])
 	}
 	var p []float64
-	if err := json.Unmarshal(out, &p); err != nil || len(p) != len(recs) {
-		return nil, fmt.Errorf("onnxruntime reference gave %d scores for %d records (%v)", len(p), len(recs), err)
+	if err := json.Unmarshal(out, &p); err != nil {
+		return nil, fmt.Errorf("onnxruntime reference with %s: its output is no JSON list of scores: %w", python, err)
+	}
+	if len(p) != len(recs) {
+		return nil, fmt.Errorf("onnxruntime reference with %s gave %d scores for %d records", python, len(p), len(recs))
 	}
 	return p, nil
 }

@@ -259,11 +259,32 @@ func (s *Session) shutdown(grace time.Duration) {
 	s.Die("closed", ErrClosed)
 }
 
+// orphanedPipeGrace is how long the session's readers may still drain the
+// sidecar's stdout and stderr after it is reaped. They normally reach EOF
+// within microseconds; a process that left the sidecar's process group (a
+// daemon, a setsid child) and kept the pipes would hold them forever, and
+// with them Close and the supervisor's restart.
+const orphanedPipeGrace = time.Second
+
 // wait blocks until the process is reaped and every goroutine has returned,
-// then releases the parent's pipe ends.
+// then releases the parent's pipe ends. Pipes still open after
+// orphanedPipeGrace are held by a process out of the group's reach; closing
+// our ends ends the goroutines blocked on them.
 func (s *Session) wait() {
 	<-s.exited
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(orphanedPipeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.o.Log.Warn("sidecar's pipes still open after it exited: a process outside its process group holds them; closing them", "pid", s.pid, "grace", orphanedPipeGrace)
+		s.stdin.Close()
+		s.stdout.Close()
+		s.stderr.Close()
+		<-done
+	}
 	s.stdin.Close()
 	s.stdout.Close()
 	s.stderr.Close()
