@@ -40,16 +40,17 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, n
 		p.m.error("bad_input")
 		return p.fallback(v, features, b, ReasonBadInput, err, start), err
 	}
+	if v.state == StateClosed {
+		return p.fallback(v, features, b, ReasonClosed, ErrClosed, start), nil
+	}
 	if p.cfg.Mode == ModeReplica && !p.nativeOff.Load() {
 		if d, ok := p.native(v, features, b, start); ok {
-			p.monitor(features, v.layout.names, &d)
+			p.monitor(features, false, v.layout.names, &d)
 			return d, nil
 		}
 	}
 	switch v.state {
 	case StateReady:
-	case StateClosed:
-		return p.fallback(v, features, b, ReasonClosed, ErrClosed, start), nil
 	case StateNoModel:
 		return p.fallback(v, features, b, ReasonNoModel, ErrNoModel, start), nil
 	default:
@@ -74,6 +75,11 @@ func (p *Predictor) decideIn(ctx context.Context, v *view, features []float32, n
 		case <-c.Done():
 			return p.answered(ctx, v, c, features, named, b, start, hedging)
 		case <-t.C:
+			if p.view.Load().state == StateClosed {
+				// Close began while the call waited: neither hedge nor fall back.
+				c.Abandon()
+				return p.fallback(v, features, b, ReasonClosed, ErrClosed, start), nil
+			}
 			if hedging {
 				if d, ok := p.hedge(v, c, features, b, start); ok {
 					return d, nil
@@ -113,7 +119,7 @@ func (p *Predictor) answered(ctx context.Context, v *view, c *sidecar.Call, feat
 		p.h.nSidecarFirst.Add(1)
 		p.h.sidecarFirst.Inc()
 	}
-	p.monitor(c.Features, v.layout.names, &d)
+	p.monitor(c.Features, true, v.layout.names, &d)
 	return d, nil
 }
 

@@ -35,14 +35,14 @@ func BenchmarkDriftObserve(b *testing.B) {
 	b.Run("goroutines=1", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			p.monitor(f, names, dec)
+			p.monitor(f, true, names, dec)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				p.monitor(f, names, dec)
+				p.monitor(f, true, names, dec)
 			}
 		})
 	})

@@ -326,10 +326,8 @@ func (p *Predictor) hedgeLoop() {
 				tr := q[0]
 				q[0] = hedgeTrack{}
 				q = q[1:]
-				select {
-				case <-tr.c.Done():
+				if !tr.c.Expire() {
 					continue // answered or failed: lateAnswer counted it
-				default:
 				}
 				tr.c.Abandon()
 				p.h.outstanding.Add(-1)

@@ -282,9 +282,14 @@ func TestHedgedCallsNeverAnsweredStillKillTheHungSidecar(t *testing.T) {
 			if v, _ := metricValue(t, h.reg, "sigmagate_predictor_restarts_total", map[string]string{"reason": "unresponsive"}); v < 1 {
 				t.Errorf("restarts_total{reason=unresponsive} = %v", v)
 			}
+			// Each call is counted once, by the deadline that gave up on it, not
+			// again when the killed session fails it.
 			s := h.p.Health()
-			if s.Hedge.Unanswered < 3 || s.Timeouts < 3 || (s.Fallbacks != 0) == replica {
+			if s.Hedge.Unanswered != 3 || s.Timeouts < 3 || (s.Fallbacks != 0) == replica {
 				t.Errorf("health after the kill: %+v", s)
+			}
+			if o := h.p.h.outstanding.Load(); o != 0 {
+				t.Errorf("%d hedged calls still counted outstanding after the kill, want 0", o)
 			}
 		})
 	}

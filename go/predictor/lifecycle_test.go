@@ -251,6 +251,52 @@ time.sleep(60)
 	}
 }
 
+func TestCallsWaitingAtCloseApproveNothing(t *testing.T) {
+	// The heuristic approves this record: an answer from it would show.
+	rec := []float32{0.9, 0.9, 0.1}
+	for name, hedge := range map[string]time.Duration{"unhedged": -1, "hedged": 300 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1), HedgeDelay: hedge, Timeout: 5 * time.Second,
+				KillGrace: 200 * time.Millisecond, DisableReplica: true})
+			stopAfterAModelAnswer(t, h, randomRecords(1, 4)[0])
+			const n = 8
+			got := make(chan Decision, n)
+			for range n {
+				go func() {
+					d, _ := h.p.Decide(context.Background(), rec)
+					got <- d
+				}()
+			}
+			time.Sleep(100 * time.Millisecond) // all waiting on the stopped sidecar
+			h.p.Close()
+			for range n {
+				if d := <-got; d.Approve || d.Source != SourceReject || d.Reason != ReasonClosed || !errors.Is(d.Err, ErrClosed) {
+					t.Fatalf("a call waiting at Close: %+v", d)
+				}
+			}
+		})
+	}
+}
+
+func TestAModelLoadedRightBehindTheHandshakeIsWhatServes(t *testing.T) {
+	// The sidecar reports model A at ready and model B in the same write
+	// (a SIGHUP that arrived while it started): B serves, not A.
+	e := needSidecar(t)
+	script := `
+import sys, time, msgpack
+m = lambda v: {"version": v, "sha256": "", "features": ["tick_ratio", "depth_ratio", "price_dist"], "threshold": 0.5, "variant": "fp32", "path": "", "loaded_at": ""}
+note = lambda method, v: msgpack.packb([2, method, [{"protocol": 2, "pid": 0, "model": m(v), "error": None}]])
+sys.stdout.buffer.write(note("ready", "A") + note("model_loaded", "B"))
+sys.stdout.flush()
+time.sleep(60)
+`
+	for range 5 {
+		h := start(t, Config{Command: []string{e.python, "-c", script}, ModelDir: t.TempDir(), DisableReplica: true, KillGrace: 50 * time.Millisecond})
+		testutil.WaitFor(t, 5*time.Second, "model B served", func() bool { return h.p.ModelVersion() == "B" })
+		h.p.Close()
+	}
+}
+
 // escapedChildSidecar is a stub sidecar that starts a child in a session of
 // its own (out of reach of the group's SIGKILL) which keeps the stub's stdout
 // and stderr open, then handshakes (or, with exitAtOnce, exits first). The

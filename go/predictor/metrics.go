@@ -20,7 +20,7 @@ const (
 	ReasonBadInput   = "bad_input"             // NaN/Inf, a wrong feature count, a missing or unknown name
 	ReasonOverloaded = "overloaded"            // the request queue was full
 	ReasonCanceled   = "canceled"              // the caller's context ended first
-	ReasonClosed     = "closed"                // Close was called
+	ReasonClosed     = sidecar.ReasonClosed    // Close was called
 	// ReasonFeatureOrder: Config.Features differs from the served model's
 	// order, so Decide's slice would be scored in the wrong columns.
 	ReasonFeatureOrder = "feature_order"

@@ -52,8 +52,11 @@ func (p *Predictor) closeMonitors() {
 }
 
 // monitor is the decision path's hook for a model decision: one drift ring
-// write and, with a shadow, one non-blocking channel send; no allocation.
-func (p *Predictor) monitor(features []float32, names []string, d *Decision) {
+// write and, with a shadow, one non-blocking channel send. owned says the
+// slice is the call's own copy; otherwise it is the bot's, free to reuse
+// once Decide returns, and the shadow gets a copy (the one allocation, and
+// only while a shadow runs).
+func (p *Predictor) monitor(features []float32, owned bool, names []string, d *Decision) {
 	p.drift.Observe(features, d.Probability)
-	p.shadow.offer(features, names, d)
+	p.shadow.offer(features, owned, names, d)
 }

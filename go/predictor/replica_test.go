@@ -221,6 +221,40 @@ func TestNativeModeAnswersFromTheReplicaAndTheSidecarAgreesOnSamples(t *testing.
 	if v, _ := metricValue(t, h.reg, "sigmagate_predictor_replica_answers_total", map[string]string{"reason": "native"}); v != 50 {
 		t.Errorf("replica_answers_total{reason=native} = %v, want 50", v)
 	}
+	// A closed gate approves nothing, in native mode too.
+	h.p.Close()
+	for _, r := range recs {
+		if d, err := h.p.Decide(ctxT(t), r); err != nil || d.Source != SourceReject || d.Approve || d.Reason != ReasonClosed {
+			t.Fatalf("native mode after Close: %+v, %v", d, err)
+		}
+	}
+}
+
+// In native mode the shadow scores the features the bot passed, even when
+// the bot reuses its buffer once Decide returns.
+func TestNativeModesShadowScoresTheFeaturesNotTheReusedBuffer(t *testing.T) {
+	model := tinyModel(t, "tiny-a", 1)
+	link, _ := shadowDir(t, model) // the live model as its own shadow: every answer agrees
+	h := start(t, Config{ModelDir: model, Mode: ModeReplica, ShadowModelDir: link, Shadow: ShadowConfig{Poll: 50 * time.Millisecond}})
+	waitReplica(t, h, "tiny-a")
+	testutil.WaitFor(t, 60*time.Second, "the shadow model to serve", func() bool { return h.p.Health().Shadow.ModelVersion == "tiny-a" })
+	recs := randomRecords(300, 5)
+	buf := make([]float32, 3)
+	nan := float32(math.NaN())
+	for _, r := range recs {
+		copy(buf, r)
+		if d, err := h.p.Decide(ctxT(t), buf); err != nil || d.Source != SourceReplica {
+			t.Fatalf("native decision %+v, %v", d, err)
+		}
+		buf[0], buf[1], buf[2] = nan, nan, nan // the bot's next use of its buffer
+	}
+	testutil.WaitFor(t, 30*time.Second, "the shadow to score every decision", func() bool {
+		s := h.p.Health().Shadow
+		return s.Decisions+s.Dropped+s.ShadowFallbacks >= uint64(len(recs))
+	})
+	if s := h.p.Health().Shadow; s.Decisions != uint64(len(recs)) || s.Agreements != s.Decisions || s.MaxAbsPDiff > 1e-5 {
+		t.Fatalf("shadow of the live model itself: %+v", s)
+	}
 }
 
 func TestReplicaFollowsAReloadOnlyOnceTheNewVersionServesAndPasses(t *testing.T) {

@@ -3,6 +3,7 @@ package predictor
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,15 +85,18 @@ func newShadowWatcher(p *Predictor) *shadowWatcher {
 }
 
 // offer queues a live model decision for the shadow: a non-blocking send,
-// nothing when no shadow runs. features must not be modified afterwards
-// (decide passes its call's own copy).
-func (w *shadowWatcher) offer(features []float32, names []string, d *Decision) {
+// nothing when no shadow runs. Unless owned, features are copied first: the
+// shadow reads them later, on its own goroutine.
+func (w *shadowWatcher) offer(features []float32, owned bool, names []string, d *Decision) {
 	if w == nil {
 		return
 	}
 	r := w.cur.Load()
 	if r == nil {
 		return
+	}
+	if !owned {
+		features = slices.Clone(features)
 	}
 	select {
 	case r.queue <- shadowJob{f: features, names: names, p: d.Probability, threshold: d.Threshold, approve: d.Approve, version: d.ModelVersion}:
@@ -188,6 +192,9 @@ func (w *shadowWatcher) startRun(target string) *shadowRun {
 	cfg.ModelDir, cfg.ShadowModelDir = target, ""
 	cfg.PIDFile, cfg.StatusFile = "", ""
 	cfg.Shadow.Disable, cfg.Drift.Window, cfg.Registerer = true, -1, nil
+	// The candidate is judged on its sidecar's answers (score counts only
+	// those): in replica mode its own replica would answer instead.
+	cfg.Mode = ModeSidecar
 	// No spinning on either side of the shadow's pipe: a spin buys latency the
 	// shadow does not need with CPU the live sidecar does.
 	cfg.Args = append(stripArgs(cfg.Args, "--pidfile", "--status-file", "--spin-us"), "--spin-us", "0")

@@ -24,6 +24,7 @@ var (
 // Why a Call failed; the predictor's Reason* constants of the same values.
 const (
 	ReasonChildDown = "child_down" // no sidecar running, or it died mid-request
+	ReasonClosed    = "closed"     // the session was shut down by its owner (ErrClosed)
 	ReasonNoModel   = "no_model"   // the sidecar runs but has no model loaded
 	ReasonError     = "error"      // the sidecar answered with an error
 )
@@ -80,6 +81,7 @@ const (
 	callWaiting int32 = iota
 	callAnswered
 	callHedged
+	callExpired
 )
 
 // Hedge tells the call that its caller has answered elsewhere and stopped
@@ -95,10 +97,20 @@ func (c *Call) Hedge(late func(*Call)) bool {
 	return c.state.CompareAndSwap(callWaiting, callHedged)
 }
 
-// finish closes Done, then hands the call to its hedge if its caller left.
+// Expire takes a hedged call's end from its late callback: whoever gave up
+// on the call (a deadline) accounts for it, and late is never called. It
+// reports false when the call was finished first (late then has run or
+// runs), or was not hedged.
+func (c *Call) Expire() bool { return c.state.CompareAndSwap(callHedged, callExpired) }
+
+// finish closes Done, then hands the call to its hedge if its caller left
+// and it has not expired.
 func (c *Call) finish() {
 	close(c.done)
-	if !c.state.CompareAndSwap(callWaiting, callAnswered) {
-		c.late(c)
+	if c.state.CompareAndSwap(callWaiting, callAnswered) {
+		return // the caller takes the answer from Done
 	}
+	if c.state.CompareAndSwap(callHedged, callAnswered) {
+		c.late(c)
+	} // else expired: whoever expired it accounted for it
 }

@@ -38,3 +38,23 @@ func TestHedgeAfterTheAnswerReportsFalseAndNeverCallsBack(t *testing.T) {
 		t.Fatal("Hedge on an answered call reported true")
 	}
 }
+
+func TestAnExpiredCallNeverCallsBackAndAnAnsweredOneCannotExpire(t *testing.T) {
+	c := NewCall(nil)
+	if c.Expire() {
+		t.Fatal("Expire of a call nobody hedged reported true")
+	}
+	c.Hedge(func(*Call) { t.Error("late callback for a call its deadline took") })
+	if !c.Expire() {
+		t.Fatal("Expire of a hedged, unfinished call reported false")
+	}
+	c.Fail(ReasonChildDown, ErrUnavailable) // its session ends later
+
+	answered := NewCall(nil)
+	calls := 0
+	answered.Hedge(func(*Call) { calls++ })
+	answered.finish()
+	if answered.Expire() || calls != 1 {
+		t.Fatalf("a hedged call answered first: Expire true or %d late callbacks, want false and 1", calls)
+	}
+}

@@ -70,7 +70,11 @@ func (s *Session) readLoop() {
 			}
 			s.hello.Store(info)
 			s.serving.Store(info.Model != nil)
-			s.ready <- info
+			// Here, not on the supervisor's goroutine: a model_loaded right
+			// behind the handshake (a SIGHUP during the start) must not be
+			// overtaken by it.
+			s.o.Hooks.Ready(s, info)
+			close(s.ready)
 			continue
 		}
 		switch m.Type {

@@ -209,3 +209,20 @@ func TestCallToAFinishedWriterFailsWithTheSessionsCause(t *testing.T) {
 		t.Fatalf("call failed with %v (reason %s), want ErrUnavailable wrapping the session's cause", c.Err, c.Reason)
 	}
 }
+
+func TestCallsOfAWriterFinishedByCloseFailAsClosed(t *testing.T) {
+	s, _ := pipeWriter(t, WriterOptions{Queue: make(chan *Call, 4), MaxBatch: 8, MaxInFlight: 4})
+	sent := NewCall([]float32{1, 2, 3})
+	if !s.SendNow(sent) {
+		t.Fatal("SendNow on an idle writer did not send")
+	}
+	s.Finish(ErrClosed)
+	later := NewCall([]float32{1, 2, 3})
+	s.SendNow(later)
+	for name, c := range map[string]*Call{"in flight": sent, "sent after": later} {
+		<-c.Done()
+		if c.Reason != ReasonClosed || !errors.Is(c.Err, ErrClosed) {
+			t.Errorf("call %s Close failed with %v (reason %s), want reason %s", name, c.Err, c.Reason, ReasonClosed)
+		}
+	}
+}

@@ -48,9 +48,10 @@ type Options struct {
 }
 
 // Hooks are how a session and the supervisor report to their owner. Every
-// field must be set. The session's hooks (Error, Batch, Answered,
-// ModelLoaded, ReloadFailed) run on its reader or writer goroutine; the
-// supervisor's on its own.
+// field must be set. The session's hooks (Error, Batch, Answered, Ready,
+// ModelLoaded, ReloadFailed) run on its reader or writer goroutine, Ready
+// and ModelLoaded in the order the sidecar sent them; the supervisor's on
+// its own.
 type Hooks struct {
 	// Error counts a failure by kind: "protocol", "start", "start_timeout",
 	// "reload_failed", "notification", or a sidecar error code.
@@ -59,6 +60,8 @@ type Hooks struct {
 	Batch func(n int)
 	// Answered: a predict request was answered with probabilities.
 	Answered func()
+	// Ready: the handshake arrived (info is the ready notification).
+	Ready func(s *Session, info *rpc.Info)
 	// ModelLoaded: the sidecar reports serving a (new) model.
 	ModelLoaded func(s *Session, info *rpc.Info)
 	// ReloadFailed: a reload failed; the previous model, if any, keeps serving.
@@ -71,8 +74,6 @@ type Hooks struct {
 	StartFailed func(err error)
 	// Spawned: the process runs; its handshake is pending.
 	Spawned func(s *Session)
-	// Ready: the handshake arrived (info is the ready notification).
-	Ready func(s *Session, info *rpc.Info)
 	// NoModel reports whether the sidecar serves without a model, so the
 	// supervisor keeps asking it to reload.
 	NoModel func() bool
@@ -97,7 +98,7 @@ type Session struct {
 	stdout *os.File
 	stderr *os.File
 
-	ready chan *rpc.Info // the handshake, delivered once by the reader
+	ready chan struct{} // closed by the reader once the handshake is applied
 	hello atomic.Pointer[rpc.Info]
 	// serving: the sidecar has a model loaded (at hello, or since a model_loaded).
 	serving atomic.Bool
@@ -155,7 +156,7 @@ func Start(o *Options) (*Session, error) {
 	s := &Session{
 		o: o, cmd: cmd, pid: cmd.Process.Pid,
 		stdin: files[1], stdout: files[2], stderr: files[4],
-		ready:  make(chan *rpc.Info, 1),
+		ready:  make(chan struct{}),
 		exited: make(chan struct{}),
 		dead:   make(chan struct{}),
 

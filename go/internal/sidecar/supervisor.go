@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/sigmagate/sigmagate/go/internal/rpc"
 )
 
 // Supervise owns the sidecar's life: start, handshake, serve, and on any
@@ -66,9 +64,8 @@ func Supervise(ctx context.Context, o *Options) {
 func handshakeAndServe(ctx context.Context, o *Options, s *Session) (readyAt time.Time, served bool) {
 	t := time.NewTimer(o.StartTimeout)
 	defer t.Stop()
-	var info *rpc.Info
 	select {
-	case info = <-s.ready:
+	case <-s.ready:
 	case <-s.dead:
 		return time.Time{}, false
 	case <-t.C:
@@ -79,7 +76,6 @@ func handshakeAndServe(ctx context.Context, o *Options, s *Session) (readyAt tim
 		return time.Time{}, false
 	}
 	readyAt = time.Now()
-	o.Hooks.Ready(s, info)
 
 	retry := o.BackoffMin
 	var tick <-chan time.Time

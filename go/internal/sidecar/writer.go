@@ -176,7 +176,9 @@ func (w *Writer) Take(msgid uint32) ([]*Call, bool) {
 
 // Finish ends the conversation for the writer: every call sent and not
 // answered fails with ErrUnavailable wrapping err, and every later send
-// fails its calls at once with the same error.
+// fails its calls at once with the same error. The reason is ReasonClosed
+// when err is ErrClosed (the owner shut the session down: its callers
+// approve nothing), else ReasonChildDown (an outage: they fall back).
 func (w *Writer) Finish(err error) {
 	down := fmt.Errorf("%w: %w", ErrUnavailable, err)
 	w.pendingMu.Lock()
@@ -189,9 +191,17 @@ func (w *Writer) Finish(err error) {
 	// Outside the lock: a failed call may run a hedged caller's callback.
 	for _, batch := range pending {
 		for _, c := range batch {
-			c.Fail(ReasonChildDown, down)
+			c.Fail(downReason(down), down)
 		}
 	}
+}
+
+// downReason is the reason a call fails with when its session is over.
+func downReason(err error) string {
+	if errors.Is(err, ErrClosed) {
+		return ReasonClosed
+	}
+	return ReasonChildDown
 }
 
 // writeAll writes b, waiting while the pipe is full (the writer goroutine).
@@ -232,7 +242,7 @@ func (w *Writer) send(batch []*Call, write func([]byte) error) error {
 		down := w.finishErr
 		w.pendingMu.Unlock()
 		for _, c := range batch {
-			c.Fail(ReasonChildDown, down)
+			c.Fail(downReason(down), down)
 		}
 		return errSessionDead
 	}
