@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
-import gc
-import os
 import signal
-import sys
-from types import FrameType
 
-from infer import logs
-from infer.model import Model, ModelError, load
-from infer.pidfile import Pidfile, PidfileError
-from infer.reload import Reloader
-from infer.server import Server
-from infer.status import set_model_path
-from infer.transport import Stdio
+# Signals that arrive before serving starts are remembered, not fatal: SIGHUP's
+# default action would kill a sidecar reloaded during start-up.
+_early: list[int] = []
+
+
+def _remember_signals() -> None:
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: _early.append(signum))
+
+
+if __name__ == "__main__":  # `python -m infer`: before the imports below take
+    _remember_signals()  # a quarter of a second (onnxruntime, numpy)
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from types import FrameType  # noqa: E402
+
+from infer import logs  # noqa: E402
+from infer.model import Model, ModelError, load  # noqa: E402
+from infer.pidfile import Pidfile, PidfileError  # noqa: E402
+from infer.reload import Reloader  # noqa: E402
+from infer.server import Server  # noqa: E402
+from infer.status import set_model_path  # noqa: E402
+from infer.transport import Stdio  # noqa: E402
 
 DEFAULT_SPIN_US = 50.0
 
@@ -88,11 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     log = logs.setup(args.log_level)
-    # Signals that arrive while the model loads are remembered, not fatal: SIGHUP's
-    # default action would kill a sidecar a deploy script reloads during start-up.
-    early: list[int] = []
-    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: early.append(signum))
+    _remember_signals()  # again, for a main() not run as `python -m infer`
+    early = _early  # acted on once serving starts
 
     pidfile = Pidfile(args.pidfile) if args.pidfile else None
     if pidfile is not None:

@@ -19,7 +19,7 @@ import numpy as np
 from infer import answer
 from infer import protocol as proto
 from infer.model import Model
-from infer.records import raise_first_bad
+from infer.records import FLOAT32_MAX, raise_first_bad
 
 log = logging.getLogger("infer")
 
@@ -43,7 +43,11 @@ def score(model: Model, batch: list[Request], flat: list[float | int]) -> Scored
     width = len(model.features)
     with np.errstate(over="ignore"):  # overflow to ±Inf is handled just below
         rows = np.array(flat, dtype=np.float32).reshape(-1, width)
-    if not np.isfinite(rows).all():
+    # False for NaN, ±Inf and float32's largest value, to which the cast
+    # rounds a value up to half a step beyond it: those rows are judged on
+    # the values as sent.
+    if not (np.abs(rows) < FLOAT32_MAX).all():
+        sent = np.abs(np.asarray(flat, dtype=np.float64)).reshape(-1, width)
 
         def too_big(req: Request, _: int, __: int) -> proto.RPCError:
             try:
@@ -52,7 +56,7 @@ def score(model: Model, batch: list[Request], flat: list[float | int]) -> Scored
                 return exc
             return proto.RPCError(proto.BAD_FEATURES, "a value is not a finite float32")
 
-        batch, kept = _drop(batch, np.isfinite(rows).all(axis=1), too_big, out)
+        batch, kept = _drop(batch, (sent <= FLOAT32_MAX).all(axis=1), too_big, out)
         rows = rows[kept]
         if not batch:
             return out

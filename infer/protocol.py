@@ -225,32 +225,55 @@ class Decoder:
         self._skip = None
 
     def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
+        objs: list[Any] = []
+        errors: list[RPCError] = []
+        if len(data) <= MAX_MESSAGE_BYTES:
+            rest: bytes | memoryview | None = data
+            while rest is not None:
+                rest = self._feed(rest, objs, errors)
+            return objs, errors
+        # The unpacker holds a few messages' worth (max_buffer_size), and a
+        # read can hold far more (a shutdown drains the pipe in one): feed it
+        # a piece at a time.
+        view = memoryview(data)
+        for i in range(0, len(view), MAX_MESSAGE_BYTES):
+            rest = view[i : i + MAX_MESSAGE_BYTES]
+            while rest is not None:
+                rest = self._feed(rest, objs, errors)
+        return objs, errors
+
+    def _feed(
+        self, data: bytes | memoryview, objs: list[Any], errors: list[RPCError]
+    ) -> bytes | memoryview | None:
+        """Decode data (at most MAX_MESSAGE_BYTES) into objs and errors; what
+        is left to decode afresh after a skipped message, else None. A loop,
+        not recursion, goes through a read of many skipped messages."""
         if self._skip is not None:
             n = self._skip.feed(data)
             if not self._skip.done:
-                return [], []
+                return None
             self._skip = None
             data = data[n:]
             if not data:
-                return [], []
-        if self._lone and self.pending == 0 and len(data) <= MAX_MESSAGE_BYTES:
+                return None
+        if self._lone and self.pending == 0:
             # Common case: the read is exactly one whole message, which one
             # unpackb() decodes at less than half the cost of the stream decoder.
             # Anything else (several messages, a partial one, garbage) raises,
             # after decoding the first message in vain: a client that sends
             # batches skips this until a read holds one message again.
             try:
-                return [msgpack.unpackb(data, **UNPACK_LIMITS)], []
+                objs.append(msgpack.unpackb(data, **UNPACK_LIMITS))
+                return None
             except Exception:
                 self._lone = False
-        objs: list[Any] = []
-        errors: list[RPCError] = []
+        n_objs, n_errors = len(objs), len(errors)
         unpacker = self._unpacker
         fed_before = self._fed
         try:
             unpacker.feed(data)
         except msgpack.BufferFull:
-            return self._skip_message(self._from_mark(fed_before, data), objs, errors)
+            return self._skip_message(self._from_mark(fed_before, data), errors)
         self._fed += len(data)
         start = self._mark
         try:
@@ -271,13 +294,13 @@ class Decoder:
             # option for it): skip the message by its headers, which needs no
             # stack, so requests after it in the same read are still answered.
             err = RPCError(BAD_MESSAGE, "message nested over 1024 levels deep skipped")
-            return self._skip_message(self._from_mark(fed_before, data), objs, errors, err)
+            return self._skip_message(self._from_mark(fed_before, data), errors, err)
         except ValueError as exc:  # includes FormatError, over-limit headers
             if _OVER_LIMIT.search(str(exc)):
                 # A header declaring more than the limit: the message is too
                 # large by its own account, so skip it whole rather than
                 # decoding its payload as messages.
-                return self._skip_message(self._from_mark(fed_before, data), objs, errors)
+                return self._skip_message(self._from_mark(fed_before, data), errors)
             self.reset()
             errors.append(
                 RPCError(
@@ -285,7 +308,7 @@ class Decoder:
                     f"undecodable MessagePack ({str(exc) or type(exc).__name__}); buffer discarded",
                 )
             )
-            return objs, errors
+            return None
         except Exception as exc:  # e.g. TypeError: an unhashable map key
             self.reset()
             errors.append(
@@ -294,15 +317,15 @@ class Decoder:
                     f"undecodable MessagePack ({type(exc).__name__}: {exc}); buffer discarded",
                 )
             )
-            return objs, errors
+            return None
         if self.pending > MAX_MESSAGE_BYTES:
-            return self._skip_message(self._from_mark(fed_before, data), objs, errors)
+            return self._skip_message(self._from_mark(fed_before, data), errors)
         if self.pending:
             self._keep_tail(fed_before, data)
         else:
             self._tail = bytearray()
-        self._lone = len(objs) == 1 and not errors and self.pending == 0
-        return objs, errors
+        self._lone = len(objs) - n_objs == 1 and len(errors) == n_errors and self.pending == 0
+        return None
 
     def _from_mark(self, fed_before: int, data: bytes | memoryview) -> bytes | memoryview:
         """The bytes of the incomplete message that starts at _mark, data included."""
@@ -319,13 +342,12 @@ class Decoder:
     def _skip_message(
         self,
         message: bytes | memoryview,
-        objs: list[Any],
         errors: list[RPCError],
         error: RPCError | None = None,
-    ) -> tuple[list[Any], list[RPCError]]:
+    ) -> bytes | memoryview | None:
         """Report the message that starts `message` (once; too_large unless
-        `error` says otherwise) and skip it; bytes after its end, if already
-        here, are decoded afresh."""
+        `error` says otherwise) and skip it; the bytes after its end, if
+        already here, are returned to be decoded afresh."""
         self.reset()
         skipper = Skipper()
         n = skipper.feed(message)
@@ -338,9 +360,8 @@ class Decoder:
         )
         if not skipper.done:
             self._skip = skipper
-            return objs, errors
-        more_objs, more_errors = self.feed(message[n:])
-        return objs + more_objs, errors + more_errors
+            return None
+        return message[n:] or None
 
     def discard_incomplete(self) -> RPCError | None:
         """Drop a partial message (the idle-resync rule); say so if there was one."""

@@ -102,11 +102,15 @@ def raise_first_bad(records: list[Any], features: list[str]) -> None:
         elif type(rec) is dict:
             for key in rec:
                 if key not in known:
+                    # Cut short: the key can be nearly a whole message long, and the
+                    # answer must stay within the size limit.
+                    name = str(key)
+                    name = name if len(name) <= 60 else name[:57] + "..."
                     raise RPCError(
                         BAD_FEATURES,
-                        f"record {i}: unknown feature {key!r} (expected {', '.join(features)})",
+                        f"record {i}: unknown feature {name!r} (expected {', '.join(features)})",
                         i,
-                        str(key),
+                        name,
                     )
             for name in features:
                 if name not in rec:

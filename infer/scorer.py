@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import onnxruntime as ort
 
+from infer.records import FLOAT32_MAX
+
 _NUMBERS = {float, int}
 
 
@@ -100,8 +102,9 @@ class Scorer:
 
         def one64(x64: tuple[float, ...] | list[float | int]) -> tuple[float, bool | None] | None:
             """As one32 for `width` numbers, rounded to float32 as the batch path
-            rounds them; None also when one is finite but beyond float32."""
-            if not isfinite(sum(x64)):
+            rounds them; None also when one is finite but beyond float32 (the
+            pack below would round a value within half a step of it down)."""
+            if not isfinite(sum(x64)) or max(x64) > FLOAT32_MAX or min(x64) < -FLOAT32_MAX:
                 return None
             try:
                 fmt.pack_into(view, 0, *x64)

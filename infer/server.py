@@ -26,6 +26,9 @@ from infer.status import write_status
 from infer.transport import Stdio
 
 _NUMBERS = {float, int}
+# At a signal, at most this much of what waits in stdin is read and answered
+# (docs/PROTOCOL.md, Shutdown).
+SHUTDOWN_READ_LIMIT = 16 * proto.MAX_MESSAGE_BYTES
 log = logging.getLogger("infer")
 
 
@@ -88,7 +91,7 @@ class Server:
             if self.reloader.results:
                 self._apply_reloads()
             if self.stopping:
-                self._handle(io.read_available())
+                self._handle(io.read_available(SHUTDOWN_READ_LIMIT))
                 break
             timeout = None
             if self.decoder.pending:

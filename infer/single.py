@@ -79,7 +79,8 @@ class SinglePredict:
     ) -> tuple[int, tuple[float, ...], bool, float | None] | None:
         """(msgid, every record's values in a row, all float 32, threshold or
         None) when data is exactly one such request, else None."""
-        if not self._record or len(data) < 3 or data[0] != 0x94 or data[1] != 0:
+        # A read may end anywhere in a message, even inside its msgid.
+        if not self._record or len(data) < 4 or data[0] != 0x94 or data[1] != 0:
             return None
         c = data[2]
         if c < 0x80:

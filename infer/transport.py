@@ -184,12 +184,15 @@ class Stdio:
             "spin_trial_us": self.choice.last_trial_us,
         }
 
-    def read_available(self) -> bytes:
-        """Everything readable now without blocking (for shutdown)."""
+    def read_available(self, limit: int) -> bytes:
+        """What is readable now without blocking, up to about limit bytes (for
+        shutdown: a client that keeps writing must not keep the sidecar
+        reading, nor fill its memory)."""
         if not self.nonblocking:
             return b""
         parts = []
-        while True:
+        size = 0
+        while size < limit:
             try:
                 chunk = os.read(self.in_fd, READ_CHUNK)
             except (BlockingIOError, OSError):
@@ -197,6 +200,7 @@ class Stdio:
             if not chunk:
                 break
             parts.append(chunk)
+            size += len(chunk)
         return b"".join(parts)
 
     def write(self, data: bytes | memoryview, ping: bool = False) -> None:

@@ -78,11 +78,13 @@ def parse_json(text: str, where: str) -> dict[str, Any]:
     keep the first, so a manifest with one must not be read at all."""
     try:
         data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        repeated = _first_repeated(data, "")
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
     except ValueError as exc:  # from _no_constant: json adds no position
         raise ManifestError(f"{where}: invalid JSON: {exc}") from exc
-    repeated = _first_repeated(data, "")
+    except RecursionError as exc:  # no manifest nests anywhere near that deep
+        raise ManifestError(f"{where}: invalid JSON: nested too deeply") from exc
     if repeated is not None:
         raise ManifestError(
             f"{where}: key {repeated!r} is given twice; remove one (readers disagree on "

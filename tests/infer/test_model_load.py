@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from infer.model import ModelError, load
 from tests.fixtures.tiny_model import build_model_dir
+from tests.infer.sidecar import Sidecar
 
 
 @pytest.fixture
@@ -62,6 +64,26 @@ def test_invalid_json_names_file_and_line(fresh: Path) -> None:
     (fresh / "manifest.json").write_text('{\n  "schema": 1,\n  oops\n}')
     with pytest.raises(ModelError, match=r"manifest.json: line 3"):
         load(str(fresh))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (b'{"schema": 1, "version": "\xff"}', "manifest.json: not UTF-8 text (byte 26"),
+        (b"[" * 100_000, "manifest.json: invalid JSON: nested too deeply"),
+    ],
+)
+def test_a_manifest_no_json_reader_takes_is_refused_naming_it(
+    fresh: Path, text: bytes, fragment: str
+) -> None:
+    (fresh / "manifest.json").write_bytes(text)
+    with pytest.raises(ModelError, match=re.escape(fragment)):
+        load(str(fresh))
+    with Sidecar(fresh) as sc:  # and the sidecar still starts, without a model
+        info = sc.ready()
+        assert info["model"] is None and fragment in info["error"]
+        sc.close_stdin()
+        assert sc.wait_exit() == 0
 
 
 def end_graph_with(

@@ -139,6 +139,24 @@ def test_decoder_skips_deep_and_oversized_messages_and_decodes_what_follows() ->
     assert d.pending == 0
 
 
+def test_decoder_takes_a_read_far_larger_than_its_buffer_whole() -> None:
+    """A shutdown drains the pipe in one read, of megabytes of requests."""
+    requests = [msgpack.packb([0, i, "predict", [[[1.5, 2.5, 3.5]]]]) for i in range(100_000)]
+    read = b"".join(requests)
+    assert len(read) > 4 * MAX_MESSAGE_BYTES  # the unpacker's max_buffer_size
+    objs, errs = Decoder().feed(read)
+    assert errs == [] and [o[1] for o in objs] == list(range(100_000))
+
+
+def test_decoder_skips_a_read_full_of_over_nested_messages() -> None:
+    """Each skipped message is one loop turn, not one more level of recursion."""
+    deep = b"\x91" * 1100 + b"\x00"
+    good = msgpack.packb([0, 1, "info", []])
+    objs, errs = Decoder().feed(deep * 900 + good)
+    assert objs == [[0, 1, "info", []]] and len(errs) == 900
+    assert {e.code for e in errs} == {"bad_message"}
+
+
 @pytest.mark.parametrize(
     ("message", "said"),
     [([1, 42, None, [0.5]], "responses from the client are not accepted: 42"),

@@ -65,6 +65,18 @@ def test_bad_record_is_named_by_index_and_field(
     assert_still_serving(sidecar)
 
 
+def test_an_unknown_feature_named_by_a_huge_key_gets_an_answer_within_the_limit(
+    sidecar: Sidecar,
+) -> None:
+    key = "k" * 1_000_000  # a request just under the 1 MiB message limit
+    sidecar.send_raw(msgpack.packb([0, 13, "predict", [[{key: 1.0}]]]))
+    response = sidecar.response(13)
+    assert len(msgpack.packb(response)) < 1000
+    err = response[2]
+    assert err[0] == "bad_features" and err[2] == {"record": 0, "field": "k" * 57 + "..."}
+    assert_still_serving(sidecar)
+
+
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [

@@ -157,3 +157,23 @@ def test_sighup_while_the_model_loads_does_not_kill_the_sidecar(
         # the remembered SIGHUP is acted on once serving starts
         assert sc.notification("model_loaded")[2][0]["model"]["version"] == "tiny-a"
         assert sc.proc.poll() is None
+
+
+def test_sighup_before_onnxruntime_is_imported_does_not_kill_the_sidecar(model_a: Path) -> None:
+    import time
+
+    with Sidecar(model_a) as sc:
+        pid = sc.proc.pid
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait until a SIGHUP handler is installed
+            with open(f"/proc/{pid}/status") as fh:
+                caught = next(line for line in fh if line.startswith("SigCgt:"))
+            if int(caught.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
+                break
+            time.sleep(0.001)
+        with open(f"/proc/{pid}/maps") as fh:
+            imported = "onnxruntime" in fh.read()
+        sc.proc.send_signal(signal.SIGHUP)
+        assert not imported, "the handler came after onnxruntime's import: SIGHUP then would kill"
+        assert sc.ready()["model"]["version"] == "tiny-a"
+        assert sc.notification("model_loaded")[2][0]["model"]["version"] == "tiny-a"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,6 +123,27 @@ def test_a_read_of_the_generic_shape_leaves_one_that_is_not() -> None:
     assert SinglePredict(3).match(bytes(data)) is None
 
 
+@pytest.mark.parametrize("msgid", [5, 200, 40_000, 2**31])
+def test_a_read_that_ends_inside_a_request_is_no_request(msgid: int) -> None:
+    """A read may end anywhere in a message, the msgid's bytes included."""
+    for data in (
+        go_request(msgid, [0.1, 0.2, 0.3]),
+        go_batch(msgid, [[0.1, 0.2, 0.3]] * 4),
+        msgpack.packb([0, msgid, "predict", [[[0.1, 0.2, 0.3]], 0.5]]),
+    ):
+        for end in range(len(data)):
+            assert SinglePredict(3).match(data[:end]) is None, (msgid, end)
+
+
+def test_a_request_written_in_pieces_is_answered_once_whole(sidecar: Sidecar) -> None:
+    data = go_request(200, [0.1, 0.2, 0.3])  # msgid 200: 0xcc and one byte
+    sidecar.send_raw(data[:3])
+    time.sleep(0.2)  # the sidecar reads the three bytes alone
+    sidecar.send_raw(data[3:])
+    assert sidecar.response(200)[2] is None
+    assert sidecar.proc.poll() is None
+
+
 def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> None:
     # A map record sends the same values to the general path.
     rows = [[0.1, -0.2, 0.3], [5.0, 5.0, 5.0], [-1e30, 0.0, 1e-30], [0.0, 0.0, 0.0]]
@@ -145,9 +168,30 @@ def test_byte_path_answers_exactly_like_the_general_path(sidecar: Sidecar) -> No
 
 
 def test_byte_path_sends_values_beyond_float32_to_the_full_checks(sidecar: Sidecar) -> None:
-    sidecar.send_raw(msgpack.packb([0, 9, "predict", [[[0.1, 1e300, 0.3]]]]))
-    err = RPCError.from_wire(sidecar.response(9)[2])
-    assert err.code == "bad_features" and err.field == "depth_ratio"
+    # 3.4028235e38 is beyond float32's largest value, yet packing it as a
+    # float32 would round it down to that value.
+    for msgid, x in ((9, 1e300), (10, 3.4028235e38), (11, -3.4028235e38)):
+        sidecar.send_raw(msgpack.packb([0, msgid, "predict", [[[0.1, x, 0.3]]]]))
+        err = RPCError.from_wire(sidecar.response(msgid)[2])
+        assert err.code == "bad_features" and err.field == "depth_ratio", x
+
+
+def test_float32s_largest_value_is_scored_and_one_just_beyond_it_is_refused(
+    sidecar: Sidecar,
+) -> None:
+    largest = float(np.finfo(np.float32).max)
+    beyond = 3.4028235e38  # rounds to `largest` as a float32
+    # Two requests in one read: the general path scores them in one call.
+    sidecar.send_raw(
+        msgpack.packb([0, 31, "predict", [[[0.1, largest, -largest]]]])
+        + msgpack.packb([0, 32, "predict", [[[0.1, 0.2, 0.3], [beyond, 0.2, 0.3]]]])
+    )
+    assert sidecar.response(31)[2] is None
+    err = RPCError.from_wire(sidecar.response(32)[2])
+    assert err.code == "bad_features" and err.record == 1 and err.field == "tick_ratio"
+    for msgid, x in ((33, largest), (34, -largest)):  # alone: the byte path
+        sidecar.send_raw(msgpack.packb([0, msgid, "predict", [[[0.1, x, 0.3]]]]))
+        assert sidecar.response(msgid)[2] is None
 
 
 def test_byte_path_sends_non_finite_values_to_the_full_checks(sidecar: Sidecar) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Iterator
@@ -149,3 +150,16 @@ def test_after_a_batch_answer_the_read_spins_whatever_the_choice(
     os.write(w, b"requests")
     assert bytes(io.read(None, _never) or b"") == b"requests"
     assert spins == [True] and rec.seen == [] and rec.restarts == 1
+
+
+def test_a_shutdown_read_stops_once_past_its_limit(pipe_io: tuple[Stdio, int]) -> None:
+    io, w = pipe_io
+    # A pipe holding several read chunks (1 MiB: Linux's default most for anyone).
+    size = fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    assert size > transport.READ_CHUNK
+    view = memoryview(bytes(size))
+    while view:
+        view = view[os.write(w, view) :]
+    first = io.read_available(limit=1)
+    assert len(first) == transport.READ_CHUNK  # one read, then the limit is past
+    assert len(first) + len(io.read_available(limit=size)) == size
