@@ -111,8 +111,11 @@ done
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: nothing will be changed"
 else
-  # One deploy at a time per models directory (fd 9: see deploy_switch.sh).
-  exec 9>"$MODELS_DIR/.deploy.lock"
+  # One deploy at a time per models directory (fd 9: see deploy_switch.sh). Opened
+  # for append, and never through a link: the lock file's content is nobody's.
+  [[ ! -L "$MODELS_DIR/.deploy.lock" ]] || die "$MODELS_DIR/.deploy.lock is a symbolic link;" \
+    "remove it (deploy creates the lock file itself); nothing was changed"
+  exec 9>>"$MODELS_DIR/.deploy.lock"
   flock -n 9 || die "another deploy holds $MODELS_DIR/.deploy.lock"
   clean_stale_models
   START_CURRENT="$(current_version || true)"
@@ -147,6 +150,8 @@ if [[ $ROLLBACK -eq 1 ]]; then
   [[ -n "$target" ]] || target="$(previous_version || true)"
   [[ -n "$target" ]] || die "--rollback: no previous version recorded in $MODELS_DIR/previous; name one: --rollback VERSION"
   plain_name "$target" || die "--rollback: '$target' is not a version name (one plain name in $MODELS_DIR)"
+  [[ ! -L "$MODELS_DIR/$target" ]] || die "--rollback: $MODELS_DIR/$target is a symbolic link;" \
+    "a version is a directory of $MODELS_DIR"
   if [[ ! -d "$MODELS_DIR/$target" ]]; then
     archive="$MODELS_DIR/.backup/$target.tar.gz"
     [[ -f "$archive" ]] || die "--rollback: $MODELS_DIR/$target does not exist and there is no backup $archive"
@@ -183,7 +188,16 @@ fi
 # ---------------------------------------------------------------- obtain a model
 if [[ -n "$FROM" ]]; then
   [[ -d "$FROM" ]] || die "--from $FROM is not a directory"
-  SRC="$(cd "$FROM" && pwd -P)"
+  # Checked, and published, as a private copy: a change to --from's files while the
+  # checks run cannot reach models/. The copy holds plain files only: a link would
+  # publish a file outside models/, which no checksum or backup would then hold.
+  SRC="$MODELS_DIR/.incoming-$$/$(basename -- "$(cd "$FROM" && pwd -P)")"
+  [[ $DRY_RUN -eq 1 ]] && SRC="$TMP/incoming/${SRC##*/}"
+  mkdir -p "$(dirname -- "$SRC")"
+  cp -R -- "$FROM" "$SRC" 9>&- || die "cannot copy --from $FROM to $SRC"
+  odd="$(find "$SRC" -mindepth 1 ! -type f ! -type d -printf '%P' -quit)"
+  [[ -z "$odd" ]] || die "--from $FROM: $odd is not a regular file (a symbolic link or special" \
+    "file); a model directory holds plain files"
   [[ $SHADOW -eq 1 ]] || fresh_source
 else
   if [[ -z "$DATA" ]]; then
@@ -222,7 +236,7 @@ fi
 vargs=(--sums "$TMP/sums")
 [[ "$MIN_AUC" != none ]] && vargs+=(--min-auc "${MIN_AUC:-default}")
 [[ -n "$FROM" ]] && vargs+=(--any-name)  # e.g. a downloaded artifact; published under its version
-line="$(exec 9>&-; checks validate "$SRC" "${vargs[@]}")" || die "validation of $SRC failed (see above)"
+line="$(exec 9>&-; checks validate "$SRC" "${vargs[@]}")" || die "validation of ${FROM:-$SRC} failed (see above)"
 IFS=$'\t' read -r VERSION auc floor <<<"$line"
 plain_name "$VERSION" || die "validation of $SRC: '$VERSION' is not a version name"
 log "validate: $VERSION manifest ok, every file matches its sha256, metrics.test.auc=$auc (floor $floor)"
@@ -248,7 +262,7 @@ fi
 DEST="$MODELS_DIR/$VERSION"
 if [[ $DRY_RUN -eq 1 ]]; then
   log "dry run: would publish $VERSION as $DEST"
-elif [[ "$SRC" != "$DEST" ]]; then
+else  # SRC is this deploy's scratch copy (.incoming-PID), never DEST itself
   if [[ -e "$DEST" || -L "$DEST" ]]; then
     if ! { [[ -d "$DEST" && ! -L "$DEST" ]] && cmp -s "$SRC/manifest.json" "$DEST/manifest.json" \
       && verify_version "$DEST" "$VERSION" quick; }; then
@@ -256,17 +270,10 @@ elif [[ "$SRC" != "$DEST" ]]; then
     fi
     log "$VERSION is already published"
   else
-    install_sums "$TMP/sums" "$VERSION"
-    if [[ "$SRC" == "$MODELS_DIR/.incoming-$$/"* ]]; then
-      mv -T "$SRC" "$DEST"  # same filesystem: the directory appears complete or not at all
-    else
-      cp -a "$SRC" "$MODELS_DIR/.publish-$$" 9>&-
-      mv -T "$MODELS_DIR/.publish-$$" "$DEST"
-    fi
+    keep_sums "$TMP/sums" "$VERSION" "$SRC"
+    mv -T "$SRC" "$DEST"  # same filesystem: the directory appears complete or not at all
     log "published $DEST"
   fi
-else
-  install_sums "$TMP/sums" "$VERSION"
 fi
 # Immutable: the files are read-only from here on (pruning restores write access).
 if [[ $DRY_RUN -eq 0 ]]; then chmod a-w "$DEST"/*; fi

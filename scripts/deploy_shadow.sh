@@ -37,9 +37,10 @@ promote_shadow() {
   target="$(shadow_version || true)"
   [[ -n "$target" ]] || die "--promote: there is no shadow model ($MODELS_DIR/shadow); install one with --shadow"
   plain_name "$target" || die "--promote: shadow points to '$target', which is not a version name"
-  [[ -d "$MODELS_DIR/$target" ]] || die "--promote: shadow points to $target, which is not in $MODELS_DIR"
+  [[ -d "$MODELS_DIR/$target" && ! -L "$MODELS_DIR/$target" ]] || die "--promote: shadow points to $target, which is not a directory in $MODELS_DIR"
   verify_version "$MODELS_DIR/$target" "$target" || die "--promote: $target is not servable (see above)"
   guard_simulated --promote "$MODELS_DIR/$target" "$target"
+  guard_feature_order "$MODELS_DIR/$target" "$target"
   verdict="$(exec 9>&-; "$PY" "$SCRIPTS/shadow_checks.py" "$SHADOW_REPORT" --version "$target" --model-dir "$MODELS_DIR/$target" \
     --min-decisions "$MIN_DECISIONS" --min-agreement "$MIN_AGREEMENT" --approval-band "$APPROVAL_BAND")" || rc=$?
   case $rc in

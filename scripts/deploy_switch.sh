@@ -18,11 +18,28 @@ plain_name() {
   [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ && "$1" != current && "$1" != previous && "$1" != shadow ]]
 }
 
-link_target() { [[ -L "$MODELS_DIR/$1" ]] && readlink "$MODELS_DIR/$1"; }
+# link_target NAME: the version the link NAME names. A link written by hand with a path
+# (absolute, or through ./) to a directory of this models directory reads as that
+# version's name; any other path is returned as it is, and is no version name.
+link_target() {
+  local t r
+  [[ -L "$MODELS_DIR/$1" ]] || return 1
+  t="$(readlink -- "$MODELS_DIR/$1")"
+  if [[ "$t" == */* ]]; then
+    r="$(readlink -m -- "$MODELS_DIR/$1")"
+    [[ "$(dirname -- "$r")" == "$MODELS_DIR" && -d "$r" && ! -L "$r" ]] && t="$(basename -- "$r")"
+  fi
+  printf '%s\n' "$t"
+}
 current_version() { link_target current; }
 previous_version() { link_target previous; }
 shadow_version() { link_target shadow; }
-record_history() { printf '%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$1" "${2:-none}" "$3" "$4" >>"$MODELS_DIR/.deploy_history"; }
+# Never fails: the history is a record, and a deploy that has switched current must
+# still say so (exit 0) when it cannot append to it.
+record_history() {
+  { printf '%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$1" "${2:-none}" "$3" "$4" >>"$MODELS_DIR/.deploy_history"; } 2>/dev/null \
+    || log "WARNING: cannot append to $MODELS_DIR/.deploy_history ($1 ${2:-none} -> $3: $4)"
+}
 
 # Atomic symlink switch: a new link under a temporary name (carrying this pid, so the
 # next deploy can remove it if this one is killed), renamed over the old one.
@@ -158,6 +175,21 @@ install_sums() {
   mv -T "$dir/.$2.tmp.$$" "$dir/$2.sha256"
 }
 
+# keep_sums FILE VERSION DIR: VERSION's checksum list is written once, when the version
+# is first published. Publishing that name again (a pruned version, deployed anew) must
+# bring exactly those files: a published version is never modified, and its backup is
+# checked against the same list.
+keep_sums() {
+  local sums="$MODELS_DIR/.sums/$2.sha256"
+  if [[ -f "$sums" ]]; then
+    (exec 9>&-; cd "$3" && sha256sum --quiet --strict -c "$sums") \
+      || die "$2 was published before with other files ($sums): a published version is never" \
+        "modified; give the new model another version"
+    return 0
+  fi
+  install_sums "$1" "$2"
+}
+
 # verify_version DIR VERSION [quick]: DIR holds VERSION, servable, every file with the
 # sha256 its manifest records. The checksum list written when VERSION was first published
 # (manifest.json included) is checked first when there is one: a published version is never
@@ -205,8 +237,9 @@ backup_version() { # version: archive the outgoing version so pruning never lose
   [[ $BACKUP -eq 1 && -n "$v" && -d "$MODELS_DIR/$v" ]] || return 0
   mkdir -p "$dest"
   if [[ ! -f "$dest/$v.tar.gz" ]]; then
-    tar -C "$MODELS_DIR" -czf "$dest/.$v.tar.gz.tmp.$$" "$v" 9>&-
-    mv -T "$dest/.$v.tar.gz.tmp.$$" "$dest/$v.tar.gz"
+    { tar -C "$MODELS_DIR" -czf "$dest/.$v.tar.gz.tmp.$$" "$v" 9>&- \
+      && mv -T "$dest/.$v.tar.gz.tmp.$$" "$dest/$v.tar.gz"; } \
+      || { rm -f -- "$dest/.$v.tar.gz.tmp.$$"; die "cannot archive $v to $dest (see above; disk full?), so nothing was switched"; }
     log "backup: archived $v to $dest/$v.tar.gz"
   fi
   # Newest archives first; keep KEEP_BACKUPS of them.
@@ -309,11 +342,12 @@ repair() { # action new
 
 # Switch current to NEW, reload, roll back on refusal. ACTION names it in the history.
 activate() { # action new_version
-  local action="$1" new="$2" old prev_before
+  local action="$1" new="$2" old prev_before old_link=""
   old="$(current_version || true)"
   prev_before="$(previous_version || true)"
   if [[ -n "$old" ]] && ! plain_name "$old"; then
-    log "WARNING: current points to '$old', which is not a version name; replacing it"
+    log "WARNING: current points to '$old', which is no version of $MODELS_DIR; replacing it"
+    old_link="$old"
     old=""
   fi
   if [[ $DRY_RUN -eq 1 ]]; then
@@ -350,6 +384,11 @@ activate() { # action new_version
   fi
   log "switched current: ${old:-<none>} -> $new"
   if [[ $RESTART -eq 1 ]] && ! reload_sidecar "$new"; then
+    if [[ -n "$old_link" ]]; then
+      switch_link current "$old_link"
+      record_history "$action" "" "$new" "refused"
+      die "the sidecar did not confirm $new; current points to '$old_link' again, as before"
+    fi
     if [[ -z "$old" ]]; then
       rm -f "$MODELS_DIR/current"
       record_history "$action" "" "$new" "refused"
@@ -368,7 +407,8 @@ activate() { # action new_version
   fi
   [[ "$(current_version)" == "$new" ]] || die "current does not point to $new after the switch"
   record_history "$action" "$old" "$new" "ok"
-  prune_versions
+  # Housekeeping: current is switched and confirmed whatever happens here.
+  prune_versions || log "WARNING: pruning old versions failed (see above); current is $new"
   if [[ $RESTART -eq 1 ]]; then
     log "done: current is $new"
   else

@@ -322,3 +322,88 @@ def test_a_real_directory_where_a_link_belongs_is_refused_before_anything_change
         assert f"{copy} is a directory, not a symbolic link" in res.stderr
         assert "nothing was changed" in res.stderr
         assert tree(env.models) == before
+
+
+def _lower_threshold(m: dict[str, Any]) -> None:
+    m["metrics"] = {"test": {"threshold": 0.05}}
+    m["default_threshold"] = 0.05
+
+
+def test_a_published_version_edited_in_place_cannot_be_deployed_again(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    _, old = serving
+    assert env.deploy("--from", str(env.model("model-b", seed=2)), *FAST).returncode == 0
+    sums = (env.models / ".sums" / f"{old}.sha256").read_text()
+    (env.models / old / "manifest.json").chmod(0o644)
+    edit_manifest(env.models / old, _lower_threshold)  # valid on its own: hashes still agree
+
+    res = env.deploy("--from", str(env.models / old), *FAST)
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert f"{env.models / old} already exists with different content" in res.stderr
+    assert env.current() == "model-b"
+    assert (env.models / ".sums" / f"{old}.sha256").read_text() == sums
+
+
+def test_a_pruned_version_name_cannot_come_back_with_other_files(env: Env) -> None:
+    for i, v in enumerate(("model-v", "model-w", "model-x", "model-y")):
+        res = env.deploy("--from", str(env.model(v, seed=i + 1)), *FAST, "--keep", "2")
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert not (env.models / "model-v").exists()  # pruned; its backup and checksums kept
+    impostor = env.cache.copy(env.tmp.parent / "elsewhere", "model-v", seed=9)
+
+    res = env.deploy("--from", str(impostor), *FAST)
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "model-v was published before with other files" in res.stderr
+    assert env.current() == "model-y" and not (env.models / "model-v").exists()
+    res = env.deploy("--rollback", "model-v", "--no-restart")  # the genuine one, from its backup
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert env.current() == "model-v"
+
+
+def test_a_model_directory_holding_a_link_is_refused(env: Env) -> None:
+    b = env.model("model-b", seed=2)
+    outside = env.tmp.parent / "graph.onnx"
+    (b / "model.onnx").rename(outside)
+    (b / "model.onnx").symlink_to(outside)
+    res = env.deploy("--from", str(b), *FAST)
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "model.onnx is not a regular file" in res.stderr
+    assert env.current() is None and not (env.models / "model-b").exists()
+
+
+def test_a_deploy_that_switched_exits_zero_even_if_its_history_cannot_be_written(
+    env: Env,
+) -> None:
+    (env.models / ".deploy_history").mkdir()  # appending to it fails
+    res = env.deploy("--from", str(env.model("model-b", seed=2)), *FAST)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip() == "model-b" and env.current() == "model-b"
+    assert "WARNING: cannot append to" in res.stderr
+
+
+def test_a_current_link_by_absolute_path_is_read_as_its_version(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    _, old = serving
+    (env.models / "current").unlink()
+    (env.models / "current").symlink_to(env.models / old)  # as a person might write it
+
+    res = env.deploy("--from", str(env.model("model-b", seed=2)), *NO_FLOOR)
+
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"switched current: {old} -> model-b" in res.stderr
+    assert (env.models / "previous").readlink() == Path(old)
+    assert (env.models / ".backup" / f"{old}.tar.gz").is_file()
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_kept(env: Env) -> None:
+    target = env.tmp.parent / "precious.txt"
+    target.write_text("keep me")
+    (env.models / ".deploy.lock").symlink_to(target)
+    res = env.deploy("--from", str(env.model("model-b", seed=2)), *FAST)
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert ".deploy.lock is a symbolic link" in res.stderr
+    assert target.read_text() == "keep me" and env.current() is None

@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.scripts.conftest import Env, Sidecar, tree
+from tests.scripts.conftest import PYTHON, ROOT, Env, Sidecar, tree
 
 NO_FLOOR = ("--min-auc", "none")  # fixture models carry no test metrics
 SWAPPED = ("depth_ratio", "tick_ratio", "price_dist")
@@ -290,6 +291,38 @@ def test_a_manifest_that_no_longer_matches_its_graph_is_refused(
     assert "check vectors scored differently from training" in res.stderr, res.stderr[-3000:]
     assert "smoke test of model-g failed" in res.stderr
     assert tree(env.models) == before
+
+
+def test_smoke_test_checks_another_variant_that_answers_as_the_served_one(env: Env) -> None:
+    """A variant recorded as answering exactly as the served one (max_abs_dp 0 for both,
+    as a tree ensemble's are) is held to the check vectors too, when the sidecar serves it."""
+
+    def smoke(model: Path) -> subprocess.CompletedProcess[str]:
+        argv = [PYTHON, str(ROOT / "scripts" / "smoke_test.py"), str(model), "--variant", "fp16"]
+        return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+    def with_fp16(model: Path, graph: Path) -> Path:
+        (model / "model.fp16.onnx").unlink()
+        shutil.copyfile(graph, model / "model.fp16.onnx")
+        sha = hashlib.sha256(graph.read_bytes()).hexdigest()
+
+        def same(m: dict[str, Any]) -> None:
+            m["variants"]["fp16"].update(sha256=sha, max_abs_dp=0.0)
+            m["variants"]["fp32"].update(max_abs_dp=0.0)
+
+        _edit_manifest(model, same)
+        return model
+
+    model = env.model("model-s", seed=2)
+    own = with_fp16(model, model / "model.onnx")
+    res = smoke(own)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert out["variant"] == "fp16" and out["check_vectors"] > 0
+    foreign = with_fp16(env.model("model-f", seed=2), env.model("model-y", seed=9) / "model.onnx")
+    res = smoke(foreign)
+    assert res.returncode == 1
+    assert "check vectors scored differently from training" in res.stderr, res.stderr[-3000:]
 
 
 def test_rollback_refuses_a_version_edited_after_publication(

@@ -135,3 +135,19 @@ def test_promote_without_a_report_says_the_predictor_writes_it(
     res = env.deploy("--promote")
     assert res.returncode == 1
     assert "no shadow report" in res.stderr
+
+
+def test_promote_refuses_a_shadow_in_another_feature_order_than_current(
+    env: Env, serving: tuple[Sidecar, str]
+) -> None:
+    install_shadow(env)  # model-b, in model-a's order
+    swapped = env.model("model-c", seed=3, features=("depth_ratio", "tick_ratio", "price_dist"))
+    res = env.deploy("--from", str(swapped), *NO_FLOOR, "--force")  # current changes order
+    assert res.returncode == 0, res.stderr[-3000:]
+    write_report(env, "model-b", 5000)
+
+    res = env.deploy("--promote")
+
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "model-b takes another feature order than model-c" in res.stderr
+    assert env.current() == "model-c"
