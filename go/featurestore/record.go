@@ -6,6 +6,7 @@
 package featurestore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -44,15 +45,57 @@ type FeatureRecord struct {
 	Simulated bool `json:"simulated,omitempty"`
 }
 
+// UnmarshalJSON decodes a record as encoding/json does, except that a
+// required number (every float64 field) that is absent or null is an error
+// wrapping ErrMissingField: encoding/json would leave it 0, and a price,
+// vwap or std_dev of 0 passes for data that labels are computed from.
+func (r *FeatureRecord) UnmarshalJSON(b []byte) error {
+	type plain FeatureRecord // without this method
+	var aux struct {
+		*plain
+		TickRatio  *float64 `json:"tick_ratio"`
+		DepthRatio *float64 `json:"depth_ratio"`
+		PriceDist  *float64 `json:"price_dist"`
+		Price      *float64 `json:"price"`
+		VWAP       *float64 `json:"vwap"`
+		StdDev     *float64 `json:"std_dev"`
+		BidVol     *float64 `json:"bid_vol"`
+		AskVol     *float64 `json:"ask_vol"`
+	}
+	aux.plain = (*plain)(r)
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		src  *float64
+		dst  *float64
+	}{
+		{"tick_ratio", aux.TickRatio, &r.TickRatio}, {"depth_ratio", aux.DepthRatio, &r.DepthRatio},
+		{"price_dist", aux.PriceDist, &r.PriceDist}, {"price", aux.Price, &r.Price}, {"vwap", aux.VWAP, &r.VWAP},
+		{"std_dev", aux.StdDev, &r.StdDev}, {"bid_vol", aux.BidVol, &r.BidVol}, {"ask_vol", aux.AskVol, &r.AskVol},
+	} {
+		if f.src == nil {
+			return fmt.Errorf("%w: %s is absent or null", ErrMissingField, f.name)
+		}
+		*f.dst = *f.src
+	}
+	return nil
+}
+
 // Key is the record's bbolt key, SYMBOL_<unix-nanoseconds>.
 func (r FeatureRecord) Key() []byte { return []byte(FormatKey(r.Symbol, r.Timestamp)) }
 
 // Reasons Validate gives, for errors.Is.
 var (
 	ErrMissingField   = errors.New("missing field")
+	ErrTimeRange      = errors.New("timestamp out of range")
 	ErrNonFinite      = errors.New("non-finite number")
 	ErrNonPositiveStd = errors.New("non-positive std_dev")
 )
+
+// The times an int64 of nanoseconds since 1970 can hold.
+var minTime, maxTime = time.Unix(0, math.MinInt64).UTC(), time.Unix(0, math.MaxInt64).UTC()
 
 // Validate reports the first field that makes the record unusable for
 // training: an empty symbol, a zero timestamp, a NaN or infinite number, or a
@@ -63,6 +106,11 @@ func (r FeatureRecord) Validate() error {
 	}
 	if r.Timestamp.IsZero() {
 		return fmt.Errorf("%w: timestamp is missing", ErrMissingField)
+	}
+	if r.Timestamp.Before(minTime) || r.Timestamp.After(maxTime) {
+		// Keys, Parquet and train all count time in int64 nanoseconds.
+		return fmt.Errorf("%w: timestamp %s is outside %s … %s", ErrTimeRange,
+			r.Timestamp.Format(time.RFC3339), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
 	}
 	fields := []struct {
 		name string
@@ -94,9 +142,12 @@ func (r FeatureRecord) Validate() error {
 	return nil
 }
 
-// FormatKey returns the key SYMBOL_<unix-nanoseconds>. Nanosecond stamps of
-// dates between 2001 and 2286 all have 19 digits, so within one symbol the
-// keys sort in time order and a cursor can Seek to a start time.
+// SortableSince is the first time whose nanosecond stamp has 19 digits
+// (2001-09-09): from then on (to 2262, the last time a stamp holds) a
+// symbol's keys sort in time order, and a cursor can Seek to a start time.
+var SortableSince = time.Unix(0, 1e18)
+
+// FormatKey returns the key SYMBOL_<unix-nanoseconds> (see SortableSince).
 func FormatKey(symbol string, t time.Time) string {
 	return symbol + "_" + strconv.FormatInt(t.UnixNano(), 10)
 }

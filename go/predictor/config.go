@@ -290,6 +290,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("predictor: HedgeDelay %v is not below Timeout %v; a hedge that late is no hedge (use a negative HedgeDelay to turn it off)", c.HedgeDelay, c.Timeout)
 	case c.MaxInFlight < 1:
 		return c, fmt.Errorf("predictor: MaxInFlight %d must be at least 1", c.MaxInFlight)
+	case c.RestartBackoffMin < 0 || c.MaxConsecutiveTimeouts < 0:
+		// Zero means the default; below it there is no restart backoff, or
+		// every first timeout kills the sidecar.
+		return c, errors.New("predictor: RestartBackoffMin and MaxConsecutiveTimeouts must not be negative")
 	case c.RestartBackoffMin > c.RestartBackoffMax:
 		return c, fmt.Errorf("predictor: RestartBackoffMin %v exceeds RestartBackoffMax %v", c.RestartBackoffMin, c.RestartBackoffMax)
 	case !(c.DefaultThreshold >= 0 && c.DefaultThreshold <= 1): // NaN too

@@ -111,11 +111,21 @@ type hedger struct {
 	maxDP                                                                            atomic.Uint64 // float64 bits
 }
 
+// backlogCap is MaxBatch × MaxInFlight, the hedged calls the sidecar may owe,
+// saturated rather than wrapped to a negative cap that would skip every call.
+func backlogCap(batch, inFlight int) int64 {
+	b, f := int64(batch), int64(inFlight)
+	if b > 0 && f > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return b * f
+}
+
 func newHedger(cfg *Config) *hedger {
 	h := &hedger{
 		off: cfg.HedgeDelay < 0, fixed: cfg.HedgeDelay > 0,
 		kick: make(chan struct{}, 1), track: make(chan hedgeTrack, 4096),
-		maxOutstanding: int64(cfg.MaxBatch * cfg.MaxInFlight),
+		maxOutstanding: backlogCap(cfg.MaxBatch, cfg.MaxInFlight),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigmagate_predictor_hedge_total",
 			Help: "Decisions sent to the sidecar with hedging on, by who answered: sidecar_first (within the hedge delay), replica_first (the served version's verified replica after it), fallback_first (with no such replica, the fallback after it), or skipped (answered at once, not sent: the sidecar already owed too many hedged answers).",

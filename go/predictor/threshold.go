@@ -45,7 +45,12 @@ func (b bar) of(t servedThresholds) float64 {
 	case !math.IsNaN(b.explicit):
 		return b.explicit
 	case b.bySymbol && t.man != nil:
-		return t.man.ThresholdFor(b.symbol)
+		// A symbol's own threshold, else the sidecar's default, which is its
+		// --threshold when it was given one, not the manifest's.
+		if th, ok := t.man.SymbolThresholds[b.symbol]; ok {
+			return th
+		}
+		return t.def
 	default:
 		return t.def
 	}

@@ -90,6 +90,30 @@ func TestThresholdIsTheServedModelsPerSymbolThreshold(t *testing.T) {
 	}
 }
 
+// A sidecar started with --threshold serves that default: symbols without a
+// threshold of their own get it, not the manifest's.
+func TestASidecarsThresholdFlagIsTheDefaultOfSymbolsWithoutTheirOwn(t *testing.T) {
+	model := symbolModel(t, map[string]float64{"BTCUSDT": 0.8})
+	h := start(t, Config{ModelDir: model, Args: []string{"--threshold", "0.9"}})
+	for sym, want := range map[string]float64{"BTCUSDT": 0.8, "SOLUSDT": 0.9, "": 0.9} {
+		if got := h.p.Threshold(sym); got != want {
+			t.Errorf("Threshold(%q) = %v, want %v", sym, got, want)
+		}
+		if d, err := h.p.DecideSymbol(ctxT(t), sym, []float32{0.2, -0.1, 0.5}); err != nil || d.Threshold != want {
+			t.Errorf("DecideSymbol(%q): %+v, %v; want threshold %v", sym, d, err, want)
+		}
+	}
+}
+
+// A MaxInFlight so large that it times MaxBatch past an int still lets the
+// model answer (the hedged backlog's cap saturates instead of going negative).
+func TestAHugeMaxInFlightStillLetsTheModelAnswer(t *testing.T) {
+	h := start(t, Config{ModelDir: tinyModel(t, "tiny-a", 1), MaxInFlight: math.MaxInt})
+	if d, err := h.p.Decide(ctxT(t), []float32{0.2, -0.1, 0.5}); err != nil || d.Source != SourceModel {
+		t.Fatalf("decision with MaxInFlight MaxInt: %+v, %v", d, err)
+	}
+}
+
 func TestThresholdWithNoModelServedIsConfigDefaultThreshold(t *testing.T) {
 	h := start(t, Config{ModelDir: filepath.Join(t.TempDir(), "missing"), DefaultThreshold: 0.7, StartTimeout: 30 * time.Second})
 	if got := h.p.Threshold("BTCUSDT"); got != 0.7 {

@@ -51,7 +51,10 @@ func TestReadSpinDefaultsOnAndCanBeDisabled(t *testing.T) {
 }
 
 func TestConfigErrorsSayHowToFixThem(t *testing.T) {
-	for _, c := range []Config{{}, {ModelDir: "m", MaxBatch: 70000}, {ModelDir: "m", RestartBackoffMin: time.Second, RestartBackoffMax: time.Millisecond}} {
+	for _, c := range []Config{
+		{}, {ModelDir: "m", MaxBatch: 70000}, {ModelDir: "m", RestartBackoffMin: time.Second, RestartBackoffMax: time.Millisecond},
+		{ModelDir: "m", RestartBackoffMin: -time.Millisecond}, {ModelDir: "m", MaxConsecutiveTimeouts: -1},
+	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}

@@ -82,9 +82,11 @@ func scan(db *bolt.DB, bucket string, f filter, out sink, warn func(key []byte, 
 		if f.symbol != "" {
 			prefix = featurestore.SymbolPrefix(f.symbol)
 			seek := prefix
-			if !f.since.IsZero() {
+			if !f.since.Before(featurestore.SortableSince) {
 				// Keys of one symbol sort by time (19-digit nanoseconds); the
-				// time filter below still applies to every record.
+				// time filter below still applies to every record. An earlier
+				// start has fewer digits, sorts after every key, and is no place
+				// to seek to: the scan starts at the symbol's first key.
 				seek = []byte(featurestore.FormatKey(f.symbol, f.since))
 			}
 			k, v = c.Seek(seek)
@@ -110,7 +112,10 @@ func scan(db *bolt.DB, bucket string, f filter, out sink, warn func(key []byte, 
 			}
 			var r featurestore.FeatureRecord
 			if err := json.Unmarshal(v, &r); err != nil {
-				if hasNonFiniteToken(v) {
+				if errors.Is(err, featurestore.ErrMissingField) {
+					st.Invalid++
+					warn(k, err.Error())
+				} else if hasNonFiniteToken(v) {
 					st.NonFinite++
 					warn(k, "value contains NaN or Infinity")
 				} else {

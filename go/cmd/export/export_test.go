@@ -238,3 +238,93 @@ func TestExportOnALockedDatabaseFailsFastWithAClearMessage(t *testing.T) {
 		t.Fatalf("took %v with a 200ms lock timeout", el)
 	}
 }
+
+func TestExportSkipsRecordsLackingARequiredNumberOrOutOfTimesRange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bot.db")
+	w, err := featurestore.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := rec("BTCUSDT", 0, 1.5)
+	far := rec("BTCUSDT", 3, 1.5)
+	far.Timestamp = time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC) // beyond int64 nanoseconds
+	farValue, _ := json.Marshal(far)
+	raw := map[string]string{
+		featurestore.FormatKey("BTCUSDT", t0.Add(time.Hour)):   `{"symbol":"BTCUSDT","timestamp":"2026-11-20T01:00:00Z","std_dev":1}`,
+		featurestore.FormatKey("BTCUSDT", t0.Add(2*time.Hour)): `{"symbol":"BTCUSDT","timestamp":"2026-11-20T02:00:00Z","tick_ratio":0.1,"depth_ratio":0.2,"price_dist":0.3,"price":null,"vwap":null,"std_dev":1,"bid_vol":1,"ask_vol":1}`,
+		featurestore.FormatKey("BTCUSDT", t0.Add(3*time.Hour)): string(farValue),
+	}
+	for k, v := range raw {
+		if err := w.PutRaw([]byte(k), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Put(good); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for _, format := range []string{"jsonl", "parquet"} {
+		out := filepath.Join(t.TempDir(), "x."+format)
+		code, _, errOut := runExport(t, "-db", path, "-output", out)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, code, errOut)
+		}
+		for _, want := range []string{"wrote 1 records", "other invalid 3", "tick_ratio is absent or null", "price is absent or null", "timestamp 2500-01-01T00:00:00Z is outside"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", format, want, errOut)
+			}
+		}
+	}
+}
+
+func TestExportBySymbolFromBeforeKeysSortByTimeFindsEveryRecord(t *testing.T) {
+	db := botDB(t)
+	for _, args := range [][]string{{"-since", "2000-01-01"}, {"-days", "10000"}} {
+		code, out, errOut := runExport(t, append([]string{"-db", db, "-symbol", "ETHUSDT"}, args...)...)
+		if n := len(decodeLines(t, out)); code != 0 || n != 24 {
+			t.Fatalf("%v: exit %d, %d records, want 24: %s", args, code, n, errOut)
+		}
+	}
+}
+
+func TestExportRefusesOptionsThatWouldMisleadIt(t *testing.T) {
+	db := botDB(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-days", "200000"}, "-days 200000 is beyond what a time can reach back"},
+		{[]string{"-lock-timeout", "0s"}, "-lock-timeout 0s must be positive"},
+	} {
+		code, _, errOut := runExport(t, append([]string{"-db", db}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+func TestExportReplacesOnlyARegularFileAndKeepsItsMode(t *testing.T) {
+	db := botDB(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere.jsonl")
+	if err := os.WriteFile(target, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runExport(t, "-db", db, "-output", link)
+	if code != 2 || !strings.Contains(errOut, "is not a regular file") {
+		t.Fatalf("export to a link: exit %d: %s", code, errOut)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi, err)
+	}
+	if code, _, errOut := runExport(t, "-db", db, "-output", target); code != 0 {
+		t.Fatalf("export over a file: exit %d: %s", code, errOut)
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after export: %v %v, want 0600 kept", fi.Mode().Perm(), err)
+	}
+}

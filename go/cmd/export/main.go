@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -72,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	if *rowGroup <= 0 {
 		return fail(2, "-row-group-rows %d must be positive", *rowGroup)
 	}
+	if *lockTimeout <= 0 { // bbolt would read 0 as "wait for ever"
+		return fail(2, "-lock-timeout %v must be positive", *lockTimeout)
+	}
 	if *dbPath == "" {
 		return fail(2, "-db is required: the bot's bbolt file, e.g. -db /var/lib/bot/features.db")
 	}
@@ -96,7 +100,16 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 
 	var out io.Writer = stdout
 	var tmp *os.File
+	mode := os.FileMode(0o644) // an export is read by whoever trains on it
 	if *output != "-" {
+		// The export replaces the file by a rename: a link, a pipe or a device
+		// there would be replaced, not written to.
+		if st, err := os.Lstat(*output); err == nil {
+			if !st.Mode().IsRegular() {
+				return fail(2, "-output %s exists and is not a regular file (%v); name a file, or - for stdout", *output, st.Mode().Type())
+			}
+			mode = st.Mode().Perm()
+		}
 		// Write next to the target and rename at the end, so that a failed
 		// export never leaves a truncated file where train would read it.
 		tmp, err = os.CreateTemp(filepath.Dir(*output), "."+filepath.Base(*output)+".*")
@@ -132,8 +145,13 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		return fail(1, "%v", err)
 	}
 	if tmp != nil {
-		// CreateTemp makes the file 0600; an export is read by whoever trains on it.
-		if err := tmp.Chmod(0o644); err != nil {
+		// CreateTemp makes the file 0600: give it the mode of the file it replaces.
+		if err := tmp.Chmod(mode); err != nil {
+			return fail(1, "write %s: %v", *output, err)
+		}
+		// On disk before the rename: after a crash the name holds the old export
+		// or the whole new one.
+		if err := tmp.Sync(); err != nil {
 			return fail(1, "write %s: %v", *output, err)
 		}
 		if err := tmp.Close(); err != nil {
@@ -149,11 +167,17 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	return 0
 }
 
+// maxDays is the most days a time.Duration holds (about 292 years).
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 func buildFilter(symbol string, days int, since, until string, now time.Time) (filter, error) {
 	f := filter{symbol: symbol}
 	var err error
 	if days < 0 {
 		return f, usageError{fmt.Sprintf("-days %d must be positive", days)}
+	}
+	if days > maxDays {
+		return f, usageError{fmt.Sprintf("-days %d is beyond what a time can reach back (%d); leave it out to export every record", days, maxDays)}
 	}
 	if days > 0 && since != "" {
 		return f, usageError{"-days and -since both set a start time; use one"}
