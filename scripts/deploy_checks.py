@@ -196,7 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("same-features")
     f.add_argument("current", type=Path)
     f.add_argument("candidate", type=Path)
+    v = sub.add_parser("provenance", help="print the manifest's data.provenance ('' if none)")
+    v.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
+    if args.cmd == "provenance":
+        try:
+            provenance = dig(mf.read_json(args.dir), "data.provenance")
+        except mf.ManifestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(provenance if isinstance(provenance, str) else "")
+        return 0
     if args.cmd == "same-features":
         try:
             same_features(args.current, args.candidate)

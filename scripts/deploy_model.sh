@@ -75,11 +75,16 @@ ORPHAN_GUARD=()
 command -v setpriv >/dev/null 2>&1 && ORPHAN_GUARD=(setpriv --pdeathsig TERM --)
 # A model trained on simulated data (manifest data.provenance, docs/MODEL_FORMAT.md)
 # goes only into a sandbox: a models directory holding a .sandbox file (the demo's
-# build/demo/models), or anywhere with --allow-simulated. Read with grep, not Python,
-# because a rollback runs without Python.
+# build/demo/models), or anywhere with --allow-simulated. Read as JSON with Python, and
+# with grep when a rollback runs without it (grep would miss an escaped spelling).
 SANDBOX_MARK=".sandbox"
 guard_simulated() { # what model_dir version
-  grep -Eq '"provenance"[[:space:]]*:[[:space:]]*"simulated"' "$2/manifest.json" 2>/dev/null || return 0
+  local provenance
+  if ! { [[ $HAVE_PY -eq 1 ]] && provenance="$(exec 9>&-; checks provenance "$2")"; }; then
+    provenance=""
+    grep -Eq '"provenance"[[:space:]]*:[[:space:]]*"simulated"' "$2/manifest.json" 2>/dev/null && provenance=simulated
+  fi
+  [[ "$provenance" == simulated ]] || return 0
   if [[ -f "$MODELS_DIR/$SANDBOX_MARK" ]]; then
     log "$3 was trained on simulated data; $MODELS_DIR is a sandbox ($SANDBOX_MARK)"
   elif [[ $ALLOW_SIMULATED -eq 1 ]]; then

@@ -375,13 +375,16 @@ activate() { # action new_version
     return 0
   fi
   if [[ -n "$old" ]]; then backup_version "$old"; fi
-  switch_link current "$new"
+  # previous first: a deploy killed between the two switches then leaves previous and
+  # current both naming old, which the next run completes; the other way round,
+  # previous would stay two versions back once the next run found new current.
   if [[ -n "$old" && -d "$MODELS_DIR/$old" ]]; then
     switch_link previous "$old"
   elif [[ -n "$old" ]]; then
     # A rollback to it could only fail: keep the previous that exists.
     log "WARNING: current named $old, which is not in $MODELS_DIR; previous is left as it was"
   fi
+  switch_link current "$new"
   log "switched current: ${old:-<none>} -> $new"
   if [[ $RESTART -eq 1 ]] && ! reload_sidecar "$new"; then
     if [[ -n "$old_link" ]]; then

@@ -247,8 +247,10 @@ def test_deploy_killed_at_random_points_is_completed_by_the_next_run(
     order = ["model-c", "model-a", "model-b"]
     iterations, mismatches, leaks, lock_waits = 30, 0, [], []
     started = time.monotonic()
+    wrong_previous = 0
     for i in range(iterations):
         v = order[i % 3]
+        before = env.current()
         proc = subprocess.Popen(
             env.argv(*args(v)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env.environ(), cwd=ROOT,
@@ -265,6 +267,8 @@ def test_deploy_killed_at_random_points_is_completed_by_the_next_run(
         served = env.status()
         if env.current() != v or served["version"] != v or served["last_error"]:
             mismatches += 1
+        # Wherever the kill fell, previous names what was current before it.
+        wrong_previous += (env.models / "previous").readlink() != Path(str(before))
         leaks += scratch(env)
     elapsed = time.monotonic() - started
     logs = [p.read_text() for p in env.logs.glob("deploy-*.log")]
@@ -277,6 +281,7 @@ def test_deploy_killed_at_random_points_is_completed_by_the_next_run(
         f"sidecar {repaired} times and removed {cleaned} stale scratch entries"
     )
     assert mismatches == 0
+    assert wrong_previous == 0
     assert leaks == []
     assert max(lock_waits) < 0.1, lock_waits
     assert sidecar.proc.poll() is None

@@ -73,3 +73,18 @@ def test_rollback_to_a_simulated_previous_is_refused(env: Env) -> None:
     res = env.deploy("--rollback", "--no-restart", "--allow-simulated")
     assert res.returncode == 0, res.stderr
     assert env.current() == "sim-a"
+
+
+def test_a_simulated_provenance_spelled_with_json_escapes_is_read_as_such(env: Env) -> None:
+    sim = env.model("sim-e", seed=1, provenance="simulated")
+    path = sim / "manifest.json"
+    text = path.read_text()
+    assert '"provenance": "simulated"' in text
+    path.write_text(text.replace('"provenance": "simulated"', '"provenance": "\\u0073imulated"'))
+    assert json.loads(path.read_text())["data"]["provenance"] == "simulated"
+
+    res = _deploy(env, "--from", str(sim))
+
+    assert res.returncode == 1, res.stderr
+    assert "sim-e was trained on simulated data" in res.stderr
+    assert env.current() is None

@@ -129,6 +129,11 @@ func scan(db *bolt.DB, bucket string, f filter, out sink, warn func(key []byte, 
 			}
 			if r.Symbol == "" {
 				r.Symbol = sym
+			} else if r.Symbol != sym {
+				// The filters went by the key: a value naming another symbol is corrupt.
+				st.Invalid++
+				warn(k, fmt.Sprintf("the value's symbol %q is not its key's %q", r.Symbol, sym))
+				continue
 			}
 			if err := r.Validate(); err != nil {
 				switch {

@@ -239,7 +239,7 @@ func TestExportOnALockedDatabaseFailsFastWithAClearMessage(t *testing.T) {
 	}
 }
 
-func TestExportSkipsRecordsLackingARequiredNumberOrOutOfTimesRange(t *testing.T) {
+func TestExportSkipsRecordsLackingARequiredNumberOutOfTimesRangeOrUnderAnotherKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bot.db")
 	w, err := featurestore.Create(path)
 	if err != nil {
@@ -249,10 +249,12 @@ func TestExportSkipsRecordsLackingARequiredNumberOrOutOfTimesRange(t *testing.T)
 	far := rec("BTCUSDT", 3, 1.5)
 	far.Timestamp = time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC) // beyond int64 nanoseconds
 	farValue, _ := json.Marshal(far)
+	goodValue, _ := json.Marshal(rec("BTCUSDT", 4, 1.5))
 	raw := map[string]string{
 		featurestore.FormatKey("BTCUSDT", t0.Add(time.Hour)):   `{"symbol":"BTCUSDT","timestamp":"2026-11-20T01:00:00Z","std_dev":1}`,
 		featurestore.FormatKey("BTCUSDT", t0.Add(2*time.Hour)): `{"symbol":"BTCUSDT","timestamp":"2026-11-20T02:00:00Z","tick_ratio":0.1,"depth_ratio":0.2,"price_dist":0.3,"price":null,"vwap":null,"std_dev":1,"bid_vol":1,"ask_vol":1}`,
 		featurestore.FormatKey("BTCUSDT", t0.Add(3*time.Hour)): string(farValue),
+		featurestore.FormatKey("BTCUSDT", t0.Add(4*time.Hour)): strings.Replace(string(goodValue), `"BTCUSDT"`, `"ETHUSDT"`, 1),
 	}
 	for k, v := range raw {
 		if err := w.PutRaw([]byte(k), []byte(v)); err != nil {
@@ -269,7 +271,7 @@ func TestExportSkipsRecordsLackingARequiredNumberOrOutOfTimesRange(t *testing.T)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", format, code, errOut)
 		}
-		for _, want := range []string{"wrote 1 records", "other invalid 3", "tick_ratio is absent or null", "price is absent or null", "timestamp 2500-01-01T00:00:00Z is outside"} {
+		for _, want := range []string{"wrote 1 records", "other invalid 4", "tick_ratio is absent or null", "price is absent or null", "timestamp 2500-01-01T00:00:00Z is outside", `the value's symbol "ETHUSDT" is not its key's "BTCUSDT"`} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("%s: stderr lacks %q:\n%s", format, want, errOut)
 			}
