@@ -290,6 +290,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("predictor: HedgeDelay %v is not below Timeout %v; a hedge that late is no hedge (use a negative HedgeDelay to turn it off)", c.HedgeDelay, c.Timeout)
 	case c.MaxInFlight < 1:
 		return c, fmt.Errorf("predictor: MaxInFlight %d must be at least 1", c.MaxInFlight)
+	case c.Drift.MinDecisions > c.driftWindow() && c.driftWindow() > 0:
+		return c, fmt.Errorf("predictor: Drift.MinDecisions %d exceeds Drift.Window %d: the window would never hold enough decisions to be judged", c.Drift.MinDecisions, c.driftWindow())
 	case c.RestartBackoffMin < 0 || c.MaxConsecutiveTimeouts < 0:
 		// Zero means the default; below it there is no restart backoff, or
 		// every first timeout kills the sidecar.
@@ -315,6 +317,14 @@ func (c Config) withDefaults() (Config, error) {
 		*f.path = abs
 	}
 	return c, nil
+}
+
+// driftWindow is the drift window's size (Drift.Window, or its default when 0).
+func (c *Config) driftWindow() int {
+	if c.Drift.Window == 0 {
+		return defaults.DriftWindow
+	}
+	return c.Drift.Window
 }
 
 // sidecarCommand resolves the argv and working directory of the sidecar.

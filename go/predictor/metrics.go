@@ -118,8 +118,17 @@ func newMetrics(p *Predictor) *metrics {
 	})
 	m.modelPredictions = m.predictions.WithLabelValues("model")
 	m.modelLatency = m.latency.WithLabelValues("model")
+	// Exported at 0 from the start: increase() sees no first sample of a series,
+	// so an alert on the first reload failure needs the series before it.
+	for _, kind := range alertedErrorKinds {
+		m.errors.WithLabelValues(kind)
+	}
 	return m
 }
+
+// alertedErrorKinds are the errors_total kinds an alert rule watches
+// (monitoring/sigmagate.rules.yml).
+var alertedErrorKinds = [...]string{"reload_failed"}
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.predictions, m.fallbacks, m.timeouts, m.restarts, m.errors,

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigmagate/sigmagate/go/defaults"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -54,6 +56,7 @@ func TestConfigErrorsSayHowToFixThem(t *testing.T) {
 	for _, c := range []Config{
 		{}, {ModelDir: "m", MaxBatch: 70000}, {ModelDir: "m", RestartBackoffMin: time.Second, RestartBackoffMax: time.Millisecond},
 		{ModelDir: "m", RestartBackoffMin: -time.Millisecond}, {ModelDir: "m", MaxConsecutiveTimeouts: -1},
+		{ModelDir: "m", Drift: DriftConfig{Window: 100, MinDecisions: 200}}, {ModelDir: "m", Drift: DriftConfig{MinDecisions: defaults.DriftWindow + 1}},
 	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -142,6 +145,23 @@ func TestMetricsRegisterOnTheCallersRegistry(t *testing.T) {
 	}
 	if v, _ := metricValue(t, reg, "sigmagate_predictor_sidecar_up", nil); v != 0 {
 		t.Fatalf("sidecar_up = %v with no sidecar", v)
+	}
+	// An alert's increase() sees no first sample: the series it watches are
+	// exported at 0 before their first error.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				found = found || mf.GetName() == "sigmagate_predictor_errors_total" && l.GetName() == "kind" && l.GetValue() == "reload_failed"
+			}
+		}
+	}
+	if !found {
+		t.Error(`sigmagate_predictor_errors_total{kind="reload_failed"} is not exported before a reload fails`)
 	}
 	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "one registry per Predictor") {
 		t.Fatalf("second registration on one registry: %v", err)

@@ -274,4 +274,17 @@ func TestDriftTracksAModelOfEveryKnownFeature(t *testing.T) {
 	if slices.Contains(s.Alerts, "ood:"+featTick) {
 		t.Errorf("tick_ratio stayed in range but alerts %v", s.Alerts)
 	}
+	// Once those records leave the window, so do their out-of-range counts, for
+	// the last feature as for the first.
+	for range 2000 {
+		row := make([]float32, len(names))
+		for i := range row {
+			row[i] = float32(r.Float64()*2 - 1)
+		}
+		d.Observe(row, 0.5)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the out-of-range records to leave the window", func() bool {
+		s = d.Snapshot()
+		return s.OODShare[last] == 0 && !slices.Contains(s.Alerts, "ood:"+last)
+	})
 }

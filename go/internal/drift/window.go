@@ -67,7 +67,7 @@ func psi(expected []float64, counts []int, n int) float64 {
 type window struct {
 	size     int
 	bins     [][maxFeatures]uint8 // ring: each record's bin per feature
-	ood      []uint8              // ring: bit i set when feature i was out of range
+	ood      []oodBits            // ring: bit i set when feature i was out of range
 	approved []bool               // ring
 	next, n  int
 	counts   [][]int // per feature, per bin
@@ -77,8 +77,14 @@ type window struct {
 
 func newWindow(size int) *window {
 	return &window{size: size, bins: make([][maxFeatures]uint8, size),
-		ood: make([]uint8, size), approved: make([]bool, size)}
+		ood: make([]oodBits, size), approved: make([]bool, size)}
 }
+
+// oodBits has a bit for each feature a record can carry; the array below
+// stops the build should defaults.KnownFeatures outgrow it.
+type oodBits uint32
+
+var _ [32 - maxFeatures]struct{}
 
 func (w *window) reset(ref *reference) {
 	w.next, w.n, w.approves = 0, 0, 0
