@@ -60,6 +60,9 @@ def test_report_and_manifest_judge_calibration_where_the_bot_acts(planted_model)
     report = (planted_model / "report.md").read_text()
     assert "## Calibration" in report and "| 95 % interval |" in report
     assert f"ECE {t['ece']:.4f}" in report and "Wilson 95 %" in report
+    # The report says what the manifest records about the fit and the scoring.
+    assert f"fitted on {choice['fitted_on']} ({choice['fitted_rows']} rows)" in report
+    assert f"scored out of fold ({choice['scored']})" in report
 
 
 def test_threshold_0_or_1_is_refused(tmp_path, small_data, capsys) -> None:

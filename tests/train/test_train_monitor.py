@@ -21,10 +21,10 @@ from scipy.stats import ks_2samp
 from tests.train.conftest import manifest, run_cli
 from train.cli import main
 from train.data.load import read_records
-from train.monitor.bootstrap import Blocks, interval
+from train.monitor.bootstrap import Blocks, at_least_cell_spread, interval, jeffreys_sd
 from train.monitor.evaluate import Scope
-from train.monitor.figures import Figures
-from train.monitor.promise import choose_threshold, jeffreys_sd, symbol_thresholds, wilson_upper
+from train.monitor.figures import Figures, figures
+from train.monitor.promise import choose_threshold, symbol_thresholds, wilson_upper
 from train.monitor.verdict import Judgement, judge_approval_rate, judge_scope
 
 SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"]
@@ -507,3 +507,37 @@ def test_no_approvals_are_significant_only_on_enough_candidates():
         out[n] = j
     assert out[2000].approval_judged and not out[2000].degraded, out[2000].reason
     assert out[5000].degraded and "approval rate 0.0000 (0 of 5000" in out[5000].reason
+
+
+def test_a_burst_of_approvals_counts_as_about_one_observation():
+    """31 approvals within three lookaheads, every one a failed idea, in a healthy six hours:
+    the block bootstrap sees that one outcome in every resample that draws it, a zero-width
+    interval that would page DEGRADED on a single trade idea; the monitor holds the precision
+    to the spread of three observations instead, which is no evidence either way."""
+    ts = np.arange(0, 6 * 3600, 4) * 10**9
+    y = np.zeros(len(ts), np.int64)
+    p = np.full(len(ts), 0.05)
+    p[(ts >= 3 * 3600 * 10**9) & (ts < 3 * 3600 * 10**9 + 124 * 10**9)] = 0.7
+    ap = p >= 0.5
+    b = Blocks(int(ts[0]), int(ts[-1]), 60.0, 1800.0)
+    raw = b.precision_samples(ts, y, ap, 1)
+    assert np.nanstd(raw) == 0
+    cells = len(np.unique(ts[ap] // b.cell_ns))
+    assert ap.sum() == 31 and cells == 3
+    promised = {"precision": 0.569, "approvals": 211, "precision_n_eff": 150.0,
+                "precision_se": 0.04, "expected_precision": 0.563}  # fmt: skip
+
+    def judged(samples: np.ndarray) -> Judgement:
+        scope = Scope("BTCUSDT", figures(y, p, ap), 0.5, *interval(samples, 0.95), samples)
+        return judge_scope(scope, promised, 0.95, 30, 0, judged=5)
+
+    assert judged(raw).degraded  # what the bootstrap alone concludes
+    widened = at_least_cell_spread(raw, 0.0, cells, 2)
+    assert not judged(widened).degraded and interval(widened, 0.95)[1] > 0.3
+    # Approvals spread over the window keep their bootstrap: it already spreads more.
+    spread = np.zeros(len(ts), bool)
+    spread[::20] = True
+    ys = np.random.default_rng(3).integers(0, 2, len(ts))
+    samples = b.precision_samples(ts, ys, spread, 1)
+    n_cells = len(np.unique(ts[spread] // b.cell_ns))
+    assert at_least_cell_spread(samples, float(ys[spread].mean()), n_cells, 2) is samples

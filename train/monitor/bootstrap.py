@@ -127,6 +127,34 @@ class Blocks:
         return self.ratio_samples(ts_ns, y * a, a, seed)
 
 
+def jeffreys(precision: float, n: float) -> tuple[float, float]:
+    """The Jeffreys posterior Beta(k + ½, n - k + ½) of a proportion seen as k = precision·n
+    successes in n trials, as its two parameters. Unlike the plain binomial error its spread
+    is not 0 at precision 0 or 1: 32 of 32 approvals right do not make a precision of 1."""
+    return precision * n + 0.5, (1 - precision) * n + 0.5
+
+
+def jeffreys_sd(precision: float, n: float) -> float:
+    """The standard deviation of jeffreys(precision, n)."""
+    a, b = jeffreys(precision, n)
+    return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
+def at_least_cell_spread(
+    samples: np.ndarray, precision: float, cells: int, seed: int
+) -> np.ndarray:
+    """The bootstrap precisions, or draws from the Jeffreys posterior on `cells`
+    observations (the one-lookahead cells holding approvals) where those spread more.
+    Approvals within one lookahead are nearly one observation: a burst of them falls in
+    a block or two, whose resamples then all show its one outcome, a zero-width interval
+    that would judge a healthy gate by a single trade idea. Samples without any finite
+    value (no resample drew an approval) are returned as they are."""
+    ok = samples[np.isfinite(samples)]
+    if len(ok) == 0 or cells <= 0 or ok.std() >= jeffreys_sd(precision, cells):
+        return samples
+    return np.random.default_rng(seed).beta(*jeffreys(precision, cells), len(samples))
+
+
 def interval(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
     """The two-sided percentile interval at `confidence`, None without any usable resample."""
     ok = samples[np.isfinite(samples)]

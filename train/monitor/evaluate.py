@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, DEFAULT_RESAMPLES, Blocks, interval
+from train.monitor.bootstrap import (
+    DEFAULT_BLOCK_LOOKAHEADS,
+    DEFAULT_RESAMPLES,
+    Blocks,
+    at_least_cell_spread,
+    interval,
+)
 from train.monitor.figures import Figures, figures
 from train.monitor.served import ServedModel
 from train.monitor.window import Window
@@ -92,10 +98,13 @@ def evaluate(
             else (y[mask], p[mask], approved[mask], window.ts_ns[mask])
         )
         samples = blocks.precision_samples(ts, ys, ap, scope_seed(seed, name))
+        cells = len(np.unique(ts[ap] // blocks.cell_ns))
+        if ap.any() and not blocks.too_short:
+            spread_seed = scope_seed(seed, "cells:" + name)
+            samples = at_least_cell_spread(samples, float(ys[ap].mean()), cells, spread_seed)
         lo, hi = interval(samples, confidence) if ap.any() else (None, None)
         a = ap.astype(np.float64)
         rates = blocks.ratio_samples(ts, a, np.ones_like(a), scope_seed(seed, "rate:" + name))
-        cells = len(np.unique(ts[ap] // blocks.cell_ns))
         return Scope(name, figures(ys, ps, ap), threshold, lo, hi, samples, rates, cells)
 
     per = {}

@@ -37,7 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from train.monitor.bootstrap import DEFAULT_BLOCK_LOOKAHEADS, Blocks, standard_error
+from train.monitor.bootstrap import (
+    DEFAULT_BLOCK_LOOKAHEADS,
+    Blocks,
+    jeffreys_sd,
+    standard_error,
+)
 from train.monitor.evaluate import ALL, scope_seed
 from train.monitor.figures import figures
 
@@ -157,19 +162,6 @@ def per_symbol_figures(
         for sym in sorted(set(symbols.tolist()))
         for m in [symbols == sym]
     }
-
-
-def jeffreys(precision: float, n: float) -> tuple[float, float]:
-    """The Jeffreys posterior Beta(k + ½, n - k + ½) of a proportion seen as k = precision·n
-    successes in n trials, as its two parameters. Unlike the plain binomial error its spread
-    is not 0 at precision 0 or 1: 32 of 32 approvals right do not make a precision of 1."""
-    return precision * n + 0.5, (1 - precision) * n + 0.5
-
-
-def jeffreys_sd(precision: float, n: float) -> float:
-    """The standard deviation of jeffreys(precision, n)."""
-    a, b = jeffreys(precision, n)
-    return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
 
 
 def served_figures(

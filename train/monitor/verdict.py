@@ -65,9 +65,8 @@ from typing import Any
 
 import numpy as np
 
-from train.monitor.bootstrap import standard_error
+from train.monitor.bootstrap import jeffreys, standard_error
 from train.monitor.evaluate import ALL, Evaluation, Scope, scope_seed
-from train.monitor.promise import jeffreys
 
 DEFAULT_MIN_APPROVALS = 30
 APPROVAL_FLOOR = 0.5  # degraded below this share of the test split's approval rate

@@ -59,9 +59,12 @@ def section(man: dict[str, Any]) -> list[str]:
         if choice.get("requested") == "auto"
         else f"as asked (`--calibrate {choice.get('requested', tr['calibration'])}`)"
     )
+    fitted = choice.get("fitted_on") or "validation"
+    rows = choice.get("fitted_rows")
     lines += [
-        f"Calibration **{tr['calibration']}**, {how}, fitted on the validation split. Every "
-        f"method scored out of fold ({choice.get('cross_fit') or 'validation split'}):",
+        f"Calibration **{tr['calibration']}**, {how}, fitted on {fitted}"
+        f"{f' ({rows} rows)' if rows else ''}. Every method scored out of fold "
+        f"({choice.get('scored') or 'validation split'}):",
         "",
         "| method | log-loss | Brier | ECE | AUC |",
         "|---|---|---|---|---|",
