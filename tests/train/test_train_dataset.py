@@ -46,6 +46,20 @@ def test_nan_rows_and_outliers_are_dropped_and_counted_with_train_statistics():
     assert ds.stats["depth_ratio"]["max"] == ds.train.X[:, 1].max()
 
 
+def test_rows_with_a_zero_or_negative_price_vwap_or_std_dev_are_dropped_and_named():
+    """RECORD_LAYOUT: price, vwap and std_dev are positive. A price of 0 or a negative std_dev
+    would label its neighbours from nonsense (the labeler floors std_dev at --min-std)."""
+    recs = _records()
+    for col, i, v in (("price", 100, 0.0), ("std_dev", 200, -1.5), ("vwap", 300, -2.0)):
+        recs.columns[col][i] = v
+    ds = build_dataset(recs, FEATS, LabelParams(), embargo_s=0)
+    assert ds.rows["dropped_nan"] == 3
+    (w,) = [w for w in ds.warnings if w["kind"] == "non_finite_price"]
+    assert w["count"] == 3 and "zero or negative price, vwap or std_dev" in w["message"]
+    shown = " ".join(w["examples"])
+    assert "price=0.0" in shown and "std_dev=-1.5" in shown and "vwap=-2.0" in shown
+
+
 def test_embargo_is_never_shorter_than_the_lookahead():
     ds = build_dataset(_records(), FEATS, LabelParams(lookahead_s=90), embargo_s=10)
     assert ds.embargo_s == 90

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,58 @@ def test_parquet_and_jsonl_of_the_same_sample_read_identically(tmp_path):
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_records(tmp_path / "nope.jsonl", FEATS)
+
+
+def test_values_beyond_any_float_or_time_and_bytes_not_utf8_are_bad_lines(tmp_path):
+    """Each is a bad line naming its file and line, never a crash (exit 4) or a silent
+    replacement: a replaced byte would make a new symbol of a corrupted one."""
+    huge = json.dumps({**GOOD, "price": 10**400})
+    far = json.dumps({**GOOD, "timestamp": 1e300})
+    p = tmp_path / "f.jsonl"
+    p.write_bytes(b"\n".join([
+        json.dumps(GOOD).encode(), huge.encode(), far.encode(),
+        json.dumps(GOOD).replace("BTCUSDT", "\udcffETH").encode("utf-8", "surrogateescape"),
+    ]) + b"\n")  # fmt: skip
+    recs = read_records(p, FEATS, max_bad=3)
+    assert (len(recs), recs.bad) == (1, 3)
+    assert "f.jsonl:2: field 'price' is an integer beyond any float" in recs.bad_examples[0]
+    assert "f.jsonl:3: timestamp 1e+300 is out of range" in recs.bad_examples[1]
+    assert "f.jsonl:4: not UTF-8 text (byte" in recs.bad_examples[2]
+
+
+def test_a_parquet_directory_with_a_bad_file_is_refused_naming_it(tmp_path):
+    """A file without a column, a truncated file after the first, and a numeric timestamp
+    that is no time: each an input error (exit 2) naming the data, never rows dropped
+    silently, a crash, or a record dated 1677."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = generate(300, ["BTCUSDT"], seed=1, signal="planted")
+    write(cols, tmp_path / "one.parquet")
+    table = pq.read_table(tmp_path / "one.parquet")
+
+    def directory(name: str, second: pa.Table | bytes) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        pq.write_table(table, d / "a.parquet")
+        if isinstance(second, bytes):
+            (d / "b.parquet").write_bytes(second)
+        else:
+            pq.write_table(second, d / "b.parquet")
+        return d
+
+    lacking = directory("lacking", table.drop_columns(["tick_ratio"]))
+    with pytest.raises(InputError, match=r"b\.parquet: missing column\(s\) tick_ratio"):
+        read_records(lacking, FEATS)
+    blob = (tmp_path / "one.parquet").read_bytes()
+    cut = directory("cut", blob[: len(blob) // 2])
+    with pytest.raises(InputError, match="cut"):
+        read_records(cut, FEATS)
+    secs = (read_records(tmp_path / "one.parquet", FEATS).ts_ns / 1e9).tolist()
+    secs[5] = float("nan")
+    numeric = table.set_column(
+        table.schema.get_field_index("timestamp"), "timestamp", pa.array(secs, pa.float64())
+    )
+    pq.write_table(numeric, tmp_path / "nan.parquet")
+    with pytest.raises(InputError, match=r"1 timestamp\(s\) out of range, first nan"):
+        read_records(tmp_path / "nan.parquet", FEATS)

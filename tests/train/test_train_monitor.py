@@ -264,7 +264,7 @@ def test_nan_prices_are_reported_and_a_thinned_window_is_not_judged(
     doc = json.loads(js.read_text())
     bad = doc["data"]["counts"]["bad_price"]
     assert bad > 0.85 * len(syms)
-    assert f"{bad} ({bad / len(syms):.1%}) dropped for a NaN/Inf price" in out
+    assert f"{bad} ({bad / len(syms):.1%}) dropped for a NaN/Inf or non-positive price" in out
     assert "verdict: HEALTHY (nothing could be judged)" in out
     assert "the labels rest on a thinned price path" in out.split("verdict:")[1]
     assert not any(s["judgement"]["judged"] for s in doc["scopes"].values())

@@ -17,6 +17,18 @@ def finite_mask(X: np.ndarray) -> np.ndarray:
     return np.all(np.isfinite(X), axis=1)
 
 
+def path_mask(path: np.ndarray) -> np.ndarray:
+    """Rows of [price, vwap, std_dev] a label can be computed from: every value finite and
+    positive (docs/RECORD_LAYOUT.md). A price of 0 or a negative std_dev would label silently."""
+    with np.errstate(invalid="ignore"):
+        return np.all(np.isfinite(path) & (path > 0), axis=1)
+
+
+def bad_path_value(_: int, v: float) -> bool:
+    """The values path_mask refuses (for examples naming them)."""
+    return not (np.isfinite(v) and v > 0)
+
+
 def outlier_bounds(X_train: np.ndarray, k: float = OUTLIER_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)

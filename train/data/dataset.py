@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from train.data import hygiene
-from train.data.clean import feature_stats, finite_mask, inlier_mask, outlier_bounds
+from train.data.clean import (
+    bad_path_value,
+    feature_stats,
+    finite_mask,
+    inlier_mask,
+    outlier_bounds,
+    path_mask,
+)
 from train.data.records import Records
 from train.data.split import chronological_split
 from train.errors import InputError
@@ -64,7 +71,7 @@ class Outcomes:
     first_ns: int  # the window of the records kept by the symbol filter
     last_ns: int
     other_symbols: int | None  # records of other symbols (None: no filter)
-    bad_price: int  # records dropped for a NaN or ±Inf price, vwap or std_dev
+    bad_price: int  # records dropped for a NaN, ±Inf or non-positive price, vwap or std_dev
     symbols: np.ndarray | None = None  # each record's symbol
     bad_price_warning: dict | None = None
 
@@ -89,10 +96,11 @@ def label_all(
     first_ns, last_ns = int(ts.min()), int(ts.max())
     # The price path must be finite to compute a label at all.
     path_cols = np.column_stack([cols["price"], cols["vwap"], cols["std_dev"]])
-    ok = finite_mask(path_cols)
+    ok = path_mask(path_cols)
     warn = hygiene.dropped_rows(
         "non_finite_price", ~ok, path_cols, ["price", "vwap", "std_dev"], ts,
-        "NaN or ±Inf price, vwap or std_dev (no label can be computed)", hygiene.non_finite,
+        "NaN, ±Inf, zero or negative price, vwap or std_dev (no label can be computed)",
+        bad_path_value,
     )  # fmt: skip
     syms, ts, cols = syms[ok], ts[ok], {k: v[ok] for k, v in cols.items()}
     codes = symbol_codes(syms)

@@ -72,6 +72,8 @@ def timestamps_ns(col, where: str) -> np.ndarray:
     import pyarrow.compute as pc
 
     t = col.type
+    if col.null_count:
+        raise InputError(f"{where}: {col.null_count} record(s) without a timestamp")
     if pa.types.is_timestamp(t):
         if t.tz is None:
             col = pc.assume_timezone(col, "UTC")
@@ -85,9 +87,17 @@ def timestamps_ns(col, where: str) -> np.ndarray:
             except ValueError as e:
                 raise InputError(f"{where}: {e}") from None
     if pa.types.is_integer(t) or pa.types.is_floating(t):
-        return np.round(col.to_numpy(zero_copy_only=False).astype(np.float64) * 1e9).astype(
-            np.int64
-        )
+        seconds = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        ns = seconds * 1e9
+        # NaN, ±Inf, or beyond int64 nanoseconds (1677-2262): no time, and the cast below
+        # would make it 1677 silently. Nanoseconds or milliseconds read as seconds end here.
+        bad = np.flatnonzero(~(np.abs(ns) < 2.0**63))
+        if len(bad):
+            raise InputError(
+                f"{where}: {len(bad)} timestamp(s) out of range, first {float(seconds[bad[0]])!r} "
+                "(a number is read as epoch seconds)"
+            )
+        return np.round(ns).astype(np.int64)
     raise InputError(f"{where}: column 'timestamp' has type {t}, not a timestamp")
 
 
@@ -106,29 +116,45 @@ def read_parquet_batches(path: Path, needed: list[str], float32: set[str]) -> Re
     missing = [c for c in ["symbol", "timestamp", *needed] if c not in names]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    # The dataset's schema is its first file's: one file without a column would be
+    # read as nulls, and its rows dropped as NaN without a word.
+    for frag in dset.get_fragments():
+        try:
+            have = frag.physical_schema.names
+        except pa.ArrowException as e:  # a later file corrupt: only the first was opened
+            raise InputError(f"{frag.path}: not readable as Parquet: {e}") from None
+        lacking = [c for c in needed if c not in have]
+        if lacking:
+            raise InputError(f"{frag.path}: missing column(s) {', '.join(lacking)}")
     n = dset.count_rows()
     ts = np.empty(n, dtype=np.int64)
     sym_codes = np.empty(n, dtype=np.int32)
     cols = {c: np.empty(n, dtype=np.float32 if c in float32 else np.float64) for c in needed}
     vocab: dict[str, int] = {}
     pos = 0
-    for batch in dset.to_batches(columns=["symbol", "timestamp", *needed], batch_size=BATCH_ROWS):
-        m = batch.num_rows
-        if m == 0:
-            continue
-        where = f"{path} (rows {pos}..{pos + m})"
-        ts[pos : pos + m] = timestamps_ns(batch.column("timestamp"), where)
-        sym = batch.column("symbol")
-        if not pa.types.is_dictionary(sym.type):
-            sym = pc.dictionary_encode(sym)
-        if sym.null_count:
-            raise InputError(f"{where}: {sym.null_count} record(s) without a symbol")
-        local = np.array([vocab.setdefault(s, len(vocab)) for s in sym.dictionary.to_pylist()])
-        sym_codes[pos : pos + m] = local[sym.indices.to_numpy(zero_copy_only=False)]
-        for c in needed:
-            # A null (an absent optional feature) becomes NaN: the cleaner drops and counts it.
-            v = pc.cast(batch.column(c), pa.float64()).to_numpy(zero_copy_only=False)
-            cols[c][pos : pos + m] = v
+    batches = iter(dset.to_batches(columns=["symbol", "timestamp", *needed], batch_size=BATCH_ROWS))
+    while True:
+        where = f"{path} (rows {pos}..)"
+        try:  # a corrupt file further in, a value of another type, both raise only here
+            batch = next(batches, None)
+            if batch is None:
+                break
+            m = batch.num_rows
+            where = f"{path} (rows {pos}..{pos + m})"
+            ts[pos : pos + m] = timestamps_ns(batch.column("timestamp"), where)
+            sym = batch.column("symbol")
+            if not pa.types.is_dictionary(sym.type):
+                sym = pc.dictionary_encode(sym)
+            if sym.null_count:
+                raise InputError(f"{where}: {sym.null_count} record(s) without a symbol")
+            local = np.array([vocab.setdefault(s, len(vocab)) for s in sym.dictionary.to_pylist()])
+            sym_codes[pos : pos + m] = local[sym.indices.to_numpy(zero_copy_only=False)]
+            for c in needed:
+                # A null (an absent optional feature) becomes NaN: the cleaner drops and counts it.
+                v = pc.cast(batch.column(c), pa.float64()).to_numpy(zero_copy_only=False)
+                cols[c][pos : pos + m] = v
+        except (pa.ArrowException, OSError) as e:
+            raise InputError(f"{where}: {e}") from None
         pos += m
     # The batches are gone; hand arrow's cached buffers back before labeling needs the memory.
     pa.default_memory_pool().release_unused()

@@ -51,7 +51,10 @@ def parse_timestamp(value: object) -> int:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValueError(f"timestamp {value!r} is not finite")
-        return round(value * 1_000_000_000) if isinstance(value, float) else value * 1_000_000_000
+        ns = value * 1_000_000_000
+        if not -(2**63) <= ns < 2**63:  # beyond int64 nanoseconds (1677-2262)
+            raise ValueError(f"timestamp {value!r} is out of range")
+        return round(ns) if isinstance(ns, float) else ns
     if not isinstance(value, str):
         raise ValueError(f"timestamp must be an RFC 3339 string or epoch seconds, got {value!r}")
     m = _RFC3339.match(value)
@@ -78,7 +81,10 @@ def _number(rec: dict, name: str) -> float:
     v = rec[name]
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise ValueError(f"field {name!r} must be a number, got {v!r}")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError(f"field {name!r} is an integer beyond any float") from None
 
 
 def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
@@ -99,11 +105,14 @@ def read_jsonl(path: Path, needed: list[str], max_bad: int) -> Records:
         for lineno, raw in enumerate(f, start=1):
             if lineno % 20000 == 0:
                 bar.update(f.tell() - bar.n)  # per line would cost more than the parse
-            line = raw.decode("utf-8", errors="replace")
-            if not line.strip():
+            if not raw.strip():
                 continue
             read += 1
             try:
+                try:  # a replaced byte would make, say, a new symbol "\ufffdETHUSDT"
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as ue:
+                    raise ValueError(f"not UTF-8 text (byte {ue.start + 1} of the line)") from None
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as je:  # its text alone reads like a cut sentence

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from train.data import hygiene
-from train.data.clean import OUTLIER_SIGMA
+from train.data.clean import OUTLIER_SIGMA, path_mask
 from train.data.dataset import MIN_ROWS_PER_SPLIT, Dataset, Part
 from train.data.parquet import is_parquet, parquet_files, timestamps_ns
 from train.data.records import LABEL_COLUMNS, format_timestamp
@@ -129,7 +129,7 @@ def _label_partition(df, features: list[str], params: LabelParams, symbol: str |
     y[dup] = DUPLICATE
     rev = np.full(len(df), np.nan)
     hor = np.full(len(df), np.nan)
-    ok = keep & np.isfinite(price) & np.isfinite(vwap) & np.isfinite(std)
+    ok = keep & path_mask(np.column_stack([price, vwap, std]))
     if ok.any():
         codes = symbol_codes(syms[ok])
         path = (codes, ts[ok], price[ok], vwap[ok], std[ok], params)
@@ -258,7 +258,7 @@ def build(client, args) -> tuple[Dataset, Callable[..., FamilyResult]]:
             "timestamp and fields",
             _duplicate_examples(client, lab),
         ))  # fmt: skip
-    for code, what in ((BAD_PRICE, "NaN or ±Inf price, vwap or std_dev"),
+    for code, what in ((BAD_PRICE, "NaN, ±Inf, zero or negative price, vwap or std_dev"),
                        (BAD_FEATURE, "NaN or ±Inf feature values")):  # fmt: skip
         if counts.get(code):
             kind = "non_finite_price" if code == BAD_PRICE else "non_finite"

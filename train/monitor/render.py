@@ -78,7 +78,8 @@ def records_line(c: dict[str, int]) -> str:
     return (
         f"records: {c.get('read', 0)} read, {c.get('bad', 0)} malformed skipped, "
         f"{c.get('duplicates', 0)} exact duplicates dropped; {n} in the window: "
-        f"{c.get('bad_price', 0)}{share} dropped for a NaN/Inf price, vwap or std_dev, "
+        f"{c.get('bad_price', 0)}{share} dropped for a NaN/Inf or non-positive price, vwap or "
+        "std_dev, "
         f"{c.get('bad_features', 0)} for NaN/Inf features, {c.get('censored', 0)} censored "
         f"(lookahead past the data){until}; {c.get('candidates', 0)} candidates"
         + (f", {c['empty_lookahead']} with no record in their lookahead (a feed pause)"

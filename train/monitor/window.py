@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from train.data import hygiene
-from train.data.clean import finite_mask
+from train.data.clean import finite_mask, path_mask
 from train.data.load import read_records
 from train.data.records import format_timestamp
 from train.errors import InputError
@@ -126,7 +126,7 @@ def load_window(
         syms, ts, cols = syms[keep], ts[keep], {k: v[keep] for k, v in cols.items()}
     counts["in_window"] = len(ts)
     path = np.column_stack([cols[c] for c in PATH_FIELDS])
-    path_ok = finite_mask(path)
+    path_ok = path_mask(path)
     counts["bad_price"] = int((~path_ok).sum())
     names, code = np.unique(syms, return_inverse=True)
     bad_n = np.bincount(code, weights=~path_ok, minlength=len(names))
@@ -139,7 +139,8 @@ def load_window(
         warns.append(_dropped(
             "non_finite_price", data, ~path_ok, path, list(PATH_FIELDS), syms, ts,
             f"{counts['bad_price']} of {len(ts)} records in the window ({share:.1%}) dropped: "
-            "NaN or ±Inf price, vwap or std_dev (no outcome can be labelled from them, and the "
+            "NaN, ±Inf, zero or negative price, vwap or std_dev (no outcome can be labelled from "
+            "them, and the "
             "labels near them see a thinned price path)",
         ))  # fmt: skip
     syms, ts, cols = syms[path_ok], ts[path_ok], {k: v[path_ok] for k, v in cols.items()}
