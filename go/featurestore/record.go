@@ -88,10 +88,11 @@ func (r FeatureRecord) Key() []byte { return []byte(FormatKey(r.Symbol, r.Timest
 
 // Reasons Validate gives, for errors.Is.
 var (
-	ErrMissingField   = errors.New("missing field")
-	ErrTimeRange      = errors.New("timestamp out of range")
-	ErrNonFinite      = errors.New("non-finite number")
-	ErrNonPositiveStd = errors.New("non-positive std_dev")
+	ErrMissingField     = errors.New("missing field")
+	ErrTimeRange        = errors.New("timestamp out of range")
+	ErrNonFinite        = errors.New("non-finite number")
+	ErrNonPositiveStd   = errors.New("non-positive std_dev")
+	ErrNonPositivePrice = errors.New("non-positive price")
 )
 
 // The times an int64 of nanoseconds since 1970 can hold.
@@ -99,7 +100,8 @@ var minTime, maxTime = time.Unix(0, math.MinInt64).UTC(), time.Unix(0, math.MaxI
 
 // Validate reports the first field that makes the record unusable for
 // training: an empty symbol, a zero timestamp, a NaN or infinite number, or a
-// standard deviation that is not positive (price_dist divides by it).
+// standard deviation that is not positive (price_dist divides by it), or a price or
+// VWAP that is not positive.
 func (r FeatureRecord) Validate() error {
 	if r.Symbol == "" {
 		return fmt.Errorf("%w: symbol is empty", ErrMissingField)
@@ -138,6 +140,10 @@ func (r FeatureRecord) Validate() error {
 	}
 	if r.StdDev <= 0 {
 		return fmt.Errorf("%w: std_dev is %v, must be > 0", ErrNonPositiveStd, r.StdDev)
+	}
+	if r.Price <= 0 || r.VWAP <= 0 {
+		// Labels are computed from them: train drops such records as well.
+		return fmt.Errorf("%w: price %v and vwap %v must be > 0", ErrNonPositivePrice, r.Price, r.VWAP)
 	}
 	return nil
 }

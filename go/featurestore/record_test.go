@@ -61,18 +61,20 @@ func TestRecordJSONUsesContractFieldNames(t *testing.T) {
 	}
 }
 
-func TestValidateRejectsNaNInfAndNonPositiveStd(t *testing.T) {
-	good := FeatureRecord{Symbol: "X", Timestamp: time.Unix(1, 0), StdDev: 1}
+func TestValidateRejectsNaNInfAndNonPositiveStdPriceOrVWAP(t *testing.T) {
+	good := FeatureRecord{Symbol: "X", Timestamp: time.Unix(1, 0), StdDev: 1, Price: 100, VWAP: 100}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	nan := math.NaN()
-	bad := []FeatureRecord{good, good, good, good, good}
+	bad := []FeatureRecord{good, good, good, good, good, good, good}
 	bad[0].TickRatio = math.NaN()
 	bad[1].Price = math.Inf(1)
 	bad[2].StdDev = 0
 	bad[3].BidAskSpread = &nan
 	bad[4].Symbol = ""
+	bad[5].Price = 0
+	bad[6].VWAP = -1
 	for i, r := range bad {
 		if err := r.Validate(); err == nil {
 			t.Errorf("case %d: Validate accepted %+v", i, r)
