@@ -198,8 +198,8 @@ if [[ -n "$FROM" ]]; then
   # publish a file outside models/, which no checksum or backup would then hold.
   SRC="$MODELS_DIR/.incoming-$$/$(basename -- "$(cd "$FROM" && pwd -P)")"
   [[ $DRY_RUN -eq 1 ]] && SRC="$TMP/incoming/${SRC##*/}"
-  mkdir -p "$(dirname -- "$SRC")"
-  cp -R -- "$FROM" "$SRC" 9>&- || die "cannot copy --from $FROM to $SRC"
+  mkdir -p "$SRC"
+  cp -R -- "$FROM/." "$SRC/" 9>&- || die "cannot copy --from $FROM to $SRC"
   odd="$(find "$SRC" -mindepth 1 ! -type f ! -type d -printf '%P' -quit)"
   [[ -z "$odd" ]] || die "--from $FROM: $odd is not a regular file (a symbolic link or special" \
     "file); a model directory holds plain files"

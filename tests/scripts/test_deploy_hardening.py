@@ -377,6 +377,13 @@ def test_a_model_directory_holding_a_link_is_refused(env: Env) -> None:
     assert res.returncode == 1, res.stderr[-3000:]
     assert "model.onnx is not a regular file" in res.stderr
     assert env.current() is None and not (env.models / "model-b").exists()
+    # --from naming a link to a model directory is fine: its files are copied.
+    link = env.tmp.parent / "linked"
+    link.symlink_to(env.model("model-c", seed=3))
+    res = env.deploy("--from", str(link), *FAST)
+    assert res.returncode == 0, res.stderr[-3000:]
+    published = env.models / "model-c"
+    assert published.is_dir() and not published.is_symlink() and env.current() == "model-c"
 
 
 def test_a_deploy_that_switched_exits_zero_even_if_its_history_cannot_be_written(

@@ -72,8 +72,13 @@ func (s *Session) readLoop() {
 			s.serving.Store(info.Model != nil)
 			// Here, not on the supervisor's goroutine: a model_loaded right
 			// behind the handshake (a SIGHUP during the start) must not be
-			// overtaken by it.
-			s.o.Hooks.Ready(s, info)
+			// overtaken by it. A handshake after the session ended (its start
+			// timed out) is not reported: the session serves nothing.
+			select {
+			case <-s.dead:
+			default:
+				s.o.Hooks.Ready(s, info)
+			}
 			close(s.ready)
 			continue
 		}
