@@ -121,6 +121,10 @@ func compileEnsemble(n *onnxpb.NodeProto) (*ensemble, error) {
 		if !e.allPositive && !e.logistic {
 			return nil, fmt.Errorf("binary classifier with mixed-sign weights and post_transform NONE is not replicated")
 		}
+		if e.allPositive && e.logistic {
+			// onnxruntime applies the logistic to [1-s, s] then, which eval does not.
+			return nil, fmt.Errorf("binary classifier with all-positive weights and post_transform LOGISTIC is not replicated")
+		}
 	}
 	e.fast = buildFast(e)
 	return e, nil

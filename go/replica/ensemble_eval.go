@@ -87,7 +87,7 @@ func (e *ensemble) eval(x []float32, out []float32) {
 		return
 	}
 	switch {
-	case e.allPositive: // write_scores cases 0 and 1, whatever post_transform says
+	case e.allPositive: // write_scores cases 0 and 1, with post_transform NONE (compile refuses LOGISTIC)
 		out[0], out[1] = float32(1-s), s
 	default: // LOGISTIC, cases 2 and 3
 		out[0], out[1] = logisticORT(-s), logisticORT(s)
