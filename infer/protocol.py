@@ -227,17 +227,15 @@ class Decoder:
     def feed(self, data: bytes | memoryview) -> tuple[list[Any], list[RPCError]]:
         objs: list[Any] = []
         errors: list[RPCError] = []
-        if len(data) <= MAX_MESSAGE_BYTES:
-            rest: bytes | memoryview | None = data
-            while rest is not None:
-                rest = self._feed(rest, objs, errors)
-            return objs, errors
         # The unpacker holds a few messages' worth (max_buffer_size), and a
         # read can hold far more (a shutdown drains the pipe in one): feed it
         # a piece at a time.
-        view = memoryview(data)
-        for i in range(0, len(view), MAX_MESSAGE_BYTES):
-            rest = view[i : i + MAX_MESSAGE_BYTES]
+        pieces: list[bytes | memoryview] = [data]
+        if len(data) > MAX_MESSAGE_BYTES:
+            view, step = memoryview(data), MAX_MESSAGE_BYTES
+            pieces = [view[i : i + step] for i in range(0, len(view), step)]
+        for piece in pieces:
+            rest: bytes | memoryview | None = piece
             while rest is not None:
                 rest = self._feed(rest, objs, errors)
         return objs, errors

@@ -19,6 +19,11 @@ _NUMBER = (float, int)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def within_float32(values: tuple[float, ...] | list[float | int]) -> bool:
+    """Whether every value lies within float32's range (NaN aside: callers check it)."""
+    return max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX
+
+
 def parse_threshold(params: list[Any]) -> float | None:
     """Check the shape of predict params; return the explicit threshold or None."""
     n = len(params)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import onnxruntime as ort
 
-from infer.records import FLOAT32_MAX
+from infer.records import within_float32
 
 _NUMBERS = {float, int}
 
@@ -104,7 +104,7 @@ class Scorer:
             """As one32 for `width` numbers, rounded to float32 as the batch path
             rounds them; None also when one is finite but beyond float32 (the
             pack below would round a value within half a step of it down)."""
-            if not isfinite(sum(x64)) or max(x64) > FLOAT32_MAX or min(x64) < -FLOAT32_MAX:
+            if not (isfinite(sum(x64)) and within_float32(x64)):
                 return None
             try:
                 fmt.pack_into(view, 0, *x64)

@@ -25,7 +25,7 @@ import numpy as np
 from infer import answer
 from infer.model import Model
 from infer.protocol import RESPONSE
-from infer.records import FLOAT32_MAX
+from infer.records import within_float32
 
 _F32, _F64 = 0xCA, 0xCB
 _STEP = {_F32: 5, _F64: 9}  # bytes per value: the type byte, then the value
@@ -200,7 +200,7 @@ class SinglePath:
         self, model: Model, msgid: int, values: tuple[float, ...], exact32: bool, t: float
     ) -> tuple[bytes, int] | None:
         # Overflow of the float32 cast, NaN or ±Inf: the full checks name it.
-        if not (exact32 or (max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX)):
+        if not (exact32 or within_float32(values)):
             return None
         if not math.isfinite(sum(values)):
             return None

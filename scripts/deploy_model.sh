@@ -45,7 +45,7 @@ cleanup() {
   # Every scratch name carries this pid: remove them whichever way the script ends.
   local f
   for f in "$TMPBASE"/sigmagate-deploy."$$".* "$MODELS_DIR"/.*.tmp."$$" "$MODELS_DIR"/.incoming-"$$" \
-    "$MODELS_DIR"/.publish-"$$" "$MODELS_DIR"/.restore-"$$" "$MODELS_DIR"/.backup/.*.tmp."$$" \
+    "$MODELS_DIR"/.restore-"$$" "$MODELS_DIR"/.backup/.*.tmp."$$" \
     "$MODELS_DIR"/.sums/.*.tmp."$$"; do
     if [[ -e "$f" || -L "$f" ]]; then chmod -R u+w -- "$f" 2>/dev/null || true; rm -rf -- "$f"; fi
   done

@@ -175,6 +175,9 @@ install_sums() {
   mv -T "$dir/.$2.tmp.$$" "$dir/$2.sha256"
 }
 
+# sums_match DIR VERSION: DIR's files are those VERSION's checksum list names, byte for byte.
+sums_match() { (exec 9>&-; cd "$1" && sha256sum --quiet --strict -c "$MODELS_DIR/.sums/$2.sha256"); }
+
 # keep_sums FILE VERSION DIR: VERSION's checksum list is written once, when the version
 # is first published. Publishing that name again (a pruned version, deployed anew) must
 # bring exactly those files: a published version is never modified, and its backup is
@@ -182,7 +185,7 @@ install_sums() {
 keep_sums() {
   local sums="$MODELS_DIR/.sums/$2.sha256"
   if [[ -f "$sums" ]]; then
-    (exec 9>&-; cd "$3" && sha256sum --quiet --strict -c "$sums") \
+    sums_match "$3" "$2" \
       || die "$2 was published before with other files ($sums): a published version is never" \
         "modified; give the new model another version"
     return 0
@@ -199,7 +202,7 @@ keep_sums() {
 verify_version() {
   local dir="$1" v="$2" sums="$MODELS_DIR/.sums/$2.sha256"
   if [[ -f "$sums" ]]; then
-    (exec 9>&-; cd "$dir" && sha256sum --quiet --strict -c "$sums") \
+    sums_match "$dir" "$v" \
       || { log "$dir: files differ from $sums, the checksums written when $v was published (a published version is never modified)"; return 1; }
     log "files of $v match $sums"
     [[ "${3:-}" != quick && $HAVE_PY -eq 1 ]] || return 0
@@ -289,6 +292,7 @@ clean_stale_tmp() {
     remove_stale "$d" "${rest%%.*}"
   done
 }
+# .publish-* is what deploys before the --from copy moved to .incoming-* left.
 clean_stale_models() { # under the lock: no live deploy of this directory is using these
   local f
   for f in "$MODELS_DIR"/.*.tmp.* "$MODELS_DIR"/.incoming-* "$MODELS_DIR"/.publish-* \

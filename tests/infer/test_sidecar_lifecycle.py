@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import msgpack
@@ -134,21 +135,25 @@ def slow_loading_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def wait_for_sighup_handler(pid: int, timeout: float = 20.0) -> None:
+    """Return as soon as the process catches SIGHUP (its SigCgt mask in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/status") as fh:
+            caught = next(line for line in fh if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
+            return
+        time.sleep(0.001)
+
+
 def test_sighup_while_the_model_loads_does_not_kill_the_sidecar(
     model_a: Path, tmp_path: Path
 ) -> None:
     import select
-    import time
 
     slow = slow_loading_copy(model_a, tmp_path / "slow")
     with Sidecar(slow) as sc:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # wait until a SIGHUP handler is installed
-            with open(f"/proc/{sc.proc.pid}/status") as fh:
-                caught = next(line for line in fh if line.startswith("SigCgt:"))
-            if int(caught.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
-                break
-            time.sleep(0.002)
+        wait_for_sighup_handler(sc.proc.pid)
         assert sc.proc.stdout is not None
         before_ready = not select.select([sc.proc.stdout], [], [], 0)[0]
         sc.proc.send_signal(signal.SIGHUP)
@@ -160,17 +165,9 @@ def test_sighup_while_the_model_loads_does_not_kill_the_sidecar(
 
 
 def test_sighup_before_onnxruntime_is_imported_does_not_kill_the_sidecar(model_a: Path) -> None:
-    import time
-
     with Sidecar(model_a) as sc:
         pid = sc.proc.pid
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # wait until a SIGHUP handler is installed
-            with open(f"/proc/{pid}/status") as fh:
-                caught = next(line for line in fh if line.startswith("SigCgt:"))
-            if int(caught.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
-                break
-            time.sleep(0.001)
+        wait_for_sighup_handler(pid)
         with open(f"/proc/{pid}/maps") as fh:
             imported = "onnxruntime" in fh.read()
         sc.proc.send_signal(signal.SIGHUP)

@@ -26,15 +26,22 @@ func rec(sym string, i int, std float64) featurestore.FeatureRecord {
 	}
 }
 
-// botDB writes a database in the bot's layout: 48 good records for two
-// symbols, and one record of each kind the exporter must skip.
-func botDB(t *testing.T) string {
+// newBotDB creates an empty database in the bot's layout and its writer.
+func newBotDB(t *testing.T) (string, *featurestore.Writer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bot.db")
 	w, err := featurestore.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return path, w
+}
+
+// botDB writes a database in the bot's layout: 48 good records for two
+// symbols, and one record of each kind the exporter must skip.
+func botDB(t *testing.T) string {
+	t.Helper()
+	path, w := newBotDB(t)
 	defer w.Close()
 	for i := 0; i < 24; i++ {
 		if err := w.Put(rec("BTCUSDT", i, 1.5), rec("ETHUSDT", i, 0.8)); err != nil {
@@ -240,11 +247,7 @@ func TestExportOnALockedDatabaseFailsFastWithAClearMessage(t *testing.T) {
 }
 
 func TestExportSkipsRecordsLackingARequiredNumberOutOfTimesRangeOrUnderAnotherKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bot.db")
-	w, err := featurestore.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := newBotDB(t)
 	good := rec("BTCUSDT", 0, 1.5)
 	far := rec("BTCUSDT", 3, 1.5)
 	far.Timestamp = time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC) // beyond int64 nanoseconds

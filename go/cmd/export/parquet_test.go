@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/sigmagate/sigmagate/go/featurestore"
 )
 
 func readParquet(t *testing.T, path string) (*parquet.File, []parquetRow) {
@@ -96,11 +95,7 @@ func TestParquetColumnsHaveTypedSchema(t *testing.T) {
 }
 
 func TestParquetKeepsOptionalFeaturesAndFiltersLikeJSONLines(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bot.db")
-	w, err := featurestore.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := newBotDB(t)
 	vol := 0.25
 	a := rec("BTCUSDT", 0, 1)
 	a.RollingVolatility = &vol
@@ -135,11 +130,7 @@ func TestParquetExportRejectsAnUnknownFormat(t *testing.T) {
 // A simulator's marker survives the export in both formats (train reads it to
 // record the data's provenance); a real record stays unmarked.
 func TestSimulatedMarkerTravelsThroughBothFormats(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bot.db")
-	w, err := featurestore.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := newBotDB(t)
 	sim := rec("BTCUSDT", 1, 1)
 	sim.Simulated = true
 	if err := w.Put(rec("BTCUSDT", 0, 1), sim); err != nil {

@@ -254,14 +254,18 @@ func TestDriftTracksAModelOfEveryKnownFeature(t *testing.T) {
 	d.ModelLoaded("every-feature", dir)
 	testutil.WaitFor(t, 5*time.Second, "the reference to load", func() bool { return d.Snapshot().HasReference })
 	r := rand.New(rand.NewPCG(11, 11))
+	row := func() []float32 { // uniform on [-1, 1], as the reference
+		f := make([]float32, len(names))
+		for i := range f {
+			f[i] = float32(r.Float64()*2 - 1)
+		}
+		return f
+	}
 	last := names[len(names)-1]
 	for range 2000 {
-		row := make([]float32, len(names))
-		for i := range row {
-			row[i] = float32(r.Float64()*2 - 1)
-		}
-		row[len(row)-1] = 3 // outside the last feature's training range
-		d.Observe(row, 0.5)
+		f := row()
+		f[len(f)-1] = 3 // outside the last feature's training range
+		d.Observe(f, 0.5)
 	}
 	var s Status
 	testutil.WaitFor(t, 5*time.Second, "a full window", func() bool {
@@ -277,11 +281,7 @@ func TestDriftTracksAModelOfEveryKnownFeature(t *testing.T) {
 	// Once those records leave the window, so do their out-of-range counts, for
 	// the last feature as for the first.
 	for range 2000 {
-		row := make([]float32, len(names))
-		for i := range row {
-			row[i] = float32(r.Float64()*2 - 1)
-		}
-		d.Observe(row, 0.5)
+		d.Observe(row(), 0.5)
 	}
 	testutil.WaitFor(t, 5*time.Second, "the out-of-range records to leave the window", func() bool {
 		s = d.Snapshot()
